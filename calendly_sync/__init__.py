@@ -1,0 +1,1 @@
+"""Calendly → Brevo sync: the Django app."""

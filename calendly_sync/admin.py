@@ -1,0 +1,329 @@
+"""The admin: everything editable, every failure visible, no secret ever shown in full."""
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
+
+from . import crypto
+from .models import (
+    AutomationEvent,
+    Booking,
+    Connection,
+    Contact,
+    ContactSyncLog,
+    EventTypeMapping,
+    FieldMapping,
+    SyncRun,
+    WebhookDelivery,
+)
+
+SECRET_FIELDS = ("access_token", "refresh_token", "webhook_signing_key", "previous_signing_key", "brevo_api_key")
+
+
+class SecretInput(forms.PasswordInput):
+    """Write-only: renders empty, shows the last four characters of what is stored as a hint."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, render_value=False, **kwargs)
+
+
+class ConnectionForm(forms.ModelForm):
+    """Secrets are write-only: a blank field keeps the stored value; tick "clear" to remove it."""
+
+    clear_secrets = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple,
+        choices=[(f, f.replace("_", " ")) for f in SECRET_FIELDS],
+        help_text="Tick to erase a stored secret.",
+    )
+
+    class Meta:
+        model = Connection
+        fields = "__all__"
+        widgets = {f: SecretInput() for f in SECRET_FIELDS}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in SECRET_FIELDS:
+            if name not in self.fields:
+                continue
+            field = self.fields[name]
+            field.required = False
+            stored = getattr(self.instance, name, "") if self.instance.pk else ""
+            hint = f"Stored: {crypto.mask(stored)}. Leave blank to keep it." if stored else "Not set."
+            field.help_text = f"{hint} {field.help_text or ''}".strip()
+            field.initial = ""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        cleared = set(cleaned.get("clear_secrets") or [])
+        for name in SECRET_FIELDS:
+            if name in cleared:
+                cleaned[name] = ""
+            elif not cleaned.get(name) and self.instance.pk:
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
+
+
+class EventTypeMappingInline(admin.TabularInline):
+    model = EventTypeMapping
+    extra = 0
+    fields = ("key", "event_type_uri", "event_type_name", "list_ids", "enabled", "unlink_on_cancel", "missing_since")
+    readonly_fields = ("missing_since",)
+
+
+class FieldMappingInline(admin.TabularInline):
+    model = FieldMapping
+    extra = 0
+    fields = ("source", "attribute", "attribute_type", "enabled", "position")
+
+
+def _status_badge(status: str, label: str) -> str:
+    colours = {
+        "active": "#2e7d32", "processed": "#2e7d32", "completed": "#2e7d32", "ok": "#2e7d32", "sent": "#2e7d32",
+        "new": "#616161", "pending": "#f9a825", "running": "#1565c0", "processing": "#1565c0", "retry": "#f9a825",
+        "ignored": "#757575", "skipped": "#757575", "dry_run": "#757575", "warning": "#ef6c00",
+        "needs_reconnect": "#c62828", "error": "#c62828", "failed": "#c62828", "interrupted": "#ef6c00",
+        "disabled": "#757575",
+    }
+    return format_html('<b style="color:{}">{}</b>', colours.get(status, "#333"), label)
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    form = ConnectionForm
+    change_list_template = "admin/calendly_sync/connection/change_list.html"
+    change_form_template = "admin/calendly_sync/connection/change_form.html"
+    list_display = (
+        "name", "status_badge", "auth_kind", "calendly_user_name", "organization_short", "token_hint",
+        "token_expires_at", "mapping_count", "dirty_contacts", "last_delivery_at", "signature_rejections",
+        "last_error_short",
+    )
+    list_filter = ("status", "auth_kind", "enabled")
+    search_fields = ("name", "calendly_user_email", "calendly_user_name", "calendly_organization_uri")
+    readonly_fields = (
+        "status", "last_error", "last_error_at", "calendly_user_uri", "calendly_user_name", "calendly_user_email",
+        "calendly_organization_uri", "scopes", "token_expires_at", "webhook_subscription_uri",
+        "webhook_subscription_state", "webhook_scope", "webhook_callback_url", "webhook_checked_at",
+        "last_delivery_at", "signature_rejections", "last_rejection_reason", "last_rejection_at",
+        "signing_key_rotated_at", "catalog_loaded_at", "last_synced_at", "created_at", "updated_at", "webhook_url",
+    )
+    fieldsets = (
+        (None, {"fields": ("name", "enabled", "status", "last_error", "last_error_at")}),
+        ("Calendly", {"fields": (
+            "auth_kind", "access_token", "refresh_token", "token_expires_at", "scopes", "calendly_user_name",
+            "calendly_user_email", "calendly_user_uri", "calendly_organization_uri", "owner")}),
+        ("Webhooks", {"fields": (
+            "webhook_url", "webhook_signing_key", "previous_signing_key", "signing_key_rotated_at",
+            "webhook_subscription_uri", "webhook_subscription_state", "webhook_scope", "webhook_callback_url",
+            "webhook_checked_at", "last_delivery_at", "signature_rejections", "last_rejection_reason",
+            "last_rejection_at")}),
+        ("Brevo", {"fields": ("brevo_api_key", "default_list_ids")}),
+        ("Behaviour", {"fields": (
+            "sync_contacts", "sync_events", "sync_cancellations", "debug", "log_level", "log_webhooks")}),
+        ("Secrets", {"classes": ("collapse",), "fields": ("clear_secrets",)}),
+        ("Times", {"classes": ("collapse",), "fields": ("catalog_loaded_at", "last_synced_at", "created_at", "updated_at")}),
+    )
+    raw_id_fields = ("owner",)
+    inlines = [EventTypeMappingInline, FieldMappingInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Connection]:
+        return super().get_queryset(request).annotate(
+            _mappings=Count("event_type_mappings", distinct=True),
+            _dirty=Count("contacts", filter=Q(contacts__dirty=True), distinct=True),
+        )
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Connection) -> str:
+        return _status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="organization")
+    def organization_short(self, obj: Connection) -> str:
+        return obj.calendly_organization_uri.rsplit("/", 1)[-1] if obj.calendly_organization_uri else "—"
+
+    @admin.display(description="token")
+    def token_hint(self, obj: Connection) -> str:
+        if obj.access_token:
+            return crypto.mask(obj.access_token)
+        return "from environment" if obj.effective_access_token() else "—"
+
+    @admin.display(description="mappings", ordering="_mappings")
+    def mapping_count(self, obj: Connection) -> int:
+        return getattr(obj, "_mappings", 0)
+
+    @admin.display(description="contacts to push", ordering="_dirty")
+    def dirty_contacts(self, obj: Connection) -> int:
+        return getattr(obj, "_dirty", 0)
+
+    @admin.display(description="last error")
+    def last_error_short(self, obj: Connection) -> str:
+        return Truncator(obj.last_error).chars(80) if obj.last_error else ""
+
+    @admin.display(description="webhook URL")
+    def webhook_url(self, obj: Connection) -> str:
+        from django.conf import settings
+
+        if not obj.pk:
+            return "Saved connections get their own URL."
+        return f"{settings.SITE_URL}/webhooks/calendly/{obj.pk}/"
+
+
+@admin.register(EventTypeMapping)
+class EventTypeMappingAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "connection", "event_type_name", "event_type_uri", "list_ids", "enabled", "missing_since")
+    list_filter = ("connection", "enabled", ("missing_since", admin.EmptyFieldListFilter))
+    search_fields = ("key", "event_type_name", "event_type_uri")
+
+
+@admin.register(FieldMapping)
+class FieldMappingAdmin(admin.ModelAdmin):
+    list_display = ("source", "attribute", "attribute_type", "connection", "enabled", "position")
+    list_filter = ("connection", "attribute_type", "enabled")
+    search_fields = ("source", "attribute")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Logs and Calendly mirrors: looked at, never typed into."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Booking)
+class BookingAdmin(ReadOnlyAdmin):
+    list_display = ("email", "event_type_name", "status_badge", "rescheduled", "no_show", "start_time",
+                    "invitee_created_at", "calendly_updated_at", "connection")
+    list_filter = ("status", "rescheduled", "connection", "event_type_name", ("no_show_uri", admin.EmptyFieldListFilter))
+    search_fields = ("email", "invitee_uri", "event_uri", "event_type_uri", "event_type_name", "name")
+    date_hierarchy = "start_time"
+    list_select_related = ("connection",)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Booking) -> str:
+        return _status_badge("active" if obj.status == "active" else "failed", obj.status)
+
+    @admin.display(boolean=True, description="no-show")
+    def no_show(self, obj: Booking) -> bool:
+        return obj.is_no_show
+
+
+@admin.register(Contact)
+class ContactAdmin(ReadOnlyAdmin):
+    list_display = ("email", "booking_status", "list_ids", "dirty", "attempts", "last_pushed_at", "last_error_short",
+                    "connection")
+    list_filter = ("dirty", "booking_status", "connection")
+    search_fields = ("email",)
+    list_select_related = ("connection",)
+
+    @admin.display(description="last error")
+    def last_error_short(self, obj: Contact) -> str:
+        return Truncator(obj.last_error).chars(80) if obj.last_error else ""
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "event", "email", "status_badge", "attempts", "redeliveries", "next_attempt_at",
+                    "last_error_short", "connection")
+    list_filter = ("status", "event", "connection")
+    search_fields = ("email", "invitee_uri", "idempotency_key")
+    date_hierarchy = "received_at"
+    list_select_related = ("connection",)
+    exclude = ("raw_body",)
+    readonly_fields = ("raw_body_if_logged",)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: WebhookDelivery) -> str:
+        return _status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="last error")
+    def last_error_short(self, obj: WebhookDelivery) -> str:
+        return Truncator(obj.last_error).chars(80) if obj.last_error else ""
+
+    @admin.display(description="raw body")
+    def raw_body_if_logged(self, obj: WebhookDelivery) -> str:
+        return obj.raw_body or "(kept only when the connection's log_webhooks is on)"
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyAdmin):
+    list_display = ("started_at", "connection", "status_badge", "dry_run", "since", "until", "counts_summary",
+                    "finished_at", "error_short")
+    list_filter = ("status", "dry_run", "connection", "trigger")
+    date_hierarchy = "started_at"
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: SyncRun) -> str:
+        return _status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="counts")
+    def counts_summary(self, obj: SyncRun) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted((obj.counts or {}).items()))
+
+    @admin.display(description="error")
+    def error_short(self, obj: SyncRun) -> str:
+        return Truncator(obj.error).chars(80) if obj.error else ""
+
+
+@admin.register(ContactSyncLog)
+class ContactSyncLogAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "email", "action", "status_badge", "http_status", "brevo_code", "message_short",
+                    "connection")
+    list_filter = ("status", "action", "connection")
+    search_fields = ("email", "message", "brevo_code")
+    date_hierarchy = "created_at"
+    list_select_related = ("connection",)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: ContactSyncLog) -> str:
+        return _status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="message")
+    def message_short(self, obj: ContactSyncLog) -> str:
+        return Truncator(obj.message).chars(100)
+
+
+@admin.register(AutomationEvent)
+class AutomationEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "event_name", "email", "status_badge", "attempts", "event_date", "sent_at",
+                    "last_error_short", "connection")
+    list_filter = ("status", "event_name", "connection")
+    search_fields = ("email", "event_name", "key")
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: AutomationEvent) -> str:
+        return _status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="last error")
+    def last_error_short(self, obj: AutomationEvent) -> str:
+        return Truncator(obj.last_error).chars(80) if obj.last_error else ""
+
+
+# social-auth's own admin shows extra_data (which can hold tokens) in plain text: replace it.
+try:
+    from social_django.admin import UserSocialAuthOption
+    from social_django.models import UserSocialAuth
+
+    admin.site.unregister(UserSocialAuth)
+
+    @admin.register(UserSocialAuth)
+    class MaskedUserSocialAuthAdmin(UserSocialAuthOption):
+        exclude = ("extra_data",)
+        readonly_fields = ("extra_data_masked",)
+
+        @admin.display(description="extra data")
+        def extra_data_masked(self, obj: UserSocialAuth) -> str:
+            data = obj.extra_data or {}
+            return format_html_join(
+                "", "<div><b>{}</b>: {}</div>",
+                ((k, crypto.mask(str(v)) if "token" in k else v) for k, v in sorted(data.items())),
+            )
+except admin.sites.NotRegistered:  # pragma: no cover - social_django admin not loaded
+    pass

@@ -1,0 +1,52 @@
+"""Retry and backoff decisions shared by the Calendly and Brevo clients.
+
+Pure functions, so the policy is testable without a network.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import requests
+
+DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
+USER_AGENT = "calendly-brevo-connector/0.1 (+https://github.com/)"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 4  # attempts after the first
+    base_delay: float = 0.5
+    max_delay: float = 30.0  # cap for exponential backoff without server guidance
+    max_rate_limit_wait: float = 120.0  # never wait longer than this for a 429 reset
+
+    def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Capped exponential backoff with full jitter for attempt 1, 2, 3…"""
+        r = rng or random
+        ceiling = min(self.max_delay, self.base_delay * (2 ** max(0, attempt - 1)))
+        return r.uniform(ceiling / 2, ceiling)
+
+
+def header_seconds(headers: "requests.structures.CaseInsensitiveDict[str] | dict[str, str]", *names: str) -> float | None:
+    """The first of ``names`` that parses as a non-negative number of seconds, else ``None``."""
+    for name in names:
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            continue
+        if seconds >= 0:
+            return seconds
+    return None
+
+
+def new_session() -> requests.Session:
+    """A pooled session with an explicit User-Agent (some CDNs block library defaults)."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=10, pool_maxsize=32)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session

@@ -1,0 +1,403 @@
+"""What the connector stores: configuration, what Calendly said, what Brevo should hold, and logs.
+
+The flow (see README, "Architecture"): a webhook delivery or a backfill page becomes an
+observation of one invitee → :class:`Booking` (one row per invitee URI, newest Calendly time wins)
+→ :class:`Contact` (one row per connection + email: the desired Brevo state, ``dirty`` until
+pushed) → Brevo, with :class:`ContactSyncLog` rows recording every write and
+:class:`AutomationEvent` rows as an outbox of Brevo automation events (one per Calendly fact).
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .fields import EncryptedTextField
+
+
+class Connection(models.Model):
+    """One Calendly account (PAT or OAuth) linked to one Brevo account."""
+
+    class AuthKind(models.TextChoices):
+        PAT = "pat", "Personal Access Token"
+        OAUTH = "oauth", "OAuth 2.0"
+
+    class Status(models.TextChoices):
+        NEW = "new", "Not checked yet"
+        ACTIVE = "active", "Active"
+        NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect"
+        ERROR = "error", "Error"
+        DISABLED = "disabled", "Disabled"
+
+    class LogLevel(models.TextChoices):
+        INFO = "info", "info"
+        VERBOSE = "verbose", "verbose"
+        DEBUG = "debug", "debug"
+        WARNING = "warning", "warning"
+
+    name = models.SlugField(max_length=100, unique=True, default="default",
+                            help_text="Short name used by commands (--connection) and the config file.")
+    enabled = models.BooleanField(default=True)
+    auth_kind = models.CharField(max_length=10, choices=AuthKind.choices, default=AuthKind.PAT)
+
+    # Calendly credentials (encrypted; blank access token → CALENDLY_ACCESS_TOKEN for a PAT connection)
+    access_token = EncryptedTextField(help_text="Personal Access Token, or the current OAuth access token.")
+    refresh_token = EncryptedTextField()
+    token_expires_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.CharField(max_length=500, blank=True, help_text="Space-separated scopes granted to the token.")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="calendly_connections", help_text="Staff user who connected it.")
+
+    calendly_user_uri = models.URLField(max_length=300, blank=True)
+    calendly_user_name = models.CharField(max_length=200, blank=True)
+    calendly_user_email = models.EmailField(blank=True)
+    calendly_organization_uri = models.URLField(max_length=300, blank=True)
+
+    # Webhooks
+    webhook_signing_key = EncryptedTextField(help_text="Blank: CALENDLY_WEBHOOK_SIGNING_KEY.")
+    previous_signing_key = EncryptedTextField(help_text="Still accepted for a grace period after a rotation.")
+    signing_key_rotated_at = models.DateTimeField(null=True, blank=True)
+    webhook_subscription_uri = models.URLField(max_length=300, blank=True)
+    webhook_subscription_state = models.CharField(max_length=20, blank=True)
+    webhook_scope = models.CharField(max_length=20, blank=True)
+    webhook_callback_url = models.URLField(max_length=500, blank=True)
+    webhook_checked_at = models.DateTimeField(null=True, blank=True)
+    last_delivery_at = models.DateTimeField(null=True, blank=True)
+    signature_rejections = models.PositiveIntegerField(default=0)
+    last_rejection_reason = models.CharField(max_length=300, blank=True)
+    last_rejection_at = models.DateTimeField(null=True, blank=True)
+
+    # Brevo
+    brevo_api_key = EncryptedTextField(help_text="Blank: BREVO_API_KEY.")
+    default_list_ids = models.JSONField(default=list, blank=True,
+                                        help_text="Lists for bookings of unmapped event types (empty: no list).")
+
+    # Behaviour switches (the config file's sync: and debug keys)
+    sync_contacts = models.BooleanField(default=True)
+    sync_events = models.BooleanField(default=True, help_text="Send Brevo automation events.")
+    sync_cancellations = models.BooleanField(default=True)
+    debug = models.BooleanField(default=False)
+    log_level = models.CharField(max_length=10, choices=LogLevel.choices, default=LogLevel.INFO)
+    log_webhooks = models.BooleanField(default=False, help_text="Keep raw webhook bodies (contain personal data).")
+
+    # Loaded catalogues, so mappings are picked from lists rather than typed
+    calendly_event_types = models.JSONField(default=list, blank=True)
+    brevo_lists = models.JSONField(default=list, blank=True)
+    brevo_attributes = models.JSONField(default=list, blank=True)
+    catalog_loaded_at = models.DateTimeField(null=True, blank=True)
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # -- effective credentials -----------------------------------------------------------------
+    def effective_access_token(self) -> str:
+        if self.access_token:
+            return self.access_token
+        if self.auth_kind == self.AuthKind.PAT:
+            return settings.CALENDLY_ACCESS_TOKEN
+        return ""
+
+    def effective_brevo_api_key(self) -> str:
+        return self.brevo_api_key or settings.BREVO_API_KEY
+
+    def signing_keys(self, grace_hours: int = 24) -> list[str]:
+        """Keys a delivery may be signed with: current, then the previous one during its grace period."""
+        keys = [self.webhook_signing_key or settings.CALENDLY_WEBHOOK_SIGNING_KEY]
+        if self.previous_signing_key and self.signing_key_rotated_at and (
+            timezone.now() - self.signing_key_rotated_at
+        ).total_seconds() < grace_hours * 3600:
+            keys.append(self.previous_signing_key)
+        return [k for k in keys if k]
+
+    def record_error(self, message: str, status: str | None = None) -> None:
+        self.last_error = message[:2000]
+        self.last_error_at = timezone.now()
+        fields = ["last_error", "last_error_at", "updated_at"]
+        if status:
+            self.status = status
+            fields.append("status")
+        self.save(update_fields=fields)
+
+
+class EventTypeMapping(models.Model):
+    """A Calendly event type → the Brevo lists its bookings join."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="event_type_mappings")
+    key = models.SlugField(max_length=100, blank=True, help_text="Name in the config file (e.g. discovery_call).")
+    event_type_uri = models.URLField(max_length=300)
+    event_type_name = models.CharField(max_length=200, blank=True)
+    list_ids = models.JSONField(default=list, help_text="Brevo list ids, e.g. [10, 12].")
+    enabled = models.BooleanField(default=True)
+    unlink_on_cancel = models.BooleanField(default=False,
+                                           help_text="Remove the contact from these lists when the booking is cancelled.")
+    missing_since = models.DateTimeField(null=True, blank=True,
+                                         help_text="Set when Calendly reports the event type deleted.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["connection", "key", "event_type_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "event_type_uri"], name="uniq_mapping_event_type"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key or self.event_type_name or self.event_type_uri
+
+
+class FieldMapping(models.Model):
+    """An invitee/event field or a custom question answer → a Brevo attribute."""
+
+    class AttributeType(models.TextChoices):
+        TEXT = "text", "text"
+        DATE = "date", "date"
+        FLOAT = "float", "number"
+        BOOLEAN = "boolean", "boolean"
+        PHONE = "phone", "phone (E.164)"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="field_mappings")
+    source = models.CharField(
+        max_length=300,
+        help_text="Invitee or event field (email, name, first_name, timezone, tracking.utm_source, "
+                  "event_type_name, scheduled_at, …) or 'question:<text>' for a custom question.",
+    )
+    attribute = models.CharField(max_length=100, help_text="Brevo attribute, upper case (e.g. COMPANY).")
+    attribute_type = models.CharField(max_length=10, choices=AttributeType.choices, default=AttributeType.TEXT)
+    enabled = models.BooleanField(default=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["connection", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "source", "attribute"], name="uniq_field_mapping"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} → {self.attribute}"
+
+
+class Booking(models.Model):
+    """What Calendly last said about one invitee (one row per invitee URI)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "active"
+        CANCELED = "canceled", "canceled"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="bookings")
+    invitee_uri = models.URLField(max_length=300)
+    event_uri = models.URLField(max_length=300, blank=True)
+    event_type_uri = models.URLField(max_length=300, blank=True)
+    event_type_name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(max_length=254, db_index=True)
+    name = models.CharField(max_length=300, blank=True)
+    first_name = models.CharField(max_length=200, blank=True)
+    last_name = models.CharField(max_length=200, blank=True)
+    timezone = models.CharField(max_length=64, blank=True)
+    text_reminder_number = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    rescheduled = models.BooleanField(default=False)
+    old_invitee_uri = models.URLField(max_length=300, blank=True)
+    new_invitee_uri = models.URLField(max_length=300, blank=True)
+    start_time = models.DateTimeField(null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    location = models.CharField(max_length=500, blank=True)
+    host_name = models.CharField(max_length=200, blank=True)
+    host_email = models.EmailField(blank=True)
+    cancel_reason = models.TextField(blank=True)
+    canceled_by = models.CharField(max_length=200, blank=True)
+    canceler_type = models.CharField(max_length=20, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    no_show_uri = models.URLField(max_length=300, blank=True)
+    no_show_at = models.DateTimeField(null=True, blank=True)
+    no_show_observed_at = models.DateTimeField(null=True, blank=True,
+                                               help_text="Calendly time of the newest no-show fact applied.")
+    questions_and_answers = models.JSONField(default=list, blank=True)
+    tracking = models.JSONField(default=dict, blank=True)
+    invitee_created_at = models.DateTimeField(null=True, blank=True, help_text="Calendly's created_at.")
+    calendly_updated_at = models.DateTimeField(null=True, blank=True,
+                                               help_text="Calendly time of the newest observation applied.")
+    source = models.CharField(max_length=20, blank=True, help_text="webhook or backfill (first seen).")
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-invitee_created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "invitee_uri"], name="uniq_booking_invitee"),
+        ]
+        indexes = [models.Index(fields=["connection", "email"])]
+
+    def __str__(self) -> str:
+        return f"{self.email} · {self.event_type_name or self.event_type_uri} · {self.status}"
+
+    @property
+    def is_no_show(self) -> bool:
+        return bool(self.no_show_uri)
+
+
+class Contact(models.Model):
+    """The Brevo state one email should have, per connection; ``dirty`` until Brevo has it."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="contacts")
+    email = models.EmailField(max_length=254)
+    attributes = models.JSONField(default=dict, blank=True)
+    list_ids = models.JSONField(default=list, blank=True)
+    unlink_list_ids = models.JSONField(default=list, blank=True)
+    booking_status = models.CharField(max_length=20, blank=True)
+    current_booking = models.ForeignKey(Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    desired_hash = models.CharField(max_length=64, blank=True)
+    pushed_hash = models.CharField(max_length=64, blank=True)
+    dirty = models.BooleanField(default=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    brevo_id = models.BigIntegerField(null=True, blank=True)
+    last_pushed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "email"], name="uniq_contact_email"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class WebhookDelivery(models.Model):
+    """A verified Calendly delivery, committed before the 2xx (the durable inbox)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        PROCESSING = "processing", "processing"
+        PROCESSED = "processed", "processed"
+        IGNORED = "ignored", "ignored"
+        FAILED = "failed", "failed"
+
+    connection = models.ForeignKey(Connection, null=True, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=100, db_index=True)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_error = models.TextField(blank=True)
+    invitee_uri = models.URLField(max_length=300, blank=True, db_index=True)
+    email = models.EmailField(max_length=254, blank=True, db_index=True)
+    calendly_created_at = models.DateTimeField(null=True, blank=True)
+    signature_timestamp = models.BigIntegerField(null=True, blank=True)
+    payload = models.JSONField(default=dict, blank=True,
+                               help_text="The envelope, kept until processed (purge_deliveries removes old ones).")
+    raw_body = models.TextField(blank=True, help_text="Only with log_webhooks on.")
+    headers = models.JSONField(default=dict, blank=True, help_text="Signature and auth headers removed.")
+    redeliveries = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} · {self.email or self.invitee_uri} · {self.status}"
+
+
+class SyncRun(models.Model):
+    """One backfill run: its window, counts and a checkpoint to resume from."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        COMPLETED = "completed", "completed"
+        FAILED = "failed", "failed"
+        INTERRUPTED = "interrupted", "interrupted"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="sync_runs")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    dry_run = models.BooleanField(default=False)
+    trigger = models.CharField(max_length=30, default="command", help_text="command, admin, gap-backfill, schedule")
+    since = models.DateTimeField(null=True, blank=True)
+    until = models.DateTimeField(null=True, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    checkpoint = models.JSONField(default=dict, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.connection} · {self.started_at:%Y-%m-%d %H:%M} · {self.status}"
+
+
+class ContactSyncLog(models.Model):
+    """One Brevo write for one contact: what was sent (no secrets) and what came back."""
+
+    class Status(models.TextChoices):
+        OK = "ok", "ok"
+        WARNING = "warning", "warning"
+        ERROR = "error", "error"
+        RETRY = "retry", "will retry"
+        DRY_RUN = "dry_run", "dry run"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="sync_logs")
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="logs")
+    email = models.EmailField(max_length=254, db_index=True)
+    action = models.CharField(max_length=30, help_text="upsert, import, list_add, event, attribute")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    brevo_code = models.CharField(max_length=60, blank=True)
+    message = models.TextField(blank=True)
+    request = models.JSONField(default=dict, blank=True)
+    sync_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="logs")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.email} · {self.action} · {self.status}"
+
+
+class AutomationEvent(models.Model):
+    """Outbox of Brevo automation events: one row per Calendly fact, sent at most once."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed"
+        SKIPPED = "skipped", "skipped"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="automation_events")
+    key = models.CharField(max_length=64, unique=True, help_text="Hash of connection, event name and the fact.")
+    email = models.EmailField(max_length=254, db_index=True)
+    event_name = models.CharField(max_length=100, db_index=True)
+    event_date = models.DateTimeField(null=True, blank=True)
+    event_properties = models.JSONField(default=dict, blank=True)
+    contact_properties = models.JSONField(default=dict, blank=True)
+    booking = models.ForeignKey(Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="automation_events")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event_name} → {self.email} · {self.status}"

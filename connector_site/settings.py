@@ -1,0 +1,150 @@
+"""Settings, all read from the environment through django-environ.
+
+Every variable is documented in README.md and ``.env.example``. The defaults give a working
+single-process connector on SQLite with no broker; production sets ``DATABASE_URL``,
+``CELERY_BROKER_URL``, ``SECRET_KEY`` and ``FIELD_ENCRYPTION_KEYS``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A .env file beside manage.py is read when present; real environment variables win.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+INSECURE_DEFAULT_SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"
+SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# The site's own public URL: OAuth redirect URIs and webhook callback URLs are built from it.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "social_django",
+    "calendly_sync",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "connector_site.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "connector_site.wsgi.application"
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded worker thread writes while requests write: wait for the lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Calendly and Brevo endpoints: every outgoing call goes through these ---------------------
+CALENDLY_API_URL = env.str("CALENDLY_API_URL", default="https://api.calendly.com").rstrip("/")
+CALENDLY_AUTH_URL = env.str("CALENDLY_AUTH_URL", default="https://auth.calendly.com").rstrip("/")
+BREVO_API_URL = env.str("BREVO_API_URL", default="https://api.brevo.com/v3").rstrip("/")
+
+# Defaults for a connection that does not set its own credentials.
+CALENDLY_ACCESS_TOKEN = env.str("CALENDLY_ACCESS_TOKEN", default="")
+BREVO_API_KEY = env.str("BREVO_API_KEY", default="")
+CALENDLY_WEBHOOK_SIGNING_KEY = env.str("CALENDLY_WEBHOOK_SIGNING_KEY", default="")
+
+# OAuth app credentials (the product page's names).
+CALENDLY_CLIENT_ID = env.str("CALENDLY_CLIENT_ID", default="")
+CALENDLY_CLIENT_SECRET = env.str("CALENDLY_CLIENT_SECRET", default="")
+
+# Webhook signature tolerance in seconds, either way (Calendly's example uses 3 minutes).
+CALENDLY_WEBHOOK_TOLERANCE = env.int("CALENDLY_WEBHOOK_TOLERANCE", default=180)
+
+# --- Secrets at rest ---------------------------------------------------------------------------
+# Comma-separated Fernet keys. The first encrypts; all of them decrypt (rotation). When unset, a
+# key is derived from SECRET_KEY so a sandbox works out of the box.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+# --- Work dispatch -----------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or None
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="calendly_sync")
+# Start the in-process background worker thread when no broker is configured (the embedded mode).
+CONNECTOR_EMBEDDED_WORKER = env.bool("CONNECTOR_EMBEDDED_WORKER", default=True)
+
+# --- social-auth (the "Connect Calendly" button) -----------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "calendly_sync.calendly.oauth.CalendlyOAuth2",
+    "django.contrib.auth.backends.ModelBackend",
+]
+SOCIAL_AUTH_CALENDLY_KEY = CALENDLY_CLIENT_ID
+SOCIAL_AUTH_CALENDLY_SECRET = CALENDLY_CLIENT_SECRET
+SOCIAL_AUTH_JSONFIELD_ENABLED = True
+SOCIAL_AUTH_URL_NAMESPACE = "social"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+}
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "calendly_sync.logging.RedactSecretsFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+    },
+    "loggers": {
+        "calendly_sync": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+    },
+}
