@@ -148,3 +148,9 @@ LOGGING = {
         "calendly_sync": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }
+
+# Celery beat: the periodic jobs (the embedded worker runs the sweep itself).
+CELERY_BEAT_SCHEDULE = {
+    "calendly-sync-sweep": {"task": "calendly_sync.sweep", "schedule": 60.0},
+    "calendly-sync-subscriptions": {"task": "calendly_sync.check_subscriptions", "schedule": 3600.0},
+}

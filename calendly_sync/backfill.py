@@ -1,0 +1,245 @@
+"""Backfill: page through Calendly's scheduled events and their invitees into the same reducer.
+
+Checkpointed per page of scheduled events: a run killed in the middle resumes from the last page
+it finished (``sync_calendly --resume``); everything before the checkpoint is already durable as
+Booking/Contact rows, and dirty contacts are pushed by whichever run comes next.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone as dt_timezone
+from typing import Any, Callable
+
+from django.db import transaction
+from django.utils import timezone
+
+from .clients import brevo_client_for, calendly_client_for
+from .ingest import Rules, ingest
+from .models import Connection, Contact, SyncRun
+from .observations import MalformedPayload, observe_invitee
+from .push import PushSummary, push_dirty
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BACK = timedelta(days=90)
+DEFAULT_AHEAD = timedelta(days=90)
+RESYNC_OVERLAP = timedelta(days=7)  # look again at recent meetings: no-shows are marked after them
+INVITEE_WORKERS = 4
+DEFAULT_BULK_THRESHOLD = 200
+
+
+@dataclass
+class BackfillOptions:
+    since: datetime | None = None
+    until: datetime | None = None
+    event_type: str | None = None
+    dry_run: bool = False
+    with_events: bool = False
+    resume: bool = False
+    bulk_threshold: int | None = DEFAULT_BULK_THRESHOLD
+    trigger: str = "command"
+
+
+@dataclass
+class BackfillReport:
+    run: SyncRun
+    counts: dict[str, Any]
+    dry_run_writes: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def summary_line(self) -> str:
+        c = self.counts
+        return (
+            f"events {c.get('events', 0)}, invitees {c.get('invitees', 0)}, contacts created "
+            f"{c.get('contacts_created', 0)} / updated {c.get('contacts_updated', 0)} / unchanged "
+            f"{c.get('contacts_unchanged', 0)}, failed {c.get('contacts_failed', 0)}, warnings {c.get('warnings', 0)}, "
+            f"automation events {c.get('automation_events', 0)}, Calendly calls {c.get('calendly_calls', 0)}, "
+            f"Brevo calls {c.get('brevo_calls', 0)}, 429s {c.get('rate_limited', 0)}, {c.get('seconds', 0):.1f} s"
+            + (" (dry run: nothing written)" if self.run.dry_run else "")
+        )
+
+
+def default_window(connection: Connection, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """From the last completed run's checkpoint (minus an overlap), or 90 days back; to 90 days ahead."""
+    now = now or timezone.now()
+    last = SyncRun.objects.filter(connection=connection, status=SyncRun.Status.COMPLETED, dry_run=False).order_by(
+        "-started_at").first()
+    since = now - DEFAULT_BACK
+    if last is not None:
+        since = max(since, last.started_at - RESYNC_OVERLAP)
+    return since, now + DEFAULT_AHEAD
+
+
+def _utc(dt: datetime) -> str:
+    return dt.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _identify(connection: Connection, client: Any) -> None:
+    if connection.calendly_user_uri and connection.calendly_organization_uri:
+        return
+    me = client.get_current_user()
+    connection.calendly_user_uri = me.get("uri", "")
+    connection.calendly_organization_uri = me.get("current_organization", "")
+    connection.calendly_user_name = me.get("name", "")[:200]
+    connection.calendly_user_email = me.get("email", "")
+    if connection.status == Connection.Status.NEW:
+        connection.status = Connection.Status.ACTIVE
+    connection.save(update_fields=["calendly_user_uri", "calendly_organization_uri", "calendly_user_name",
+                                   "calendly_user_email", "status", "updated_at"])
+
+
+def _event_params(connection: Connection, since: datetime, until: datetime, scope: str) -> dict[str, str]:
+    params = {"min_start_time": _utc(since), "max_start_time": _utc(until), "sort": "start_time:asc"}
+    if scope == "organization":
+        params["organization"] = connection.calendly_organization_uri
+    else:
+        params["user"] = connection.calendly_user_uri
+    return params
+
+
+def run_backfill(connection: Connection, options: BackfillOptions,
+                 progress: Callable[[int], None] | None = None) -> BackfillReport:
+    from .calendly.errors import CalendlyPermissionError
+
+    started = time.monotonic()
+    calendly = calendly_client_for(connection)
+    brevo = None if options.dry_run else brevo_client_for(connection)
+    _identify(connection, calendly)
+
+    run = _start_run(connection, options)
+    counts: dict[str, Any] = dict(run.counts or {})
+    for key in ("events", "invitees", "pages", "automation_events", "malformed"):
+        counts.setdefault(key, 0)
+    warnings: list[str] = []
+    since, until = run.since, run.until
+    scope = run.checkpoint.get("scope") or "organization"
+    touched: set[str] = set(run.checkpoint.get("touched_emails_sample", []))
+    rules = Rules.load(connection)
+    dry_writes: list[dict[str, Any]] = []
+
+    def work() -> None:
+        nonlocal scope
+        page_token = run.checkpoint.get("page_token")
+        if run.checkpoint.get("done"):
+            return
+        while True:
+            try:
+                pages = calendly.iter_pages("/scheduled_events", _event_params(connection, since, until, scope),
+                                            page_token=page_token)
+                first = next(pages, None)
+            except CalendlyPermissionError:
+                if scope == "organization":
+                    scope = "user"
+                    warnings.append("The token's user is not an organization admin: syncing only their own "
+                                    "events (user scope). Use an admin's token to include colleagues' bookings.")
+                    continue
+                raise
+            break
+        page = first
+        with ThreadPoolExecutor(max_workers=INVITEE_WORKERS, thread_name_prefix="invitees") as pool:
+            while page is not None:
+                events = [e for e in page.items if not options.event_type or options.event_type in (
+                    e.get("event_type"), e.get("name"))]
+                invitee_lists = list(pool.map(lambda e: list(calendly.list_invitees(e["uri"])), events))
+                for event, invitees in zip(events, invitee_lists):
+                    counts["events"] += 1
+                    for invitee in invitees:
+                        counts["invitees"] += 1
+                        try:
+                            obs = observe_invitee(invitee, event, source="backfill")
+                        except MalformedPayload as exc:
+                            counts["malformed"] += 1
+                            warnings.append(f"skipped invitee {invitee.get('uri', '?')}: {exc}")
+                            continue
+                        result = ingest(connection, obs, rules=rules, webhook_event=None,
+                                        with_events=options.with_events)
+                        counts["automation_events"] += len(result.events_queued)
+                        touched.add(obs.email)
+                    if progress:
+                        progress(1)
+                counts["pages"] += 1
+                page_token = page.next_page_token
+                _checkpoint(run, counts, {"page_token": page_token, "scope": scope, "done": page_token is None})
+                page = next(pages, None) if page_token else None
+
+    try:
+        if options.dry_run:
+            with transaction.atomic():
+                work()
+                summary = push_dirty(connection, None, emails=touched, dry_run=True)
+                dry_writes = summary.dry_run_writes
+                counts["contacts_unchanged"] = len(touched) - len({w.get("POST /contacts", {}).get("email")
+                                                                   for w in dry_writes} - {None})
+                counts["contacts_would_write"] = len(touched) - counts["contacts_unchanged"]
+                transaction.set_rollback(True)
+            run = SyncRun.objects.create(connection=connection, status=SyncRun.Status.COMPLETED, dry_run=True,
+                                         trigger=options.trigger, since=since, until=until)
+            summary = PushSummary()
+        else:
+            work()
+            dirty_before = set(Contact.objects.filter(connection=connection, dirty=True).values_list("email", flat=True))
+            summary = push_dirty(connection, brevo, sync_run=run, bulk_threshold=options.bulk_threshold)
+            counts["contacts_unchanged"] = len(touched - dirty_before)
+    except BaseException as exc:
+        counts["seconds"] = counts.get("seconds", 0) + time.monotonic() - started
+        _finish(run, SyncRun.Status.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else SyncRun.Status.FAILED,
+                counts, error=f"{type(exc).__name__}: {exc}")
+        raise
+
+    counts["contacts_created"] = counts.get("contacts_created", 0) + summary.created
+    counts["contacts_updated"] = counts.get("contacts_updated", 0) + summary.updated
+    counts["contacts_failed"] = counts.get("contacts_failed", 0) + summary.failed
+    counts["contacts_retry"] = summary.retry
+    counts["events_sent"] = counts.get("events_sent", 0) + summary.events_sent
+    counts["warnings"] = summary.warnings + len(warnings)
+    counts["calendly_calls"] = counts.get("calendly_calls", 0) + calendly.stats.get("calls", 0)
+    counts["brevo_calls"] = counts.get("brevo_calls", 0) + (brevo.stats.as_dict().get("calls", 0) if brevo else 0)
+    counts["rate_limited"] = counts.get("rate_limited", 0) + calendly.stats.get("rate_limited", 0) + (
+        brevo.stats.as_dict().get("rate_limited", 0) if brevo else 0)
+    counts["seconds"] = counts.get("seconds", 0) + time.monotonic() - started
+    _finish(run, SyncRun.Status.COMPLETED, counts, error="\n".join(warnings))
+    if not options.dry_run:
+        Connection.objects.filter(pk=connection.pk).update(last_synced_at=timezone.now())
+    return BackfillReport(run=run, counts=counts, dry_run_writes=dry_writes, warnings=warnings)
+
+
+def _start_run(connection: Connection, options: BackfillOptions) -> SyncRun:
+    if options.resume and not options.dry_run:
+        run = SyncRun.objects.filter(connection=connection, dry_run=False).exclude(
+            status=SyncRun.Status.COMPLETED).order_by("-started_at").first()
+        if run is not None:
+            run.status = SyncRun.Status.RUNNING
+            run.error = ""
+            run.save(update_fields=["status", "error"])
+            return run
+    since, until = default_window(connection)
+    since = options.since or since
+    until = options.until or until
+    if options.dry_run:  # the real row is written after the rollback
+        return SyncRun(connection=connection, since=since, until=until, dry_run=True, checkpoint={}, counts={})
+    return SyncRun.objects.create(
+        connection=connection, since=since, until=until, trigger=options.trigger,
+        options={"event_type": options.event_type, "with_events": options.with_events},
+        checkpoint={}, counts={},
+    )
+
+
+def _checkpoint(run: SyncRun, counts: dict[str, Any], checkpoint: dict[str, Any]) -> None:
+    run.checkpoint = checkpoint
+    run.counts = dict(counts)
+    run.heartbeat_at = timezone.now()
+    if run.pk:
+        SyncRun.objects.filter(pk=run.pk).update(checkpoint=run.checkpoint, counts=run.counts,
+                                                 heartbeat_at=run.heartbeat_at)
+
+
+def _finish(run: SyncRun, status: str, counts: dict[str, Any], error: str = "") -> None:
+    run.status = status
+    run.counts = dict(counts)
+    run.error = error[:10000]
+    run.finished_at = timezone.now()
+    if run.pk:
+        run.save(update_fields=["status", "counts", "error", "finished_at"])

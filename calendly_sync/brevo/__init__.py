@@ -1,0 +1,34 @@
+"""Brevo v3 API client (framework-free): see :mod:`calendly_sync.brevo.client`."""
+from .client import DEFAULT_BASE_URL, BrevoClient, ClientStats, Pacer, UpsertResult
+from .errors import (
+    BrevoAuthError,
+    BrevoDuplicateIdentifier,
+    BrevoError,
+    BrevoInvalidPhone,
+    BrevoNotFound,
+    BrevoRateLimited,
+    BrevoServerError,
+    BrevoTooEarly,
+    BrevoTransportError,
+    BrevoValidationError,
+    is_transient,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "BrevoClient",
+    "ClientStats",
+    "Pacer",
+    "UpsertResult",
+    "BrevoError",
+    "BrevoAuthError",
+    "BrevoValidationError",
+    "BrevoInvalidPhone",
+    "BrevoDuplicateIdentifier",
+    "BrevoNotFound",
+    "BrevoTooEarly",
+    "BrevoRateLimited",
+    "BrevoServerError",
+    "BrevoTransportError",
+    "is_transient",
+]

@@ -1,0 +1,578 @@
+"""A thin, typed Brevo v3 client over ``requests``.
+
+Why not the official SDK: the connector needs ~10 endpoints and must see exact statuses (201 vs 204
+on upsert), the ``x-sib-ratelimit-*`` headers and Brevo's error bodies verbatim; the generated SDK
+hides or retries those (see shared/reference/brevo-api.md §9). Framework-free on purpose: the
+Django side passes ``api_key``/``base_url`` in.
+
+Behaviour worth knowing:
+
+* Pacing: Brevo allows 10 requests/second on ``/contacts*`` and on ``/events`` (§7). A per-bucket
+  :class:`Pacer` spaces calls so a sync loop never trips the limit in the first place.
+* Retries: 429 waits for ``x-sib-ratelimit-reset`` (or backs off with jitter); 425/5xx/timeouts back
+  off with jitter. All bounded by :class:`~calendly_sync.http.RetryPolicy`. Retrying a POST after a
+  read timeout can repeat it: harmless for upserts, but an event may be recorded twice.
+* 204 responses have no body and are never parsed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Callable, Iterable, Mapping
+from urllib.parse import quote
+
+import requests
+
+from calendly_sync.http import DEFAULT_TIMEOUT, RetryPolicy, header_seconds, new_session
+
+from .errors import (
+    BrevoError,
+    BrevoTransportError,
+    BrevoValidationError,
+    error_from_response,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.brevo.com/v3"
+LIST_BATCH_SIZE = 150  # documented maxItems for /contacts/lists/{id}/contacts/add|remove
+PAGE_SIZE = 50  # documented max ``limit`` for lists and folders
+MAX_IMPORT_BYTES = 10 * 1024 * 1024  # documented jsonBody/fileBody limit
+TERMINAL_OK = {"completed"}
+TERMINAL_FAILED = {"failed", "cancelled", "canceled"}
+_ATTRIBUTE_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """Outcome of ``POST /contacts`` with ``updateEnabled``: 201 carries an id, 204 carries nothing."""
+
+    created: bool
+    id: int | None
+
+
+class ClientStats:
+    """Thread-safe counters so callers and tests can see how hard the client worked."""
+
+    FIELDS = ("calls", "rate_limited", "retries", "paced")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.rate_limited = 0
+        self.retries = 0
+        self.paced = 0  # calls that had to wait for the pacer
+
+    def incr(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
+
+    def as_dict(self) -> dict[str, int]:
+        with self._lock:
+            return {name: getattr(self, name) for name in self.FIELDS}
+
+    def __repr__(self) -> str:
+        return f"ClientStats({self.as_dict()})"
+
+
+class Pacer:
+    """Spaces requests per bucket so at most ``rate_per_second`` start in any rolling second.
+
+    Why spacing rather than a token bucket: Brevo counts a rolling second server-side and network
+    jitter shifts arrival times, so even spacing with a little ``headroom`` never bursts into the
+    limit. Reservations are made under a lock and the sleep happens outside it, so concurrent
+    threads queue up in order. ``defer`` pushes a bucket back (used after a 429 so every thread
+    sharing the client waits for the reset, not just the one that was refused).
+    """
+
+    def __init__(
+        self,
+        rate_per_second: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        headroom: float = 0.05,
+    ) -> None:
+        if rate_per_second is not None and rate_per_second <= 0:
+            raise ValueError("rate_per_second must be positive or None")
+        self.rate_per_second = rate_per_second
+        self.interval = (1.0 / rate_per_second) * (1.0 + headroom) if rate_per_second else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def reserve(self, bucket: str) -> float:
+        """Claim the next slot in ``bucket``; returns how long the caller must wait for it."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next.get(bucket, now))
+            self._next[bucket] = slot + self.interval
+            return slot - now
+
+    def acquire(self, bucket: str) -> float:
+        """Wait for the next slot in ``bucket``; returns the seconds waited."""
+        wait = self.reserve(bucket)
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def defer(self, bucket: str, seconds: float) -> None:
+        """Let nothing start in ``bucket`` for ``seconds`` from now."""
+        with self._lock:
+            until = self._clock() + max(0.0, seconds)
+            self._next[bucket] = max(self._next.get(bucket, until), until)
+
+
+def _bucket_for(path: str) -> str:
+    """Brevo's rate-limit bucket for an API path (§7): contacts, events, or everything else."""
+    if path == "/contacts" or path.startswith("/contacts/"):
+        return "contacts"
+    if path == "/events" or path.startswith("/events/"):
+        return "events"
+    return "other"
+
+
+def _normalise_email(email: str) -> str:
+    if not isinstance(email, str) or not email.strip():
+        raise ValueError("email must be a non-empty string")
+    return email.strip().lower()
+
+
+def _normalise_attributes(attributes: Mapping[str, Any] | None, *, allow_email: bool = False) -> dict[str, Any]:
+    """Upper-case keys (Brevo silently drops mis-cased ones) and refuse ``EMAIL`` where it is a trap.
+
+    Brevo answers 400 when ``attributes.EMAIL`` equals the contact's own address (§2.2/§10.8), so
+    upserts must never carry it; only an explicit rename via ``update_contact`` may.
+    """
+    result: dict[str, Any] = {}
+    for key, value in (attributes or {}).items():
+        name = str(key).strip().upper()
+        if name == "EMAIL" and not allow_email:
+            raise ValueError("never send EMAIL inside attributes on upsert; pass the address as `email`")
+        if name in result:
+            raise ValueError(f"attribute {name} given twice with different case")
+        if isinstance(value, datetime):
+            value = value.date().isoformat()
+        elif isinstance(value, date):
+            value = value.isoformat()
+        result[name] = value
+    return result
+
+
+def _int_list(values: Iterable[int] | None, name: str) -> list[int] | None:
+    """Brevo rejects non-integer list ids ("listIds/0 should be type number"); fail before sending."""
+    if values is None:
+        return None
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"{name} must be integers, got {v!r}")
+        out.append(v)
+    return out
+
+
+class BrevoClient:
+    """Brevo v3 API client with pacing, bounded retries and typed errors (see module docstring)."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        session: requests.Session | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+        requests_per_second: float | None = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError("a Brevo API key is required")
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.session = session or new_session()
+        self.retry = retry
+        self.timeout = timeout
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng
+        self.pacer = Pacer(requests_per_second, clock=clock, sleep=sleep)
+        self.stats = ClientStats()
+
+    def __repr__(self) -> str:  # never show the key
+        return f"BrevoClient(base_url={self.base_url!r}, api_key='{self._api_key[:8]}***')"
+
+    # -- transport ----------------------------------------------------------------------------
+    @property
+    def _headers(self) -> dict[str, str]:
+        return {"api-key": self._api_key, "accept": "application/json", "content-type": "application/json"}
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+    ) -> requests.Response:
+        """Send one logical request: pace, retry transient failures, raise typed errors."""
+        bucket = _bucket_for(path.split("?", 1)[0])
+        url = self.base_url + path
+        attempt = 0
+        while True:
+            if self.pacer.acquire(bucket) > 0:
+                self.stats.incr("paced")
+            self.stats.incr("calls")
+            try:
+                resp = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=None if json_body is None else json.dumps(json_body),
+                    headers=self._headers,
+                    timeout=self.timeout,
+                )
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                if attempt < self.retry.max_retries:
+                    attempt += 1
+                    wait = self.retry.backoff(attempt, self._rng)
+                    log.warning("Brevo %s %s: %s; retry %d in %.2fs", method, path, type(exc).__name__, attempt, wait)
+                    self._retry_after(bucket, wait)
+                    continue
+                raise BrevoTransportError(
+                    f"{type(exc).__name__} after {attempt + 1} attempts: {exc}", method=method, path=path
+                ) from exc
+
+            status = resp.status_code
+            if status < 400:
+                return resp
+            body = _body(resp)
+            reset = header_seconds(resp.headers, "x-sib-ratelimit-reset", "retry-after") if status == 429 else None
+            if status == 429:
+                self.stats.incr("rate_limited")
+            retryable = status in (425, 429) or status >= 500
+            too_long = reset is not None and reset > self.retry.max_rate_limit_wait
+            if retryable and attempt < self.retry.max_retries and not too_long:
+                attempt += 1
+                wait = reset if reset is not None else self.retry.backoff(attempt, self._rng)
+                log.warning("Brevo %s %s -> %d; retry %d in %.2fs", method, path, status, attempt, wait)
+                self._retry_after(bucket, wait)
+                continue
+            raise error_from_response(
+                status,
+                body,
+                method=method,
+                path=path.split("?", 1)[0],
+                request_id=resp.headers.get("sib-request-id"),
+                reset=reset,
+            )
+
+    def _retry_after(self, bucket: str, wait: float) -> None:
+        """Push the bucket back by ``wait``; the next ``acquire`` does the (injected) sleeping."""
+        self.stats.incr("retries")
+        self.pacer.defer(bucket, wait)
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        resp = self._request(method, path, **kwargs)
+        return _body(resp)
+
+    # -- contacts -----------------------------------------------------------------------------
+    def upsert_contact(
+        self,
+        email: str,
+        attributes: Mapping[str, Any] | None = None,
+        list_ids: Iterable[int] | None = None,
+        ext_id: str | None = None,
+    ) -> UpsertResult:
+        """Create or update a contact by email (``POST /contacts`` with ``updateEnabled``).
+
+        201 → ``created=True`` with the new id; 204 → updated, Brevo returns no id (§10.3).
+        """
+        body: dict[str, Any] = {"email": _normalise_email(email), "updateEnabled": True}
+        attrs = _normalise_attributes(attributes)
+        if attrs:
+            body["attributes"] = attrs
+        ids = _int_list(list_ids, "list_ids")
+        if ids:
+            body["listIds"] = ids
+        if ext_id is not None:
+            body["ext_id"] = str(ext_id)
+        resp = self._request("POST", "/contacts", json_body=body)
+        if resp.status_code == 201:
+            data = _body(resp)
+            return UpsertResult(created=True, id=data.get("id") if isinstance(data, dict) else None)
+        return UpsertResult(created=False, id=None)
+
+    @staticmethod
+    def _contact_path(email: str) -> str:
+        # quote(safe="") turns "@" into %40 and "+" into %2B so a plus-address survives (§2.2).
+        return f"/contacts/{quote(_normalise_email(email), safe='')}"
+
+    def get_contact(self, email: str) -> dict[str, Any]:
+        """``GET /contacts/{email}``; raises :class:`BrevoNotFound` for an unknown address."""
+        return self._json("GET", self._contact_path(email), params={"identifierType": "email_id"})
+
+    def update_contact(
+        self,
+        email: str,
+        attributes: Mapping[str, Any] | None = None,
+        list_ids: Iterable[int] | None = None,
+        unlink_list_ids: Iterable[int] | None = None,
+        *,
+        ext_id: str | None = None,
+    ) -> None:
+        """``PUT /contacts/{email}``: update only (404 for unknown). ``attributes.EMAIL`` renames."""
+        body: dict[str, Any] = {}
+        attrs = _normalise_attributes(attributes, allow_email=True)
+        if attrs:
+            body["attributes"] = attrs
+        ids = _int_list(list_ids, "list_ids")
+        if ids:
+            body["listIds"] = ids
+        unlink = _int_list(unlink_list_ids, "unlink_list_ids")
+        if unlink:
+            body["unlinkListIds"] = unlink
+        if ext_id is not None:
+            body["ext_id"] = str(ext_id)
+        self._request("PUT", self._contact_path(email), params={"identifierType": "email_id"}, json_body=body)
+
+    def _list_membership(self, list_id: int, emails: Iterable[str], action: str) -> dict[str, list[str]]:
+        result: dict[str, list[str]] = {"success": [], "failure": []}
+        unique = list(dict.fromkeys(_normalise_email(e) for e in emails))
+        for start in range(0, len(unique), LIST_BATCH_SIZE):
+            chunk = unique[start : start + LIST_BATCH_SIZE]
+            try:
+                data = self._json("POST", f"/contacts/lists/{int(list_id)}/contacts/{action}", json_body={"emails": chunk})
+            except BrevoValidationError as err:
+                # "nothing could be added": already members or unknown contacts. Idempotent, not fatal.
+                if "already" in err.message.lower() and "does not exist" in err.message.lower():
+                    result["failure"].extend(chunk)
+                    continue
+                raise
+            contacts = (data or {}).get("contacts", {}) if isinstance(data, dict) else {}
+            result["success"].extend(contacts.get("success", []))
+            result["failure"].extend(contacts.get("failure", []))
+        return result
+
+    def add_contacts_to_list(self, list_id: int, emails: Iterable[str]) -> dict[str, list[str]]:
+        """Add existing contacts to a list, 150 per call. Failures = already in list or unknown.
+
+        Brevo's 400 "Contact already in list and/or does not exist" becomes an all-failure chunk.
+        """
+        return self._list_membership(list_id, emails, "add")
+
+    def remove_contacts_from_list(self, list_id: int, emails: Iterable[str]) -> dict[str, list[str]]:
+        """Counterpart of :meth:`add_contacts_to_list` (same chunking and failure handling)."""
+        return self._list_membership(list_id, emails, "remove")
+
+    # -- attributes ---------------------------------------------------------------------------
+    def list_attributes(self) -> list[dict[str, Any]]:
+        """All contact attributes in the account (``name``, ``category``, ``type``…)."""
+        data = self._json("GET", "/contacts/attributes")
+        return list((data or {}).get("attributes", []))
+
+    def create_attribute(
+        self,
+        name: str,
+        type: str = "text",
+        category: str = "normal",
+        *,
+        enumeration: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """``POST /contacts/attributes/{category}/{NAME}`` → 201. Already existing → BrevoValidationError."""
+        upper = name.strip().upper()
+        if not _ATTRIBUTE_NAME_RE.match(upper):
+            raise ValueError(f"attribute names must match {_ATTRIBUTE_NAME_RE.pattern}: {name!r}")
+        body: dict[str, Any] = {"type": type}
+        if enumeration is not None:
+            body["enumeration"] = enumeration
+        self._request("POST", f"/contacts/attributes/{quote(category, safe='')}/{upper}", json_body=body)
+
+    def ensure_attributes(self, wanted: Mapping[str, str], category: str = "normal") -> list[str]:
+        """Create the attributes of ``wanted`` (name → type) that are missing; returns those created.
+
+        Idempotent because Brevo silently drops values for attributes that don't exist (§10.7).
+        """
+        existing = {a.get("name", "").upper() for a in self.list_attributes()}
+        created = []
+        for name, type_ in wanted.items():
+            if name.upper() not in existing:
+                self.create_attribute(name, type_, category)
+                created.append(name.upper())
+        return created
+
+    # -- lists and folders --------------------------------------------------------------------
+    def _paged(self, path: str, key: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            data = self._json("GET", path, params={"limit": PAGE_SIZE, "offset": offset}) or {}
+            page = list(data.get(key) or [])
+            items.extend(page)
+            offset += len(page)
+            if not page or len(page) < PAGE_SIZE or offset >= int(data.get("count") or 0):
+                return items
+
+    def list_lists(self) -> list[dict[str, Any]]:
+        """Every contact list, fetched in pages of 50 (the documented maximum)."""
+        return self._paged("/contacts/lists", "lists")
+
+    def create_list(self, name: str, folder_id: int) -> int:
+        """``POST /contacts/lists`` → new list id."""
+        data = self._json("POST", "/contacts/lists", json_body={"name": name, "folderId": int(folder_id)})
+        return int(data["id"])
+
+    def list_folders(self) -> list[dict[str, Any]]:
+        """Every contact folder, in pages of 50."""
+        return self._paged("/contacts/folders", "folders")
+
+    def create_folder(self, name: str) -> int:
+        """``POST /contacts/folders`` → new folder id."""
+        data = self._json("POST", "/contacts/folders", json_body={"name": name})
+        return int(data["id"])
+
+    # -- events -------------------------------------------------------------------------------
+    @staticmethod
+    def build_event(
+        event_name: str,
+        *,
+        email: str,
+        event_date: datetime | str | None = None,
+        event_properties: Mapping[str, Any] | None = None,
+        contact_properties: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The ``/events`` payload for one event identified by email (also usable in batches)."""
+        body: dict[str, Any] = {"event_name": event_name, "identifiers": {"email_id": _normalise_email(email)}}
+        if event_date is not None:
+            body["event_date"] = event_date.isoformat() if isinstance(event_date, datetime) else str(event_date)
+        if event_properties:
+            body["event_properties"] = dict(event_properties)
+        if contact_properties:
+            body["contact_properties"] = _normalise_attributes(contact_properties)
+        return body
+
+    def send_event(
+        self,
+        event_name: str,
+        *,
+        email: str,
+        event_date: datetime | str | None = None,
+        event_properties: Mapping[str, Any] | None = None,
+        contact_properties: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``POST /events`` (204). Upsert the contact first: auto-creation by events is unconfirmed."""
+        body = self.build_event(
+            event_name,
+            email=email,
+            event_date=event_date,
+            event_properties=event_properties,
+            contact_properties=contact_properties,
+        )
+        self._request("POST", "/events", json_body=body)
+
+    def send_events_batch(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """``POST /events/batch``: 202 ``{message, count}`` or 207 partial report (returned as-is)."""
+        if not events:
+            return {"message": "nothing to send", "count": 0}
+        return self._json("POST", "/events/batch", json_body={"events": list(events)}) or {}
+
+    # -- imports ------------------------------------------------------------------------------
+    def import_contacts(
+        self,
+        contacts: list[dict[str, Any]],
+        list_ids: Iterable[int],
+        *,
+        update_existing: bool = True,
+        empty_contacts_attributes: bool = False,
+    ) -> int:
+        """Start an asynchronous ``POST /contacts/import``; returns the processId to poll.
+
+        Each contact is ``{"email": ..., "attributes": {...}}`` (optionally ``ext_id``).
+        """
+        rows = []
+        for contact in contacts:
+            row: dict[str, Any] = {"email": _normalise_email(contact["email"])}
+            attrs = _normalise_attributes(contact.get("attributes"))
+            if attrs:
+                row["attributes"] = attrs
+            if contact.get("ext_id") is not None:
+                row["ext_id"] = str(contact["ext_id"])
+            rows.append(row)
+        ids = _int_list(list_ids, "list_ids")
+        if not ids:
+            raise ValueError("Brevo imports need at least one destination list id")
+        body = {
+            "jsonBody": rows,
+            "listIds": ids,
+            "updateExistingContacts": bool(update_existing),
+            "emptyContactsAttributes": bool(empty_contacts_attributes),
+        }
+        if len(json.dumps(body)) > MAX_IMPORT_BYTES:
+            raise ValueError("import body exceeds Brevo's 10 MB limit; split it")
+        data = self._json("POST", "/contacts/import", json_body=body)
+        return int(data["processId"])
+
+    def get_process(self, process_id: int) -> dict[str, Any]:
+        """``GET /processes/{id}``. Note: this sits in Brevo's 100 requests/hour bucket."""
+        return self._json("GET", f"/processes/{int(process_id)}") or {}
+
+    def wait_for_process(
+        self,
+        process_id: int,
+        *,
+        poll_interval: float = 2.0,
+        timeout: float = 600,
+        max_poll_interval: float = 60.0,
+    ) -> dict[str, Any]:
+        """Poll until the process completes; raises :class:`BrevoError` if it fails or times out.
+
+        The interval grows ×1.5 up to ``max_poll_interval`` because ``/processes`` is limited to
+        100 requests/hour. Elapsed time counts both the clock and the requested sleeps, so an
+        injected no-op sleep still times out deterministically.
+        """
+        start = self._clock()
+        waited = 0.0
+        interval = poll_interval
+        while True:
+            process = self.get_process(process_id)
+            status = str(process.get("status", "")).lower()
+            if status in TERMINAL_OK:
+                return process
+            if status in TERMINAL_FAILED:
+                raise BrevoError(
+                    f"process {process_id} ended with status {status!r}: {process.get('error')!r}",
+                    code=status,
+                    metadata={"process": process},
+                    method="GET",
+                    path=f"/processes/{process_id}",
+                )
+            elapsed = max(self._clock() - start, waited)
+            if elapsed + interval > timeout:
+                raise BrevoError(
+                    f"process {process_id} still {status!r} after {elapsed:.0f}s",
+                    code="timeout",
+                    metadata={"process": process},
+                    method="GET",
+                    path=f"/processes/{process_id}",
+                )
+            self._sleep(interval)
+            waited += interval
+            interval = min(max_poll_interval, interval * 1.5)
+
+
+def _body(resp: requests.Response) -> Any:
+    """Parsed JSON, or the raw text for non-JSON bodies; ``None`` for 204/empty (never ``.json()`` them)."""
+    if resp.status_code == 204 or not resp.content:
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        return resp.text

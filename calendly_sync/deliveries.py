@@ -1,0 +1,188 @@
+"""Apply stored webhook deliveries: observation → reducer → Brevo, with retries and backoff.
+
+A delivery is done (``processed``) only when its observation is applied *and* its contact is in
+Brevo; a Brevo outage leaves it ``pending`` with a growing backoff, so it heals by itself.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+from django.db import connection as db_connection
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .brevo.errors import BrevoAuthError, BrevoError, is_transient
+from .clients import MissingCredentials, brevo_client_for
+from .ingest import Rules, ingest
+from .models import Connection, EventTypeMapping, WebhookDelivery
+from .observations import MalformedPayload, observe_invitee
+from .push import push_dirty, send_due_events
+from .webhooks import EVENT_TYPE_EVENTS, INVITEE_EVENTS
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10
+STALE_CLAIM = timedelta(minutes=10)  # a "processing" row older than this was left by a crash
+
+
+class RetryLater(Exception):
+    """Something transient failed; the delivery goes back to pending with a backoff."""
+
+
+def backoff(attempts: int) -> timedelta:
+    """Exponential with jitter: ~15 s, 30 s, 1 min … capped at 1 h (10 attempts ≈ 4 h in all)."""
+    base = min(3600.0, 15.0 * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=random.uniform(base * 0.75, base * 1.25))
+
+
+def _claim(delivery_id: int, force: bool = False) -> WebhookDelivery | None:
+    with transaction.atomic():
+        qs = WebhookDelivery.objects.filter(pk=delivery_id)
+        if db_connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True)
+        delivery = qs.first()
+        if delivery is None:
+            return None
+        stale = delivery.status == WebhookDelivery.Status.PROCESSING and (
+            delivery.next_attempt_at is None or delivery.next_attempt_at <= timezone.now() - STALE_CLAIM)
+        if delivery.status != WebhookDelivery.Status.PENDING and not stale and not force:
+            return None
+        if not force and delivery.next_attempt_at and delivery.next_attempt_at > timezone.now() and not stale:
+            return None
+        delivery.status = WebhookDelivery.Status.PROCESSING
+        delivery.attempts += 1
+        delivery.next_attempt_at = timezone.now()  # claim time, for stale-claim detection
+        delivery.save(update_fields=["status", "attempts", "next_attempt_at"])
+        return delivery
+
+
+def process_delivery(delivery_id: int, *, force: bool = False) -> str:
+    """Process one delivery if it is due (or ``force``). Returns its resulting status."""
+    delivery = _claim(delivery_id, force=force)
+    if delivery is None:
+        return "skipped"
+    try:
+        apply_delivery(delivery)
+    except RetryLater as exc:
+        return _retry(delivery, str(exc))
+    except MalformedPayload as exc:
+        return _fail(delivery, f"malformed payload: {exc}")
+    except Exception as exc:  # unexpected: retry a bounded number of times, keep the error visible
+        log.exception("delivery %s failed", delivery.pk)
+        return _retry(delivery, f"{type(exc).__name__}: {exc}")
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=WebhookDelivery.Status.PROCESSED, processed_at=timezone.now(), last_error="", next_attempt_at=None)
+    return WebhookDelivery.Status.PROCESSED
+
+
+def _retry(delivery: WebhookDelivery, error: str) -> str:
+    if delivery.attempts >= MAX_ATTEMPTS:
+        return _fail(delivery, f"gave up after {delivery.attempts} attempts: {error}")
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=WebhookDelivery.Status.PENDING, last_error=error[:4000],
+        next_attempt_at=timezone.now() + backoff(delivery.attempts))
+    return WebhookDelivery.Status.PENDING
+
+
+def _fail(delivery: WebhookDelivery, error: str) -> str:
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=WebhookDelivery.Status.FAILED, last_error=error[:4000], next_attempt_at=None)
+    return WebhookDelivery.Status.FAILED
+
+
+def apply_delivery(delivery: WebhookDelivery) -> None:
+    connection = Connection.objects.get(pk=delivery.connection_id)
+    envelope: dict[str, Any] = delivery.payload or {}
+    event = delivery.event
+    if event in INVITEE_EVENTS:
+        _apply_invitee_event(connection, delivery, envelope)
+    elif event in EVENT_TYPE_EVENTS:
+        _apply_event_type_event(connection, envelope)
+
+
+def _apply_invitee_event(connection: Connection, delivery: WebhookDelivery, envelope: dict[str, Any]) -> None:
+    payload = envelope.get("payload")
+    obs = observe_invitee(payload, event_name=delivery.event, envelope_created_at=envelope.get("created_at"))
+    if connection.debug or connection.log_level in ("verbose", "debug"):
+        log.info("delivery %s: %s for invitee %s (observed at %s)", delivery.pk, delivery.event,
+                 obs.invitee_uri, obs.observed_at.isoformat())
+    rules = Rules.load(connection)
+    result = ingest(connection, obs, rules=rules, webhook_event=delivery.event, with_events=True)
+    if connection.debug or connection.log_level in ("verbose", "debug"):
+        log.info("delivery %s: booking changed=%s, contact dirty=%s, events queued=%s", delivery.pk,
+                 result.booking_changed, result.contact_dirty, result.events_queued)
+    if not (connection.sync_contacts or connection.sync_events):
+        return
+    try:
+        client = brevo_client_for(connection)
+    except MissingCredentials as exc:
+        raise RetryLater(str(exc)) from exc
+    try:
+        summary = push_dirty(connection, client, emails=[obs.email])
+    except BrevoAuthError as exc:
+        connection.record_error(f"Brevo rejected the API key: {exc.message}", Connection.Status.ERROR)
+        raise RetryLater(str(exc)) from exc
+    except BrevoError as exc:
+        if is_transient(exc):
+            raise RetryLater(str(exc)) from exc
+        raise
+    if summary.retry:
+        raise RetryLater(f"Brevo is unavailable for {obs.email}; will retry")
+
+
+def _apply_event_type_event(connection: Connection, envelope: dict[str, Any]) -> None:
+    payload = envelope.get("payload") or {}
+    uri = str(payload.get("uri") or "")
+    if not uri:
+        raise MalformedPayload("event type payload has no uri")
+    mappings = EventTypeMapping.objects.filter(connection=connection, event_type_uri=uri)
+    if envelope.get("event") == "event_type.deleted":
+        mappings.update(missing_since=timezone.now())
+    elif payload.get("name"):
+        mappings.update(event_type_name=str(payload["name"])[:200], missing_since=None)
+
+
+def due_deliveries(limit: int = 500) -> list[int]:
+    now = timezone.now()
+    qs = WebhookDelivery.objects.filter(
+        Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__isnull=True)
+        | Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+        | Q(status=WebhookDelivery.Status.PROCESSING, next_attempt_at__lte=now - STALE_CLAIM)
+    ).order_by("received_at", "id")
+    return list(qs.values_list("pk", flat=True)[:limit])
+
+
+def sweep(limit: int = 500) -> dict[str, int]:
+    """Retry what is due: deliveries, then dirty contacts and pending events of every connection."""
+    counts = {"deliveries": 0, "processed": 0, "contacts": 0, "events": 0}
+    for pk in due_deliveries(limit):
+        status = process_delivery(pk)
+        counts["deliveries"] += status != "skipped"
+        counts["processed"] += status == WebhookDelivery.Status.PROCESSED
+    for connection in Connection.objects.filter(enabled=True).exclude(status=Connection.Status.NEEDS_RECONNECT):
+        try:
+            client = brevo_client_for(connection)
+        except MissingCredentials:
+            continue
+        try:
+            summary = push_dirty(connection, client)
+            counts["contacts"] += summary.created + summary.updated
+            counts["events"] += summary.events_sent
+        except BrevoError as exc:
+            log.warning("sweep: Brevo unavailable for connection %s: %s", connection.name, exc)
+    return counts
+
+
+def reprocess(delivery_ids: list[int]) -> int:
+    """Admin action: put deliveries back in the queue (a failed one gets a fresh set of attempts)."""
+    from .worker import dispatch_delivery
+
+    n = WebhookDelivery.objects.filter(pk__in=delivery_ids).exclude(status=WebhookDelivery.Status.PROCESSING).update(
+        status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, last_error="")
+    for pk in delivery_ids:
+        transaction.on_commit(lambda pk=pk: dispatch_delivery(pk))
+    return n

@@ -1,0 +1,223 @@
+"""Observations → Booking rows → Contact projection (+ automation outbox). The DB side of the reducer.
+
+Locking order is always booking, then contact, so concurrent workers (Celery at scale) cannot
+deadlock, and the contact projection is computed while holding the contact's row lock, after
+every other writer of that contact has committed: the last projection sees every booking.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterable
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import automation, mapping, reducer
+from .models import AutomationEvent, Booking, Connection, Contact, EventTypeMapping, FieldMapping
+from .observations import Observation
+
+log = logging.getLogger(__name__)
+
+_STATE_FIELDS = [f.name for f in fields(reducer.BookingState) if f.name not in ("invitee_uri", "data_rank")]
+
+
+@dataclass
+class Rules:
+    """A connection's mapping configuration, loaded once per batch of work."""
+
+    field_rules: tuple[mapping.FieldRule, ...]
+    list_rules: dict[str, reducer.ListRule]
+    default_list_ids: tuple[int, ...]
+    sync_cancellations: bool = True
+
+    @classmethod
+    def load(cls, connection: Connection) -> "Rules":
+        rows = FieldMapping.objects.filter(connection=connection, enabled=True).order_by("position", "id")
+        field_rules = tuple(
+            mapping.FieldRule(r.source, r.attribute, r.attribute_type) for r in rows
+        ) or mapping.DEFAULT_RULES
+        list_rules = {
+            m.event_type_uri: reducer.ListRule(tuple(int(i) for i in m.list_ids or []), m.unlink_on_cancel)
+            for m in EventTypeMapping.objects.filter(connection=connection, enabled=True)
+        }
+        return cls(field_rules, list_rules, tuple(int(i) for i in connection.default_list_ids or []),
+                   connection.sync_cancellations)
+
+
+@dataclass
+class IngestResult:
+    booking_created: bool = False
+    booking_changed: bool = False
+    contact_dirty: bool = False
+    events_queued: list[str] = field(default_factory=list)
+    email: str = ""
+
+
+def state_from_row(row: Booking) -> reducer.BookingState:
+    values = {name: getattr(row, name) for name in _STATE_FIELDS}
+    values["questions_and_answers"] = tuple(values.get("questions_and_answers") or ())
+    values["tracking"] = dict(values.get("tracking") or {})
+    data_rank = None
+    if row.calendly_updated_at is not None:
+        # Rows only persist the result; the rank of the data source is recoverable from it.
+        data_rank = (1 if row.status == "canceled" else 0, row.calendly_updated_at)
+    return reducer.BookingState(invitee_uri=row.invitee_uri, data_rank=data_rank, **values)
+
+
+def _write_state(row: Booking, state: reducer.BookingState) -> None:
+    for name in _STATE_FIELDS:
+        value = getattr(state, name)
+        setattr(row, name, list(value) if name == "questions_and_answers" else value)
+
+
+def _comparable(state: reducer.BookingState) -> tuple[Any, ...]:
+    return tuple(getattr(state, n) for n in _STATE_FIELDS)
+
+
+def ingest(
+    connection: Connection,
+    obs: Observation,
+    *,
+    rules: Rules | None = None,
+    webhook_event: str | None = None,
+    with_events: bool = True,
+) -> IngestResult:
+    """Apply one observation: booking, contact projection and outbox, in one transaction."""
+    rules = rules or Rules.load(connection)
+    result = IngestResult(email=obs.email)
+    with transaction.atomic():
+        row = _locked_booking(connection, obs)
+        result.booking_created = row.pk is None or row.calendly_updated_at is None
+        before = None if result.booking_created else state_from_row(row)
+        after = reducer.apply(before, obs)
+        old_email = row.email if not result.booking_created else ""
+        if before is None or _comparable(after) != _comparable(before):
+            _write_state(row, after)
+            if not row.source:
+                row.source = obs.source
+            row.save()
+            result.booking_changed = True
+
+        if with_events and connection.sync_events:
+            result.events_queued = queue_events(connection, obs, webhook_event, rules)
+
+        emails = {row.email}
+        if old_email and old_email != row.email:
+            emails.add(old_email)
+        for email in sorted(emails):
+            contact = refresh_contact(connection, email, rules)
+            result.contact_dirty = result.contact_dirty or contact.dirty
+    return result
+
+
+def _locked_booking(connection: Connection, obs: Observation) -> Booking:
+    qs = Booking.objects.select_for_update().filter(connection=connection, invitee_uri=obs.invitee_uri)
+    row = qs.first()
+    if row is not None:
+        return row
+    try:
+        with transaction.atomic():
+            return Booking.objects.create(connection=connection, invitee_uri=obs.invitee_uri, email=obs.email,
+                                          source=obs.source)
+    except IntegrityError:  # another worker created it first: take its row (and lock)
+        return qs.get()
+
+
+def queue_events(connection: Connection, obs: Observation, webhook_event: str | None, rules: Rules) -> list[str]:
+    """Write outbox rows for the facts this observation proves (idempotent by fact key)."""
+    queued = []
+    for fact in automation.facts_for(obs, webhook_event):
+        if fact.event_name == automation.BOOKING_CANCELED and not rules.sync_cancellations:
+            continue
+        key = automation.fact_key(connection.pk, fact)
+        _, created = AutomationEvent.objects.get_or_create(
+            key=key,
+            defaults={
+                "connection": connection,
+                "email": obs.email,
+                "event_name": fact.event_name,
+                "event_date": fact.event_date,
+                "event_properties": {"invitee_uri": fact.invitee_uri},
+            },
+        )
+        if created:
+            queued.append(fact.event_name)
+    return queued
+
+
+def desired_state(connection: Connection, email: str, rules: Rules) -> tuple[dict[str, Any], list[str], Booking | None, str]:
+    """(desired Brevo payload, warnings, current booking, BOOKING_STATUS) for one email."""
+    bookings = list(Booking.objects.filter(connection=connection, email=email))
+    current = reducer.current_booking(bookings)
+    if current is None:
+        return {"attributes": {}, "listIds": [], "unlinkListIds": []}, [], None, ""
+    status = reducer.booking_status(current)
+    if status == reducer.CANCELLED and not rules.sync_cancellations:
+        status = reducer.BOOKED
+    mapped = mapping.map_fields(current, rules.field_rules, booking_status=status)
+    keep, leave = reducer.desired_lists(
+        bookings if rules.sync_cancellations else [b for b in bookings if reducer.booking_status(b) != reducer.CANCELLED] or bookings,
+        rules.list_rules, rules.default_list_ids)
+    desired = {"attributes": dict(sorted(mapped.attributes.items())), "listIds": keep, "unlinkListIds": leave}
+    return desired, list(mapped.warnings), current, status
+
+
+def payload_hash(desired: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(desired, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def refresh_contact(connection: Connection, email: str, rules: Rules) -> Contact:
+    """Recompute one contact's desired state under its row lock; dirty when it differs from Brevo's."""
+    contact = _locked_contact(connection, email)
+    desired, warnings, current, status = desired_state(connection, email, rules)
+    digest = payload_hash(desired)
+    changed = digest != contact.desired_hash
+    contact.attributes = desired["attributes"]
+    contact.list_ids = desired["listIds"]
+    contact.unlink_list_ids = desired["unlinkListIds"]
+    contact.booking_status = status
+    contact.current_booking = current
+    contact.desired_hash = digest
+    if changed:
+        contact.dirty = digest != contact.pushed_hash
+        if contact.dirty:
+            contact.attempts = 0
+            contact.next_attempt_at = None
+    contact.save()
+    if warnings and changed:
+        from .models import ContactSyncLog
+
+        ContactSyncLog.objects.create(connection=connection, contact=contact, email=email, action="mapping",
+                                      status=ContactSyncLog.Status.WARNING, message="\n".join(warnings))
+    return contact
+
+
+def _locked_contact(connection: Connection, email: str) -> Contact:
+    qs = Contact.objects.select_for_update().filter(connection=connection, email=email)
+    row = qs.first()
+    if row is not None:
+        return row
+    try:
+        with transaction.atomic():
+            return Contact.objects.create(connection=connection, email=email)
+    except IntegrityError:
+        return qs.get()
+
+
+def refresh_all_contacts(connection: Connection, emails: Iterable[str] | None = None) -> int:
+    """Recompute projections (after a mapping change). Returns how many became dirty."""
+    rules = Rules.load(connection)
+    if emails is None:
+        emails = Booking.objects.filter(connection=connection).values_list("email", flat=True).distinct()
+    dirty = 0
+    for email in list(emails):
+        with transaction.atomic():
+            dirty += refresh_contact(connection, email, rules).dirty
+    return dirty
+
+
+def now() -> Any:
+    return timezone.now()

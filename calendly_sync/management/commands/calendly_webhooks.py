@@ -1,0 +1,45 @@
+"""``manage.py calendly_webhooks list|ensure|delete [--url URL] [--connection NAME]``."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from calendly_sync.calendly.errors import CalendlyError
+from calendly_sync.management.commands.sync_calendly import pick_connection
+from calendly_sync.subscriptions import callback_url, delete_subscriptions, ensure_subscription, list_subscriptions
+
+
+class Command(BaseCommand):
+    help = "List, create (idempotently) or delete Calendly webhook subscriptions for a connection."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("action", choices=["list", "ensure", "delete"])
+        parser.add_argument("--url", help="callback URL (default: SITE_URL/webhooks/calendly/<id>/)")
+        parser.add_argument("--connection", help="connection name (needed when there are several)")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        connection = pick_connection(opts["connection"])
+        try:
+            if opts["action"] == "list":
+                scope, subs = list_subscriptions(connection)
+                self.stdout.write(f"{connection.name}: {len(subs)} subscription(s), {scope} scope; "
+                                  f"this connection's URL is {callback_url(connection)}")
+                for s in subs:
+                    self.stdout.write(f"  {s.get('state', '?'):9} {s.get('scope', '?'):12} {s.get('callback_url')} "
+                                      f"[{', '.join(s.get('events') or [])}] {s.get('uri')}")
+            elif opts["action"] == "ensure":
+                result = ensure_subscription(connection, opts["url"])
+                for warning in result.warnings:
+                    self.stderr.write(f"warning: {warning}")
+                self.stdout.write(f"{connection.name}: {result.action} {result.scope}-scope subscription "
+                                  f"{result.uri} → {result.url}")
+                if result.backfill:
+                    self.stdout.write(f"gap backfill: {result.backfill}")
+            else:
+                if not opts["url"]:
+                    raise CommandError("delete needs --url (the callback URL whose subscriptions to delete)")
+                deleted = delete_subscriptions(connection, opts["url"])
+                self.stdout.write(f"{connection.name}: deleted {len(deleted)} subscription(s)")
+        except CalendlyError as exc:
+            raise CommandError(str(exc)) from exc

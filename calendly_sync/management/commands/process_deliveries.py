@@ -1,0 +1,39 @@
+"""``manage.py process_deliveries``: retry pending webhook deliveries, dirty contacts and events now."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from calendly_sync.deliveries import process_delivery, sweep
+from calendly_sync.models import WebhookDelivery
+
+
+class Command(BaseCommand):
+    help = ("Process pending or retryable webhook deliveries (ignoring their backoff with --now), then push "
+            "dirty contacts and pending automation events. Safe to run any time, any number of times.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--now", action="store_true", help="do not wait for backoff: retry pending ones now")
+        parser.add_argument("--failed", action="store_true", help="also retry deliveries marked failed")
+        parser.add_argument("--limit", type=int, default=1000)
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        forced = 0
+        if opts["now"] or opts["failed"]:
+            statuses = [WebhookDelivery.Status.PENDING] + ([WebhookDelivery.Status.FAILED] if opts["failed"] else [])
+            ids = list(WebhookDelivery.objects.filter(status__in=statuses).order_by("received_at", "id")
+                       .values_list("pk", flat=True)[: opts["limit"]])
+            if opts["failed"]:
+                WebhookDelivery.objects.filter(pk__in=ids, status=WebhookDelivery.Status.FAILED).update(
+                    status=WebhookDelivery.Status.PENDING, attempts=0)
+            for pk in ids:
+                process_delivery(pk, force=True)
+                forced += 1
+        counts = sweep(limit=opts["limit"])
+        left = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING).count()
+        failed = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.FAILED).count()
+        self.stdout.write(
+            f"deliveries processed {counts['deliveries'] + forced}, contacts pushed {counts['contacts']}, "
+            f"events sent {counts['events']}; still pending {left}, failed {failed}"
+        )

@@ -1,0 +1,94 @@
+"""``manage.py sync_calendly``: backfill Calendly bookings into Brevo."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, time, timezone as dt_timezone
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.dateparse import parse_date, parse_datetime
+
+from calendly_sync.backfill import BackfillOptions, run_backfill
+from calendly_sync.models import Connection
+
+
+def parse_when(value: str, *, end: bool = False) -> datetime:
+    """An ISO date (2026-01-31) or date-time; dates cover the whole day."""
+    dt = parse_datetime(value)
+    if dt is None:
+        d = parse_date(value)
+        if d is None:
+            raise CommandError(f"not an ISO date or date-time: {value!r}")
+        dt = datetime.combine(d, time.max if end else time.min)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=dt_timezone.utc)
+    return dt
+
+
+def pick_connection(name: str | None) -> Connection:
+    qs = Connection.objects.filter(enabled=True)
+    if name:
+        conn = Connection.objects.filter(name=name).first()
+        if conn is None:
+            raise CommandError(f"no connection named {name!r} (known: {', '.join(Connection.objects.values_list('name', flat=True)) or 'none'})")
+        return conn
+    count = qs.count()
+    if count == 1:
+        return qs.get()
+    if count == 0:
+        raise CommandError("no enabled connection: add one in the admin or with import_connector_config")
+    raise CommandError("several connections: choose one with --connection NAME")
+
+
+class Command(BaseCommand):
+    help = "Backfill Calendly bookings into Brevo contacts, lists and (optionally) automation events."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--connection", help="connection name (needed when there are several)")
+        parser.add_argument("--since", help="meetings starting at or after this ISO date/time "
+                                            "(default: 7 days before the last completed run, or 90 days back)")
+        parser.add_argument("--until", help="meetings starting before this ISO date/time (default: 90 days ahead)")
+        parser.add_argument("--event-type", help="only this event type (URI or name)")
+        parser.add_argument("--dry-run", action="store_true", help="print the Brevo writes it would make; make none")
+        parser.add_argument("--with-events", action="store_true",
+                            help="also send Brevo automation events for backfilled bookings (off: history must not "
+                                 "start welcome flows)")
+        parser.add_argument("--resume", action="store_true", help="continue the last unfinished run from its checkpoint")
+        parser.add_argument("--bulk-threshold", type=int, default=200,
+                            help="use Brevo's bulk import when at least this many contacts are to be written")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        connection = pick_connection(opts["connection"])
+        options = BackfillOptions(
+            since=parse_when(opts["since"]) if opts["since"] else None,
+            until=parse_when(opts["until"], end=True) if opts["until"] else None,
+            event_type=opts["event_type"],
+            dry_run=opts["dry_run"],
+            with_events=opts["with_events"],
+            resume=opts["resume"],
+            bulk_threshold=opts["bulk_threshold"],
+        )
+        if options.since and options.until and options.since >= options.until:
+            raise CommandError("--since must be before --until")
+        bar = None
+        if sys.stdout.isatty() and not opts["no_progress"]:
+            from tqdm import tqdm
+
+            bar = tqdm(desc="events", unit="event", leave=False)
+        try:
+            report = run_backfill(connection, options, progress=bar.update if bar else None)
+        except CommandError:
+            raise
+        except Exception as exc:
+            raise CommandError(f"sync failed: {exc}") from exc
+        finally:
+            if bar is not None:
+                bar.close()
+        if options.dry_run:
+            for write in report.dry_run_writes:
+                self.stdout.write(json.dumps(write, sort_keys=True, default=str))
+        for warning in report.warnings:
+            self.stderr.write(f"warning: {warning}")
+        self.stdout.write(report.summary_line())

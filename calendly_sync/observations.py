@@ -1,0 +1,176 @@
+"""Turn what Calendly says (a webhook payload or an API invitee) into one observation.
+
+Webhooks and backfill are two doors to the same room: both produce an :class:`Observation` and
+hand it to the reducer, so nothing about state is decided by where a fact came from.
+Pure functions over plain dicts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+
+class MalformedPayload(ValueError):
+    """A payload that lacks what an invitee observation needs (e.g. no invitee URI)."""
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Calendly times are ISO 8601 UTC (``2026-08-22T17:13:17.150860Z``)."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise MalformedPayload(f"not an ISO 8601 time: {value!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class NoShowFact:
+    """A no-show mark (present=True) or its removal (present=False) at a Calendly time."""
+
+    present: bool
+    at: datetime
+    uri: str = ""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """An invitee as Calendly described it at ``observed_at`` (Calendly's own clock)."""
+
+    invitee_uri: str
+    email: str
+    observed_at: datetime
+    status: str = "active"  # active | canceled
+    event_uri: str = ""
+    event_type_uri: str = ""
+    event_type_name: str = ""
+    name: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    timezone: str = ""
+    text_reminder_number: str = ""
+    rescheduled: bool = False
+    old_invitee_uri: str = ""
+    new_invitee_uri: str = ""
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    location: str = ""
+    host_name: str = ""
+    host_email: str = ""
+    cancel_reason: str = ""
+    canceled_by: str = ""
+    canceler_type: str = ""
+    canceled_at: datetime | None = None
+    created_at: datetime | None = None
+    questions_and_answers: tuple[dict[str, Any], ...] = ()
+    tracking: dict[str, Any] = field(default_factory=dict)
+    no_show: NoShowFact | None = None  # None: this observation says nothing about no-shows
+    source: str = "webhook"
+
+    @property
+    def is_reschedule_cancel(self) -> bool:
+        return self.status == "canceled" and self.rescheduled
+
+
+def _str(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def describe_location(location: Any) -> str:
+    """One readable string for Calendly's polymorphic location object."""
+    if not isinstance(location, dict):
+        return _str(location)
+    for key in ("location", "join_url"):
+        if location.get(key):
+            return _str(location[key])
+    return _str(location.get("type"))
+
+
+def observe_invitee(
+    invitee: dict[str, Any],
+    event: dict[str, Any] | None = None,
+    *,
+    source: str = "webhook",
+    event_name: str | None = None,
+    envelope_created_at: Any = None,
+) -> Observation:
+    """Build an observation from an invitee object and its scheduled event.
+
+    ``event`` defaults to the ``scheduled_event`` embedded in webhook payloads. ``event_name``
+    (the webhook's ``event``) decides what the delivery says about no-shows: a
+    ``invitee_no_show.deleted`` delivery is a removal dated by its envelope.
+    """
+    if not isinstance(invitee, dict):
+        raise MalformedPayload("payload is not an object")
+    uri = _str(invitee.get("uri"))
+    email = _str(invitee.get("email")).lower()
+    if not uri:
+        raise MalformedPayload("payload.uri (the invitee URI) is missing")
+    if not email:
+        raise MalformedPayload("payload.email is missing")
+    event = event if event is not None else (invitee.get("scheduled_event") or {})
+    if not isinstance(event, dict):
+        event = {}
+    created_at = parse_time(invitee.get("created_at"))
+    updated_at = parse_time(invitee.get("updated_at"))
+    envelope_at = parse_time(envelope_created_at)
+    cancellation = invitee.get("cancellation") or {}
+    status = "canceled" if _str(invitee.get("status")) == "canceled" or event_name == "invitee.canceled" else "active"
+    no_show_obj = invitee.get("no_show")
+    no_show: NoShowFact | None = None
+    if event_name == "invitee_no_show.deleted":
+        at = envelope_at or updated_at or created_at
+        if at is not None:
+            no_show = NoShowFact(False, at)
+    elif isinstance(no_show_obj, dict) and no_show_obj.get("uri"):
+        at = parse_time(no_show_obj.get("created_at")) or envelope_at or updated_at
+        if at is not None:
+            no_show = NoShowFact(True, at, _str(no_show_obj.get("uri")))
+    elif "no_show" in invitee and no_show_obj is None and source == "backfill" and updated_at is not None:
+        # A fetched invitee with no no-show mark: "not a no-show" as of its updated_at.
+        no_show = NoShowFact(False, updated_at)
+
+    observed_at = max(t for t in (updated_at, created_at, envelope_at if event_name else None,
+                                  parse_time(cancellation.get("created_at"))) if t is not None) \
+        if any((updated_at, created_at)) else envelope_at
+    if observed_at is None:
+        raise MalformedPayload("payload has neither updated_at nor created_at")
+
+    memberships = event.get("event_memberships") or []
+    host = memberships[0] if memberships and isinstance(memberships[0], dict) else {}
+    qas = invitee.get("questions_and_answers") or []
+    return Observation(
+        invitee_uri=uri,
+        email=email,
+        observed_at=observed_at,
+        status=status,
+        event_uri=_str(invitee.get("event") or event.get("uri")),
+        event_type_uri=_str(event.get("event_type")),
+        event_type_name=_str(event.get("name")),
+        name=_str(invitee.get("name")),
+        first_name=_str(invitee.get("first_name")),
+        last_name=_str(invitee.get("last_name")),
+        timezone=_str(invitee.get("timezone")),
+        text_reminder_number=_str(invitee.get("text_reminder_number")),
+        rescheduled=bool(invitee.get("rescheduled")),
+        old_invitee_uri=_str(invitee.get("old_invitee")),
+        new_invitee_uri=_str(invitee.get("new_invitee")),
+        start_time=parse_time(event.get("start_time")),
+        end_time=parse_time(event.get("end_time")),
+        location=describe_location(event.get("location")),
+        host_name=_str(host.get("user_name")),
+        host_email=_str(host.get("user_email")),
+        cancel_reason=_str(cancellation.get("reason")),
+        canceled_by=_str(cancellation.get("canceled_by")),
+        canceler_type=_str(cancellation.get("canceler_type")),
+        canceled_at=parse_time(cancellation.get("created_at")) if status == "canceled" else None,
+        created_at=created_at,
+        questions_and_answers=tuple(q for q in qas if isinstance(q, dict)),
+        tracking=dict(invitee.get("tracking") or {}),
+        no_show=no_show,
+        source=source,
+    )

@@ -1,0 +1,318 @@
+"""Contact projection → Brevo: idempotent upserts, bulk imports, and the automation outbox.
+
+Brevo sees desired state, never a diff, so pushing twice is harmless and every retry is safe.
+A contact stays ``dirty`` until Brevo has exactly what we last computed; a transient failure
+(429, 5xx, timeout) leaves it dirty with a backoff, so a later pass (worker thread, Celery beat,
+``process_deliveries``, ``sync_calendly``) finishes the job.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable, Iterable
+
+from django.db.models import Case, Q, Value, When
+from django.utils import timezone
+
+from . import automation
+from .brevo.client import BrevoClient
+from .brevo.errors import (
+    BrevoAuthError,
+    BrevoDuplicateIdentifier,
+    BrevoError,
+    BrevoInvalidPhone,
+    BrevoValidationError,
+    is_transient,
+)
+from .mapping import infer_type
+from .models import AutomationEvent, Booking, Connection, Contact, ContactSyncLog, FieldMapping, SyncRun
+
+log = logging.getLogger(__name__)
+
+PHONE_ATTRIBUTES = ("SMS", "WHATSAPP", "LANDLINE_NUMBER")
+MAX_CONTACT_ATTEMPTS = 12
+MAX_EVENT_ATTEMPTS = 12
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff with jitter: 30 s, 1 min, 2 min … capped at one hour."""
+    base = min(3600, 30 * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=random.uniform(base / 2, base))
+
+
+@dataclass
+class PushSummary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    retry: int = 0
+    warnings: int = 0
+    events_sent: int = 0
+    events_failed: int = 0
+    dry_run_writes: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, other: "PushSummary") -> None:
+        for name in ("created", "updated", "unchanged", "failed", "retry", "warnings", "events_sent", "events_failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.dry_run_writes.extend(other.dry_run_writes)
+
+
+def _log(connection: Connection, contact: Contact | None, email: str, action: str, status: str, *,
+         message: str = "", http_status: int | None = None, code: str = "", request: dict | None = None,
+         sync_run: SyncRun | None = None) -> None:
+    ContactSyncLog.objects.create(
+        connection=connection, contact=contact, email=email, action=action, status=status, message=message[:4000],
+        http_status=http_status, brevo_code=code or "", request=request or {}, sync_run=sync_run,
+    )
+
+
+def _mark_pushed(contact: Contact, digest: str, *, brevo_id: int | None = None) -> None:
+    """Record what Brevo now holds; still dirty if the projection moved on meanwhile."""
+    updates: dict[str, Any] = {
+        "pushed_hash": digest,
+        "dirty": Case(When(desired_hash=digest, then=Value(False)), default=Value(True)),
+        "last_pushed_at": timezone.now(),
+        "last_error": "",
+        "attempts": 0,
+        "next_attempt_at": None,
+    }
+    if brevo_id:
+        updates["brevo_id"] = brevo_id
+    Contact.objects.filter(pk=contact.pk).update(**updates)
+
+
+def _mark_retry(contact: Contact, error: str) -> None:
+    attempts = contact.attempts + 1
+    Contact.objects.filter(pk=contact.pk).update(
+        attempts=attempts, last_error=error[:2000], next_attempt_at=timezone.now() + retry_delay(attempts))
+
+
+def _mark_failed(contact: Contact, error: str) -> None:
+    """A rejection that retrying cannot fix: visible in the admin, re-dirtied by a config change or resync."""
+    Contact.objects.filter(pk=contact.pk, desired_hash=contact.desired_hash).update(dirty=False, last_error=error[:2000])
+    Contact.objects.filter(pk=contact.pk).exclude(desired_hash=contact.desired_hash).update(last_error=error[:2000])
+
+
+def _rejected_attribute(err: BrevoError, attributes: dict[str, Any]) -> str | None:
+    """Which of our attributes a validation error is about, when it names one."""
+    if isinstance(err, BrevoInvalidPhone) or (
+        isinstance(err, BrevoDuplicateIdentifier) and any(i.upper() in PHONE_ATTRIBUTES for i in err.identifiers)
+    ):
+        for name in PHONE_ATTRIBUTES:
+            if name in attributes:
+                return name
+    text = f"{err.message} {err.metadata}".upper()
+    for name in attributes:
+        if name.upper() in text:
+            return name
+    return None
+
+
+def push_contact(connection: Connection, contact: Contact, client: BrevoClient | None, *,
+                 dry_run: bool = False, sync_run: SyncRun | None = None) -> str:
+    """Upsert one contact's desired state. Returns created|updated|unchanged|retry|failed|dry_run."""
+    digest = contact.desired_hash
+    if digest and digest == contact.pushed_hash:
+        if contact.dirty:
+            Contact.objects.filter(pk=contact.pk, desired_hash=digest).update(dirty=False)
+        return "unchanged"
+    attributes = dict(contact.attributes or {})
+    list_ids = list(contact.list_ids or [])
+    request = {"email": contact.email, "attributes": attributes, "listIds": list_ids, "updateEnabled": True}
+    if dry_run:
+        log.info("dry-run: would upsert %s", contact.email)
+        return "dry_run"
+    assert client is not None
+    dropped: list[str] = []
+    for _ in range(len(attributes) + 1):
+        try:
+            result = client.upsert_contact(contact.email, attributes=attributes, list_ids=list_ids or None)
+            break
+        except BrevoValidationError as err:
+            bad = _rejected_attribute(err, attributes)
+            if bad is None:
+                _log(connection, contact, contact.email, "upsert", ContactSyncLog.Status.ERROR, message=err.message,
+                     http_status=err.status, code=err.code or "", request=request, sync_run=sync_run)
+                _mark_failed(contact, str(err))
+                return "failed"
+            _log(connection, contact, contact.email, "upsert", ContactSyncLog.Status.WARNING,
+                 message=f"Brevo rejected {bad}={attributes[bad]!r} ({err.message}); retrying without it.",
+                 http_status=err.status, code=err.code or "", request=request, sync_run=sync_run)
+            dropped.append(bad)
+            attributes.pop(bad)
+            request["attributes"] = attributes
+        except BrevoAuthError:
+            raise
+        except BrevoError as err:
+            if is_transient(err):
+                _log(connection, contact, contact.email, "upsert", ContactSyncLog.Status.RETRY, message=str(err),
+                     http_status=err.status, code=err.code or "", request=request, sync_run=sync_run)
+                _mark_retry(contact, str(err))
+                return "retry"
+            _log(connection, contact, contact.email, "upsert", ContactSyncLog.Status.ERROR, message=str(err),
+                 http_status=err.status, code=err.code or "", request=request, sync_run=sync_run)
+            _mark_failed(contact, str(err))
+            return "failed"
+    else:  # pragma: no cover - every attribute rejected
+        _mark_failed(contact, "Brevo rejected every attribute")
+        return "failed"
+
+    if contact.unlink_list_ids:
+        try:
+            client.update_contact(contact.email, unlink_list_ids=list(contact.unlink_list_ids))
+        except BrevoError as err:
+            if is_transient(err):
+                _mark_retry(contact, str(err))
+                return "retry"
+            _log(connection, contact, contact.email, "unlink", ContactSyncLog.Status.WARNING, message=str(err),
+                 http_status=err.status, code=err.code or "", sync_run=sync_run)
+    outcome = "created" if result.created else "updated"
+    status = ContactSyncLog.Status.WARNING if dropped else ContactSyncLog.Status.OK
+    message = f"{outcome}" + (f"; sent without {', '.join(dropped)}" if dropped else "")
+    _log(connection, contact, contact.email, "upsert", status, message=message,
+         http_status=201 if result.created else 204, request=request, sync_run=sync_run)
+    _mark_pushed(contact, digest, brevo_id=result.id)
+    return outcome
+
+
+def due_contacts(connection: Connection, emails: Iterable[str] | None = None):  # type: ignore[no-untyped-def]
+    now = timezone.now()
+    qs = Contact.objects.filter(connection=connection, dirty=True).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    if emails is not None:
+        qs = qs.filter(email__in=list(emails))
+    return qs.order_by("id")
+
+
+def push_dirty(connection: Connection, client: BrevoClient | None, *, emails: Iterable[str] | None = None,
+               dry_run: bool = False, sync_run: SyncRun | None = None, bulk_threshold: int | None = None,
+               progress: Callable[[int], None] | None = None) -> PushSummary:
+    """Push every due dirty contact (in bulk above ``bulk_threshold``), then its pending events."""
+    summary = PushSummary()
+    contacts = list(due_contacts(connection, emails))
+    if not connection.sync_contacts:
+        contacts = []
+    if client is not None and contacts and not dry_run:
+        ensure_attributes(connection, client)
+    if dry_run:
+        for c in contacts:
+            summary.dry_run_writes.append({"POST /contacts": {"email": c.email, "attributes": c.attributes,
+                                                              "listIds": c.list_ids, "updateEnabled": True}})
+            if c.unlink_list_ids:
+                summary.dry_run_writes.append({"PUT /contacts/{email}": {"email": c.email,
+                                                                         "unlinkListIds": c.unlink_list_ids}})
+        return summary
+    if bulk_threshold is not None and len(contacts) >= bulk_threshold:
+        from .bulk import import_contacts
+
+        contacts = import_contacts(connection, client, contacts, summary, sync_run=sync_run, progress=progress)
+    for contact in contacts:
+        outcome = push_contact(connection, contact, client, sync_run=sync_run)
+        if outcome in ("created", "updated", "unchanged"):
+            setattr(summary, outcome, getattr(summary, outcome) + 1)
+        elif outcome == "retry":
+            summary.retry += 1
+        elif outcome == "failed":
+            summary.failed += 1
+        if progress:
+            progress(1)
+    summary.warnings = ContactSyncLog.objects.filter(
+        connection=connection, status=ContactSyncLog.Status.WARNING, sync_run=sync_run).count() if sync_run else 0
+    sent, failed = send_due_events(connection, client, emails=emails)
+    summary.events_sent += sent
+    summary.events_failed += failed
+    return summary
+
+
+_attribute_cache: dict[tuple[int, str], set[str]] = {}
+
+
+def ensure_attributes(connection: Connection, client: BrevoClient, *, dry_run: bool = False,
+                      force: bool = False) -> tuple[list[str], list[str]]:
+    """Create the custom attributes the mapping names that Brevo lacks. Returns (existing, created)."""
+    wanted: dict[str, str] = {}
+    from .ingest import Rules
+
+    for rule in Rules.load(connection).field_rules:
+        kind = infer_type(rule.attribute, rule.attribute_type)
+        if rule.source == "email" or rule.attribute.upper() == "EMAIL":
+            continue
+        wanted[rule.attribute] = {"date": "date", "float": "float", "boolean": "boolean"}.get(kind, "text")
+        if rule.source == "name" and rule.attribute == "FIRSTNAME":
+            wanted.setdefault("LASTNAME", "text")
+    cache_key = (connection.pk, ",".join(sorted(wanted)))
+    if not force and not dry_run and cache_key in _attribute_cache:
+        return sorted(_attribute_cache[cache_key]), []
+    existing = {a["name"].upper() for a in client.list_attributes()}
+    missing = [name for name in sorted(wanted) if name.upper() not in existing]
+    if not dry_run:
+        for name in missing:
+            try:
+                client.create_attribute(name, type=wanted[name])
+            except BrevoValidationError as err:  # created meanwhile by someone else
+                log.info("attribute %s not created: %s", name, err.message)
+        _attribute_cache[cache_key] = set(wanted)
+    return sorted(n for n in wanted if n.upper() in existing), missing
+
+
+def _event_booking(event: AutomationEvent) -> tuple[Booking | None, Booking | None]:
+    uri = (event.event_properties or {}).get("invitee_uri", "")
+    booking = Booking.objects.filter(connection=event.connection_id, invitee_uri=uri).first()
+    previous = None
+    if booking is not None and event.event_name == automation.BOOKING_RESCHEDULED:
+        previous = Booking.objects.filter(connection=event.connection_id).filter(
+            Q(new_invitee_uri=uri) | Q(invitee_uri=booking.old_invitee_uri or "-")).first()
+    return booking, previous
+
+
+def send_due_events(connection: Connection, client: BrevoClient | None, *,
+                    emails: Iterable[str] | None = None) -> tuple[int, int]:
+    """Send pending automation events whose contact Brevo already has. Returns (sent, failed)."""
+    if client is None or not connection.sync_events:
+        return 0, 0
+    now = timezone.now()
+    qs = AutomationEvent.objects.filter(connection=connection, status=AutomationEvent.Status.PENDING).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    if emails is not None:
+        qs = qs.filter(email__in=list(emails))
+    if connection.sync_contacts:
+        # The contact must exist in Brevo first, so an automation finds its attributes.
+        pushed = Contact.objects.filter(connection=connection, last_pushed_at__isnull=False).values("email")
+        qs = qs.filter(email__in=pushed)
+    sent = failed = 0
+    for event in qs.order_by("event_date", "id"):
+        booking, previous = _event_booking(event)
+        if booking is None:
+            continue  # the observation that names it is not applied yet; try again later
+        if event.event_name == automation.BOOKING_RESCHEDULED and not booking.old_invitee_uri and previous is None:
+            continue  # only the cancelled half is known: wait for the new booking's data
+        props = automation.event_properties(booking, previous)
+        event_date = event.event_date or booking.invitee_created_at
+        try:
+            client.send_event(event.event_name, email=event.email,
+                              event_date=event_date.isoformat().replace("+00:00", "Z") if event_date else None,
+                              event_properties=props)
+        except BrevoAuthError:
+            raise
+        except BrevoError as err:
+            attempts = event.attempts + 1
+            if is_transient(err) and attempts < MAX_EVENT_ATTEMPTS:
+                AutomationEvent.objects.filter(pk=event.pk).update(
+                    attempts=attempts, last_error=str(err)[:2000], next_attempt_at=now + retry_delay(attempts))
+            else:
+                AutomationEvent.objects.filter(pk=event.pk).update(
+                    attempts=attempts, last_error=str(err)[:2000], status=AutomationEvent.Status.FAILED)
+                failed += 1
+            _log(connection, None, event.email, "event", ContactSyncLog.Status.ERROR, message=str(err),
+                 http_status=err.status, code=err.code or "", request={"event_name": event.event_name})
+            continue
+        AutomationEvent.objects.filter(pk=event.pk).update(
+            status=AutomationEvent.Status.SENT, sent_at=timezone.now(), attempts=event.attempts + 1,
+            event_properties=props, last_error="")
+        _log(connection, None, event.email, "event", ContactSyncLog.Status.OK, message=event.event_name,
+             http_status=204, request={"event_name": event.event_name, "event_properties": props})
+        sent += 1
+    return sent, failed

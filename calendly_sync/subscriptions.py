@@ -1,0 +1,200 @@
+"""Webhook subscriptions: create the right one, reuse an identical one, heal a disabled one.
+
+Calendly disables a subscription after 24 h of failed deliveries and never re-enables it; it
+sends no alert. So a periodic check recreates it and backfills the gap since the last delivery
+through the same code as ``sync_calendly``: nothing is lost while the endpoint was unreachable.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from .calendly.errors import CalendlyConflict, CalendlyNotFound, CalendlyPermissionError
+from .clients import calendly_client_for
+from .models import Connection
+from .webhooks import SUBSCRIBED_EVENTS
+
+log = logging.getLogger(__name__)
+GAP_MARGIN = timedelta(hours=1)
+USER_SCOPE_WARNING = ("The token's user is not an organization owner or admin, so the subscription is user-scoped: "
+                      "bookings with colleagues will not arrive. Connect with an admin's token for organization scope.")
+
+
+@dataclass
+class EnsureResult:
+    action: str  # reused | created | recreated
+    scope: str
+    uri: str
+    url: str
+    warnings: list[str] = field(default_factory=list)
+    backfill: str = ""
+
+
+def callback_url(connection: Connection) -> str:
+    return settings.SITE_URL + reverse("calendly_sync:webhook-connection", args=[connection.pk])
+
+
+def _identify(connection: Connection, client: Any) -> None:
+    if not (connection.calendly_user_uri and connection.calendly_organization_uri):
+        me = client.get_current_user()
+        connection.calendly_user_uri = me.get("uri", "")
+        connection.calendly_organization_uri = me.get("current_organization", "")
+        connection.calendly_user_name = (me.get("name") or "")[:200]
+        connection.calendly_user_email = me.get("email") or ""
+        connection.save(update_fields=["calendly_user_uri", "calendly_organization_uri", "calendly_user_name",
+                                       "calendly_user_email", "updated_at"])
+
+
+def list_subscriptions(connection: Connection, client: Any = None) -> tuple[str, list[dict[str, Any]]]:
+    """(scope, subscriptions): organization scope when allowed, else the user's own."""
+    client = client or calendly_client_for(connection)
+    _identify(connection, client)
+    try:
+        subs = list(client.list_webhook_subscriptions(organization=connection.calendly_organization_uri,
+                                                      scope="organization"))
+        return "organization", subs
+    except CalendlyPermissionError:
+        subs = list(client.list_webhook_subscriptions(organization=connection.calendly_organization_uri,
+                                                      scope="user", user=connection.calendly_user_uri))
+        return "user", subs
+
+
+def ensure_subscription(connection: Connection, url: str | None = None, *, client: Any = None,
+                        backfill_gap: bool = True) -> EnsureResult:
+    client = client or calendly_client_for(connection)
+    url = url or callback_url(connection)
+    scope, subs = list_subscriptions(connection, client)
+    warnings = [USER_SCOPE_WARNING] if scope == "user" else []
+    if not url.startswith("https://"):
+        warnings.append(f"Callback URL {url} is not HTTPS: Calendly only delivers to public HTTPS URLs.")
+    was_disabled = False
+    gap_start = connection.last_delivery_at
+    for sub in [s for s in subs if s.get("callback_url") == url]:
+        identical = (sub.get("state") == "active" and set(SUBSCRIBED_EVENTS) <= set(sub.get("events") or [])
+                     and sub.get("scope") == scope and bool(connection.webhook_signing_key))
+        if identical:
+            _store(connection, sub, scope, url)
+            return EnsureResult("reused", scope, sub["uri"], url, warnings)
+        if sub.get("state") == "disabled":
+            was_disabled = True
+            started = sub.get("retry_started_at")
+            if started and gap_start is None:
+                from .observations import parse_time
+
+                gap_start = parse_time(started)
+        client.delete_webhook_subscription(sub["uri"])
+    sub, scope = _create(connection, client, url, scope, warnings)
+    action = "recreated" if was_disabled else "created"
+    result = EnsureResult(action, scope, sub["uri"], url, warnings)
+    if was_disabled and backfill_gap:
+        result.backfill = backfill_since(connection, gap_start)
+    return result
+
+
+def _create(connection: Connection, client: Any, url: str, scope: str, warnings: list[str]) -> tuple[dict, str]:
+    key = secrets.token_urlsafe(32)
+    kwargs: dict[str, Any] = dict(url=url, events=list(SUBSCRIBED_EVENTS),
+                                  organization=connection.calendly_organization_uri, signing_key=key)
+    for attempt in range(2):
+        try:
+            if scope == "organization":
+                sub = client.create_webhook_subscription(scope="organization", **kwargs)
+            else:
+                sub = client.create_webhook_subscription(scope="user", user=connection.calendly_user_uri, **kwargs)
+            break
+        except CalendlyPermissionError:
+            if scope != "organization":
+                raise
+            scope = "user"
+            warnings.append(USER_SCOPE_WARNING)
+        except CalendlyConflict:
+            if attempt:
+                raise
+            # A subscription for this URL exists in the other scope: remove it and try once more.
+            for other in ("user", "organization"):
+                try:
+                    extra = {"user": connection.calendly_user_uri} if other == "user" else {}
+                    for s in client.list_webhook_subscriptions(organization=connection.calendly_organization_uri,
+                                                               scope=other, **extra):
+                        if s.get("callback_url") == url:
+                            client.delete_webhook_subscription(s["uri"])
+                except CalendlyPermissionError:
+                    continue
+    # Rotate: the old key stays valid for a grace period (deliveries in flight were signed with it).
+    if connection.webhook_signing_key and connection.webhook_signing_key != key:
+        connection.previous_signing_key = connection.webhook_signing_key
+        connection.signing_key_rotated_at = timezone.now()
+    connection.webhook_signing_key = key
+    _store(connection, sub, scope, url)
+    return sub, scope
+
+
+def _store(connection: Connection, sub: dict[str, Any], scope: str, url: str) -> None:
+    connection.webhook_subscription_uri = sub.get("uri", "")
+    connection.webhook_subscription_state = sub.get("state", "active")
+    connection.webhook_scope = scope
+    connection.webhook_callback_url = url
+    connection.webhook_checked_at = timezone.now()
+    connection.save()
+
+
+def delete_subscriptions(connection: Connection, url: str | None = None, client: Any = None) -> list[str]:
+    client = client or calendly_client_for(connection)
+    _, subs = list_subscriptions(connection, client)
+    deleted = []
+    for sub in subs:
+        if url is None or sub.get("callback_url") == url:
+            client.delete_webhook_subscription(sub["uri"])
+            deleted.append(sub["uri"])
+    if connection.webhook_subscription_uri in deleted:
+        connection.webhook_subscription_uri = ""
+        connection.webhook_subscription_state = ""
+        connection.save(update_fields=["webhook_subscription_uri", "webhook_subscription_state", "updated_at"])
+    return deleted
+
+
+def backfill_since(connection: Connection, since: Any) -> str:
+    """Fetch what the subscription missed, through the backfill code (with automation events)."""
+    from .backfill import BackfillOptions, run_backfill
+
+    start = (since or timezone.now() - timedelta(days=1)) - GAP_MARGIN
+    report = run_backfill(connection, BackfillOptions(since=start, with_events=True, trigger="gap-backfill"))
+    return report.summary_line()
+
+
+def check_health(connection: Connection, client: Any = None) -> str:
+    """Recreate the subscription when Calendly disabled or lost it. Returns what it found."""
+    client = client or calendly_client_for(connection)
+    if not connection.webhook_subscription_uri:
+        return f"{connection.name}: no subscription registered"
+    try:
+        sub = client.get_webhook_subscription(connection.webhook_subscription_uri)
+    except CalendlyNotFound:
+        sub = {"state": "missing"}
+    state = sub.get("state", "")
+    Connection.objects.filter(pk=connection.pk).update(webhook_subscription_state=state,
+                                                       webhook_checked_at=timezone.now())
+    if state == "active":
+        return f"{connection.name}: subscription active"
+    result = ensure_subscription(connection, connection.webhook_callback_url or None, client=client)
+    if state == "missing" and not result.backfill:
+        result.backfill = backfill_since(connection, connection.last_delivery_at)
+    return f"{connection.name}: subscription was {state}; {result.action} ({result.backfill})"
+
+
+def check_all() -> list[str]:
+    out = []
+    for connection in Connection.objects.filter(enabled=True).exclude(webhook_subscription_uri=""):
+        try:
+            out.append(check_health(connection))
+        except Exception as exc:  # one broken connection must not stop the others
+            log.warning("subscription check failed for %s: %s", connection.name, exc)
+            out.append(f"{connection.name}: check failed: {exc}")
+    return out

@@ -1,0 +1,176 @@
+"""The Calendly webhook endpoint: verify, store, acknowledge, dispatch. Nothing else.
+
+The raw body is read before anything parses it (the HMAC covers the exact bytes), the delivery is
+committed to the inbox before the 2xx, and processing happens after the commit, in the embedded
+worker thread or a Celery task, so the response never waits for Calendly or Brevo.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.http import HttpRequest
+from django.utils import timezone
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .calendly.signatures import SIGNATURE_HEADER, SignatureError, verify_signature
+from .models import Connection, WebhookDelivery
+from .observations import MalformedPayload, parse_time
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024  # 1 MiB
+INVITEE_EVENTS = ("invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted")
+EVENT_TYPE_EVENTS = ("event_type.created", "event_type.updated", "event_type.deleted")
+HANDLED_EVENTS = INVITEE_EVENTS + EVENT_TYPE_EVENTS
+SUBSCRIBED_EVENTS = INVITEE_EVENTS + ("event_type.updated", "event_type.deleted")
+_DROP_HEADERS = {"authorization", "cookie", SIGNATURE_HEADER.lower()}
+
+
+def idempotency_key(connection_id: int, envelope: dict[str, Any]) -> str:
+    """Stable across redeliveries (which are re-signed with a new ``t``) and across webhook/backfill.
+
+    Built from the payload, not the signature: (connection, event, invitee URI, Calendly time);
+    no-show events use the no-show URI; a no-show removal uses the envelope time.
+    """
+    event = str(envelope.get("event") or "")
+    payload = envelope.get("payload") or {}
+    if not isinstance(payload, dict):
+        payload = {}
+    no_show = payload.get("no_show") if isinstance(payload.get("no_show"), dict) else None
+    if event == "invitee_no_show.created" and no_show and no_show.get("uri"):
+        parts = [event, str(no_show["uri"])]
+    elif event == "invitee_no_show.deleted":
+        parts = [event, str(payload.get("uri") or ""), str(envelope.get("created_at") or "")]
+    else:
+        stamp = payload.get("updated_at") or payload.get("created_at") or envelope.get("created_at") or ""
+        parts = [event, str(payload.get("uri") or ""), str(stamp)]
+    raw = "|".join([str(connection_id), *parts])
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def _reject(connection: Connection | None, reason: str) -> Response:
+    if connection is not None:
+        Connection.objects.filter(pk=connection.pk).update(
+            signature_rejections=F("signature_rejections") + 1,
+            last_rejection_reason=reason[:300],
+            last_rejection_at=timezone.now(),
+        )
+    log.warning("webhook rejected for connection %s: %s", connection.pk if connection else "?", reason)
+    return Response({"detail": f"Invalid signature: {reason}."}, status=401)
+
+
+def _read_body(request: HttpRequest) -> bytes | None:
+    """The raw body, or None when it is larger than MAX_BODY (checked before reading it all)."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY:
+        return None
+    body = request.read(MAX_BODY + 1)
+    return None if len(body) > MAX_BODY else body
+
+
+class CalendlyWebhookView(APIView):
+    """``POST /webhooks/calendly/<connection id>/`` (or without an id when one key verifies)."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    throttle_classes: list = []
+
+    def post(self, request: Request, connection_id: int | None = None) -> Response:
+        django_request: HttpRequest = request._request
+        raw = _read_body(django_request)
+        if raw is None:
+            return Response({"detail": f"Body larger than {MAX_BODY} bytes."}, status=413)
+        header = django_request.headers.get(SIGNATURE_HEADER)
+        tolerance = settings.CALENDLY_WEBHOOK_TOLERANCE
+
+        if connection_id is not None:
+            connection = Connection.objects.filter(pk=connection_id).first()
+            if connection is None:
+                return Response({"detail": "Unknown connection."}, status=404)
+            try:
+                verify_signature(raw, header, connection.signing_keys(), tolerance=tolerance)
+            except SignatureError as exc:
+                return _reject(connection, exc.reason)
+        else:
+            matches: list[Connection] = []
+            last_error = "no connection has a signing key"
+            for candidate in Connection.objects.filter(enabled=True):
+                try:
+                    verify_signature(raw, header, candidate.signing_keys(), tolerance=tolerance)
+                    matches.append(candidate)
+                except SignatureError as exc:
+                    last_error = exc.reason
+            if len(matches) != 1:
+                reason = last_error if not matches else "several connections verify this delivery; use /webhooks/calendly/<id>/"
+                return _reject(None, reason)
+            connection = matches[0]
+
+        try:
+            envelope = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return Response({"detail": "Body is not valid JSON."}, status=400)
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("event"), str):
+            return Response({"detail": "Body is not a Calendly webhook envelope (missing 'event')."}, status=400)
+        event = envelope["event"]
+        payload = envelope.get("payload")
+        if event in HANDLED_EVENTS and not isinstance(payload, dict):
+            return Response({"detail": "Envelope 'payload' must be an object."}, status=400)
+        return self._store(connection, envelope, raw, header, django_request)
+
+    def _store(self, connection: Connection, envelope: dict[str, Any], raw: bytes, header: str | None,
+               request: HttpRequest) -> Response:
+        from .worker import dispatch_delivery
+
+        event = envelope["event"]
+        payload = envelope.get("payload") if isinstance(envelope.get("payload"), dict) else {}
+        key = idempotency_key(connection.pk, envelope)
+        ignored = event not in HANDLED_EVENTS
+        try:
+            created_at: datetime | None = parse_time(envelope.get("created_at"))
+        except MalformedPayload:
+            created_at = None
+        try:
+            signature_t = int(header.split("t=", 1)[1].split(",", 1)[0]) if header and "t=" in header else None
+        except ValueError:
+            signature_t = None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_HEADERS}
+        fields = dict(
+            connection=connection,
+            event=event[:100],
+            status=WebhookDelivery.Status.IGNORED if ignored else WebhookDelivery.Status.PENDING,
+            invitee_uri=str(payload.get("uri") or "")[:300] if event in INVITEE_EVENTS else "",
+            email=str(payload.get("email") or "")[:254].lower(),
+            calendly_created_at=created_at,
+            signature_timestamp=signature_t,
+            payload=envelope,
+            raw_body=raw.decode("utf-8", "replace") if connection.log_webhooks else "",
+            headers=headers if connection.log_webhooks else {},
+            last_error="event not handled by the connector" if ignored else "",
+        )
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    delivery = WebhookDelivery.objects.create(idempotency_key=key, **fields)
+            except IntegrityError:
+                WebhookDelivery.objects.filter(idempotency_key=key).update(redeliveries=F("redeliveries") + 1)
+                Connection.objects.filter(pk=connection.pk).update(last_delivery_at=timezone.now())
+                log.info("duplicate delivery %s ignored", key[:12])
+                return Response({"status": "duplicate"}, status=200)
+            Connection.objects.filter(pk=connection.pk).update(last_delivery_at=timezone.now())
+            if connection.debug or connection.log_level in ("verbose", "debug"):
+                log.info("stored delivery %s (%s) for connection %s", delivery.pk, event, connection.name)
+            if not ignored:
+                transaction.on_commit(lambda: dispatch_delivery(delivery.pk))
+        return Response({"status": "ignored" if ignored else "accepted", "id": delivery.pk}, status=200)

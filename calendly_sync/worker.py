@@ -1,0 +1,94 @@
+"""Where work runs: the embedded worker thread (no broker) or Celery (``CELERY_BROKER_URL`` set).
+
+One code path either way: both call :func:`calendly_sync.deliveries.process_delivery` and
+:func:`calendly_sync.deliveries.sweep`. The embedded thread takes each committed delivery from a
+queue, and every ``SWEEP_INTERVAL`` seconds retries what is due and picks up what a crash left
+pending, so a Brevo outage heals with no command and no extra service.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+from django.conf import settings
+from django.db import close_old_connections
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL = 30.0
+
+
+def broker_configured() -> bool:
+    return bool(settings.CELERY_BROKER_URL)
+
+
+class EmbeddedWorker:
+    def __init__(self, sweep_interval: float = SWEEP_INTERVAL) -> None:
+        self.queue: queue.Queue[int | None] = queue.Queue()
+        self.sweep_interval = sweep_interval
+        self.thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+        self.idle = threading.Event()
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        with self.lock:
+            if self.thread is not None and self.thread.is_alive():
+                return
+            self.stopping.clear()
+            self.thread = threading.Thread(target=self._run, name="calendly-sync-worker", daemon=True)
+            self.thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        self.queue.put(None)
+        if self.thread is not None:
+            self.thread.join(timeout)
+        self.thread = None
+
+    def submit(self, delivery_id: int) -> None:
+        self.idle.clear()
+        self.start()
+        self.queue.put(delivery_id)
+
+    def _run(self) -> None:
+        from .deliveries import process_delivery, sweep
+
+        first = True
+        while not self.stopping.is_set():
+            try:
+                item = self.queue.get(timeout=0 if first else self.sweep_interval)
+            except queue.Empty:
+                item = None
+            try:
+                close_old_connections()
+                if item is not None:
+                    process_delivery(item)
+                if item is None or first:
+                    sweep()
+            except Exception:  # never let the thread die: the next sweep retries
+                log.exception("embedded worker step failed")
+            finally:
+                close_old_connections()
+            first = False
+            if self.queue.empty():
+                self.idle.set()
+
+
+_worker = EmbeddedWorker()
+
+
+def embedded_worker() -> EmbeddedWorker:
+    return _worker
+
+
+def dispatch_delivery(delivery_id: int) -> None:
+    """Hand a committed delivery to whoever processes deliveries in this deployment."""
+    if broker_configured():
+        from .tasks import process_delivery_task
+
+        process_delivery_task.delay(delivery_id)
+    elif settings.CONNECTOR_EMBEDDED_WORKER:
+        _worker.submit(delivery_id)
+    # else: nothing runs automatically; `manage.py process_deliveries` (or a test) does it.
