@@ -110,7 +110,8 @@ def run_backfill(connection: Connection, options: BackfillOptions,
     _identify(connection, calendly)
 
     run = _start_run(connection, options)
-    counts: dict[str, Any] = dict(run.counts or {})
+    # Resume from the counts as of the checkpoint: work after it is redone, so it is counted again.
+    counts: dict[str, Any] = dict(run.checkpoint.get("counts") or {})
     for key in ("events", "invitees", "pages", "automation_events", "malformed"):
         counts.setdefault(key, 0)
     warnings: list[str] = []
@@ -162,7 +163,8 @@ def run_backfill(connection: Connection, options: BackfillOptions,
                         progress(1)
                 counts["pages"] += 1
                 page_token = page.next_page_token
-                _checkpoint(run, counts, {"page_token": page_token, "scope": scope, "done": page_token is None})
+                _checkpoint(run, counts, {"page_token": page_token, "scope": scope, "done": page_token is None,
+                                          "counts": dict(counts)})
                 page = next(pages, None) if page_token else None
 
     try:

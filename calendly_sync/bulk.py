@@ -1,8 +1,8 @@
 """Bulk writes for large backfills: Brevo's asynchronous contact import instead of one call each.
 
-An import needs a destination list, cannot remove list memberships and reports problems only as
-counts, so contacts without lists or with removals still go one by one, and the import's own
-counters are written to the sync log.
+An import needs a destination list, cannot remove list memberships and reports rejected rows only
+as counts, so contacts without lists or with removals go one by one, and a chunk whose import
+rejected any row is sent again one by one (upserts are idempotent) so nobody is silently lost.
 """
 from __future__ import annotations
 
@@ -45,9 +45,18 @@ def import_contacts(connection: Connection, client: BrevoClient | None, contacts
                 rest.extend(chunk)
                 continue
             info = (process.get("info") or {}).get("import") or {}
-            problems = {k: v for k, v in info.items() if v}
-            message = f"imported in process {process_id}" + (f"; Brevo reported {problems}" if problems else "")
-            status = ContactSyncLog.Status.WARNING if problems else ContactSyncLog.Status.OK
+            problems = {k: v for k, v in info.items()
+                        if v and any(word in k for word in ("invalid", "duplicate", "missing", "skipped"))}
+            if problems:
+                # An import only counts its rejected rows; it does not say which. Rather than lose a
+                # person, send this chunk again one by one: upserts are idempotent, and the single
+                # path knows how to retry without a rejected phone number.
+                log.warning("import %s rejected rows %s; resending %d contacts one by one", process_id, problems,
+                            len(chunk))
+                rest.extend(chunk)
+                continue
+            message = f"imported in process {process_id}"
+            status = ContactSyncLog.Status.OK
             ContactSyncLog.objects.bulk_create([
                 ContactSyncLog(connection=connection, contact=c, email=c.email, action="import", status=status,
                                message=message, request={"attributes": c.attributes, "listIds": list(list_ids)},

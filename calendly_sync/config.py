@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +33,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from .mapping import KNOWN_SOURCES, infer_type
 from .models import Connection, EventTypeMapping, FieldMapping
 
 __all__ = [
@@ -50,8 +51,10 @@ __all__ = [
 
 # --- vocabulary --------------------------------------------------------------------------------
 
-#: Invitee / event fields a field mapping may read (besides ``question:<key>``).
-SOURCES: tuple[str, ...] = (
+#: Invitee / event fields a field mapping may read (besides ``question:<key>``): the documented
+#: names, plus any alias the mapping code also understands (``start``, ``host_name``, …), so the
+#: file never rejects a source the sync would have handled.
+DOCUMENTED_SOURCES: tuple[str, ...] = (
     "email", "name", "first_name", "last_name", "timezone", "status", "text_reminder_number",
     "created_at", "cancel_reason",
     "tracking.utm_campaign", "tracking.utm_source", "tracking.utm_medium", "tracking.utm_content",
@@ -59,6 +62,7 @@ SOURCES: tuple[str, ...] = (
     "event_type_name", "event_type_uri", "scheduled_at", "start_time", "end_time", "location",
     "host", "host_email",
 )
+SOURCES: tuple[str, ...] = DOCUMENTED_SOURCES + tuple(sorted(set(KNOWN_SOURCES) - set(DOCUMENTED_SOURCES)))
 QUESTION_PREFIX = "question:"
 ATTRIBUTE_TYPES: tuple[str, ...] = tuple(FieldMapping.AttributeType.values)  # text, date, float, boolean, phone
 _TYPE_ALIASES = {"number": "float"}  # the admin labels "float" as "number"
@@ -111,7 +115,7 @@ class ConfigErrors(ValueError):
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[ConfigError]:
         return iter(self.errors)
 
     def __len__(self) -> int:
@@ -189,12 +193,15 @@ _UNRESOLVED = _Unresolved()
 
 
 def default_attribute_type(source: str, attribute: str) -> str:
-    """The type a short-form mapping gets: Brevo needs dates and phone numbers in its own formats."""
-    if source == "scheduled_at" or attribute == "MEETING_DATE":
+    """The type a short-form mapping gets: Brevo needs dates and phone numbers in its own formats.
+
+    ``scheduled_at`` is a date; otherwise the attribute name decides, by the same rule the sync
+    applies (:func:`calendly_sync.mapping.infer_type`: MEETING_DATE and ``*_DATE`` → date, SMS,
+    WHATSAPP, LANDLINE_NUMBER → phone, else text), so the stored type is the one actually used.
+    """
+    if source == "scheduled_at":
         return FieldMapping.AttributeType.DATE.value
-    if attribute == "SMS":
-        return FieldMapping.AttributeType.PHONE.value
-    return FieldMapping.AttributeType.TEXT.value
+    return infer_type(attribute)
 
 
 def _join(path: str, key: Any) -> str:
@@ -365,13 +372,18 @@ def _yaml_error(exc: yaml.YAMLError) -> ConfigError:
     return ConfigError("", f"invalid YAML{where}: {problem}")
 
 
-def _duplicate_keys(text: str) -> list[ConfigError]:
-    """``safe_load`` silently keeps the last of two equal keys; a config file must not (two ``demo:``)."""
+def _scan_keys(text: str) -> tuple[list[ConfigError], dict[str, int]]:
+    """Duplicate keys, and the line of every key path (so errors come out in file order).
+
+    ``safe_load`` silently keeps the last of two equal keys; a config file must not (two ``demo:``
+    entries would lose one mapping without a word).
+    """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
-        return []  # reported by safe_load
+        return [], {}  # reported by safe_load
     errors: list[ConfigError] = []
+    lines: dict[str, int] = {}
     seen_nodes: set[int] = set()
 
     def walk(node: yaml.Node | None, path: str) -> None:
@@ -386,6 +398,7 @@ def _duplicate_keys(text: str) -> list[ConfigError]:
                     continue
                 child = _join(path, key_node.value)
                 line = key_node.start_mark.line + 1
+                lines.setdefault(child, line)
                 if key_node.value in first_line:
                     errors.append(ConfigError(
                         child, f"duplicate key (line {line}; first at line {first_line[key_node.value]})"))
@@ -394,10 +407,11 @@ def _duplicate_keys(text: str) -> list[ConfigError]:
                 walk(value_node, child)
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
+                lines.setdefault(f"{path}[{i}]", item.start_mark.line + 1)
                 walk(item, f"{path}[{i}]")
 
     walk(root, "")
-    return errors
+    return errors, lines
 
 
 def load_config(text: str, environ: Mapping[str, str] | None = None) -> list[ConnectionConfig]:
@@ -416,7 +430,8 @@ def load_config(text: str, environ: Mapping[str, str] | None = None) -> list[Con
         raise ConfigErrors([_yaml_error(exc)]) from None
 
     reader = _Reader(environ)
-    reader.errors.extend(_duplicate_keys(text))
+    duplicates, lines = _scan_keys(text)
+    reader.errors.extend(duplicates)
     configs: list[ConnectionConfig] = []
 
     if data is None:
@@ -440,7 +455,18 @@ def load_config(text: str, environ: Mapping[str, str] | None = None) -> list[Con
         else:
             names[cfg.name] = cfg.path
     if reader.errors:
-        raise ConfigErrors(reader.errors)
+        # File order: a problem's line is that of its key path, or of the nearest enclosing one.
+        def line_of(error: ConfigError) -> int:
+            path = error.path
+            while path:
+                if path in lines:
+                    return lines[path]
+                parent = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", path)
+                if parent == path:
+                    break
+                path = parent
+            return 0
+        raise ConfigErrors(sorted(reader.errors, key=line_of))
     return configs
 
 
@@ -499,10 +525,10 @@ def _read_block(reader: _Reader, block: Any, path: str, default_name: str) -> Co
     cfg.log_webhooks = flag("log_webhooks")
     if "log_level" in data:
         level = reader.choice(data["log_level"], _join(path, "log_level"), LOG_LEVELS)
-        cfg.log_level = None if level is _UNRESOLVED else level
+        cfg.log_level = None if level is _UNRESOLVED else str(level)
     if "auth" in data:
         auth = reader.choice(data["auth"], _join(path, "auth"), AUTH_KINDS)
-        cfg.auth_kind = None if auth is _UNRESOLVED else auth
+        cfg.auth_kind = None if auth is _UNRESOLVED else str(auth)
 
     cfg.access_token = _secret(reader, data, "access_token", path, cfg)
     if cfg.access_token is not None:
@@ -944,8 +970,8 @@ class _Flow(dict):  # type: ignore[type-arg]
     """A small mapping written on one line, like the page's ``{list_id: 10, event_type_uri: ...}``."""
 
 
-class _Placeholder(str):
-    """A ``${VAR}`` written in double quotes, as on the page."""
+class _Quoted(str):
+    """A string written in double quotes, as the page writes ``${VAR}`` placeholders and URIs."""
 
 
 class _Dumper(yaml.SafeDumper):
@@ -954,7 +980,7 @@ class _Dumper(yaml.SafeDumper):
 
 
 _Dumper.add_representer(_Flow, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v.items(), flow_style=True))
-_Dumper.add_representer(_Placeholder, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", str(v), style='"'))
+_Dumper.add_representer(_Quoted, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", str(v), style='"'))
 
 
 def secret_variable(field_name: str, connection_name: str, secret_env: Mapping[str, str] | None = None) -> str:
@@ -972,10 +998,10 @@ def _list_ids_for_export(value: Any) -> list[Any]:
 
 def _export_connection(conn: Connection, secret_env: Mapping[str, str] | None, with_name: bool,
                        variables: list[str]) -> dict[str, Any]:
-    def placeholder(field_name: str) -> _Placeholder:
+    def placeholder(field_name: str) -> _Quoted:
         var = secret_variable(field_name, conn.name, secret_env)
         variables.append(var)
-        return _Placeholder(f"${{{var}}}")
+        return _Quoted(f"${{{var}}}")
 
     block: dict[str, Any] = {}
     if with_name:
@@ -989,7 +1015,7 @@ def _export_connection(conn: Connection, secret_env: Mapping[str, str] | None, w
 
     events: dict[str, Any] = {}
     used: set[str] = set()
-    for m in conn.event_type_mappings.order_by("key", "id"):
+    for m in conn.event_type_mappings.order_by("id"):  # creation order: the file's order
         key = m.key or _mapping_key(m)
         base, n = key, 2
         while key in used:
@@ -1001,7 +1027,7 @@ def _export_connection(conn: Connection, secret_env: Mapping[str, str] | None, w
             entry["list_id"] = ids[0]
         else:
             entry["list_ids"] = ids
-        entry["event_type_uri"] = m.event_type_uri
+        entry["event_type_uri"] = _Quoted(m.event_type_uri)
         if m.event_type_name:
             entry["name"] = m.event_type_name
         if m.unlink_on_cancel:

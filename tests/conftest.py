@@ -1,2 +1,118 @@
-"""Shared fixtures. Simulator fixtures live in their own plugin modules."""
+"""Shared fixtures. Simulator fixtures live in their own plugin modules (tests/fixtures_*.py).
+
+Connector-level tests point the settings at the per-test simulators, so every Calendly and Brevo
+call in them is real HTTP to a real (simulated) server.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+import pytest
+
 pytest_plugins = ["tests.fixtures_calendly", "tests.fixtures_brevo"]
+
+PAGE_FIELD_MAPPING = [
+    ("name", "FIRSTNAME", "text"),
+    ("question:company", "COMPANY", "text"),
+    ("question:role", "JOB_TITLE", "text"),
+    ("question:phone", "SMS", "phone"),
+    ("event_type_name", "CALENDLY_EVENT_TYPE", "text"),
+    ("scheduled_at", "MEETING_DATE", "date"),
+    ("status", "BOOKING_STATUS", "text"),
+]
+
+
+class Sleeps:
+    """Records the waits the clients ask for instead of sleeping (fast, and assertable)."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_connector(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sleeps]:
+    """No background thread unless a test asks for it; fresh rate limiters and caches."""
+    from calendly_sync import clients, push
+    from calendly_sync.calendly import ratelimit
+    from calendly_sync.http import RetryPolicy
+
+    settings.CONNECTOR_EMBEDDED_WORKER = False
+    sleeps = Sleeps()
+    fast = RetryPolicy(max_retries=3, base_delay=0.01, max_delay=0.05, max_rate_limit_wait=5)
+    monkeypatch.setattr(clients, "CLIENT_OPTIONS", {
+        "brevo": {"sleep": sleeps, "retry": fast, "requests_per_second": None},
+        "calendly": {"sleep": sleeps, "retry": fast},
+    })
+    ratelimit.reset_registry()
+    push._attribute_cache.clear()
+    yield sleeps
+
+
+@pytest.fixture
+def client_sleeps(_isolated_connector: Sleeps) -> Sleeps:
+    return _isolated_connector
+
+
+@pytest.fixture
+def sims(calendly_sim: Any, brevo_sim: Any, settings: Any) -> tuple[Any, Any]:
+    """Both simulators, with the connector's settings pointing at them."""
+    settings.CALENDLY_API_URL = calendly_sim.url
+    settings.CALENDLY_AUTH_URL = calendly_sim.url
+    settings.BREVO_API_URL = f"{brevo_sim.url}/v3"
+    return calendly_sim, brevo_sim
+
+
+@pytest.fixture
+def event_types(sims: tuple[Any, Any]) -> dict[str, dict[str, Any]]:
+    calendly_sim, _ = sims
+    return {
+        "discovery": calendly_sim.add_event_type("Discovery Call", ["Company name", "Your role", "Phone number"],
+                                                 fire_webhooks=False),
+        "demo": calendly_sim.add_event_type("Product Demo", ["Company", "Team size"], fire_webhooks=False),
+        "other": calendly_sim.add_event_type("Coffee Chat", [], fire_webhooks=False),
+    }
+
+
+@pytest.fixture
+def connection(db: Any, sims: tuple[Any, Any], event_types: dict[str, dict[str, Any]]) -> Any:
+    """A PAT connection with the product page's mapping: discovery → list 10, demo → list 11."""
+    from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
+    from calendly_sync.simulators.brevo import SANDBOX_API_KEY
+    from calendly_sync.simulators.calendly import SANDBOX_TOKEN
+
+    calendly_sim, _ = sims
+    conn = Connection.objects.create(name="default", access_token=SANDBOX_TOKEN, brevo_api_key=SANDBOX_API_KEY,
+                                     webhook_signing_key="test-signing-key")
+    EventTypeMapping.objects.create(connection=conn, key="discovery_call", event_type_uri=event_types["discovery"]["uri"],
+                                    event_type_name="Discovery Call", list_ids=[10])
+    EventTypeMapping.objects.create(connection=conn, key="demo", event_type_uri=event_types["demo"]["uri"],
+                                    event_type_name="Product Demo", list_ids=[11])
+    for i, (source, attribute, kind) in enumerate(PAGE_FIELD_MAPPING):
+        FieldMapping.objects.create(connection=conn, source=source, attribute=attribute, attribute_type=kind, position=i)
+    return conn
+
+
+def in_days(days: float, hour: int = 15) -> datetime:
+    base = datetime.now(timezone.utc).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return base + timedelta(days=days)
+
+
+@pytest.fixture
+def book(sims: tuple[Any, Any], event_types: dict[str, dict[str, Any]]):  # type: ignore[no-untyped-def]
+    """Book a meeting in the simulated Calendly (no webhook unless asked)."""
+    calendly_sim, _ = sims
+
+    def _book(email: str, *, kind: str = "discovery", days: float = 3, name: str = "Levi Duncan",
+              answers: dict[str, str] | None = None, fire_webhooks: bool = False, **kwargs: Any) -> dict[str, Any]:
+        answers = answers if answers is not None else {"Company name": "Acme Inc", "Your role": "CTO",
+                                                       "Phone number": "+1 404-555-1234"}
+        qas = [{"question": q, "answer": a, "position": i} for i, (q, a) in enumerate(answers.items())]
+        return calendly_sim.book(event_types[kind]["uri"], email, name, in_days(days), questions_and_answers=qas,
+                                 timezone=kwargs.pop("timezone", "America/Chicago"), fire_webhooks=fire_webhooks,
+                                 **kwargs)
+
+    return _book

@@ -15,7 +15,7 @@ import pytest
 
 from calendly_sync.calendly.client import CalendlyClient
 from calendly_sync.http import RetryPolicy
-from calendly_sync.simulators.calendly import SANDBOX_TOKEN, CalendlySim
+from calendly_sync.simulators.calendly import SANDBOX_TOKEN, CalendlySim, fast_stop, quiet_disconnects
 from calendly_sync.simulators.httpbase import Request, Response, SimServer
 
 
@@ -57,6 +57,14 @@ class WebhookReceiver(SimServer):
             self.received.append(req)
         self._queue.put(req)
         return Response(status, {"ok": status < 300})
+
+    def start(self) -> "WebhookReceiver":
+        super().start()
+        quiet_disconnects(self)
+        return self
+
+    def stop(self) -> None:
+        fast_stop(self)
 
     @property
     def hook_url(self) -> str:

@@ -1,6 +1,7 @@
 """BrevoClient against the Brevo simulator over real HTTP."""
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -197,7 +198,10 @@ def test_timeout_is_retried(make_brevo_client, brevo_sim):
 
 
 def test_persistent_connection_failure_is_transport_error(make_brevo_client):
-    client = make_brevo_client(base_url="http://127.0.0.1:9/v3", retry=RetryPolicy(max_retries=1, base_delay=0.01))
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = make_brevo_client(base_url=f"http://127.0.0.1:{port}/v3", retry=RetryPolicy(max_retries=1, base_delay=0.01))
     with pytest.raises(BrevoTransportError) as info:
         client.list_lists()
     assert is_transient(info.value) and info.value.status is None

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import requests
@@ -396,10 +395,10 @@ def test_concurrent_upserts_create_one_contact(brevo_sim):
 def test_main_runs_until_interrupted(monkeypatch, capsys):
     from calendly_sync.simulators import brevo as module
 
-    def interrupt(_seconds: float) -> None:
+    def interrupt() -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(module.time, "sleep", interrupt)
+    monkeypatch.setattr(module, "_block_forever", interrupt)
     assert module.main(["--port", "0"]) == 0
     out = capsys.readouterr().out
     assert "/v3" in out and SANDBOX_API_KEY in out

@@ -131,7 +131,6 @@ def test_importing_twice_changes_nothing(db, tmp_path, page_env):
     path = write(tmp_path, PAGE_YAML)
     run_import(path)
     before = snapshot()
-    raw_before = list(Connection.objects.values_list("access_token", flat=True))
     with db_connection.cursor() as cursor:
         cursor.execute("SELECT access_token FROM calendly_sync_connection")
         raw_before = cursor.fetchall()
@@ -237,18 +236,17 @@ def test_all_errors_are_reported_together(db, tmp_path, monkeypatch):
     err = io.StringIO()
     with pytest.raises(CommandError, match="7 errors"):
         call_command("import_connector_config", write(tmp_path, text), stdout=io.StringIO(), stderr=err)
-    lines = err.getvalue().splitlines()
-    assert sorted(lines) == sorted([
+    assert err.getvalue().splitlines() == [  # one per line, in file order
         "connectors.calendly.access_token: environment variable CALENDLY_ACCESS_TOKEN is not set",
-        "connectors.calendly.event_mapping.demo.list_id: expected an integer",
         "connectors.calendly.event_mapping.discovery_call.event_type_uri: expected a Calendly event type URI "
         "like https://api.calendly.com/event_types/<uuid>",
+        "connectors.calendly.event_mapping.demo.list_id: expected an integer",
         "connectors.calendly.field_mapping.name: expected a Brevo attribute name in upper case (A-Z, 0-9, _), "
         "e.g. FIRSTNAME",
+        "connectors.calendly.foo: unknown key",
         "connectors.calendly.log_level: expected one of info, verbose, debug, warning",
         "connectors.calendly.log_webhooks: expected a boolean (true or false)",
-        "connectors.calendly.foo: unknown key",
-    ])
+    ]
     assert Connection.objects.count() == 0
 
 
@@ -378,6 +376,10 @@ def test_integers_and_booleans_from_environment_variables():
         "connectors.calendly.event_mapping.demo.list_id: expected an integer",
         "connectors.calendly.debug: expected a boolean (true or false)",
     ]
+    assert error_lines(text, {**ENV, "DEMO_LIST": "0", "DEBUG": "yes"}) == [
+        "connectors.calendly.event_mapping.demo.list_id: expected a positive integer",
+        "connectors.calendly.debug: expected a boolean (true or false)",
+    ]
 
 
 def test_absent_settings_keep_stored_values(db):
@@ -471,6 +473,7 @@ def test_export_writes_placeholders_and_reimports_as_a_no_op(db, tmp_path, page_
     assert 'api_key: "${BREVO_API_KEY}"' in text
     data = yaml.safe_load(text)
     block = data["connectors"]["calendly"]
+    assert list(block["event_mapping"]) == ["discovery_call", "demo"]
     assert block["event_mapping"]["demo"] == {
         "list_id": 11, "event_type_uri": "https://api.calendly.com/event_types/xyz789"}
     assert block["field_mapping"]["questions_and_answers"] == {"company": "COMPANY", "role": "JOB_TITLE", "phone": "SMS"}
@@ -536,3 +539,14 @@ def test_export_command_errors(db):
     Connection.objects.create(name="default")
     with pytest.raises(CommandError, match="no connection named nope"):
         call_command("export_connector_config", "--connection", "nope", stdout=io.StringIO())
+
+
+def test_default_attribute_types_follow_the_sync_rules():
+    text = PAGE_YAML.replace(
+        "      status: BOOKING_STATUS\n",
+        "      status: BOOKING_STATUS\n      created_at: SIGNUP_DATE\n      text_reminder_number: WHATSAPP\n"
+        "      start_time: {attribute: MEETING_START, type: number}\n")
+    [cfg] = load_config(text, ENV)
+    types = {f.attribute: f.attribute_type for f in cfg.field_mappings}
+    assert types["SIGNUP_DATE"] == "date" and types["WHATSAPP"] == "phone" and types["MEETING_START"] == "float"
+    assert types["MEETING_DATE"] == "date" and types["SMS"] == "phone" and types["COMPANY"] == "text"

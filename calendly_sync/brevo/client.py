@@ -97,7 +97,7 @@ class Pacer:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        headroom: float = 0.05,
+        headroom: float = 0.10,
     ) -> None:
         if rate_per_second is not None and rate_per_second <= 0:
             raise ValueError("rate_per_second must be positive or None")

@@ -1216,6 +1216,11 @@ class BrevoSim(SimServer):
             })
 
 
+def _block_forever() -> None:
+    while True:
+        time.sleep(1)
+
+
 def main(argv: Iterable[str] | None = None) -> int:
     """Run the simulator until Ctrl-C (the no-account sandbox)."""
     parser = argparse.ArgumentParser(description="Fake Brevo v3 API for the connector sandbox")
@@ -1235,8 +1240,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     print(f"Brevo simulator at {sim.url}/v3  (api-key: {SANDBOX_API_KEY})", flush=True)
     print(f"State: {sim.url}/_sim/state  -- Ctrl-C to stop", flush=True)
     try:
-        while True:
-            time.sleep(1)
+        _block_forever()
     except KeyboardInterrupt:
         pass
     finally:

@@ -21,6 +21,8 @@ import json
 import math
 import random
 import secrets
+import socket
+import sys
 import threading
 import time
 import uuid as uuidlib
@@ -178,6 +180,38 @@ def has_scope(scopes: set[str] | None, required: str) -> bool:
     if required.endswith(":read"):
         return required[: -len(":read")] + ":write" in scopes
     return False
+
+
+def quiet_disconnects(server: SimServer) -> None:
+    """Don't print tracebacks when a client gave up (timeout faults): that is the point of the fault."""
+    httpd = server._server
+    assert httpd is not None
+    default = httpd.handle_error
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)):
+            return
+        default(request, client_address)
+
+    httpd.handle_error = handle_error  # type: ignore[method-assign]
+
+
+def fast_stop(server: SimServer) -> None:
+    """Stop a SimServer promptly: poke its socket so ``select()`` wakes and sees the shutdown flag."""
+    httpd = server._server
+    if httpd is None:
+        return
+    stopper = threading.Thread(target=httpd.shutdown, daemon=True)
+    stopper.start()
+    address = httpd.server_address[:2]
+    while stopper.is_alive():
+        try:
+            socket.create_connection(address, timeout=0.2).close()
+        except OSError:
+            pass
+        stopper.join(0.01)
+    httpd.server_close()
+    server._server = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -690,6 +724,15 @@ class CalendlySim(SimServer):
                 sub["retry_started_at"] = fmt_time(ts)
             sub["updated_at"] = fmt_time(ts)
             return self.render(sub)
+
+    def start(self) -> "CalendlySim":
+        super().start()
+        quiet_disconnects(self)
+        return self
+
+    def stop(self) -> None:
+        """Like ``SimServer.stop`` but without waiting out the 0.5 s ``serve_forever`` poll."""
+        fast_stop(self)
 
     # =========================================================================================
     # faults

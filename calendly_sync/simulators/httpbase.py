@@ -170,6 +170,7 @@ class SimServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out at once (no 40 ms Nagle delay)
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
                 pass
@@ -209,7 +210,9 @@ class SimServer:
 
         self._server = ThreadingHTTPServer((self.host, self.port), _Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"{self.name}-sim", daemon=True)
+        server = self._server
+        self._thread = threading.Thread(target=lambda: server.serve_forever(poll_interval=0.05),
+                                        name=f"{self.name}-sim", daemon=True)
         self._thread.start()
         return self
 

@@ -51,7 +51,7 @@ class Command(BaseCommand):
         calendly = calendly_client_for(conn)
         me = calendly.get_current_user()
         lists = [item["id"] for item in brevo_client_for(conn).list_lists()]
-        for i, et in enumerate(calendly.list_event_types(user=me["uri"])):
+        for i, et in enumerate(calendly.list_event_types(organization=me["current_organization"])):
             EventTypeMapping.objects.get_or_create(
                 connection=conn, event_type_uri=et["uri"],
                 defaults={"event_type_name": et["name"], "key": et.get("slug", "")[:100],
