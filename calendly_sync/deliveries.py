@@ -135,15 +135,25 @@ def _apply_invitee_event(connection: Connection, delivery: WebhookDelivery, enve
 
 
 def _apply_event_type_event(connection: Connection, envelope: dict[str, Any]) -> None:
+    """Refresh a mapping's name; flag it when Calendly deleted its event type (order-proof by Calendly time)."""
+    from .observations import parse_time
+
     payload = envelope.get("payload") or {}
     uri = str(payload.get("uri") or "")
     if not uri:
         raise MalformedPayload("event type payload has no uri")
-    mappings = EventTypeMapping.objects.filter(connection=connection, event_type_uri=uri)
-    if envelope.get("event") == "event_type.deleted":
-        mappings.update(missing_since=timezone.now())
-    elif payload.get("name"):
-        mappings.update(event_type_name=str(payload["name"])[:200], missing_since=None)
+    at = parse_time(payload.get("deleted_at")) or parse_time(payload.get("updated_at")) or parse_time(
+        envelope.get("created_at")) or timezone.now()
+    for mapping in EventTypeMapping.objects.filter(connection=connection, event_type_uri=uri):
+        if envelope.get("event") == "event_type.deleted":
+            if mapping.missing_since is None or mapping.missing_since > at:
+                mapping.missing_since = at
+        elif mapping.missing_since is not None and mapping.missing_since <= at:
+            mapping.missing_since = None  # an update newer than the deletion: the type is back
+        if payload.get("name") and (mapping.missing_since is None or envelope.get("event") == "event_type.deleted"
+                                    or at <= mapping.missing_since):
+            mapping.event_type_name = str(payload["name"])[:200]
+        mapping.save(update_fields=["missing_since", "event_type_name", "updated_at"])
 
 
 def due_deliveries(limit: int = 500) -> list[int]:

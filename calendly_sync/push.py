@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 PHONE_ATTRIBUTES = ("SMS", "WHATSAPP", "LANDLINE_NUMBER")
 MAX_CONTACT_ATTEMPTS = 12
 MAX_EVENT_ATTEMPTS = 12
+RESCHEDULE_PAIR_WAIT = timedelta(minutes=10)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -287,8 +288,12 @@ def send_due_events(connection: Connection, client: BrevoClient | None, *,
         booking, previous = _event_booking(event)
         if booking is None:
             continue  # the observation that names it is not applied yet; try again later
-        if event.event_name == automation.BOOKING_RESCHEDULED and not booking.old_invitee_uri and previous is None:
-            continue  # only the cancelled half is known: wait for the new booking's data
+        if event.event_name == automation.BOOKING_RESCHEDULED and previous is None and (
+            not booking.old_invitee_uri or now - event.created_at < RESCHEDULE_PAIR_WAIT
+        ):
+            # Wait for the other half so the event carries the old and the new start; past the wait,
+            # send what we know rather than never.
+            continue
         props = automation.event_properties(booking, previous)
         event_date = event.event_date or booking.invitee_created_at
         try:

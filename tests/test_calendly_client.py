@@ -92,6 +92,32 @@ def test_429_waits_exactly_the_reset_header_then_succeeds(calendly_sim: Calendly
     assert calendly_client.stats == {"calls": 2, "rate_limited": 1, "retries": 1}
 
 
+def test_429_with_a_shared_limiter_is_waited_once(calendly_sim: CalendlySim, calendly_sleep: RecordingSleep) -> None:
+    """The limiter (real clock) must not sleep again for a 429 the client already waited out."""
+    import time
+
+    limiter = RateLimiter(500)
+    client = CalendlyClient("sandbox-calendly-token", calendly_sim.url, sleep=calendly_sleep, rate_limiter=limiter)
+    calendly_sim.force_429(times=1, reset=5)
+    started = time.monotonic()
+    client.get_current_user()
+    assert calendly_sleep.calls == [5.0]
+    assert time.monotonic() - started < 2
+    assert limiter.wait_time() == 0
+
+
+def test_rate_limiter_block_is_shared_but_released_by_its_owner() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(500, clock=clock, sleep=clock.sleep)
+    deadline = limiter.block_for(10)
+    assert limiter.wait_time() == 10  # other threads are held
+    later = limiter.block_for(20)
+    limiter.release(deadline)  # someone else extended the block: it stays
+    assert limiter.wait_time() == 20
+    limiter.release(later)
+    assert limiter.wait_time() == 0
+
+
 def test_429_wait_is_capped(calendly_sim: CalendlySim, calendly_sleep: RecordingSleep) -> None:
     client = CalendlyClient("sandbox-calendly-token", calendly_sim.url, sleep=calendly_sleep,
                             retry=RetryPolicy(max_rate_limit_wait=30))

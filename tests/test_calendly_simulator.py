@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 import requests
 
 from calendly_sync.calendly.signatures import verify_signature
@@ -610,3 +609,41 @@ def test_sim_control_api(calendly_sim: CalendlySim) -> None:
     assert requests.post(sim.url + "/_sim/cancel", json={"invitee": new["uri"]}, timeout=5).status_code == 200
     state = requests.get(sim.url + "/_sim/state", timeout=5).json()
     assert state["invitees"] == 2 and state["scheduled_events"] == 2 and state["no_shows"] == 1
+
+
+def test_event_type_webhooks_and_sample_data(calendly_sim: CalendlySim,
+                                             calendly_webhook_receiver: WebhookReceiver) -> None:
+    sim, receiver = calendly_sim, calendly_webhook_receiver
+    sim.allow_http_callbacks = True
+    sim.deliver_sync = True
+    _subscribe(sim, receiver.hook_url, "key", events=["event_type.created", "event_type.updated", "event_type.deleted"])
+    et = sim.add_event_type("Webinar")
+    sim.update_event_type(et["uri"], name="Webinar (new)")
+    sim.delete_event_type(et["uri"])
+    sim.book(et["uri"], "x@example.com", "Not Subscribed", future())  # invitee events not subscribed
+    got = [r.json() for r in receiver.wait_for(3)]
+    assert [g["event"] for g in got] == ["event_type.created", "event_type.updated", "event_type.deleted"]
+    assert got[1]["payload"]["name"] == "Webinar (new)" and got[2]["payload"]["deleted_at"] is not None
+    assert len(receiver.received) == 3
+    ctx = admin_context(sim)
+    sample = get(sim, "/sample_webhook_data", event="invitee.created", organization=ctx["organization"],
+                 scope="organization")
+    assert sample.status_code == 200
+    assert sample.json()["payload"]["email"] == "x@example.com"
+    assert "calendly-webhook-signature" not in {k.lower() for k in sample.headers}
+
+
+def test_native_oauth_client_requires_pkce(calendly_sim: CalendlySim) -> None:
+    sim = calendly_sim
+    sim.register_oauth_client("native-app", None, ["http://localhost:8000/cb"], kind="native")
+    verifier, challenge = _pkce()
+    params = {"client_id": "native-app", "response_type": "code", "redirect_uri": "http://localhost:8000/cb",
+              "code_challenge": challenge, "code_challenge_method": "S256", "decision": "approve"}
+    loc = requests.post(sim.url + "/oauth/authorize", data=params, allow_redirects=False, timeout=5).headers["Location"]
+    code = parse_qs(urlsplit(loc).query)["code"][0]
+    resp = requests.post(sim.url + "/oauth/token", data={"grant_type": "authorization_code", "code": code,
+                                                         "client_id": "native-app", "code_verifier": verifier,
+                                                         "redirect_uri": "http://localhost:8000/cb"}, timeout=5)
+    assert resp.status_code == 200, resp.text
+    bad_redirect = requests.get(sim.url + "/oauth/authorize", params={**params, "redirect_uri": "http://evil.example/"}, timeout=5)
+    assert bad_redirect.status_code == 400

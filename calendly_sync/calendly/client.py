@@ -159,10 +159,11 @@ class CalendlyClient:
                     raise self._error(resp, method, where, reset_seconds=reset)
                 delay = min(reset, self.retry.max_rate_limit_wait) if reset is not None else self.retry.backoff(limited)
                 logger.warning("Calendly %s %s rate limited; waiting %.2fs (attempt %d)", method, where, delay, limited)
-                if self.rate_limiter is not None:
-                    self.rate_limiter.block_for(delay)  # hold other threads sharing this user's budget
+                deadline = self.rate_limiter.block_for(delay) if self.rate_limiter is not None else None
                 self._bump("retries")
-                self.sleep(delay)
+                self.sleep(delay)  # other threads sharing this user's limiter wait in acquire()
+                if self.rate_limiter is not None and deadline is not None:
+                    self.rate_limiter.release(deadline)
                 continue
 
             if self.rate_limiter is not None:

@@ -81,10 +81,21 @@ class RateLimiter:
                 if remaining <= 0:
                     self._blocked_until = max(self._blocked_until, now + reset)
 
-    def block_for(self, seconds: float) -> None:
-        """Hold every caller for ``seconds`` (e.g. after a 429 seen by another thread)."""
+    def block_for(self, seconds: float) -> float:
+        """Hold every caller for ``seconds`` (e.g. after a 429); returns the deadline for ``release``."""
         with self._lock:
             self._blocked_until = max(self._blocked_until, self.clock() + seconds)
+            return self._blocked_until
+
+    def release(self, deadline: float) -> None:
+        """The thread that set ``deadline`` has waited it out with its own sleep: don't wait twice.
+
+        A no-op with real time (the deadline has passed); with an injected fake sleep it keeps the
+        limiter from really sleeping again. A later, longer block by someone else is left alone.
+        """
+        with self._lock:
+            if self._blocked_until == deadline:
+                self._blocked_until = min(deadline, self.clock())
 
 
 _registry: dict[str, RateLimiter] = {}

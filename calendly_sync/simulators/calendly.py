@@ -1594,7 +1594,8 @@ class CalendlySim(SimServer):
         client = self.oauth_clients.get(cid)
         if client is None:
             return None, self._oauth_error(401, "invalid_client", "Client authentication failed.")
-        if client["kind"] == "web" and not (secret and secrets.compare_digest(secret, client["client_secret"] or "")):
+        expected = (client["client_secret"] or "").encode("utf-8")
+        if client["kind"] == "web" and not (secret and secrets.compare_digest(secret.encode("utf-8"), expected)):
             return None, self._oauth_error(401, "invalid_client", "Client authentication failed.")
         return client, None
 
