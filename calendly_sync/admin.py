@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
@@ -131,6 +131,53 @@ class ConnectionAdmin(admin.ModelAdmin):
     )
     raw_id_fields = ("owner",)
     inlines = [EventTypeMappingInline, FieldMappingInline]
+    actions = ["check_connection", "sync_now", "register_webhooks", "resync_contacts"]
+
+    @admin.action(description="Check Calendly and Brevo credentials")
+    def check_connection(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        from .doctor import quick_check
+
+        for conn in queryset:
+            ok, message = quick_check(conn)
+            self.message_user(request, f"{conn.name}: {message}", messages.SUCCESS if ok else messages.ERROR)
+
+    @admin.action(description="Sync now (backfill the default window)")
+    def sync_now(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        from .backfill import BackfillOptions, run_backfill
+
+        for conn in queryset:
+            try:
+                report = run_backfill(conn, BackfillOptions(trigger="admin"))
+            except Exception as exc:  # shown to the operator, and kept on the connection
+                conn.record_error(str(exc))
+                self.message_user(request, f"{conn.name}: sync failed: {exc}", messages.ERROR)
+                continue
+            self.message_user(request, f"{conn.name}: {report.summary_line()}", messages.SUCCESS)
+
+    @admin.action(description="Register (or repair) the Calendly webhook subscription")
+    def register_webhooks(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        from .subscriptions import ensure_subscription
+
+        for conn in queryset:
+            try:
+                result = ensure_subscription(conn)
+            except Exception as exc:
+                conn.record_error(str(exc))
+                self.message_user(request, f"{conn.name}: {exc}", messages.ERROR)
+                continue
+            for warning in result.warnings:
+                self.message_user(request, f"{conn.name}: {warning}", messages.WARNING)
+            self.message_user(request, f"{conn.name}: {result.action} {result.scope}-scope subscription → {result.url}",
+                              messages.SUCCESS)
+
+    @admin.action(description="Recompute and resend every contact")
+    def resync_contacts(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        from .ingest import refresh_all_contacts
+
+        for conn in queryset:
+            Contact.objects.filter(connection=conn).update(pushed_hash="", desired_hash="")
+            dirty = refresh_all_contacts(conn)
+            self.message_user(request, f"{conn.name}: {dirty} contacts queued for Brevo", messages.SUCCESS)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Connection]:
         return super().get_queryset(request).annotate(
@@ -222,6 +269,24 @@ class ContactAdmin(ReadOnlyAdmin):
     list_filter = ("dirty", "booking_status", "connection")
     search_fields = ("email",)
     list_select_related = ("connection",)
+    actions = ["push_now"]
+
+    @admin.action(description="Push selected contacts to Brevo now")
+    def push_now(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
+        from .clients import brevo_client_for
+        from .push import push_contact
+
+        results: dict[str, int] = {}
+        for contact in queryset.select_related("connection"):
+            Contact.objects.filter(pk=contact.pk).update(pushed_hash="")
+            contact.pushed_hash = ""
+            try:
+                outcome = push_contact(contact.connection, contact, brevo_client_for(contact.connection))
+            except Exception as exc:
+                outcome = "failed"
+                self.message_user(request, f"{contact.email}: {exc}", messages.ERROR)
+            results[outcome] = results.get(outcome, 0) + 1
+        self.message_user(request, ", ".join(f"{k} {v}" for k, v in sorted(results.items())), messages.INFO)
 
     @admin.display(description="last error")
     def last_error_short(self, obj: Contact) -> str:
@@ -238,6 +303,20 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_select_related = ("connection",)
     exclude = ("raw_body",)
     readonly_fields = ("raw_body_if_logged",)
+    actions = ["reprocess", "mark_ignored"]
+
+    @admin.action(description="Reprocess selected deliveries")
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        from .deliveries import reprocess
+
+        n = reprocess(list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{n} deliveries queued for processing", messages.SUCCESS)
+
+    @admin.action(description="Mark selected deliveries as ignored")
+    def mark_ignored(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        n = queryset.exclude(status=WebhookDelivery.Status.PROCESSED).update(
+            status=WebhookDelivery.Status.IGNORED, next_attempt_at=None, last_error="marked ignored by an operator")
+        self.message_user(request, f"{n} deliveries marked ignored", messages.SUCCESS)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: WebhookDelivery) -> str:

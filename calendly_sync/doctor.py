@@ -1,0 +1,186 @@
+"""``calendly_doctor``: check, and explain, what the product page's troubleshooting table lists.
+
+Each check returns one line: OK, WARN or FAIL, what was found, and what to do about it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.utils import timezone
+
+from .brevo.errors import BrevoAuthError, BrevoError
+from .calendly.errors import CalendlyAuthError, CalendlyError, CalendlyNotFound, CalendlyPermissionError
+from .clients import MissingCredentials, brevo_client_for, calendly_client_for
+from .models import Connection, EventTypeMapping, WebhookDelivery
+
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
+
+
+@dataclass
+class Check:
+    level: str
+    name: str
+    message: str
+
+    def line(self) -> str:
+        return f"[{self.level:4}] {self.name}: {self.message}"
+
+
+def quick_check(connection: Connection) -> tuple[bool, str]:
+    """Token and key valid? Used by the admin's "Check" action; records who the token belongs to."""
+    checks = [_calendly_token(connection), _brevo_key(connection)]
+    ok = all(c.level != FAIL for c in checks)
+    return ok, "; ".join(f"{c.name}: {c.message}" for c in checks)
+
+
+def _calendly_token(connection: Connection, client: Any = None) -> Check:
+    try:
+        client = client or calendly_client_for(connection)
+        me = client.get_current_user()
+    except CalendlyAuthError as exc:
+        return Check(FAIL, "Calendly token", f"{exc} (401: the token expired or was revoked; refresh, reconnect, or "
+                                             f"issue a new Personal Access Token)")
+    except (CalendlyError, MissingCredentials, RuntimeError) as exc:
+        return Check(FAIL, "Calendly token", str(exc))
+    Connection.objects.filter(pk=connection.pk).update(
+        calendly_user_uri=me.get("uri", ""), calendly_organization_uri=me.get("current_organization", ""),
+        calendly_user_name=(me.get("name") or "")[:200], calendly_user_email=me.get("email") or "",
+        status=Connection.Status.ACTIVE if connection.status in ("new", "error") else connection.status)
+    connection.refresh_from_db()
+    scopes = f"; scopes: {connection.scopes}" if connection.scopes else ""
+    return Check(OK, "Calendly token", f"valid, user {me.get('name')} <{me.get('email')}>{scopes}")
+
+
+def _brevo_key(connection: Connection) -> Check:
+    try:
+        client = brevo_client_for(connection)
+        client.list_attributes()
+    except MissingCredentials as exc:
+        return Check(FAIL, "Brevo API key", str(exc))
+    except BrevoAuthError as exc:
+        return Check(FAIL, "Brevo API key", str(exc))
+    except BrevoError as exc:
+        return Check(FAIL, "Brevo API key", f"Brevo answered {exc}")
+    return Check(OK, "Brevo API key", "valid")
+
+
+def run_checks(connection: Connection) -> list[Check]:
+    checks: list[Check] = []
+    token = _calendly_token(connection)
+    checks.append(token)
+    client = None
+    if token.level == OK:
+        client = calendly_client_for(connection)
+        checks.append(_scope(connection, client))
+        checks.append(_subscription(connection, client))
+        checks.append(_clock_skew(client))
+    checks.append(_callback_url(connection))
+    checks.append(_rejections(connection))
+    brevo = _brevo_key(connection)
+    checks.append(brevo)
+    if brevo.level == OK:
+        checks.extend(_brevo_objects(connection))
+    checks.append(_pending(connection))
+    return checks
+
+
+def _scope(connection: Connection, client: Any) -> Check:
+    try:
+        list(client.list_webhook_subscriptions(organization=connection.calendly_organization_uri, scope="organization"))
+    except CalendlyPermissionError:
+        return Check(WARN, "Webhook scope", "the token's user is not an organization admin: only user-scoped webhooks "
+                                            "are possible, so colleagues' bookings will not arrive (use an admin's token)")
+    except CalendlyError as exc:
+        return Check(WARN, "Webhook scope", f"could not list subscriptions: {exc}")
+    return Check(OK, "Webhook scope", "organization scope available (all bookings in the organization)")
+
+
+def _subscription(connection: Connection, client: Any) -> Check:
+    if not connection.webhook_subscription_uri:
+        return Check(FAIL, "Webhook subscription", "none registered: run `manage.py calendly_webhooks ensure` "
+                                                   "(webhooks not arriving? this is why)")
+    try:
+        sub = client.get_webhook_subscription(connection.webhook_subscription_uri)
+    except CalendlyNotFound:
+        return Check(FAIL, "Webhook subscription", "deleted at Calendly: run `manage.py calendly_webhooks ensure`")
+    except CalendlyError as exc:
+        return Check(WARN, "Webhook subscription", str(exc))
+    if sub.get("state") != "active":
+        return Check(FAIL, "Webhook subscription", f"state {sub.get('state')} (Calendly disables a hook after 24 h of "
+                                                   "failed deliveries): run `manage.py calendly_webhooks ensure`")
+    if sub.get("retry_started_at"):
+        return Check(WARN, "Webhook subscription", f"active, but Calendly has been retrying failed deliveries since "
+                                                   f"{sub['retry_started_at']}")
+    return Check(OK, "Webhook subscription", f"active, {sub.get('scope')} scope → {sub.get('callback_url')}")
+
+
+def _callback_url(connection: Connection) -> Check:
+    url = connection.webhook_callback_url or f"{settings.SITE_URL}/webhooks/calendly/{connection.pk}/"
+    host = urlsplit(url).hostname or ""
+    if not url.startswith("https://"):
+        return Check(WARN, "Callback URL", f"{url} is not HTTPS: Calendly only delivers to public HTTPS URLs")
+    if host in ("localhost", "127.0.0.1", "::1") or host.endswith(".local"):
+        return Check(WARN, "Callback URL", f"{url} is not reachable from the internet")
+    return Check(OK, "Callback URL", url)
+
+
+def _rejections(connection: Connection) -> Check:
+    if connection.last_rejection_at and connection.last_rejection_at > timezone.now() - timedelta(days=1):
+        return Check(FAIL, "Signatures", f"{connection.signature_rejections} rejected; last "
+                                         f"{connection.last_rejection_at:%Y-%m-%d %H:%M} UTC: "
+                                         f"{connection.last_rejection_reason} (check the signing key and the clock)")
+    return Check(OK, "Signatures", f"no rejection in the last 24 h ({connection.signature_rejections} in all)")
+
+
+def _clock_skew(client: Any) -> Check:
+    try:
+        resp = client.session.get(client.base_url + "/users/me", timeout=10,
+                                  headers={"Authorization": f"Bearer {client.tokens.access_token()}"})
+        date = resp.headers.get("Date")
+    except Exception:  # the check is advisory
+        date = None
+    if not date:
+        return Check(OK, "Clock", "no Date header to compare with")
+    skew = abs(parsedate_to_datetime(date).timestamp() - time.time())
+    tolerance = settings.CALENDLY_WEBHOOK_TOLERANCE
+    level = OK if skew < tolerance / 3 else (WARN if skew < tolerance else FAIL)
+    return Check(level, "Clock", f"{skew:.0f} s from Calendly's clock (signatures tolerate {tolerance} s)")
+
+
+def _brevo_objects(connection: Connection) -> list[Check]:
+    client = brevo_client_for(connection)
+    out = []
+    lists = {int(item["id"]) for item in client.list_lists()}
+    wanted = set()
+    for mapping in EventTypeMapping.objects.filter(connection=connection, enabled=True):
+        wanted.update(int(i) for i in mapping.list_ids or [])
+    wanted.update(int(i) for i in connection.default_list_ids or [])
+    missing = sorted(wanted - lists)
+    out.append(Check(FAIL if missing else OK, "Brevo lists",
+                     f"missing list ids {missing}" if missing else f"all {len(wanted)} mapped lists exist"))
+    from .push import ensure_attributes
+
+    existing, absent = ensure_attributes(connection, client, dry_run=True, force=True)
+    out.append(Check(WARN if absent else OK, "Brevo attributes",
+                     f"missing {', '.join(absent)} (run `manage.py brevo_setup`)" if absent
+                     else f"all {len(existing)} mapped attributes exist"))
+    gone = EventTypeMapping.objects.filter(connection=connection, missing_since__isnull=False)
+    if gone.exists():
+        out.append(Check(WARN, "Event types", "deleted in Calendly but still mapped: "
+                                              + ", ".join(str(m) for m in gone)))
+    return out
+
+
+def _pending(connection: Connection) -> Check:
+    failed = WebhookDelivery.objects.filter(connection=connection, status="failed").count()
+    pending = WebhookDelivery.objects.filter(connection=connection, status="pending").count()
+    if failed:
+        return Check(FAIL, "Deliveries", f"{failed} failed, {pending} pending: see the admin's webhook log, then "
+                                         "reprocess them")
+    return Check(OK if pending < 100 else WARN, "Deliveries", f"{pending} pending, none failed")
