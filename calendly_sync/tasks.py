@@ -6,9 +6,18 @@ from celery import shared_task
 
 @shared_task(name="calendly_sync.process_delivery", acks_late=True)
 def process_delivery_task(delivery_id: int) -> str:
-    from .deliveries import process_delivery
+    """Process one delivery; if it must wait (backoff), schedule itself for then (beat's sweep is the backstop)."""
+    from django.utils import timezone
 
-    return process_delivery(delivery_id)
+    from .deliveries import process_delivery
+    from .models import WebhookDelivery
+
+    status = process_delivery(delivery_id)
+    if status == WebhookDelivery.Status.PENDING:
+        due = WebhookDelivery.objects.filter(pk=delivery_id).values_list("next_attempt_at", flat=True).first()
+        if due is not None:
+            process_delivery_task.apply_async((delivery_id,), countdown=max(1.0, (due - timezone.now()).total_seconds()))
+    return status
 
 
 @shared_task(name="calendly_sync.sweep")

@@ -163,14 +163,15 @@ def test_missing_variable_names_key_and_variable_and_changes_nothing(db, tmp_pat
 
 
 def test_missing_variable_exits_non_zero(db, tmp_path, monkeypatch):
-    """Run like the shell does, so the exit status is checked too (no subprocess needed)."""
-    from django.core.management import execute_from_command_line
+    """A CommandError is what manage.py turns into a non-zero exit status."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
 
     monkeypatch.delenv("CALENDLY_ACCESS_TOKEN", raising=False)
     monkeypatch.delenv("CALENDLY_WEBHOOK_SIGNING_KEY", raising=False)
-    with pytest.raises(SystemExit) as info:
-        execute_from_command_line(["manage.py", "import_connector_config", write(tmp_path, PAGE_YAML)])
-    assert info.value.code not in (0, None)
+    with pytest.raises(CommandError) as info:
+        call_command("import_connector_config", write(tmp_path, PAGE_YAML))
+    assert info.value.returncode == 1
     assert Connection.objects.count() == 0
 
 
