@@ -1,6 +1,10 @@
-"""URLs of the app: the webhook endpoint (the OAuth connect views are under /oauth/ and the admin)."""
+"""URLs of the app: the webhook endpoint and the admin's "Connect Calendly" entry point.
+
+The OAuth callback itself is social-auth's (``/oauth/complete/calendly/``, see connector_site/urls.py).
+"""
 from django.urls import path
 
+from .connect import start_connect
 from .webhooks import CalendlyWebhookView
 
 app_name = "calendly_sync"
@@ -8,4 +12,5 @@ app_name = "calendly_sync"
 urlpatterns = [
     path("webhooks/calendly/", CalendlyWebhookView.as_view(), name="webhook"),
     path("webhooks/calendly/<int:connection_id>/", CalendlyWebhookView.as_view(), name="webhook-connection"),
+    path("connect/calendly/start/", start_connect, name="connect-calendly"),
 ]

@@ -124,10 +124,30 @@ AUTHENTICATION_BACKENDS = [
     "calendly_sync.calendly.oauth.CalendlyOAuth2",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# The backend reads CALENDLY_CLIENT_ID/SECRET at call time (these two are social-auth's fallback).
 SOCIAL_AUTH_CALENDLY_KEY = CALENDLY_CLIENT_ID
 SOCIAL_AUTH_CALENDLY_SECRET = CALENDLY_CLIENT_SECRET
+# Minimal scopes: users:read event_types:read scheduled_events:read webhooks:write, plus
+# scheduling_links:write scheduled_events:write with the scheduling features; CALENDLY_OAUTH_SCOPES
+# (space- or comma-separated) replaces the whole set.
+CALENDLY_SCHEDULING_FEATURES = env.bool("CALENDLY_SCHEDULING_FEATURES", default=False)
+CALENDLY_OAUTH_SCOPES = env.str("CALENDLY_OAUTH_SCOPES", default="")
 SOCIAL_AUTH_JSONFIELD_ENABLED = True
 SOCIAL_AUTH_URL_NAMESPACE = "social"
+# Connecting Calendly is not a login: no Django user is created or logged in and no UserSocialAuth
+# row (with tokens in extra_data) is stored; the pipeline saves an encrypted Connection instead.
+SOCIAL_AUTH_PIPELINE = (
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_uid",
+    "calendly_sync.pipeline.check_intent",
+    "calendly_sync.pipeline.save_connection",
+    "calendly_sync.pipeline.load_connection_catalog",
+    "calendly_sync.pipeline.redirect_to_connection",
+)
+# Failed or refused authorizations come back to the Connections page as an admin message.
+SOCIAL_AUTH_LOGIN_ERROR_URL = "admin:calendly_sync_connection_changelist"
+SOCIAL_AUTH_RAISE_EXCEPTIONS = False
+MIDDLEWARE = [*MIDDLEWARE, "social_django.middleware.SocialAuthExceptionMiddleware"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
