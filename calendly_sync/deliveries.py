@@ -18,19 +18,18 @@ from django.utils import timezone
 from .brevo.errors import BrevoAuthError, BrevoError, is_transient
 from .clients import MissingCredentials, brevo_client_for
 from .ingest import Rules, ingest
-from .models import Connection, EventTypeMapping, WebhookDelivery
+from .models import Connection, Contact, EventTypeMapping, WebhookDelivery
 from .observations import MalformedPayload, observe_invitee
-from .push import push_dirty, send_due_events
+from .push import push_dirty
 from .webhooks import EVENT_TYPE_EVENTS, INVITEE_EVENTS
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
+BULK_THRESHOLD = 50  # contacts pushed together above this go through Brevo's bulk import
+BATCH_SIZE = 500  # deliveries taken together by a sweep or the embedded worker
+BACKLOG_BATCH = 200  # deliveries a Celery task takes along when others are waiting
 STALE_CLAIM = timedelta(minutes=10)  # a "processing" row older than this was left by a crash
-
-
-class RetryLater(Exception):
-    """Something transient failed; the delivery goes back to pending with a backoff."""
 
 
 def backoff(attempts: int) -> timedelta:
@@ -62,21 +61,48 @@ def _claim(delivery_id: int, force: bool = False) -> WebhookDelivery | None:
 
 def process_delivery(delivery_id: int, *, force: bool = False) -> str:
     """Process one delivery if it is due (or ``force``). Returns its resulting status."""
-    delivery = _claim(delivery_id, force=force)
-    if delivery is None:
-        return "skipped"
-    try:
-        apply_delivery(delivery)
-    except RetryLater as exc:
-        return _retry(delivery, str(exc))
-    except MalformedPayload as exc:
-        return _fail(delivery, f"malformed payload: {exc}")
-    except Exception as exc:  # unexpected: retry a bounded number of times, keep the error visible
-        log.exception("delivery %s failed", delivery.pk)
-        return _retry(delivery, f"{type(exc).__name__}: {exc}")
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=WebhookDelivery.Status.PROCESSED, processed_at=timezone.now(), last_error="", next_attempt_at=None)
-    return WebhookDelivery.Status.PROCESSED
+    return process_batch([delivery_id], force=force).get(delivery_id, "skipped")
+
+
+def process_batch(delivery_ids: list[int], *, force: bool = False) -> dict[int, str]:
+    """Apply several deliveries, then bring their contacts to Brevo together.
+
+    One at a time this is one upsert and one event per delivery; when a backlog builds up (a
+    Brevo outage that ends, a burst of bookings) the same work goes out as one bulk import and
+    batched events, so the backlog drains as fast as Brevo's limits allow.
+    """
+    results: dict[int, str] = {}
+    applied: list[tuple[WebhookDelivery, str | None]] = []  # (delivery, email it touched)
+    for pk in delivery_ids:
+        delivery = _claim(pk, force=force)
+        if delivery is None:
+            continue
+        try:
+            applied.append((delivery, apply_delivery(delivery)))
+        except MalformedPayload as exc:
+            results[pk] = _fail(delivery, f"malformed payload: {exc}")
+        except Exception as exc:  # unexpected: retry a bounded number of times, keep the error visible
+            log.exception("delivery %s failed", delivery.pk)
+            results[pk] = _retry(delivery, f"{type(exc).__name__}: {exc}")
+
+    by_connection: dict[int, list[tuple[WebhookDelivery, str | None]]] = {}
+    for delivery, email in applied:
+        by_connection.setdefault(delivery.connection_id, []).append((delivery, email))
+    for connection_id, items in by_connection.items():
+        connection = Connection.objects.get(pk=connection_id)
+        emails = sorted({email for _, email in items if email})
+        error = _push(connection, emails) if emails else None
+        for delivery, email in items:
+            if error is not None and email:
+                results[delivery.pk] = _retry(delivery, error)
+            elif email and _still_waiting(connection, email):
+                results[delivery.pk] = _retry(delivery, f"Brevo does not have {email} yet; will retry")
+            else:
+                WebhookDelivery.objects.filter(pk=delivery.pk).update(
+                    status=WebhookDelivery.Status.PROCESSED, processed_at=timezone.now(), last_error="",
+                    next_attempt_at=None)
+                results[delivery.pk] = WebhookDelivery.Status.PROCESSED
+    return results
 
 
 def _retry(delivery: WebhookDelivery, error: str) -> str:
@@ -94,44 +120,55 @@ def _fail(delivery: WebhookDelivery, error: str) -> str:
     return WebhookDelivery.Status.FAILED
 
 
-def apply_delivery(delivery: WebhookDelivery) -> None:
+def _push(connection: Connection, emails: list[str]) -> str | None:
+    """Push these contacts and their events; an error message when it must be retried later."""
+    if not (connection.sync_contacts or connection.sync_events):
+        return None
+    try:
+        client = brevo_client_for(connection)
+    except MissingCredentials as exc:
+        return str(exc)
+    try:
+        push_dirty(connection, client, emails=emails, bulk_threshold=BULK_THRESHOLD)
+    except BrevoAuthError as exc:
+        connection.record_error(f"Brevo rejected the API key: {exc.message}", Connection.Status.ERROR)
+        return str(exc)
+    except BrevoError as exc:
+        return str(exc)
+    return None
+
+
+def _still_waiting(connection: Connection, email: str) -> bool:
+    """The contact is still due for Brevo (a transient failure left it dirty)."""
+    if not connection.sync_contacts:
+        return False
+    return Contact.objects.filter(connection=connection, email=email, dirty=True).exists()
+
+
+def apply_delivery(delivery: WebhookDelivery) -> str | None:
+    """Apply the delivery's observation (database only). Returns the email whose contact changed."""
     connection = Connection.objects.get(pk=delivery.connection_id)
     envelope: dict[str, Any] = delivery.payload or {}
     event = delivery.event
     if event in INVITEE_EVENTS:
-        _apply_invitee_event(connection, delivery, envelope)
-    elif event in EVENT_TYPE_EVENTS:
+        return _apply_invitee_event(connection, delivery, envelope)
+    if event in EVENT_TYPE_EVENTS:
         _apply_event_type_event(connection, envelope)
+    return None
 
 
-def _apply_invitee_event(connection: Connection, delivery: WebhookDelivery, envelope: dict[str, Any]) -> None:
+def _apply_invitee_event(connection: Connection, delivery: WebhookDelivery, envelope: dict[str, Any]) -> str:
     payload = envelope.get("payload")
     obs = observe_invitee(payload, event_name=delivery.event, envelope_created_at=envelope.get("created_at"))
-    if connection.debug or connection.log_level in ("verbose", "debug"):
+    verbose = connection.debug or connection.log_level in ("verbose", "debug")
+    if verbose:
         log.info("delivery %s: %s for invitee %s (observed at %s)", delivery.pk, delivery.event,
                  obs.invitee_uri, obs.observed_at.isoformat())
-    rules = Rules.load(connection)
-    result = ingest(connection, obs, rules=rules, webhook_event=delivery.event, with_events=True)
-    if connection.debug or connection.log_level in ("verbose", "debug"):
+    result = ingest(connection, obs, rules=Rules.load(connection), webhook_event=delivery.event, with_events=True)
+    if verbose:
         log.info("delivery %s: booking changed=%s, contact dirty=%s, events queued=%s", delivery.pk,
                  result.booking_changed, result.contact_dirty, result.events_queued)
-    if not (connection.sync_contacts or connection.sync_events):
-        return
-    try:
-        client = brevo_client_for(connection)
-    except MissingCredentials as exc:
-        raise RetryLater(str(exc)) from exc
-    try:
-        summary = push_dirty(connection, client, emails=[obs.email])
-    except BrevoAuthError as exc:
-        connection.record_error(f"Brevo rejected the API key: {exc.message}", Connection.Status.ERROR)
-        raise RetryLater(str(exc)) from exc
-    except BrevoError as exc:
-        if is_transient(exc):
-            raise RetryLater(str(exc)) from exc
-        raise
-    if summary.retry:
-        raise RetryLater(f"Brevo is unavailable for {obs.email}; will retry")
+    return obs.email
 
 
 def _apply_event_type_event(connection: Connection, envelope: dict[str, Any]) -> None:
@@ -169,17 +206,18 @@ def due_deliveries(limit: int = 500) -> list[int]:
 def sweep(limit: int = 500) -> dict[str, int]:
     """Retry what is due: deliveries, then dirty contacts and pending events of every connection."""
     counts = {"deliveries": 0, "processed": 0, "contacts": 0, "events": 0}
-    for pk in due_deliveries(limit):
-        status = process_delivery(pk)
-        counts["deliveries"] += status != "skipped"
-        counts["processed"] += status == WebhookDelivery.Status.PROCESSED
+    ids = due_deliveries(limit)
+    for start in range(0, len(ids), BATCH_SIZE):
+        results = process_batch(ids[start:start + BATCH_SIZE])
+        counts["deliveries"] += len(results)
+        counts["processed"] += sum(1 for status in results.values() if status == WebhookDelivery.Status.PROCESSED)
     for connection in Connection.objects.filter(enabled=True).exclude(status=Connection.Status.NEEDS_RECONNECT):
         try:
             client = brevo_client_for(connection)
         except MissingCredentials:
             continue
         try:
-            summary = push_dirty(connection, client)
+            summary = push_dirty(connection, client, bulk_threshold=BULK_THRESHOLD)
             counts["contacts"] += summary.created + summary.updated
             counts["events"] += summary.events_sent
         except BrevoError as exc:

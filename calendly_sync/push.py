@@ -35,6 +35,8 @@ PHONE_ATTRIBUTES = ("SMS", "WHATSAPP", "LANDLINE_NUMBER")
 MAX_CONTACT_ATTEMPTS = 12
 MAX_EVENT_ATTEMPTS = 12
 RESCHEDULE_PAIR_WAIT = timedelta(minutes=10)
+EVENT_BATCH_MIN = 20  # from this many due events on, use POST /events/batch
+EVENT_BATCH_SIZE = 100
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -271,7 +273,10 @@ def _event_booking(event: AutomationEvent) -> tuple[Booking | None, Booking | No
 
 def send_due_events(connection: Connection, client: BrevoClient | None, *,
                     emails: Iterable[str] | None = None) -> tuple[int, int]:
-    """Send pending automation events whose contact Brevo already has. Returns (sent, failed)."""
+    """Send pending automation events whose contact Brevo already has. Returns (sent, failed).
+
+    A handful go one by one; a backlog goes through ``POST /events/batch``.
+    """
     if client is None or not connection.sync_events:
         return 0, 0
     now = timezone.now()
@@ -283,7 +288,7 @@ def send_due_events(connection: Connection, client: BrevoClient | None, *,
         # The contact must exist in Brevo first, so an automation finds its attributes.
         pushed = Contact.objects.filter(connection=connection, last_pushed_at__isnull=False).values("email")
         qs = qs.filter(email__in=pushed)
-    sent = failed = 0
+    ready: list[tuple[AutomationEvent, dict[str, Any]]] = []
     for event in qs.order_by("event_date", "id"):
         booking, previous = _event_booking(event)
         if booking is None:
@@ -296,28 +301,78 @@ def send_due_events(connection: Connection, client: BrevoClient | None, *,
             continue
         props = automation.event_properties(booking, previous)
         event_date = event.event_date or booking.invitee_created_at
+        body = client.build_event(event.event_name, email=event.email,
+                                  event_date=event_date.isoformat().replace("+00:00", "Z") if event_date else None,
+                                  event_properties=props)
+        ready.append((event, body))
+    if len(ready) >= EVENT_BATCH_MIN:
+        return _send_batches(connection, client, ready)
+    sent = failed = 0
+    for event, body in ready:
         try:
-            client.send_event(event.event_name, email=event.email,
-                              event_date=event_date.isoformat().replace("+00:00", "Z") if event_date else None,
-                              event_properties=props)
+            client.send_event(body["event_name"], email=event.email, event_date=body.get("event_date"),
+                              event_properties=body.get("event_properties"))
         except BrevoAuthError:
             raise
         except BrevoError as err:
-            attempts = event.attempts + 1
-            if is_transient(err) and attempts < MAX_EVENT_ATTEMPTS:
-                AutomationEvent.objects.filter(pk=event.pk).update(
-                    attempts=attempts, last_error=str(err)[:2000], next_attempt_at=now + retry_delay(attempts))
-            else:
-                AutomationEvent.objects.filter(pk=event.pk).update(
-                    attempts=attempts, last_error=str(err)[:2000], status=AutomationEvent.Status.FAILED)
-                failed += 1
-            _log(connection, None, event.email, "event", ContactSyncLog.Status.ERROR, message=str(err),
-                 http_status=err.status, code=err.code or "", request={"event_name": event.event_name})
+            failed += _event_failed(connection, event, err)
             continue
-        AutomationEvent.objects.filter(pk=event.pk).update(
-            status=AutomationEvent.Status.SENT, sent_at=timezone.now(), attempts=event.attempts + 1,
-            event_properties=props, last_error="")
-        _log(connection, None, event.email, "event", ContactSyncLog.Status.OK, message=event.event_name,
-             http_status=204, request={"event_name": event.event_name, "event_properties": props})
+        _event_sent(connection, event, body)
         sent += 1
+    return sent, failed
+
+
+def _event_sent(connection: Connection, event: AutomationEvent, body: dict[str, Any]) -> None:
+    AutomationEvent.objects.filter(pk=event.pk).update(
+        status=AutomationEvent.Status.SENT, sent_at=timezone.now(), attempts=event.attempts + 1,
+        event_properties=body.get("event_properties") or {}, last_error="")
+    _log(connection, None, event.email, "event", ContactSyncLog.Status.OK, message=event.event_name,
+         http_status=204, request={"event_name": event.event_name, "event_properties": body.get("event_properties")})
+
+
+def _event_failed(connection: Connection, event: AutomationEvent, err: BrevoError | str, transient: bool | None = None) -> int:
+    """Back off a transient failure; give up on a rejection. Returns 1 when the event is now failed."""
+    attempts = event.attempts + 1
+    message = str(err)
+    if transient is None:
+        transient = is_transient(err) if isinstance(err, BrevoError) else False
+    if transient and attempts < MAX_EVENT_ATTEMPTS:
+        AutomationEvent.objects.filter(pk=event.pk).update(
+            attempts=attempts, last_error=message[:2000], next_attempt_at=timezone.now() + retry_delay(attempts))
+        gave_up = 0
+    else:
+        AutomationEvent.objects.filter(pk=event.pk).update(
+            attempts=attempts, last_error=message[:2000], status=AutomationEvent.Status.FAILED)
+        gave_up = 1
+    _log(connection, None, event.email, "event", ContactSyncLog.Status.ERROR if gave_up else ContactSyncLog.Status.RETRY,
+         message=message, http_status=getattr(err, "status", None), code=getattr(err, "code", "") or "",
+         request={"event_name": event.event_name})
+    return gave_up
+
+
+def _send_batches(connection: Connection, client: BrevoClient,
+                  ready: list[tuple[AutomationEvent, dict[str, Any]]]) -> tuple[int, int]:
+    sent = failed = 0
+    for start in range(0, len(ready), EVENT_BATCH_SIZE):
+        chunk = ready[start:start + EVENT_BATCH_SIZE]
+        try:
+            report = client.send_events_batch([body for _, body in chunk])
+        except BrevoAuthError:
+            raise
+        except BrevoError as err:
+            for event, _ in chunk:
+                failed += _event_failed(connection, event, err)
+            continue
+        bad: dict[int, str] = {}
+        for error in (report or {}).get("errors") or []:
+            indexes = error.get("eventIndex")
+            for index in indexes if isinstance(indexes, list) else [indexes]:
+                if isinstance(index, int):
+                    bad[index] = str(error.get("message") or "rejected by Brevo")
+        for index, (event, body) in enumerate(chunk):
+            if index in bad:
+                failed += _event_failed(connection, event, bad[index], transient=False)
+            else:
+                _event_sent(connection, event, body)
+                sent += 1
     return sent, failed

@@ -53,7 +53,7 @@ class EmbeddedWorker:
         self.queue.put(delivery_id)
 
     def _run(self) -> None:
-        from .deliveries import process_delivery, sweep
+        from .deliveries import BATCH_SIZE, process_batch, sweep
 
         first = True
         while not self.stopping.is_set():
@@ -61,10 +61,18 @@ class EmbeddedWorker:
                 item = self.queue.get(timeout=0 if first else self.sweep_interval)
             except queue.Empty:
                 item = None
+            batch = [item] if item is not None else []
+            while batch and len(batch) < BATCH_SIZE:  # a burst is handled as one batch
+                try:
+                    more = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is not None:
+                    batch.append(more)
             try:
                 close_old_connections()
-                if item is not None:
-                    process_delivery(item)
+                if batch:
+                    process_batch(batch)
                 if item is None or first:
                     sweep()
             except Exception:  # never let the thread die: the next sweep retries

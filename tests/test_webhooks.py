@@ -340,3 +340,21 @@ def test_purge_deliveries(client, connection):
     out = __import__("io").StringIO()
     call_command("purge_deliveries", "--older-than", "30", stdout=out)
     assert not WebhookDelivery.objects.exists() and "deleted 1" in out.getvalue()
+
+
+def test_a_backlog_drains_through_bulk_import_and_batched_events(client, connection, sims, book, outbox):
+    from calendly_sync.deliveries import sweep
+
+    _, brevo_sim = sims
+    for i in range(60):
+        book(f"backlog{i}@example.com", fire_webhooks=True, answers={"Company name": f"Co {i}"})
+    for item in outbox:
+        assert deliver(client, connection, item).status_code == 200
+    counts = sweep()
+    assert counts["processed"] == 60
+    assert brevo_sim.count(r"^POST /v3/contacts/import$") == 1
+    assert brevo_sim.count(r"^POST /v3/contacts$") == 0
+    assert brevo_sim.count(r"^POST /v3/events/batch$") == 1
+    assert len(brevo_sim.contacts) == 60
+    assert sorted(e["event_name"] for e in brevo_sim.events) == ["calendly_booking_created"] * 60
+    assert not WebhookDelivery.objects.exclude(status="processed").exists()
