@@ -62,6 +62,7 @@ class ConnectionForm(forms.ModelForm):
             hint = f"Stored: {crypto.mask(stored)}. Leave blank to keep it." if stored else "Not set."
             field.help_text = f"{hint} {field.help_text or ''}".strip()
             field.initial = ""
+            self.initial[name] = ""  # so only a typed value counts as a change (see ConnectionAdmin.save_model)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

@@ -142,6 +142,8 @@ def refresh_access_token(connection_id: int, stale_token: str | None = None) -> 
         current = conn.access_token
         if current and not _expiring(conn) and (stale_token is None or current != stale_token):
             return current  # still fresh, or somebody refreshed while we waited for the lock
+        if not conn.refresh_token and conn.status == Connection.Status.DISABLED:
+            raise ReconnectRequired(_reconnect_message(conn))  # disconnected on purpose: leave it so
         if not conn.refresh_token:
             reason = (f"Calendly connection '{conn.name}' has no refresh token: press 'Reconnect Calendly' "
                       "on this connection.")

@@ -59,7 +59,13 @@ def client_sleeps(_isolated_connector: Sleeps) -> Sleeps:
 
 @pytest.fixture
 def sims(calendly_sim: Any, brevo_sim: Any, settings: Any) -> tuple[Any, Any]:
-    """Both simulators, with the connector's settings pointing at them."""
+    """Both simulators, with the connector's settings pointing at them.
+
+    The simulated Calendly grants this test account 100,000 requests a minute (and says so in its
+    X-RateLimit-* headers, which the client follows): Calendly's real 500/min would make a
+    1,000-event test take minutes. The limiter is tested on its own and in bench/backfill.py.
+    """
+    calendly_sim.rate_limit_per_minute = 100_000
     settings.CALENDLY_API_URL = calendly_sim.url
     settings.CALENDLY_AUTH_URL = calendly_sim.url
     settings.BREVO_API_URL = f"{brevo_sim.url}/v3"

@@ -195,16 +195,19 @@ class SimServer:
                     payload, ctype = resp.body.encode("utf-8"), "text/html; charset=utf-8"
                 else:
                     payload, ctype = json.dumps(resp.body).encode("utf-8"), "application/json"
-                self.send_response(resp.status)
                 headers = dict(resp.headers)
                 if ctype and "Content-Type" not in headers:
                     headers["Content-Type"] = ctype
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                if payload and self.command != "HEAD":
-                    self.wfile.write(payload)
+                try:
+                    self.send_response(resp.status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    if payload and self.command != "HEAD":
+                        self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up (a simulated timeout): fine
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

@@ -1,0 +1,176 @@
+"""The admin in a real browser: Connect Calendly → consent on the simulator → mapping → webhook.
+
+Playwright for Python drives Debian's Chromium (``/usr/bin/chromium``; no ``playwright install``)
+against pytest-django's ``live_server`` and the Calendly/Brevo simulators. A screenshot of every
+step goes to ``artifacts/screenshots/NN-step.png``.
+
+Without Chromium the test is skipped with the reason, unless ``CONNECTOR_REQUIRE_BROWSER=1`` (CI
+sets it), where it fails instead.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the test makes between
+# browser steps are ordinary synchronous ones.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from calendly_sync.models import Connection, EventTypeMapping, WebhookDelivery  # noqa: E402
+from calendly_sync.simulators.brevo import SANDBOX_API_KEY  # noqa: E402
+from calendly_sync.simulators.calendly import (  # noqa: E402
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_WEBHOOK_SIGNING_KEY,
+)
+from calendly_sync.simulators.signing import build_delivery  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SIGNING_KEY = "browser-test-signing-key-0001"
+
+
+def chromium_path() -> str | None:
+    """``CONNECTOR_CHROMIUM`` when set (and only it), else Debian's chromium."""
+    explicit = os.environ.get("CONNECTOR_CHROMIUM")
+    candidates = [explicit] if explicit else ["/usr/bin/chromium", shutil.which("chromium"),
+                                              shutil.which("chromium-browser")]
+    return next((c for c in candidates if c and os.path.exists(c)), None)
+
+
+def browser_missing(reason: str) -> None:
+    if os.environ.get("CONNECTOR_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"CONNECTOR_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(f"{reason} (install Debian's chromium, or set CONNECTOR_CHROMIUM; "
+                "CONNECTOR_REQUIRE_BROWSER=1 turns this skip into a failure)")
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    """A Chromium page, or a string saying why there is none (the test then skips or fails)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        yield "Playwright for Python is not installed"
+        return
+    executable = chromium_path()
+    if executable is None:
+        yield f"no Chromium found at {os.environ.get('CONNECTOR_CHROMIUM') or '/usr/bin/chromium or on PATH'}"
+        return
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("[0-9][0-9]-*.png"):
+        old.unlink()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(15_000)
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+            browser.close()
+
+
+class Shots:
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.n = 0
+        self.last: Path | None = None
+
+    def __call__(self, step: str) -> Path:
+        self.n += 1
+        path = SCREENSHOTS / f"{self.n:02d}-{step}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        self.last = path
+        return path
+
+
+@pytest.mark.django_db(transaction=True)
+def test_connect_map_and_receive_a_webhook_in_the_admin(page, live_server, sims, settings, event_types,
+                                                        django_user_model):
+    if isinstance(page, str):
+        browser_missing(page)  # a failure under CONNECTOR_REQUIRE_BROWSER=1, else a skip
+    calendly_sim, _ = sims
+    base = live_server.url
+    settings.SITE_URL = base
+    settings.CALENDLY_CLIENT_ID = SANDBOX_CLIENT_ID
+    settings.CALENDLY_CLIENT_SECRET = SANDBOX_CLIENT_SECRET
+    settings.BREVO_API_KEY = SANDBOX_API_KEY
+    calendly_sim.register_oauth_client(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
+                                       redirect_uris=[f"{base}/oauth/complete/calendly/"],
+                                       webhook_signing_key=SANDBOX_WEBHOOK_SIGNING_KEY)
+    django_user_model.objects.create_superuser("operator", "operator@example.com", "browser-test-password")
+    shot = Shots(page)
+
+    # 1. Sign in to the admin.
+    page.goto(f"{base}/admin/login/?next=/admin/")
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", "browser-test-password")
+    shot("admin-login")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}/admin/")
+
+    # 2. The Connections page has the button.
+    page.goto(f"{base}/admin/calendly_sync/connection/")
+    shot("connections-before")
+    page.click("text=Connect Calendly")
+
+    # 3. Calendly's (simulated) consent page.
+    page.wait_for_url(re.compile(re.escape(calendly_sim.url) + r"/oauth/authorize\?"))
+    assert "wants to access your Calendly account" in page.content()
+    assert "webhooks:write" in page.inner_text("ul")
+    shot("calendly-consent")
+    page.click("button[value=approve]")
+
+    # 4. Back on the new connection's admin page: user, organization, scopes and expiry shown.
+    page.wait_for_url(re.compile(re.escape(base) + r"/admin/calendly_sync/connection/\d+/change/"))
+    conn = Connection.objects.get()
+    text = page.inner_text("#content")
+    assert conn.status == Connection.Status.ACTIVE and conn.access_token
+    assert "Connected Calendly account Avery Admin" in page.inner_text(".messagelist")
+    assert "Avery Admin" in text and "avery.admin@acme-sales.example" in text
+    assert conn.calendly_organization_uri in text
+    assert "users:read event_types:read scheduled_events:read webhooks:write" in text
+    assert page.inner_text(".field-token_expires_at .readonly").strip() not in ("", "-")
+    shot("connected")
+
+    # 5. Pick an event type and a Brevo list from the loaded choices; set a signing key; save.
+    page.click("#event_type_mappings-group .add-row a")
+    page.fill("input[name='event_type_mappings-0-key']", "discovery_call")
+    page.select_option("select[name='event_type_mappings-0-event_type_uri']", label="Discovery Call")
+    page.select_option("select[name='event_type_mappings-0-list_ids']", label=["Discovery calls (#10)"])
+    page.fill("#id_webhook_signing_key", SIGNING_KEY)
+    shot("mapping-picked")
+    page.click("input[name=_continue]")
+    page.wait_for_selector(".messagelist .success")
+    shot("mapping-saved")
+    mapping = EventTypeMapping.objects.get()
+    assert mapping.event_type_uri == event_types["discovery"]["uri"]
+    assert mapping.event_type_name == "Discovery Call" and mapping.list_ids == [10]
+    conn.refresh_from_db()
+    assert conn.webhook_signing_key == SIGNING_KEY and conn.access_token  # the tokens survived the save
+
+    # 6. A signed delivery reaches the webhook endpoint and shows up in the admin.
+    from tests.conftest import in_days
+
+    inv = calendly_sim.book(event_types["discovery"]["uri"], "browser.invitee@example.com", "Browser Invitee",
+                            in_days(2), fire_webhooks=False)
+    payload = calendly_sim.render(calendly_sim._invitee_payload(calendly_sim.invitees[inv["uri"].rsplit("/", 1)[-1]]))
+    body, headers = build_delivery("invitee.created", payload, calendly_sim.admin["uri"], SIGNING_KEY)
+    resp = requests.post(f"{base}/webhooks/calendly/{conn.pk}/", data=body, headers=headers, timeout=10)
+    assert resp.status_code == 200, resp.text
+    assert WebhookDelivery.objects.filter(connection=conn, email="browser.invitee@example.com").exists()
+    page.goto(f"{base}/admin/calendly_sync/webhookdelivery/")
+    assert "browser.invitee@example.com" in page.inner_text("#result_list")
+    assert "invitee.created" in page.inner_text("#result_list")
+    final = shot("webhook-deliveries")
+    print(f"final screenshot: {final}")
