@@ -107,7 +107,13 @@ def run_backfill(connection: Connection, options: BackfillOptions,
     started = time.monotonic()
     calendly = calendly_client_for(connection)
     brevo = None if options.dry_run else brevo_client_for(connection)
-    _identify(connection, calendly)
+    identify_stats: dict[str, int] = {}
+    if not connection.calendly_user_uri:
+        _identify(connection, calendly)
+        identify_stats = dict(calendly.stats)
+        # Now that the Calendly user is known, use the limiter shared by every client of that user.
+        calendly = calendly_client_for(connection)
+    brevo_before = brevo.stats.as_dict() if brevo else {}  # the client is shared: count this run's calls only
 
     run = _start_run(connection, options)
     # Resume from the counts as of the checkpoint: work after it is redone, so it is counted again.
@@ -197,10 +203,14 @@ def run_backfill(connection: Connection, options: BackfillOptions,
     counts["contacts_retry"] = summary.retry
     counts["events_sent"] = counts.get("events_sent", 0) + summary.events_sent
     counts["warnings"] = summary.warnings + len(warnings)
-    counts["calendly_calls"] = counts.get("calendly_calls", 0) + calendly.stats.get("calls", 0)
-    counts["brevo_calls"] = counts.get("brevo_calls", 0) + (brevo.stats.as_dict().get("calls", 0) if brevo else 0)
-    counts["rate_limited"] = counts.get("rate_limited", 0) + calendly.stats.get("rate_limited", 0) + (
-        brevo.stats.as_dict().get("rate_limited", 0) if brevo else 0)
+    counts["calendly_calls"] = counts.get("calendly_calls", 0) + calendly.stats.get("calls", 0) + identify_stats.get(
+        "calls", 0)
+    brevo_after = brevo.stats.as_dict() if brevo else {}
+    brevo_calls = brevo_after.get("calls", 0) - brevo_before.get("calls", 0)
+    brevo_429 = brevo_after.get("rate_limited", 0) - brevo_before.get("rate_limited", 0)
+    counts["brevo_calls"] = counts.get("brevo_calls", 0) + brevo_calls
+    counts["rate_limited"] = (counts.get("rate_limited", 0) + calendly.stats.get("rate_limited", 0)
+                              + identify_stats.get("rate_limited", 0) + brevo_429)
     counts["seconds"] = counts.get("seconds", 0) + time.monotonic() - started
     _finish(run, SyncRun.Status.COMPLETED, counts, error="\n".join(warnings))
     if not options.dry_run:

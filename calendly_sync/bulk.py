@@ -65,7 +65,12 @@ def import_contacts(connection: Connection, client: BrevoClient | None, contacts
             ])
             for c in chunk:
                 _mark_pushed(c, c.desired_hash)
-            summary.updated += len(chunk)
+            new = info.get("new_contacts")
+            if isinstance(new, int) and 0 <= new <= len(chunk):
+                summary.created += new
+                summary.updated += len(chunk) - new
+            else:
+                summary.updated += len(chunk)
             if progress:
                 progress(len(chunk))
     return rest

@@ -1,6 +1,9 @@
 """Build API clients for a connection from its (decrypted) credentials and the settings' URLs."""
 from __future__ import annotations
 
+import hashlib
+import threading
+
 from django.conf import settings
 
 from .brevo.client import BrevoClient
@@ -15,14 +18,36 @@ class MissingCredentials(RuntimeError):
     """A connection has no token or key, and the environment offers no default."""
 
 
+_brevo_clients: dict[tuple[str, str, int], BrevoClient] = {}
+_brevo_lock = threading.Lock()
+
+
 def brevo_client_for(connection: Connection, **kwargs: object) -> BrevoClient:
+    """One client per Brevo key in this process, so its pacer spaces *all* calls under Brevo's limits.
+
+    (Each process paces itself; several worker processes share Brevo's budget and fall back on
+    waiting out a 429 as its headers say.)
+    """
     key = connection.effective_brevo_api_key()
     if not key:
         raise MissingCredentials(
             f"Connection '{connection.name}' has no Brevo API key: set one in the admin or BREVO_API_KEY."
         )
     options = {**CLIENT_OPTIONS["brevo"], **kwargs}
-    return BrevoClient(key, settings.BREVO_API_URL, **options)  # type: ignore[arg-type]
+    if kwargs:
+        return BrevoClient(key, settings.BREVO_API_URL, **options)  # type: ignore[arg-type]
+    cache_key = (hashlib.sha256(key.encode()).hexdigest(), settings.BREVO_API_URL, id(CLIENT_OPTIONS["brevo"]))
+    with _brevo_lock:
+        client = _brevo_clients.get(cache_key)
+        if client is None:
+            client = _brevo_clients[cache_key] = BrevoClient(key, settings.BREVO_API_URL, **options)  # type: ignore[arg-type]
+        return client
+
+
+def reset_cache() -> None:
+    """Forget cached clients (tests, or after a key changes)."""
+    with _brevo_lock:
+        _brevo_clients.clear()
 
 
 def calendly_client_for(connection: Connection, **kwargs: object):  # type: ignore[no-untyped-def]

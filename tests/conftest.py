@@ -49,7 +49,9 @@ def _isolated_connector(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
     })
     ratelimit.reset_registry()
     push._attribute_cache.clear()
+    clients.reset_cache()
     yield sleeps
+    clients.reset_cache()
 
 
 @pytest.fixture
