@@ -17,6 +17,7 @@ from django.db import close_old_connections
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 30.0
+SUBSCRIPTION_CHECK_INTERVAL = 3600.0
 
 
 def broker_configured() -> bool:
@@ -55,7 +56,10 @@ class EmbeddedWorker:
     def _run(self) -> None:
         from .deliveries import BATCH_SIZE, process_batch, sweep
 
+        import time
+
         first = True
+        next_subscription_check = time.monotonic() + 60.0  # not at start-up: let the server settle
         while not self.stopping.is_set():
             try:
                 item = self.queue.get(timeout=0 if first else self.sweep_interval)
@@ -75,6 +79,12 @@ class EmbeddedWorker:
                     process_batch(batch)
                 if item is None or first:
                     sweep()
+                if time.monotonic() >= next_subscription_check:
+                    from .subscriptions import check_all
+
+                    next_subscription_check = time.monotonic() + SUBSCRIPTION_CHECK_INTERVAL
+                    for line in check_all():
+                        log.info("subscription check: %s", line)
             except Exception:  # never let the thread die: the next sweep retries
                 log.exception("embedded worker step failed")
             finally:
