@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .brevo.errors import BrevoAuthError, BrevoError, is_transient
+from .brevo.errors import BrevoAuthError, BrevoError
 from .clients import MissingCredentials, brevo_client_for
 from .ingest import Rules, ingest
 from .models import Connection, Contact, EventTypeMapping, WebhookDelivery

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Iterable
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from . import automation, mapping, reducer
 from .models import AutomationEvent, Booking, Connection, Contact, EventTypeMapping, FieldMapping
@@ -218,6 +217,3 @@ def refresh_all_contacts(connection: Connection, emails: Iterable[str] | None = 
             dirty += refresh_contact(connection, email, rules).dirty
     return dirty
 
-
-def now() -> Any:
-    return timezone.now()

@@ -636,3 +636,15 @@ def _rule(source: str, target: Any, warnings: list[str]) -> FieldRule | None:
         warnings.append(f"field_mapping.{source}: unknown source")
     # email: email is the identifier line of the page's config; keep it (map_fields skips it).
     return FieldRule(source, attribute if attribute.lower() == "email" else attribute.upper(), kind)
+
+
+#: The product page's example mapping as (source, attribute, type) rows: the sandbox's default.
+PRODUCT_PAGE_MAPPING: tuple[tuple[str, str, str], ...] = (
+    ("name", "FIRSTNAME", "text"),
+    ("question:company", "COMPANY", "text"),
+    ("question:role", "JOB_TITLE", "text"),
+    ("question:phone", "SMS", "phone"),
+    ("event_type_name", "CALENDLY_EVENT_TYPE", "text"),
+    ("scheduled_at", "MEETING_DATE", "date"),
+    ("status", "BOOKING_STATUS", "text"),
+)

@@ -134,11 +134,13 @@ def observe_invitee(
         # A fetched invitee with no no-show mark: "not a no-show" as of its updated_at.
         no_show = NoShowFact(False, updated_at)
 
-    observed_at = max(t for t in (updated_at, created_at, envelope_at if event_name else None,
-                                  parse_time(cancellation.get("created_at"))) if t is not None) \
-        if any((updated_at, created_at)) else envelope_at
-    if observed_at is None:
+    # The Calendly time this snapshot was true at: its newest own timestamp (the envelope's too for
+    # a webhook, whose delivery time is a fact's time for no-show removals).
+    known = [t for t in (updated_at, created_at, parse_time(cancellation.get("created_at")),
+                         envelope_at if event_name else None) if t is not None]
+    if not known:
         raise MalformedPayload("payload has neither updated_at nor created_at")
+    observed_at = max(known)
 
     memberships = event.get("event_memberships") or []
     host = memberships[0] if memberships and isinstance(memberships[0], dict) else {}

@@ -27,7 +27,7 @@ from .brevo.errors import (
     is_transient,
 )
 from .mapping import infer_type
-from .models import AutomationEvent, Booking, Connection, Contact, ContactSyncLog, FieldMapping, SyncRun
+from .models import AutomationEvent, Booking, Connection, Contact, ContactSyncLog, SyncRun
 
 log = logging.getLogger(__name__)
 

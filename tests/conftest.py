@@ -12,15 +12,9 @@ import pytest
 
 pytest_plugins = ["tests.fixtures_calendly", "tests.fixtures_brevo"]
 
-PAGE_FIELD_MAPPING = [
-    ("name", "FIRSTNAME", "text"),
-    ("question:company", "COMPANY", "text"),
-    ("question:role", "JOB_TITLE", "text"),
-    ("question:phone", "SMS", "phone"),
-    ("event_type_name", "CALENDLY_EVENT_TYPE", "text"),
-    ("scheduled_at", "MEETING_DATE", "date"),
-    ("status", "BOOKING_STATUS", "text"),
-]
+from calendly_sync.mapping import PRODUCT_PAGE_MAPPING  # noqa: E402
+
+PAGE_FIELD_MAPPING = PRODUCT_PAGE_MAPPING
 
 
 class Sleeps:

@@ -1,10 +1,8 @@
 """The admin, as a staff user sees it: every page loads, secrets never appear in full or in plain text."""
 from __future__ import annotations
 
-import re
 
 import pytest
-from django.apps import apps
 from django.contrib import admin
 from django.db import connection as db
 from django.urls import reverse

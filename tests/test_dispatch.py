@@ -12,7 +12,7 @@ import pytest
 from django.db import close_old_connections
 
 from calendly_sync.models import WebhookDelivery
-from calendly_sync.simulators.signing import SIGNATURE_HEADER, build_delivery, sign
+from calendly_sync.simulators.signing import build_delivery, sign
 
 KEY = "test-signing-key"
 

@@ -3,7 +3,6 @@ Brevo state computed independently from the simulator's records (tests/scenario.
 from __future__ import annotations
 
 import io
-import json
 import os
 import random
 import time

@@ -15,19 +15,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from calendly_sync.backfill import BackfillOptions, run_backfill
 from calendly_sync.clients import brevo_client_for, calendly_client_for
+from calendly_sync.mapping import PRODUCT_PAGE_MAPPING
 from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
 from calendly_sync.simulators.brevo import SANDBOX_API_KEY
 from calendly_sync.simulators.calendly import SANDBOX_TOKEN
 
-PAGE_FIELD_MAPPING = [
-    ("name", "FIRSTNAME", "text"),
-    ("question:company", "COMPANY", "text"),
-    ("question:role", "JOB_TITLE", "text"),
-    ("question:phone", "SMS", "phone"),
-    ("event_type_name", "CALENDLY_EVENT_TYPE", "text"),
-    ("scheduled_at", "MEETING_DATE", "date"),
-    ("status", "BOOKING_STATUS", "text"),
-]
+PAGE_FIELD_MAPPING = PRODUCT_PAGE_MAPPING
 
 
 class Command(BaseCommand):
