@@ -259,3 +259,116 @@ def cleanup() -> None:
     from calendly_sync.models import Connection
 
     Connection.objects.filter(pk__in=_state["connections"]).delete()
+
+
+# ------------------------------------------------------------------------------------------------
+# simulators that count the 429s they serve (whatever the cause), for the benchmarks that run
+# their simulators with the real limits and measure what reaches the client.
+def counting_sims() -> tuple[type, type]:
+    """``(CalendlySim, BrevoSim)`` subclasses counting every 429 answer they send.
+
+    ``served_429`` counts all of them; ``first_call_429`` counts the 429s that answered the first
+    call after ``mark()`` (the only call of a run that cannot know the limit from headers yet).
+    """
+    from calendly_sync.simulators.brevo import BrevoSim
+    from calendly_sync.simulators.calendly import CalendlySim
+
+    class _Counting:
+        served_429 = 0
+        first_call_429 = 0
+        _since_mark = 0
+        _mark_at = 0.0
+
+        def mark(self) -> None:
+            """Start of a run: reset the call index and the 429 log (``log_429``)."""
+            with self.lock:  # type: ignore[attr-defined]
+                self._since_mark = 0
+                self._mark_at = time.monotonic()
+                self.log_429: list[tuple[float, int, str]] = []  # (seconds since mark, call index, route)
+
+        def handle(self, req):  # type: ignore[no-untyped-def]
+            with self.lock:  # type: ignore[attr-defined]
+                self._since_mark += 1
+                index = self._since_mark
+            resp = super().handle(req)  # type: ignore[misc]
+            if resp.status == 429:
+                with self.lock:  # type: ignore[attr-defined]
+                    self.served_429 += 1
+                    if index == 1:
+                        self.first_call_429 += 1
+                    log = getattr(self, "log_429", None)
+                    if log is not None:
+                        log.append((time.monotonic() - self._mark_at, index, f"{req.method} {req.path}"))
+            return resp
+
+    class CountingCalendlySim(_Counting, CalendlySim):
+        pass
+
+    class CountingBrevoSim(_Counting, BrevoSim):
+        pass
+
+    return CountingCalendlySim, CountingBrevoSim
+
+
+def add_latency(sim: Any, seconds: float) -> None:
+    """Every call to ``sim`` (any route) sleeps ``seconds`` before it is handled (a latency fault)."""
+    from calendly_sync.simulators.httpbase import Fault
+
+    sim.inject(Fault("latency", route=None, seconds=seconds, times=None))
+
+
+def calls_snapshot(sim: Any) -> dict[str, int]:
+    with sim.lock:
+        return dict(sim.calls)
+
+
+def calls_delta(sim: Any, before: dict[str, int], patterns: list[tuple[str, str]]) -> dict[str, int]:
+    """Calls since ``before``, grouped by the first matching (label, regex); unmatched → "other"."""
+    import re
+
+    out: dict[str, int] = {label: 0 for label, _ in patterns}
+    out["other"] = 0
+    compiled = [(label, re.compile(rx)) for label, rx in patterns]
+    for key, n in calls_snapshot(sim).items():
+        d = n - before.get(key, 0)
+        if d <= 0:
+            continue
+        for label, rx in compiled:
+            if rx.search(key):
+                out[label] += d
+                break
+        else:
+            out["other"] += d
+    return out
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB: ``VmHWM`` from /proc/self/status.
+
+    Why not ``ru_maxrss`` alone: Linux keeps ``ru_maxrss`` across ``execve``, so a child started by
+    a large parent (here the one holding the simulators) reports at least the parent's RSS at fork
+    time. ``VmHWM`` belongs to the new address space, so it is the child's own peak. Falls back to
+    ``ru_maxrss`` (KB on Linux) where /proc is missing.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for row in f:
+                if row.startswith("VmHWM:"):
+                    return int(row.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return ru_maxrss_mb()
+
+
+def ru_maxrss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def machine() -> str:
+    try:
+        model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "")
+    except OSError:
+        model = ""
+    return f"{os.cpu_count()} CPUs{' (' + model + ')' if model else ''}, Python {platform.python_version()}"

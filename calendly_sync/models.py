@@ -377,6 +377,7 @@ class AutomationEvent(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "pending"
+        SENDING = "sending", "sending"  # claimed by one worker; back to pending if the send fails
         SENT = "sent", "sent"
         FAILED = "failed", "failed"
         SKIPPED = "skipped", "skipped"

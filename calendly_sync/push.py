@@ -35,6 +35,7 @@ PHONE_ATTRIBUTES = ("SMS", "WHATSAPP", "LANDLINE_NUMBER")
 MAX_CONTACT_ATTEMPTS = 12
 MAX_EVENT_ATTEMPTS = 12
 RESCHEDULE_PAIR_WAIT = timedelta(minutes=10)
+STALE_EVENT_CLAIM = timedelta(minutes=10)
 EVENT_BATCH_MIN = 20  # from this many due events on, use POST /events/batch
 EVENT_BATCH_SIZE = 100
 
@@ -280,8 +281,11 @@ def send_due_events(connection: Connection, client: BrevoClient | None, *,
     if client is None or not connection.sync_events:
         return 0, 0
     now = timezone.now()
-    qs = AutomationEvent.objects.filter(connection=connection, status=AutomationEvent.Status.PENDING).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    qs = AutomationEvent.objects.filter(connection=connection).filter(
+        Q(status=AutomationEvent.Status.PENDING, next_attempt_at__isnull=True)
+        | Q(status=AutomationEvent.Status.PENDING, next_attempt_at__lte=now)
+        # a claim older than this was left by a crashed worker (the event may go out twice then)
+        | Q(status=AutomationEvent.Status.SENDING, next_attempt_at__lte=now - STALE_EVENT_CLAIM))
     if emails is not None:
         qs = qs.filter(email__in=list(emails))
     if connection.sync_contacts:
@@ -298,6 +302,11 @@ def send_due_events(connection: Connection, client: BrevoClient | None, *,
         ):
             # Wait for the other half so the event carries the old and the new start; past the wait,
             # send what we know rather than never.
+            continue
+        # Claim it, so that two workers never send the same event.
+        if not AutomationEvent.objects.filter(pk=event.pk, status=event.status).filter(
+                Q(next_attempt_at=event.next_attempt_at) if event.next_attempt_at else Q(next_attempt_at__isnull=True)
+        ).update(status=AutomationEvent.Status.SENDING, next_attempt_at=now):
             continue
         props = automation.event_properties(booking, previous)
         event_date = event.event_date or booking.invitee_created_at
@@ -338,7 +347,8 @@ def _event_failed(connection: Connection, event: AutomationEvent, err: BrevoErro
         transient = is_transient(err) if isinstance(err, BrevoError) else False
     if transient and attempts < MAX_EVENT_ATTEMPTS:
         AutomationEvent.objects.filter(pk=event.pk).update(
-            attempts=attempts, last_error=message[:2000], next_attempt_at=timezone.now() + retry_delay(attempts))
+            status=AutomationEvent.Status.PENDING, attempts=attempts, last_error=message[:2000],
+            next_attempt_at=timezone.now() + retry_delay(attempts))
         gave_up = 0
     else:
         AutomationEvent.objects.filter(pk=event.pk).update(

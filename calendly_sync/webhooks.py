@@ -80,6 +80,16 @@ def _read_body(request: HttpRequest) -> bytes | None:
     return None if len(body) > MAX_BODY else body
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class CalendlyWebhookView(APIView):
     """``POST /webhooks/calendly/<connection id>/`` (or without an id when one key verifies)."""
 
@@ -121,6 +131,8 @@ class CalendlyWebhookView(APIView):
             envelope = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             return Response({"detail": "Body is not valid JSON."}, status=400)
+        if _has_nul(envelope):  # PostgreSQL cannot store it, and Calendly never sends it
+            return Response({"detail": "Body contains NUL characters (\\u0000)."}, status=400)
         if not isinstance(envelope, dict) or not isinstance(envelope.get("event"), str):
             return Response({"detail": "Body is not a Calendly webhook envelope (missing 'event')."}, status=400)
         event = envelope["event"]

@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -22,14 +23,14 @@ import requests
 # browser steps are ordinary synchronous ones.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from calendly_sync.models import Connection, EventTypeMapping, WebhookDelivery  # noqa: E402
-from calendly_sync.simulators.brevo import SANDBOX_API_KEY  # noqa: E402
-from calendly_sync.simulators.calendly import (  # noqa: E402
+from calendly_sync.models import Connection, EventTypeMapping, WebhookDelivery
+from calendly_sync.simulators.brevo import SANDBOX_API_KEY
+from calendly_sync.simulators.calendly import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_WEBHOOK_SIGNING_KEY,
 )
-from calendly_sync.simulators.signing import build_delivery  # noqa: E402
+from calendly_sync.simulators.signing import build_delivery
 
 pytestmark = pytest.mark.browser
 

@@ -96,9 +96,8 @@ def test_celery_worker_processes_deliveries_through_the_broker(client, connectio
 
     settings.CELERY_BROKER_URL = broker
     app.conf.broker_url = broker
-    app.conf.task_default_queue = "calendly_sync_test"
     with app.connection_for_write() as conn:  # a clean queue: nothing left by an earlier run
-        conn.default_channel.queue_purge("calendly_sync_test")
+        conn.default_channel.queue_purge(app.conf.task_default_queue)
     calendly_sim, brevo_sim = sims
     with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10):
         for email in ("a@example.com", "b@example.com", "c@example.com"):

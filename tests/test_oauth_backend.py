@@ -17,7 +17,12 @@ import pytest
 import responses
 from social_core.tests.backends import oauth as social_oauth_tests
 
-from calendly_sync.calendly.oauth import BASE_SCOPES, SCHEDULING_SCOPES, CalendlyOAuth2, calendly_backend
+from calendly_sync.calendly.oauth import (
+    BASE_SCOPES,
+    SCHEDULING_SCOPES,
+    CalendlyOAuth2,
+    calendly_backend,
+)
 
 USER_URI = "https://api.calendly.com/users/AAAAAAAAAAAAAAAA"
 ORG_URI = "https://api.calendly.com/organizations/BBBBBBBBBBBBBBBB"
@@ -160,8 +165,8 @@ def test_social_auth_names_are_the_fallback(settings: Any) -> None:
 
 @pytest.mark.parametrize("scheduling,override,expected", [
     (False, "", "users:read event_types:read scheduled_events:read webhooks:write"),
-    (True, "", "users:read event_types:read scheduled_events:read webhooks:write scheduling_links:write "
-               "scheduled_events:write"),
+    (True, "", ("users:read event_types:read scheduled_events:read webhooks:write scheduling_links:write "
+                "scheduled_events:write")),
     (True, "users:read webhooks:write", "users:read webhooks:write"),
 ])
 def test_scopes_from_django_settings(settings: Any, scheduling: bool, override: str, expected: str) -> None:

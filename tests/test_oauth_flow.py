@@ -309,7 +309,7 @@ def test_reload_catalog_button_and_action(oauth_env, staff_client):
     conn = Connection.objects.get()
     calendly_sim.add_event_type("Onboarding", ["Team size"], fire_webhooks=False)
     url = f"/admin/calendly_sync/connection/{conn.pk}/reload-catalog/"
-    assert 'action="%s"' % url in staff_client.get(change_url(conn)).content.decode()
+    assert f'action="{url}"' in staff_client.get(change_url(conn)).content.decode()
     assert staff_client.get(url).status_code == 405
     resp = staff_client.post(url)
     assert resp.status_code == 302 and resp["Location"] == change_url(conn)

@@ -151,9 +151,8 @@ def test_1000_deliveries_shuffled_with_duplicates_while_brevo_fails_20_percent(c
 
         settings.CELERY_BROKER_URL = broker
         app.conf.broker_url = broker
-        app.conf.task_default_queue = "calendly_sync_scale"
         with app.connection_for_write() as c:
-            c.default_channel.queue_purge("calendly_sync_scale")
+            c.default_channel.queue_purge(app.conf.task_default_queue)
         worker = start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=30)
         worker.__enter__()
     try:

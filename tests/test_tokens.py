@@ -27,7 +27,12 @@ from calendly_sync.clients import calendly_client_for
 from calendly_sync.models import Connection
 from calendly_sync.simulators.brevo import SANDBOX_API_KEY
 from calendly_sync.simulators.calendly import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
-from calendly_sync.tokens import ConnectionTokenSource, ReconnectRequired, TokenRefreshError, store_token_response
+from calendly_sync.tokens import (
+    ConnectionTokenSource,
+    ReconnectRequired,
+    TokenRefreshError,
+    store_token_response,
+)
 
 DEFAULT_SCOPES = "users:read event_types:read scheduled_events:read webhooks:write"
 REDIRECT = "http://localhost/oauth/complete/calendly/"
