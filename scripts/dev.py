@@ -68,6 +68,9 @@ def run(argv: list[str]) -> int:
             "CALENDLY_AUTH_URL": "http://127.0.0.1:8025",
             "BREVO_API_URL": "http://127.0.0.1:8026/v3",
             "CONNECTOR_SANDBOX": "1",
+            # the simulator's OAuth app, so "Connect Calendly" works in the sandbox too
+            "CALENDLY_CLIENT_ID": env.get("CALENDLY_CLIENT_ID") or "sandbox-client",
+            "CALENDLY_CLIENT_SECRET": env.get("CALENDLY_CLIENT_SECRET") or "sandbox-secret",
             "DEBUG": env.get("DEBUG", "1"),
             "SITE_URL": env.get("SITE_URL", f"http://{addr}"),
         })
