@@ -12,6 +12,8 @@ from typing import Callable
 
 from .brevo.client import BrevoClient
 from .brevo.errors import BrevoAuthError, BrevoError
+from django.db import transaction
+
 from .models import Connection, Contact, ContactSyncLog, SyncRun
 
 log = logging.getLogger(__name__)
@@ -21,8 +23,6 @@ IMPORT_CHUNK = 5000  # rows per import; well under Brevo's 10 MB body limit for 
 def import_contacts(connection: Connection, client: BrevoClient | None, contacts: list[Contact], summary, *,
                     sync_run: SyncRun | None = None, progress: Callable[[int], None] | None = None) -> list[Contact]:
     """Import what can be imported; return the contacts left for one-by-one upserts."""
-    from .push import _mark_pushed
-
     assert client is not None
     groups: dict[tuple[int, ...], list[Contact]] = defaultdict(list)
     rest: list[Contact] = []
@@ -33,44 +33,56 @@ def import_contacts(connection: Connection, client: BrevoClient | None, contacts
             rest.append(contact)
     for list_ids, members in groups.items():
         for start in range(0, len(members), IMPORT_CHUNK):
-            chunk = members[start:start + IMPORT_CHUNK]
-            rows = [{"email": c.email, "attributes": c.attributes} for c in chunk]
-            try:
-                process_id = client.import_contacts(rows, list(list_ids), update_existing=True)
-                process = client.wait_for_process(process_id, poll_interval=2.0, timeout=1800)
-            except BrevoAuthError:
-                raise
-            except BrevoError as err:
-                log.warning("bulk import of %d contacts failed (%s); falling back to single upserts", len(chunk), err)
-                rest.extend(chunk)
-                continue
-            info = (process.get("info") or {}).get("import") or {}
-            problems = {k: v for k, v in info.items()
-                        if v and any(word in k for word in ("invalid", "duplicate", "missing", "skipped"))}
-            if problems:
-                # An import only counts its rejected rows; it does not say which. Rather than lose a
-                # person, send this chunk again one by one: upserts are idempotent, and the single
-                # path knows how to retry without a rejected phone number.
-                log.warning("import %s rejected rows %s; resending %d contacts one by one", process_id, problems,
-                            len(chunk))
-                rest.extend(chunk)
-                continue
-            message = f"imported in process {process_id}"
-            status = ContactSyncLog.Status.OK
-            ContactSyncLog.objects.bulk_create([
-                ContactSyncLog(connection=connection, contact=c, email=c.email, action="import", status=status,
-                               message=message, request={"attributes": c.attributes, "listIds": list(list_ids)},
-                               sync_run=sync_run)
-                for c in chunk
-            ])
-            for c in chunk:
-                _mark_pushed(c, c.desired_hash)
-            new = info.get("new_contacts")
-            if isinstance(new, int) and 0 <= new <= len(chunk):
-                summary.created += new
-                summary.updated += len(chunk) - new
-            else:
-                summary.updated += len(chunk)
-            if progress:
-                progress(len(chunk))
+            with transaction.atomic():  # rows stay locked while Brevo imports them (see push_contact)
+                rest.extend(_import_chunk(connection, client, members[start:start + IMPORT_CHUNK], list_ids,
+                                          summary, sync_run, progress))
+    return rest
+
+
+def _import_chunk(connection: Connection, client: BrevoClient, members: list[Contact], list_ids: tuple[int, ...],
+                  summary, sync_run: SyncRun | None, progress: Callable[[int], None] | None) -> list[Contact]:
+    """Import one chunk under lock; returns the contacts to send one by one instead."""
+    from .push import _mark_pushed
+
+    wanted = {c.pk: c.desired_hash for c in members}
+    locked = list(Contact.objects.select_for_update().filter(pk__in=wanted).order_by("pk"))
+    # A contact whose projection moved on since it was listed goes the single way, with its new state.
+    chunk = [c for c in locked if c.desired_hash == wanted[c.pk] and c.dirty]
+    rest = [c for c in locked if c not in chunk and c.dirty]
+    if not chunk:
+        return rest
+    rows = [{"email": c.email, "attributes": c.attributes} for c in chunk]
+    try:
+        process_id = client.import_contacts(rows, list(list_ids), update_existing=True)
+        process = client.wait_for_process(process_id, poll_interval=2.0, timeout=1800)
+    except BrevoAuthError:
+        raise
+    except BrevoError as err:
+        log.warning("bulk import of %d contacts failed (%s); falling back to single upserts", len(chunk), err)
+        return rest + chunk
+    info = (process.get("info") or {}).get("import") or {}
+    problems = {k: v for k, v in info.items()
+                if v and any(word in k for word in ("invalid", "duplicate", "missing", "skipped"))}
+    if problems:
+        # An import only counts its rejected rows; it does not say which. Rather than lose a
+        # person, send this chunk again one by one: upserts are idempotent, and the single path
+        # knows how to retry without a rejected phone number.
+        log.warning("import %s rejected rows %s; resending %d contacts one by one", process_id, problems, len(chunk))
+        return rest + chunk
+    ContactSyncLog.objects.bulk_create([
+        ContactSyncLog(connection=connection, contact=c, email=c.email, action="import",
+                       status=ContactSyncLog.Status.OK, message=f"imported in process {process_id}",
+                       request={"attributes": c.attributes, "listIds": list(list_ids)}, sync_run=sync_run)
+        for c in chunk
+    ])
+    for c in chunk:
+        _mark_pushed(c, c.desired_hash)
+    new = info.get("new_contacts")
+    if isinstance(new, int) and 0 <= new <= len(chunk):
+        summary.created += new
+        summary.updated += len(chunk) - new
+    else:
+        summary.updated += len(chunk)
+    if progress:
+        progress(len(chunk))
     return rest

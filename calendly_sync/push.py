@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable, Iterable
 
+from django.db import transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
@@ -117,7 +118,23 @@ def _rejected_attribute(err: BrevoError, attributes: dict[str, Any]) -> str | No
 
 def push_contact(connection: Connection, contact: Contact, client: BrevoClient | None, *,
                  dry_run: bool = False, sync_run: SyncRun | None = None) -> str:
-    """Upsert one contact's desired state. Returns created|updated|unchanged|retry|failed|dry_run."""
+    """Upsert one contact's desired state. Returns created|updated|unchanged|retry|failed|dry_run.
+
+    The contact's row stays locked from reading its desired state until the result is recorded,
+    so two workers never race: without it, an older state could reach Brevo last while the row
+    says the newer one was pushed.
+    """
+    if dry_run:
+        return "dry_run"
+    with transaction.atomic():
+        locked = Contact.objects.select_for_update().filter(pk=contact.pk).first()
+        if locked is None:
+            return "unchanged"
+        return _push_locked(connection, locked, client, sync_run)
+
+
+def _push_locked(connection: Connection, contact: Contact, client: BrevoClient | None,
+                 sync_run: SyncRun | None) -> str:
     digest = contact.desired_hash
     if digest and digest == contact.pushed_hash:
         if contact.dirty:
@@ -126,9 +143,6 @@ def push_contact(connection: Connection, contact: Contact, client: BrevoClient |
     attributes = dict(contact.attributes or {})
     list_ids = list(contact.list_ids or [])
     request = {"email": contact.email, "attributes": attributes, "listIds": list_ids, "updateEnabled": True}
-    if dry_run:
-        log.info("dry-run: would upsert %s", contact.email)
-        return "dry_run"
     assert client is not None
     dropped: list[str] = []
     for _ in range(len(attributes) + 1):
