@@ -12,9 +12,8 @@ from typing import Callable
 
 from .brevo.client import BrevoClient
 from .brevo.errors import BrevoAuthError, BrevoError
-from django.db import transaction
-
 from .models import Connection, Contact, ContactSyncLog, SyncRun
+from .push import locked_contacts
 
 log = logging.getLogger(__name__)
 IMPORT_CHUNK = 5000  # rows per import; well under Brevo's 10 MB body limit for typical contacts
@@ -33,19 +32,19 @@ def import_contacts(connection: Connection, client: BrevoClient | None, contacts
             rest.append(contact)
     for list_ids, members in groups.items():
         for start in range(0, len(members), IMPORT_CHUNK):
-            with transaction.atomic():  # rows stay locked while Brevo imports them (see push_contact)
-                rest.extend(_import_chunk(connection, client, members[start:start + IMPORT_CHUNK], list_ids,
-                                          summary, sync_run, progress))
+            chunk = members[start:start + IMPORT_CHUNK]
+            with locked_contacts(c.pk for c in chunk) as rows:  # locked while Brevo imports them
+                rest.extend(_import_chunk(connection, client, chunk, rows, list_ids, summary, sync_run, progress))
     return rest
 
 
-def _import_chunk(connection: Connection, client: BrevoClient, members: list[Contact], list_ids: tuple[int, ...],
-                  summary, sync_run: SyncRun | None, progress: Callable[[int], None] | None) -> list[Contact]:
+def _import_chunk(connection: Connection, client: BrevoClient, members: list[Contact], locked: list[Contact],
+                  list_ids: tuple[int, ...], summary, sync_run: SyncRun | None,
+                  progress: Callable[[int], None] | None) -> list[Contact]:
     """Import one chunk under lock; returns the contacts to send one by one instead."""
     from .push import _mark_pushed
 
     wanted = {c.pk: c.desired_hash for c in members}
-    locked = list(Contact.objects.select_for_update().filter(pk__in=wanted).order_by("pk"))
     # A contact whose projection moved on since it was listed goes the single way, with its new state.
     chunk = [c for c in locked if c.desired_hash == wanted[c.pk] and c.dirty]
     rest = [c for c in locked if c not in chunk and c.dirty]

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
+from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
@@ -126,11 +129,36 @@ def push_contact(connection: Connection, contact: Contact, client: BrevoClient |
     """
     if dry_run:
         return "dry_run"
-    with transaction.atomic():
-        locked = Contact.objects.select_for_update().filter(pk=contact.pk).first()
-        if locked is None:
+    with locked_contacts([contact.pk]) as rows:
+        if not rows:
             return "unchanged"
-        return _push_locked(connection, locked, client, sync_run)
+        return _push_locked(connection, rows[0], client, sync_run)
+
+
+_STRIPES = [threading.Lock() for _ in range(256)]
+
+
+@contextmanager
+def locked_contacts(pks: Iterable[int]) -> Iterator[list[Contact]]:
+    """Fresh rows of these contacts, locked until the block ends.
+
+    PostgreSQL: ``SELECT … FOR UPDATE`` in a transaction (across processes). SQLite (the embedded
+    single-process mode) has no row locks, and a transaction held across an HTTP call would block
+    the webhook endpoint's writes, so there a per-process lock stripe stands in.
+    """
+    ids = sorted(set(pks))
+    if db_connection.vendor == "sqlite":
+        stripes = sorted({pk % len(_STRIPES) for pk in ids})
+        for i in stripes:
+            _STRIPES[i].acquire()
+        try:
+            yield list(Contact.objects.filter(pk__in=ids).order_by("pk"))
+        finally:
+            for i in reversed(stripes):
+                _STRIPES[i].release()
+    else:
+        with transaction.atomic():
+            yield list(Contact.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
 
 
 def _push_locked(connection: Connection, contact: Contact, client: BrevoClient | None,
