@@ -381,7 +381,8 @@ def main() -> int:
 
         print("== backfill benchmark: connector vs naive baseline, simulators with latency and real limits")
         print(f"   {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, {common.machine()}, "
-              f"database: {setup['db']} ({'DATABASE_URL' if external_db else 'temporary file'})")
+              f"database: {setup['db']} ({'DATABASE_URL' if external_db else 'temporary file'}), "
+              f"commit {common.revision()}")
         print(f"   data: {n_ev:,} events, {n_inv:,} invitees (group event type, ≤ {math.ceil(n_inv / n_ev)} per event), "
               f"booked in {booked:.1f} s" + (f"; 2× world: {2 * n_ev:,} / {2 * n_inv:,}" if w2 else ""))
         print(f"   simulators: Calendly {CALENDLY_LATENCY * 1000:.0f} ms/call, {CALENDLY_LIMIT_PER_MIN} req/min per user "

@@ -18,6 +18,7 @@ import itertools
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -372,3 +373,15 @@ def machine() -> str:
     except OSError:
         model = ""
     return f"{os.cpu_count()} CPUs{' (' + model + ')' if model else ''}, Python {platform.python_version()}"
+
+
+def revision() -> str:
+    """The product's git commit (short), with "+changes" when its files (bench/ aside) differ from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return (head or "unknown") + ("+changes" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

@@ -389,7 +389,8 @@ def main() -> int:
     try:
         desc = common.setup_django()
         print("== webhook ingest benchmark: gunicorn + PostgreSQL, signed deliveries, drain into Brevo (10 req/s)")
-        print(f"   {time.strftime('%Y-%m-%d %H:%M %Z')}, {common.machine()}, database: {desc}, scratch db {db!r}"
+        print(f"   {time.strftime('%Y-%m-%d %H:%M %Z')}, {common.machine()}, commit {common.revision()}, "
+              f"database: {desc}, scratch db {db!r}"
               + (f", conn_max_age={args.conn_max_age}" if args.conn_max_age else ", conn_max_age=0 (default)"))
         variants = {"both": ["embedded", "celery"], "all": ["ack-only", "embedded", "celery"]}.get(
             args.variant, [args.variant])
