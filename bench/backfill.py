@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -402,7 +402,7 @@ def main() -> int:
         print_run(results["connector"], connector=True)
 
         if wn:
-            section(f"2. naive baseline (product page's snippet: sequential, one upsert per invitee, sleep on 429)")
+            section("2. naive baseline (product page's snippet: sequential, one upsert per invitee, sleep on 429)")
             from calendly_sync.simulators.brevo import SANDBOX_API_KEY
             from calendly_sync.simulators.calendly import SANDBOX_TOKEN
 

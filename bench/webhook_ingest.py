@@ -1,18 +1,19 @@
 """Benchmark: webhook ingest through gunicorn on PostgreSQL, and the drain into a rate-limited Brevo.
 
     .venv/bin/python bench/webhook_ingest.py [--deliveries N] [--concurrency C] [--workers W]
-                                             [--threads T] [--variant embedded|celery|both]
-                                             [--conn-max-age S] [--drain-timeout S]
+                                             [--threads T] [--variant all|embedded|celery|ack-only|both]
+                                             [--conn-max-age S] [--drain-timeout S] [--db NAME]
 
 Prints figures, asserts nothing. Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth)
 and, for the Celery variant, Redis on 127.0.0.1:6379 (database 14 is flushed before and after).
 
-For each variant:
+Variants (default ``all``): ``ack-only`` (nothing processes: the endpoint's own capacity),
+``embedded`` (the issue's configuration), ``celery``. A scratch database ``bench_ingest`` is
+created first (dropped if left over), migrated, and dropped at the end. For each variant:
 
-1. A scratch database ``bench_ingest`` is created (dropped first if left over) and migrated; the
-   Brevo simulator (10 requests/s on contacts and events) and a Calendly simulator (only to build
-   realistic payloads) start in this process; a connection with the product page's mapping and
-   signing key ``bench-key`` is written.
+1. The Brevo simulator (10 requests/s on contacts and events) and a Calendly simulator (only to
+   build realistic payloads) start in this process; a connection with the product page's mapping
+   and signing key ``bench-key`` is written.
 2. ``gunicorn connector_site.wsgi -w 2`` (sync workers, or gthread with ``--threads``) starts with
    ``DATABASE_URL`` pointing at it, ``BREVO_API_URL``/``CALENDLY_API_URL`` at the simulators,
    ``DEBUG=false``, ``ALLOWED_HOSTS=127.0.0.1``. Variant "embedded": ``CONNECTOR_EMBEDDED_WORKER=true``

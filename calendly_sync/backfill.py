@@ -109,7 +109,10 @@ def run_backfill(connection: Connection, options: BackfillOptions,
     brevo = None if options.dry_run else brevo_client_for(connection)
     identify_stats: dict[str, int] = {}
     if not connection.calendly_user_uri:
+        from .calendly.ratelimit import alias
+
         _identify(connection, calendly)
+        alias(f"connection:{connection.pk}", connection.calendly_user_uri)
         identify_stats = dict(calendly.stats)
         # Now that the Calendly user is known, use the limiter shared by every client of that user.
         calendly = calendly_client_for(connection)

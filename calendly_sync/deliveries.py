@@ -73,12 +73,13 @@ def process_batch(delivery_ids: list[int], *, force: bool = False) -> dict[int, 
     """
     results: dict[int, str] = {}
     applied: list[tuple[WebhookDelivery, str | None]] = []  # (delivery, email it touched)
+    cache: dict[int, tuple[Connection, Rules]] = {}  # loaded once per batch, not per delivery
     for pk in delivery_ids:
         delivery = _claim(pk, force=force)
         if delivery is None:
             continue
         try:
-            applied.append((delivery, apply_delivery(delivery)))
+            applied.append((delivery, apply_delivery(delivery, cache)))
         except MalformedPayload as exc:
             results[pk] = _fail(delivery, f"malformed payload: {exc}")
         except Exception as exc:  # unexpected: retry a bounded number of times, keep the error visible
@@ -89,7 +90,7 @@ def process_batch(delivery_ids: list[int], *, force: bool = False) -> dict[int, 
     for delivery, email in applied:
         by_connection.setdefault(delivery.connection_id, []).append((delivery, email))
     for connection_id, items in by_connection.items():
-        connection = Connection.objects.get(pk=connection_id)
+        connection = cache[connection_id][0] if connection_id in cache else Connection.objects.get(pk=connection_id)
         emails = sorted({email for _, email in items if email})
         error = _push(connection, emails) if emails else None
         for delivery, email in items:
@@ -145,26 +146,31 @@ def _still_waiting(connection: Connection, email: str) -> bool:
     return Contact.objects.filter(connection=connection, email=email, dirty=True).exists()
 
 
-def apply_delivery(delivery: WebhookDelivery) -> str | None:
+def apply_delivery(delivery: WebhookDelivery, cache: dict[int, tuple[Connection, Rules]] | None = None) -> str | None:
     """Apply the delivery's observation (database only). Returns the email whose contact changed."""
-    connection = Connection.objects.get(pk=delivery.connection_id)
+    cache = {} if cache is None else cache
+    if delivery.connection_id not in cache:
+        connection = Connection.objects.get(pk=delivery.connection_id)
+        cache[delivery.connection_id] = (connection, Rules.load(connection))
+    connection, rules = cache[delivery.connection_id]
     envelope: dict[str, Any] = delivery.payload or {}
     event = delivery.event
     if event in INVITEE_EVENTS:
-        return _apply_invitee_event(connection, delivery, envelope)
+        return _apply_invitee_event(connection, rules, delivery, envelope)
     if event in EVENT_TYPE_EVENTS:
         _apply_event_type_event(connection, envelope)
     return None
 
 
-def _apply_invitee_event(connection: Connection, delivery: WebhookDelivery, envelope: dict[str, Any]) -> str:
+def _apply_invitee_event(connection: Connection, rules: Rules, delivery: WebhookDelivery,
+                         envelope: dict[str, Any]) -> str:
     payload = envelope.get("payload")
     obs = observe_invitee(payload, event_name=delivery.event, envelope_created_at=envelope.get("created_at"))
     verbose = connection.debug or connection.log_level in ("verbose", "debug")
     if verbose:
         log.info("delivery %s: %s for invitee %s (observed at %s)", delivery.pk, delivery.event,
                  obs.invitee_uri, obs.observed_at.isoformat())
-    result = ingest(connection, obs, rules=Rules.load(connection), webhook_event=delivery.event, with_events=True)
+    result = ingest(connection, obs, rules=rules, webhook_event=delivery.event, with_events=True)
     if verbose:
         log.info("delivery %s: booking changed=%s, contact dirty=%s, events queued=%s", delivery.pk,
                  result.booking_changed, result.contact_dirty, result.events_queued)

@@ -111,6 +111,27 @@ def limiter_for(key: str, per_minute: int = DEFAULT_PER_MINUTE) -> RateLimiter:
         return limiter
 
 
+def alias(old_key: str, new_key: str) -> RateLimiter:
+    """Let ``new_key`` use the limiter (and the calls already counted) of ``old_key``.
+
+    A connection's first call (``/users/me``) is made before its Calendly user is known; once it
+    is, the user's limiter must still count that call and any made meanwhile.
+    """
+    with _registry_lock:
+        old = _registry.get(old_key)
+        new = _registry.get(new_key)
+        if old is None:
+            return new or _registry.setdefault(new_key, RateLimiter())
+        if new is None or new is old:
+            _registry[new_key] = old
+            return old
+        with new._lock, old._lock:  # merge: the user's budget includes both histories
+            new._stamps = deque(sorted([*new._stamps, *old._stamps]))
+            new._blocked_until = max(new._blocked_until, old._blocked_until)
+        _registry[old_key] = new
+        return new
+
+
 def reset_registry() -> None:
     """Forget all limiters (tests)."""
     with _registry_lock:
