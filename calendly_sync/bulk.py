@@ -16,7 +16,7 @@ from .models import Connection, Contact, ContactSyncLog, SyncRun
 from .push import locked_contacts
 
 log = logging.getLogger(__name__)
-IMPORT_CHUNK = 5000  # rows per import; well under Brevo's 10 MB body limit for typical contacts
+IMPORT_CHUNK = 1000  # rows per import: well under Brevo's 10 MB body limit, and bounded memory
 
 
 def import_contacts(connection: Connection, client: BrevoClient | None, contacts: list[Contact], summary, *,

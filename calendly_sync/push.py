@@ -40,6 +40,7 @@ MAX_CONTACT_ATTEMPTS = 12
 MAX_EVENT_ATTEMPTS = 12
 RESCHEDULE_PAIR_WAIT = timedelta(minutes=10)
 STALE_EVENT_CLAIM = timedelta(minutes=10)
+PAGE_SIZE = 1000  # contacts read (and imported) at a time
 EVENT_BATCH_MIN = 20  # from this many due events on, use POST /events/batch
 EVENT_BATCH_SIZE = 100
 
@@ -238,33 +239,39 @@ def push_dirty(connection: Connection, client: BrevoClient | None, *, emails: It
                progress: Callable[[int], None] | None = None) -> PushSummary:
     """Push every due dirty contact (in bulk above ``bulk_threshold``), then its pending events."""
     summary = PushSummary()
-    contacts = list(due_contacts(connection, emails))
-    if not connection.sync_contacts:
-        contacts = []
-    if client is not None and contacts and not dry_run:
+    qs = due_contacts(connection, emails) if connection.sync_contacts else Contact.objects.none()
+    total = qs.count()
+    if client is not None and total and not dry_run:
         ensure_attributes(connection, client)
     if dry_run:
-        for c in contacts:
+        for c in qs.iterator(chunk_size=PAGE_SIZE):
             summary.dry_run_writes.append({"POST /contacts": {"email": c.email, "attributes": c.attributes,
                                                               "listIds": c.list_ids, "updateEnabled": True}})
             if c.unlink_list_ids:
                 summary.dry_run_writes.append({"PUT /contacts/{email}": {"email": c.email,
                                                                          "unlinkListIds": c.unlink_list_ids}})
         return summary
-    if bulk_threshold is not None and len(contacts) >= bulk_threshold:
-        from .bulk import import_contacts
+    bulk = bulk_threshold is not None and total >= bulk_threshold
+    last_pk = 0
+    while True:  # in pages of primary keys: memory stays flat however large the backlog
+        page = list(qs.filter(pk__gt=last_pk).order_by("pk")[:PAGE_SIZE])
+        if not page:
+            break
+        last_pk = page[-1].pk
+        if bulk:
+            from .bulk import import_contacts
 
-        contacts = import_contacts(connection, client, contacts, summary, sync_run=sync_run, progress=progress)
-    for contact in contacts:
-        outcome = push_contact(connection, contact, client, sync_run=sync_run)
-        if outcome in ("created", "updated", "unchanged"):
-            setattr(summary, outcome, getattr(summary, outcome) + 1)
-        elif outcome == "retry":
-            summary.retry += 1
-        elif outcome == "failed":
-            summary.failed += 1
-        if progress:
-            progress(1)
+            page = import_contacts(connection, client, page, summary, sync_run=sync_run, progress=progress)
+        for contact in page:
+            outcome = push_contact(connection, contact, client, sync_run=sync_run)
+            if outcome in ("created", "updated", "unchanged"):
+                setattr(summary, outcome, getattr(summary, outcome) + 1)
+            elif outcome == "retry":
+                summary.retry += 1
+            elif outcome == "failed":
+                summary.failed += 1
+            if progress:
+                progress(1)
     summary.warnings = ContactSyncLog.objects.filter(
         connection=connection, status=ContactSyncLog.Status.WARNING, sync_run=sync_run).count() if sync_run else 0
     sent, failed = send_due_events(connection, client, emails=emails)
