@@ -74,7 +74,9 @@ class RateLimiter:
         with self._lock:
             now = self.clock()
             if limit is not None and limit >= 1:
-                self.limit = int(limit)
+                # Keep a few requests of headroom: calls already in flight (the concurrent invitee
+                # fetches) are not in the server's count yet, and the two windows never align exactly.
+                self.limit = max(1, int(limit) - HEADROOM)
             if remaining is not None and reset is not None:
                 self._server_remaining = int(remaining)
                 self._server_reset_at = now + reset
@@ -100,6 +102,9 @@ class RateLimiter:
 
 _registry: dict[str, RateLimiter] = {}
 _registry_lock = threading.Lock()
+
+
+HEADROOM = 4
 
 
 def limiter_for(key: str, per_minute: int = DEFAULT_PER_MINUTE) -> RateLimiter:
