@@ -31,16 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# Same as tests/conftest.py's PAGE_FIELD_MAPPING (the product page's field mapping).
-PAGE_FIELD_MAPPING = [
-    ("name", "FIRSTNAME", "text"),
-    ("question:company", "COMPANY", "text"),
-    ("question:role", "JOB_TITLE", "text"),
-    ("question:phone", "SMS", "phone"),
-    ("event_type_name", "CALENDLY_EVENT_TYPE", "text"),
-    ("scheduled_at", "MEETING_DATE", "date"),
-    ("status", "BOOKING_STATUS", "text"),
-]
+from calendly_sync.mapping import PRODUCT_PAGE_MAPPING as PAGE_FIELD_MAPPING  # noqa: E402 (framework-free)
+
 QUESTIONS = ["Company name", "Your role", "Phone number"]
 SIGNING_KEY = "bench-key"
 
