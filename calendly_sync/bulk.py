@@ -42,12 +42,13 @@ def _import_chunk(connection: Connection, client: BrevoClient, members: list[Con
                   list_ids: tuple[int, ...], summary, sync_run: SyncRun | None,
                   progress: Callable[[int], None] | None) -> list[Contact]:
     """Import one chunk under lock; returns the contacts to send one by one instead."""
-    from .push import _mark_pushed
+    from .push import mark_pushed_many
 
     wanted = {c.pk: c.desired_hash for c in members}
     # A contact whose projection moved on since it was listed goes the single way, with its new state.
     chunk = [c for c in locked if c.desired_hash == wanted[c.pk] and c.dirty]
-    rest = [c for c in locked if c not in chunk and c.dirty]
+    taken = {c.pk for c in chunk}
+    rest = [c for c in locked if c.pk not in taken and c.dirty]
     if not chunk:
         return rest
     rows = [{"email": c.email, "attributes": c.attributes} for c in chunk]
@@ -74,8 +75,7 @@ def _import_chunk(connection: Connection, client: BrevoClient, members: list[Con
                        request={"attributes": c.attributes, "listIds": list(list_ids)}, sync_run=sync_run)
         for c in chunk
     ])
-    for c in chunk:
-        _mark_pushed(c, c.desired_hash)
+    mark_pushed_many({c.pk: c.desired_hash for c in chunk})
     new = info.get("new_contacts")
     if isinstance(new, int) and 0 <= new <= len(chunk):
         summary.created += new

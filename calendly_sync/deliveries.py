@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .brevo.errors import BrevoAuthError, BrevoError
 from .clients import MissingCredentials, brevo_client_for
-from .ingest import Rules, ingest
+from .claims import claim
+from .ingest import Rules, ingest, ingest_many
 from .models import Connection, Contact, EventTypeMapping, WebhookDelivery
-from .observations import MalformedPayload, observe_invitee
+from .observations import MalformedPayload, Observation, observe_invitee
 from .push import push_dirty
 from .webhooks import EVENT_TYPE_EVENTS, INVITEE_EVENTS
 
@@ -38,25 +38,27 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=random.uniform(base * 0.75, base * 1.25))
 
 
-def _claim(delivery_id: int, force: bool = False) -> WebhookDelivery | None:
-    with transaction.atomic():
-        qs = WebhookDelivery.objects.filter(pk=delivery_id)
-        if db_connection.features.has_select_for_update_skip_locked:
-            qs = qs.select_for_update(skip_locked=True)
-        delivery = qs.first()
-        if delivery is None:
-            return None
-        stale = delivery.status == WebhookDelivery.Status.PROCESSING and (
-            delivery.next_attempt_at is None or delivery.next_attempt_at <= timezone.now() - STALE_CLAIM)
-        if delivery.status != WebhookDelivery.Status.PENDING and not stale and not force:
-            return None
-        if not force and delivery.next_attempt_at and delivery.next_attempt_at > timezone.now() and not stale:
-            return None
-        delivery.status = WebhookDelivery.Status.PROCESSING
-        delivery.attempts += 1
-        delivery.next_attempt_at = timezone.now()  # claim time, for stale-claim detection
-        delivery.save(update_fields=["status", "attempts", "next_attempt_at"])
-        return delivery
+def _due_q(now: datetime) -> Q:
+    """Deliveries a worker may take: pending and due, or claimed so long ago that a crash left them."""
+    return (Q(status=WebhookDelivery.Status.PENDING)
+            & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))) | (
+        Q(status=WebhookDelivery.Status.PROCESSING)
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now - STALE_CLAIM)))
+
+
+def claim_deliveries(delivery_ids: list[int], *, force: bool = False) -> list[WebhookDelivery]:
+    """Claim the due ones among these deliveries with one statement; they come back in the given order.
+
+    ``force`` (the admin's and ``process_deliveries --force``'s way) takes them whatever their state.
+    """
+    now = timezone.now()
+    qs = WebhookDelivery.objects.filter(pk__in=delivery_ids)
+    if not force:
+        qs = qs.filter(_due_q(now))
+    claimed = set(claim(qs, status=WebhookDelivery.Status.PROCESSING, attempts=F("attempts") + 1,
+                        next_attempt_at=now))  # the claim time, for stale-claim detection
+    rows = {d.pk: d for d in WebhookDelivery.objects.filter(pk__in=claimed)}
+    return [rows[pk] for pk in dict.fromkeys(delivery_ids) if pk in rows]
 
 
 def process_delivery(delivery_id: int, *, force: bool = False) -> str:
@@ -69,41 +71,95 @@ def process_batch(delivery_ids: list[int], *, force: bool = False) -> dict[int, 
 
     One at a time this is one upsert and one event per delivery; when a backlog builds up (a
     Brevo outage that ends, a burst of bookings) the same work goes out as one bulk import and
-    batched events, so the backlog drains as fast as Brevo's limits allow.
+    batched events, so the backlog drains as fast as Brevo's limits allow. The database side is
+    set-based too (one claim, one transaction per connection for the observations, one status
+    update), so the connector's own work stays well below the time Brevo's limits impose.
     """
     results: dict[int, str] = {}
     applied: list[tuple[WebhookDelivery, str | None]] = []  # (delivery, email it touched)
     cache: dict[int, tuple[Connection, Rules]] = {}  # loaded once per batch, not per delivery
-    for pk in delivery_ids:
-        delivery = _claim(pk, force=force)
-        if delivery is None:
-            continue
-        try:
-            applied.append((delivery, apply_delivery(delivery, cache)))
-        except MalformedPayload as exc:
-            results[pk] = _fail(delivery, f"malformed payload: {exc}")
-        except Exception as exc:  # unexpected: retry a bounded number of times, keep the error visible
-            log.exception("delivery %s failed", delivery.pk)
-            results[pk] = _retry(delivery, f"{type(exc).__name__}: {exc}")
+    by_connection: dict[int, list[WebhookDelivery]] = {}
+    for delivery in claim_deliveries(delivery_ids, force=force):
+        by_connection.setdefault(delivery.connection_id, []).append(delivery)
+    for connection_id, deliveries in by_connection.items():
+        applied.extend(_apply_all(deliveries, cache, results))
 
-    by_connection: dict[int, list[tuple[WebhookDelivery, str | None]]] = {}
+    done: list[int] = []
+    grouped: dict[int, list[tuple[WebhookDelivery, str | None]]] = {}
     for delivery, email in applied:
-        by_connection.setdefault(delivery.connection_id, []).append((delivery, email))
-    for connection_id, items in by_connection.items():
-        connection = cache[connection_id][0] if connection_id in cache else Connection.objects.get(pk=connection_id)
+        grouped.setdefault(delivery.connection_id, []).append((delivery, email))
+    for connection_id, items in grouped.items():
+        connection = cache[connection_id][0]
         emails = sorted({email for _, email in items if email})
         error = _push(connection, emails) if emails else None
+        waiting = _still_dirty(connection, emails) if error is None and emails else set()
         for delivery, email in items:
             if error is not None and email:
                 results[delivery.pk] = _retry(delivery, error)
-            elif email and _still_waiting(connection, email):
+            elif email in waiting:
                 results[delivery.pk] = _retry(delivery, f"Brevo does not have {email} yet; will retry")
             else:
-                WebhookDelivery.objects.filter(pk=delivery.pk).update(
-                    status=WebhookDelivery.Status.PROCESSED, processed_at=timezone.now(), last_error="",
-                    next_attempt_at=None)
-                results[delivery.pk] = WebhookDelivery.Status.PROCESSED
+                done.append(delivery.pk)
+    if done:
+        WebhookDelivery.objects.filter(pk__in=done).update(
+            status=WebhookDelivery.Status.PROCESSED, processed_at=timezone.now(), last_error="", next_attempt_at=None)
+        results.update({pk: WebhookDelivery.Status.PROCESSED for pk in done})
     return results
+
+
+def _apply_all(deliveries: list[WebhookDelivery], cache: dict[int, tuple[Connection, Rules]],
+               results: dict[int, str]) -> list[tuple[WebhookDelivery, str | None]]:
+    """Apply one connection's claimed deliveries: invitee events in one batch, the rest one by one.
+
+    A delivery that cannot be applied is retried or failed on its own; if the batch as a whole
+    fails (a concurrent writer created one of its rows first), it is applied one by one instead.
+    """
+    connection, rules = _connection_rules(deliveries[0].connection_id, cache)
+    applied: list[tuple[WebhookDelivery, str | None]] = []
+    batch: list[tuple[WebhookDelivery, Observation]] = []
+    singles: list[WebhookDelivery] = []
+    for delivery in deliveries:
+        if delivery.event not in INVITEE_EVENTS:
+            singles.append(delivery)
+            continue
+        try:
+            batch.append((delivery, _observe(connection, delivery)))
+        except MalformedPayload as exc:
+            results[delivery.pk] = _fail(delivery, f"malformed payload: {exc}")
+    if len(batch) > 1:
+        try:
+            ingest_many(connection, [(obs, d.event) for d, obs in batch], rules=rules, with_events=True)
+            applied.extend((d, obs.email) for d, obs in batch)
+            batch = []
+        except Exception as exc:  # noqa: BLE001 - any failure: fall back to one at a time, nothing lost
+            log.info("batch of %d deliveries applied one by one instead (%s: %s)", len(batch),
+                     type(exc).__name__, exc)
+    for delivery in [d for d, _ in batch] + singles:
+        try:
+            applied.append((delivery, apply_delivery(delivery, cache)))
+        except MalformedPayload as exc:
+            results[delivery.pk] = _fail(delivery, f"malformed payload: {exc}")
+        except Exception as exc:  # unexpected: retry a bounded number of times, keep the error visible
+            log.exception("delivery %s failed", delivery.pk)
+            results[delivery.pk] = _retry(delivery, f"{type(exc).__name__}: {exc}")
+    return applied
+
+
+def _connection_rules(connection_id: int, cache: dict[int, tuple[Connection, Rules]]) -> tuple[Connection, Rules]:
+    if connection_id not in cache:
+        connection = Connection.objects.get(pk=connection_id)
+        cache[connection_id] = (connection, Rules.load(connection))
+    return cache[connection_id]
+
+
+def _observe(connection: Connection, delivery: WebhookDelivery) -> Observation:
+    envelope: dict[str, Any] = delivery.payload or {}
+    obs = observe_invitee(envelope.get("payload"), event_name=delivery.event,
+                          envelope_created_at=envelope.get("created_at"))
+    if connection.debug or connection.log_level in ("verbose", "debug"):
+        log.info("delivery %s: %s for invitee %s (observed at %s)", delivery.pk, delivery.event,
+                 obs.invitee_uri, obs.observed_at.isoformat())
+    return obs
 
 
 def _retry(delivery: WebhookDelivery, error: str) -> str:
@@ -139,20 +195,17 @@ def _push(connection: Connection, emails: list[str]) -> str | None:
     return None
 
 
-def _still_waiting(connection: Connection, email: str) -> bool:
-    """The contact is still due for Brevo (a transient failure left it dirty)."""
+def _still_dirty(connection: Connection, emails: list[str]) -> set[str]:
+    """Which of these contacts are still due for Brevo (a transient failure left them dirty)."""
     if not connection.sync_contacts:
-        return False
-    return Contact.objects.filter(connection=connection, email=email, dirty=True).exists()
+        return set()
+    return set(Contact.objects.filter(connection=connection, email__in=emails, dirty=True)
+               .values_list("email", flat=True))
 
 
 def apply_delivery(delivery: WebhookDelivery, cache: dict[int, tuple[Connection, Rules]] | None = None) -> str | None:
     """Apply the delivery's observation (database only). Returns the email whose contact changed."""
-    cache = {} if cache is None else cache
-    if delivery.connection_id not in cache:
-        connection = Connection.objects.get(pk=delivery.connection_id)
-        cache[delivery.connection_id] = (connection, Rules.load(connection))
-    connection, rules = cache[delivery.connection_id]
+    connection, rules = _connection_rules(delivery.connection_id, {} if cache is None else cache)
     envelope: dict[str, Any] = delivery.payload or {}
     event = delivery.event
     if event in INVITEE_EVENTS:
@@ -164,12 +217,8 @@ def apply_delivery(delivery: WebhookDelivery, cache: dict[int, tuple[Connection,
 
 def _apply_invitee_event(connection: Connection, rules: Rules, delivery: WebhookDelivery,
                          envelope: dict[str, Any]) -> str:
-    payload = envelope.get("payload")
-    obs = observe_invitee(payload, event_name=delivery.event, envelope_created_at=envelope.get("created_at"))
+    obs = _observe(connection, delivery)
     verbose = connection.debug or connection.log_level in ("verbose", "debug")
-    if verbose:
-        log.info("delivery %s: %s for invitee %s (observed at %s)", delivery.pk, delivery.event,
-                 obs.invitee_uri, obs.observed_at.isoformat())
     result = ingest(connection, obs, rules=rules, webhook_event=delivery.event, with_events=True)
     if verbose:
         log.info("delivery %s: booking changed=%s, contact dirty=%s, events queued=%s", delivery.pk,
@@ -200,12 +249,7 @@ def _apply_event_type_event(connection: Connection, envelope: dict[str, Any]) ->
 
 
 def due_deliveries(limit: int = 500) -> list[int]:
-    now = timezone.now()
-    qs = WebhookDelivery.objects.filter(
-        Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__isnull=True)
-        | Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
-        | Q(status=WebhookDelivery.Status.PROCESSING, next_attempt_at__lte=now - STALE_CLAIM)
-    ).order_by("received_at", "id")
+    qs = WebhookDelivery.objects.filter(_due_q(timezone.now())).order_by("received_at", "id")
     return list(qs.values_list("pk", flat=True)[:limit])
 
 

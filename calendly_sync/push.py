@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from . import automation
@@ -30,6 +30,7 @@ from .brevo.errors import (
     BrevoValidationError,
     is_transient,
 )
+from .claims import claim
 from .mapping import infer_type
 from .models import AutomationEvent, Booking, Connection, Contact, ContactSyncLog, SyncRun
 
@@ -91,6 +92,38 @@ def _mark_pushed(contact: Contact, digest: str, *, brevo_id: int | None = None) 
     if brevo_id:
         updates["brevo_id"] = brevo_id
     Contact.objects.filter(pk=contact.pk).update(**updates)
+
+
+def mark_pushed_many(pushed: dict[int, str]) -> None:
+    """:func:`_mark_pushed` for many contacts (pk → the hash Brevo now holds), in one statement.
+
+    ``WHERE (id, desired_hash) IN (…)`` keeps it exact: a contact whose projection moved on
+    meanwhile is not matched, and is recorded on its own as pushed but still dirty.
+    """
+    if not pushed:
+        return
+    ops = db_connection.ops
+    table = ops.quote_name(Contact._meta.db_table)
+    col = {name: ops.quote_name(Contact._meta.get_field(name).column)
+           for name in ("id", "desired_hash", "pushed_hash", "dirty", "last_pushed_at", "last_error",
+                        "attempts", "next_attempt_at")}
+    now = ops.adapt_datetimefield_value(timezone.now())
+    done: set[int] = set()
+    items = list(pushed.items())
+    with db_connection.cursor() as cursor:
+        for start in range(0, len(items), 400):  # 2 parameters a row: under every backend's limit
+            chunk = items[start:start + 400]
+            cursor.execute(
+                f"UPDATE {table} SET {col['pushed_hash']} = {col['desired_hash']}, {col['dirty']} = %s, "
+                f"{col['last_pushed_at']} = %s, {col['last_error']} = '', {col['attempts']} = 0, "
+                f"{col['next_attempt_at']} = NULL "
+                f"WHERE ({col['id']}, {col['desired_hash']}) IN ({', '.join(['(%s, %s)'] * len(chunk))}) "
+                f"RETURNING {col['id']}",
+                [False, now, *(value for pair in chunk for value in pair)])
+            done.update(row[0] for row in cursor.fetchall())
+    for pk, digest in items:
+        if pk not in done:
+            _mark_pushed(Contact(pk=pk), digest)
 
 
 def _mark_retry(contact: Contact, error: str) -> None:
@@ -311,14 +344,23 @@ def ensure_attributes(connection: Connection, client: BrevoClient, *, dry_run: b
     return sorted(n for n in wanted if n.upper() in existing), missing
 
 
-def _event_booking(event: AutomationEvent) -> tuple[Booking | None, Booking | None]:
-    uri = (event.event_properties or {}).get("invitee_uri", "")
-    booking = Booking.objects.filter(connection=event.connection_id, invitee_uri=uri).first()
-    previous = None
-    if booking is not None and event.event_name == automation.BOOKING_RESCHEDULED:
-        previous = Booking.objects.filter(connection=event.connection_id).filter(
-            Q(new_invitee_uri=uri) | Q(invitee_uri=booking.old_invitee_uri or "-")).first()
-    return booking, previous
+def _event_bookings(connection: Connection, events: list[AutomationEvent]) -> tuple[dict[str, Booking], dict[str, Booking]]:
+    """The bookings the events describe (by invitee URI), and each reschedule's previous half
+    (by the new half's URI): two queries for any number of events."""
+    uris = {(e.event_properties or {}).get("invitee_uri", "") for e in events} - {""}
+    bookings = {b.invitee_uri: b for b in Booking.objects.filter(connection=connection, invitee_uri__in=uris)}
+    rescheduled = [bookings[u] for u in uris if u in bookings] if any(
+        e.event_name == automation.BOOKING_RESCHEDULED for e in events) else []
+    previous: dict[str, Booking] = {}
+    if rescheduled:
+        olds = {b.old_invitee_uri for b in rescheduled if b.old_invitee_uri}
+        news = {b.invitee_uri for b in rescheduled}
+        for b in Booking.objects.filter(connection=connection).filter(
+                Q(new_invitee_uri__in=news) | Q(invitee_uri__in=olds)).order_by("pk"):
+            for new in rescheduled:
+                if b.new_invitee_uri == new.invitee_uri or (new.old_invitee_uri and b.invitee_uri == new.old_invitee_uri):
+                    previous.setdefault(new.invitee_uri, b)
+    return bookings, previous
 
 
 def send_due_events(connection: Connection, client: BrevoClient | None, *,
@@ -330,34 +372,40 @@ def send_due_events(connection: Connection, client: BrevoClient | None, *,
     if client is None or not connection.sync_events:
         return 0, 0
     now = timezone.now()
-    qs = AutomationEvent.objects.filter(connection=connection).filter(
-        Q(status=AutomationEvent.Status.PENDING, next_attempt_at__isnull=True)
-        | Q(status=AutomationEvent.Status.PENDING, next_attempt_at__lte=now)
-        # a claim older than this was left by a crashed worker (the event may go out twice then)
-        | Q(status=AutomationEvent.Status.SENDING, next_attempt_at__lte=now - STALE_EVENT_CLAIM))
+    due = (Q(status=AutomationEvent.Status.PENDING, next_attempt_at__isnull=True)
+           | Q(status=AutomationEvent.Status.PENDING, next_attempt_at__lte=now)
+           # a claim older than this was left by a crashed worker (the event may go out twice then)
+           | Q(status=AutomationEvent.Status.SENDING, next_attempt_at__lte=now - STALE_EVENT_CLAIM))
+    qs = AutomationEvent.objects.filter(connection=connection).filter(due)
     if emails is not None:
         qs = qs.filter(email__in=list(emails))
     if connection.sync_contacts:
         # The contact must exist in Brevo first, so an automation finds its attributes.
         pushed = Contact.objects.filter(connection=connection, last_pushed_at__isnull=False).values("email")
         qs = qs.filter(email__in=pushed)
-    ready: list[tuple[AutomationEvent, dict[str, Any]]] = []
-    for event in qs.order_by("event_date", "id"):
-        booking, previous = _event_booking(event)
+    events = list(qs.order_by("event_date", "id"))
+    bookings, previous = _event_bookings(connection, events)
+    wanted: list[AutomationEvent] = []
+    for event in events:
+        booking = bookings.get((event.event_properties or {}).get("invitee_uri", ""))
         if booking is None:
             continue  # the observation that names it is not applied yet; try again later
-        if event.event_name == automation.BOOKING_RESCHEDULED and previous is None and (
+        if event.event_name == automation.BOOKING_RESCHEDULED and booking.invitee_uri not in previous and (
             not booking.old_invitee_uri or now - event.created_at < RESCHEDULE_PAIR_WAIT
         ):
             # Wait for the other half so the event carries the old and the new start; past the wait,
             # send what we know rather than never.
             continue
-        # Claim it, so that two workers never send the same event.
-        if not AutomationEvent.objects.filter(pk=event.pk, status=event.status).filter(
-                Q(next_attempt_at=event.next_attempt_at) if event.next_attempt_at else Q(next_attempt_at__isnull=True)
-        ).update(status=AutomationEvent.Status.SENDING, next_attempt_at=now):
+        wanted.append(event)
+    # Claim them in one statement, so that two workers never send the same event.
+    claimed = set(claim(AutomationEvent.objects.filter(pk__in=[e.pk for e in wanted]).filter(due),
+                        status=AutomationEvent.Status.SENDING, next_attempt_at=now)) if wanted else set()
+    ready: list[tuple[AutomationEvent, dict[str, Any]]] = []
+    for event in wanted:
+        if event.pk not in claimed:
             continue
-        props = automation.event_properties(booking, previous)
+        booking = bookings[(event.event_properties or {}).get("invitee_uri", "")]
+        props = automation.event_properties(booking, previous.get(booking.invitee_uri))
         event_date = event.event_date or booking.invitee_created_at
         body = client.build_event(event.event_name, email=event.email,
                                   event_date=event_date.isoformat().replace("+00:00", "Z") if event_date else None,
@@ -371,21 +419,36 @@ def send_due_events(connection: Connection, client: BrevoClient | None, *,
             client.send_event(body["event_name"], email=event.email, event_date=body.get("event_date"),
                               event_properties=body.get("event_properties"))
         except BrevoAuthError:
+            _release(ready)
             raise
         except BrevoError as err:
             failed += _event_failed(connection, event, err)
             continue
-        _event_sent(connection, event, body)
+        _events_sent(connection, [(event, body)])
         sent += 1
     return sent, failed
 
 
-def _event_sent(connection: Connection, event: AutomationEvent, body: dict[str, Any]) -> None:
-    AutomationEvent.objects.filter(pk=event.pk).update(
-        status=AutomationEvent.Status.SENT, sent_at=timezone.now(), attempts=event.attempts + 1,
-        event_properties=body.get("event_properties") or {}, last_error="")
-    _log(connection, None, event.email, "event", ContactSyncLog.Status.OK, message=event.event_name,
-         http_status=204, request={"event_name": event.event_name, "event_properties": body.get("event_properties")})
+def _release(ready: list[tuple[AutomationEvent, dict[str, Any]]]) -> None:
+    """Give back claims not sent (the key was rejected): pending again, due at once after a fix."""
+    AutomationEvent.objects.filter(pk__in=[e.pk for e, _ in ready], status=AutomationEvent.Status.SENDING).update(
+        status=AutomationEvent.Status.PENDING, next_attempt_at=None)
+
+
+def _events_sent(connection: Connection, items: list[tuple[AutomationEvent, dict[str, Any]]]) -> None:
+    """Mark events sent and log them: two statements for any number."""
+    if not items:
+        return
+    AutomationEvent.objects.filter(pk__in=[e.pk for e, _ in items]).update(
+        status=AutomationEvent.Status.SENT, sent_at=timezone.now(), attempts=F("attempts") + 1, last_error="")
+    for event, body in items:
+        event.event_properties = body.get("event_properties") or {}
+    AutomationEvent.objects.bulk_update([e for e, _ in items], ["event_properties"], batch_size=200)
+    ContactSyncLog.objects.bulk_create([
+        ContactSyncLog(connection=connection, contact=None, email=event.email, action="event",
+                       status=ContactSyncLog.Status.OK, message=event.event_name, http_status=204,
+                       request={"event_name": event.event_name, "event_properties": body.get("event_properties")})
+        for event, body in items])
 
 
 def _event_failed(connection: Connection, event: AutomationEvent, err: BrevoError | str, transient: bool | None = None) -> int:
@@ -417,12 +480,14 @@ def _send_batches(connection: Connection, client: BrevoClient,
         try:
             report = client.send_events_batch([body for _, body in chunk])
         except BrevoAuthError:
+            _release(ready[start:])
             raise
         except BrevoError as err:
             for event, _ in chunk:
                 failed += _event_failed(connection, event, err)
             continue
         bad: dict[int, str] = {}
+        delivered: list[tuple[AutomationEvent, dict[str, Any]]] = []
         for error in (report or {}).get("errors") or []:
             indexes = error.get("eventIndex")
             for index in indexes if isinstance(indexes, list) else [indexes]:
@@ -432,6 +497,7 @@ def _send_batches(connection: Connection, client: BrevoClient,
             if index in bad:
                 failed += _event_failed(connection, event, bad[index], transient=False)
             else:
-                _event_sent(connection, event, body)
-                sent += 1
+                delivered.append((event, body))
+        _events_sent(connection, delivered)
+        sent += len(delivered)
     return sent, failed
