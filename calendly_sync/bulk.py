@@ -21,7 +21,12 @@ IMPORT_CHUNK = 1000  # rows per import: well under Brevo's 10 MB body limit, and
 
 def import_contacts(connection: Connection, client: BrevoClient | None, contacts: list[Contact], summary, *,
                     sync_run: SyncRun | None = None, progress: Callable[[int], None] | None = None) -> list[Contact]:
-    """Import what can be imported; return the contacts left for one-by-one upserts."""
+    """Import what can be imported; return the contacts left for one-by-one upserts.
+
+    Every chunk's import is sent before any is polled, so they are waited for together (one
+    2 s poll round, not one per chunk). The contacts stay locked until their imports have ended,
+    so no other pusher can send an older or newer state in between.
+    """
     assert client is not None
     groups: dict[tuple[int, ...], list[Contact]] = defaultdict(list)
     rest: list[Contact] = []
@@ -30,37 +35,56 @@ def import_contacts(connection: Connection, client: BrevoClient | None, contacts
             groups[tuple(sorted(contact.list_ids))].append(contact)
         else:
             rest.append(contact)
-    for list_ids, members in groups.items():
-        for start in range(0, len(members), IMPORT_CHUNK):
-            chunk = members[start:start + IMPORT_CHUNK]
-            with locked_contacts(c.pk for c in chunk) as rows:  # locked while Brevo imports them
-                rest.extend(_import_chunk(connection, client, chunk, rows, list_ids, summary, sync_run, progress))
+    if not groups:
+        return rest
+    wanted = {c.pk: c.desired_hash for members in groups.values() for c in members}
+    with locked_contacts(wanted) as locked:  # locked while Brevo imports them
+        current = {c.pk: c for c in locked}
+        started: list[tuple[list[Contact], tuple[int, ...], int]] = []
+        for list_ids, members in groups.items():
+            for start in range(0, len(members), IMPORT_CHUNK):
+                rows = [current[c.pk] for c in members[start:start + IMPORT_CHUNK] if c.pk in current]
+                # A contact whose projection moved on since it was listed goes the single way, with its new state.
+                chunk = [c for c in rows if c.desired_hash == wanted[c.pk] and c.dirty]
+                rest.extend(c for c in rows if c.dirty and c.desired_hash != wanted[c.pk])
+                if not chunk:
+                    continue
+                try:
+                    process_id = client.import_contacts([{"email": c.email, "attributes": c.attributes} for c in chunk],
+                                                        list(list_ids), update_existing=True)
+                except BrevoAuthError:
+                    raise
+                except BrevoError as err:
+                    log.warning("bulk import of %d contacts failed (%s); falling back to single upserts", len(chunk), err)
+                    rest.extend(chunk)
+                    continue
+                started.append((chunk, list_ids, process_id))
+        if not started:
+            return rest
+        try:
+            outcomes = client.wait_for_processes([pid for _, _, pid in started], poll_interval=2.0, timeout=1800)
+        except BrevoAuthError:
+            raise
+        except BrevoError as err:
+            log.warning("polling %d bulk imports failed (%s); falling back to single upserts", len(started), err)
+            return rest + [c for chunk, _, _ in started for c in chunk]
+        for chunk, list_ids, process_id in started:
+            rest.extend(_record_import(connection, chunk, list_ids, process_id, outcomes[process_id], summary,
+                                       sync_run, progress))
     return rest
 
 
-def _import_chunk(connection: Connection, client: BrevoClient, members: list[Contact], locked: list[Contact],
-                  list_ids: tuple[int, ...], summary, sync_run: SyncRun | None,
-                  progress: Callable[[int], None] | None) -> list[Contact]:
-    """Import one chunk under lock; returns the contacts to send one by one instead."""
+def _record_import(connection: Connection, chunk: list[Contact], list_ids: tuple[int, ...], process_id: int,
+                   outcome: dict | BrevoError, summary, sync_run: SyncRun | None,
+                   progress: Callable[[int], None] | None) -> list[Contact]:
+    """Record one finished import; returns the contacts to send one by one instead."""
     from .push import mark_pushed_many
 
-    wanted = {c.pk: c.desired_hash for c in members}
-    # A contact whose projection moved on since it was listed goes the single way, with its new state.
-    chunk = [c for c in locked if c.desired_hash == wanted[c.pk] and c.dirty]
-    taken = {c.pk for c in chunk}
-    rest = [c for c in locked if c.pk not in taken and c.dirty]
-    if not chunk:
-        return rest
-    rows = [{"email": c.email, "attributes": c.attributes} for c in chunk]
-    try:
-        process_id = client.import_contacts(rows, list(list_ids), update_existing=True)
-        process = client.wait_for_process(process_id, poll_interval=2.0, timeout=1800)
-    except BrevoAuthError:
-        raise
-    except BrevoError as err:
-        log.warning("bulk import of %d contacts failed (%s); falling back to single upserts", len(chunk), err)
-        return rest + chunk
-    info = (process.get("info") or {}).get("import") or {}
+    if isinstance(outcome, BrevoError):
+        log.warning("bulk import %s of %d contacts failed (%s); falling back to single upserts", process_id,
+                    len(chunk), outcome)
+        return chunk
+    info = (outcome.get("info") or {}).get("import") or {}
     problems = {k: v for k, v in info.items()
                 if v and any(word in k for word in ("invalid", "duplicate", "missing", "skipped"))}
     if problems:
@@ -68,7 +92,7 @@ def _import_chunk(connection: Connection, client: BrevoClient, members: list[Con
         # person, send this chunk again one by one: upserts are idempotent, and the single path
         # knows how to retry without a rejected phone number.
         log.warning("import %s rejected rows %s; resending %d contacts one by one", process_id, problems, len(chunk))
-        return rest + chunk
+        return chunk
     ContactSyncLog.objects.bulk_create([
         ContactSyncLog(connection=connection, contact=c, email=c.email, action="import",
                        status=ContactSyncLog.Status.OK, message=f"imported in process {process_id}",
@@ -84,4 +108,4 @@ def _import_chunk(connection: Connection, client: BrevoClient, members: list[Con
         summary.updated += len(chunk)
     if progress:
         progress(len(chunk))
-    return rest
+    return []

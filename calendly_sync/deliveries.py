@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import logging
 import random
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable, Iterable
 
+from django import db
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -18,6 +22,7 @@ from .brevo.errors import BrevoAuthError, BrevoError
 from .clients import MissingCredentials, brevo_client_for
 from .claims import claim
 from .ingest import Rules, ingest, ingest_many
+from .locks import drain_lock
 from .models import Connection, Contact, EventTypeMapping, WebhookDelivery
 from .observations import MalformedPayload, Observation, observe_invitee
 from .push import push_dirty
@@ -27,8 +32,12 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
 BULK_THRESHOLD = 50  # contacts pushed together above this go through Brevo's bulk import
-BATCH_SIZE = 500  # deliveries taken together by a sweep or the embedded worker
-BACKLOG_BATCH = 200  # deliveries a Celery task takes along when others are waiting
+BATCH_SIZE = 500  # deliveries claimed and applied together
+PUSH_EVERY = 1000  # a drain pushes to Brevo when caught up, or after applying this many …
+PUSH_AFTER = 1.0  # … or after applying for this many seconds
+LINGER = 0.2  # seconds a background drain lets a burst gather between batches
+PUSHERS = 3  # rounds a background drain pushes to Brevo at the same time
+MAX_DEFER = 5.0  # seconds a background drain waits at most, before a batch, for a burst of webhooks to pass
 STALE_CLAIM = timedelta(minutes=10)  # a "processing" row older than this was left by a crash
 
 
@@ -76,14 +85,27 @@ def process_batch(delivery_ids: list[int], *, force: bool = False) -> dict[int, 
     update), so the connector's own work stays well below the time Brevo's limits impose.
     """
     results: dict[int, str] = {}
-    applied: list[tuple[WebhookDelivery, str | None]] = []  # (delivery, email it touched)
     cache: dict[int, tuple[Connection, Rules]] = {}  # loaded once per batch, not per delivery
-    by_connection: dict[int, list[WebhookDelivery]] = {}
-    for delivery in claim_deliveries(delivery_ids, force=force):
-        by_connection.setdefault(delivery.connection_id, []).append(delivery)
-    for connection_id, deliveries in by_connection.items():
-        applied.extend(_apply_all(deliveries, cache, results))
+    applied = apply_claimed(claim_deliveries(delivery_ids, force=force), cache, results)
+    finish(applied, cache, results)
+    return results
 
+
+def apply_claimed(claimed: list[WebhookDelivery], cache: dict[int, tuple[Connection, Rules]],
+                  results: dict[int, str]) -> list[tuple[WebhookDelivery, str | None]]:
+    """Apply claimed deliveries to the database (no Brevo call): [(delivery, email it touched)]."""
+    by_connection: dict[int, list[WebhookDelivery]] = {}
+    for delivery in claimed:
+        by_connection.setdefault(delivery.connection_id, []).append(delivery)
+    applied: list[tuple[WebhookDelivery, str | None]] = []
+    for deliveries in by_connection.values():
+        applied.extend(_apply_all(deliveries, cache, results))
+    return applied
+
+
+def finish(applied: list[tuple[WebhookDelivery, str | None]], cache: dict[int, tuple[Connection, Rules]],
+           results: dict[int, str]) -> None:
+    """Bring the applied deliveries' contacts and events to Brevo, then record each delivery's outcome."""
     done: list[int] = []
     grouped: dict[int, list[tuple[WebhookDelivery, str | None]]] = {}
     for delivery, email in applied:
@@ -104,7 +126,6 @@ def process_batch(delivery_ids: list[int], *, force: bool = False) -> dict[int, 
         WebhookDelivery.objects.filter(pk__in=done).update(
             status=WebhookDelivery.Status.PROCESSED, processed_at=timezone.now(), last_error="", next_attempt_at=None)
         results.update({pk: WebhookDelivery.Status.PROCESSED for pk in done})
-    return results
 
 
 def _apply_all(deliveries: list[WebhookDelivery], cache: dict[int, tuple[Connection, Rules]],
@@ -253,25 +274,137 @@ def due_deliveries(limit: int = 500) -> list[int]:
     return list(qs.values_list("pk", flat=True)[:limit])
 
 
-def sweep(limit: int = 500) -> dict[str, int]:
-    """Retry what is due: deliveries, then dirty contacts and pending events of every connection."""
-    counts = {"deliveries": 0, "processed": 0, "contacts": 0, "events": 0}
-    ids = due_deliveries(limit)
-    for start in range(0, len(ids), BATCH_SIZE):
-        results = process_batch(ids[start:start + BATCH_SIZE])
+def drain(first: Iterable[int] = (), *, limit: int | None = None, wait: bool = False,
+          background: bool = False, busy: Callable[[], bool] | None = None) -> dict[str, int] | None:
+    """Process every due delivery in batches, unless another worker is already draining (then None).
+
+    One drainer at a time (:func:`calendly_sync.locks.drain_lock`, across processes on
+    PostgreSQL): its batches are as large as the backlog, so a burst goes to Brevo as bulk imports
+    and event batches, only one process spends Brevo's per-second budget, and the other server
+    processes keep their CPU for acknowledging webhooks. Whoever releases the lock looks once more
+    for due work, so a delivery whose worker found the lock taken never waits for the next sweep.
+
+    ``background`` (the embedded worker and Celery): let a burst gather between batches, and
+    push each round to Brevo from up to ``PUSHERS`` threads while the next round is applied, so
+    a bulk import's wait overlaps the work that follows it. Otherwise (a command, a test) every
+    round is pushed before the next is applied, in the calling thread. ``busy`` (the embedded
+    worker's "this server is acknowledging a burst"): wait while it says so, up to ``MAX_DEFER``
+    seconds before each batch, so the burst's acknowledgements keep the CPU.
+    """
+    counts = {"deliveries": 0, "processed": 0}
+    pending = list(first)
+    while True:
+        with drain_lock(wait=wait) as held:
+            if not held:
+                return None
+            _drain_locked(pending, limit, counts, background=background, busy=busy)
+        if (limit is not None and counts["deliveries"] >= limit) or not due_deliveries(1):
+            return counts
+        pending = []
+
+
+def _drain_locked(pending: list[int], limit: int | None, counts: dict[str, int], *, background: bool = False,
+                  busy: Callable[[], bool] | None = None) -> None:
+    """Rounds of: apply due deliveries batch after batch until none is left (or ``PUSH_EVERY`` /
+    ``PUSH_AFTER`` is reached), then push the round to Brevo together: the fewer, larger pushes,
+    the fewer Brevo calls."""
+    pushers = ThreadPoolExecutor(PUSHERS, thread_name_prefix="calendly-sync-push") if background else None
+    running: set[Future[dict[int, str]]] = set()
+
+    def tally(results: dict[int, str]) -> None:
         counts["deliveries"] += len(results)
         counts["processed"] += sum(1 for status in results.values() if status == WebhookDelivery.Status.PROCESSED)
-    for connection in Connection.objects.filter(enabled=True).exclude(status=Connection.Status.NEEDS_RECONNECT):
-        try:
-            client = brevo_client_for(connection)
-        except MissingCredentials:
-            continue
-        try:
-            summary = push_dirty(connection, client, bulk_threshold=BULK_THRESHOLD)
-            counts["contacts"] += summary.created + summary.updated
-            counts["events"] += summary.events_sent
-        except BrevoError as exc:
-            log.warning("sweep: Brevo unavailable for connection %s: %s", connection.name, exc)
+
+    def collect(block: bool) -> None:
+        done, _ = wait_futures(running, return_when=FIRST_COMPLETED) if block else (
+            {f for f in running if f.done()}, None)
+        for future in done:
+            running.discard(future)
+            try:
+                tally(future.result())
+            except Exception:  # its deliveries stay claimed; a sweep takes them again once the claim is stale
+                log.exception("pushing a round of deliveries to Brevo failed")
+
+    try:
+        while limit is None or counts["deliveries"] < limit:
+            results: dict[int, str] = {}
+            cache: dict[int, tuple[Connection, Rules]] = {}
+            applied: list[tuple[WebhookDelivery, str | None]] = []
+            claimed_any = False
+            started = time.monotonic()
+            while len(applied) < PUSH_EVERY and (
+                    limit is None or counts["deliveries"] + len(results) + len(applied) < limit):
+                if busy is not None and busy():
+                    deferred = time.monotonic()
+                    while busy() and time.monotonic() - deferred < MAX_DEFER:
+                        time.sleep(LINGER)
+                    started += time.monotonic() - deferred  # waiting is not applying
+                room = BATCH_SIZE if limit is None else min(
+                    BATCH_SIZE, limit - counts["deliveries"] - len(results) - len(applied))
+                ids = list(dict.fromkeys([*pending, *due_deliveries(room)]))[:room]
+                pending = []
+                claimed = claim_deliveries(ids) if ids else []
+                if not claimed:
+                    break  # nothing due (or held by a forced reprocess elsewhere)
+                claimed_any = True
+                applied.extend(apply_claimed(claimed, cache, results))
+                if not background or time.monotonic() - started >= PUSH_AFTER:
+                    break
+                if len(claimed) < BATCH_SIZE:
+                    # More are arriving: let them gather for a moment. Larger batches cost the
+                    # server far less CPU per delivery, which it needs for acknowledging webhooks.
+                    time.sleep(LINGER)
+            if not claimed_any:
+                return
+            if pushers is None:
+                finish(applied, cache, results)
+                tally(results)
+                continue
+            while len(running) >= PUSHERS:
+                collect(block=True)
+            running.add(pushers.submit(_finish_in_thread, applied, cache, results))
+            collect(block=False)
+    finally:
+        if pushers is not None:
+            while running:
+                collect(block=True)
+            pushers.shutdown(wait=True)
+
+
+def _finish_in_thread(applied: list[tuple[WebhookDelivery, str | None]], cache: dict[int, tuple[Connection, Rules]],
+                      results: dict[int, str]) -> dict[int, str]:
+    try:
+        finish(applied, cache, results)
+        return results
+    finally:
+        db.connection.close()  # this thread's own connection; the pool's threads end with the drain
+
+
+def sweep(limit: int | None = None, *, wait: bool = False) -> dict[str, int]:
+    """Retry what is due: deliveries, then dirty contacts and pending events of every connection.
+
+    Skipped (all counts 0) while another worker drains, unless ``wait``: that worker does the same.
+    """
+    counts = {"deliveries": 0, "processed": 0, "contacts": 0, "events": 0}
+    with drain_lock(wait=wait) as held:
+        if not held:
+            return counts
+        _drain_locked([], limit, counts)
+        for connection in Connection.objects.filter(enabled=True).exclude(status=Connection.Status.NEEDS_RECONNECT):
+            try:
+                client = brevo_client_for(connection)
+            except MissingCredentials:
+                continue
+            try:
+                summary = push_dirty(connection, client, bulk_threshold=BULK_THRESHOLD)
+                counts["contacts"] += summary.created + summary.updated
+                counts["events"] += summary.events_sent
+            except BrevoError as exc:
+                log.warning("sweep: Brevo unavailable for connection %s: %s", connection.name, exc)
+    if due_deliveries(1) and (limit is None or counts["deliveries"] < limit):
+        drained = drain(limit=None if limit is None else limit - counts["deliveries"])  # arrived meanwhile
+        for key, value in (drained or {}).items():
+            counts[key] += value
     return counts
 
 

@@ -41,7 +41,8 @@ MAX_CONTACT_ATTEMPTS = 12
 MAX_EVENT_ATTEMPTS = 12
 RESCHEDULE_PAIR_WAIT = timedelta(minutes=10)
 STALE_EVENT_CLAIM = timedelta(minutes=10)
-PAGE_SIZE = 1000  # contacts read (and imported) at a time
+PAGE_SIZE = 1000  # contacts read (and pushed one by one) at a time
+BULK_PAGE_SIZE = 4000  # contacts read at a time for bulk import: 4 imports of 1,000 sent, then polled together
 EVENT_BATCH_MIN = 20  # from this many due events on, use POST /events/batch
 EVENT_BATCH_SIZE = 100
 
@@ -287,7 +288,7 @@ def push_dirty(connection: Connection, client: BrevoClient | None, *, emails: It
     bulk = bulk_threshold is not None and total >= bulk_threshold
     last_pk = 0
     while True:  # in pages of primary keys: memory stays flat however large the backlog
-        page = list(qs.filter(pk__gt=last_pk).order_by("pk")[:PAGE_SIZE])
+        page = list(qs.filter(pk__gt=last_pk).order_by("pk")[:BULK_PAGE_SIZE if bulk else PAGE_SIZE])
         if not page:
             break
         last_pk = page[-1].pk
@@ -314,6 +315,7 @@ def push_dirty(connection: Connection, client: BrevoClient | None, *, emails: It
 
 
 _attribute_cache: dict[tuple[int, str], set[str]] = {}
+_attribute_lock = threading.Lock()  # pushers of one drain run in threads: list and create once, not per thread
 
 
 def ensure_attributes(connection: Connection, client: BrevoClient, *, dry_run: bool = False,
@@ -330,8 +332,14 @@ def ensure_attributes(connection: Connection, client: BrevoClient, *, dry_run: b
         if rule.source == "name" and rule.attribute == "FIRSTNAME":
             wanted.setdefault("LASTNAME", "text")
     cache_key = (connection.pk, ",".join(sorted(wanted)))
-    if not force and not dry_run and cache_key in _attribute_cache:
-        return sorted(_attribute_cache[cache_key]), []
+    with _attribute_lock:
+        if not force and not dry_run and cache_key in _attribute_cache:
+            return sorted(_attribute_cache[cache_key]), []
+        return _ensure_attributes(client, wanted, cache_key, dry_run)
+
+
+def _ensure_attributes(client: BrevoClient, wanted: dict[str, str], cache_key: tuple[int, str],
+                       dry_run: bool) -> tuple[list[str], list[str]]:
     existing = {a["name"].upper() for a in client.list_attributes()}
     missing = [name for name in sorted(wanted) if name.upper() not in existing]
     if not dry_run:

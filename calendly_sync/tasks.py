@@ -6,22 +6,24 @@ from celery import shared_task
 
 @shared_task(name="calendly_sync.process_delivery", acks_late=True)
 def process_delivery_task(delivery_id: int) -> str:
-    """Process one delivery; if it must wait (backoff), schedule itself for then (beat's sweep is the backstop)."""
+    """Drain what is due, this delivery first; if it must wait (backoff), schedule itself for then.
+
+    When another worker is already draining, return at once: that worker takes this delivery
+    along (it looks for due work again after releasing its lock), so a burst of tasks costs one
+    cheap query each instead of many small, overlapping batches. Beat's sweep is the backstop.
+    """
     from django.utils import timezone
 
-    from .deliveries import BACKLOG_BATCH, due_deliveries, process_batch
+    from .deliveries import drain
     from .models import WebhookDelivery
 
-    # When a backlog has built up, take a batch of due deliveries along (claims skip rows other
-    # workers hold), so contacts and events go to Brevo in bulk instead of one call each.
-    others = [pk for pk in due_deliveries(BACKLOG_BATCH) if pk != delivery_id]
-    batch = [delivery_id] + (others if len(others) >= 10 else [])
-    status = process_batch(batch).get(delivery_id, "skipped")
-    if status == WebhookDelivery.Status.PENDING:
-        due = WebhookDelivery.objects.filter(pk=delivery_id).values_list("next_attempt_at", flat=True).first()
-        if due is not None:
-            process_delivery_task.apply_async((delivery_id,), countdown=max(1.0, (due - timezone.now()).total_seconds()))
-    return status
+    if drain([delivery_id], background=True) is None:
+        return "deferred"
+    status, due = WebhookDelivery.objects.filter(pk=delivery_id).values_list(
+        "status", "next_attempt_at").first() or ("missing", None)
+    if status == WebhookDelivery.Status.PENDING and due is not None and due > timezone.now():
+        process_delivery_task.apply_async((delivery_id,), countdown=max(1.0, (due - timezone.now()).total_seconds()))
+    return str(status)
 
 
 @shared_task(name="calendly_sync.sweep")

@@ -1,6 +1,6 @@
 """Where work runs: the embedded worker thread (no broker) or Celery (``CELERY_BROKER_URL`` set).
 
-One code path either way: both call :func:`calendly_sync.deliveries.process_delivery` and
+One code path either way: both call :func:`calendly_sync.deliveries.drain` and
 :func:`calendly_sync.deliveries.sweep`. The embedded thread takes each committed delivery from a
 queue, and every ``SWEEP_INTERVAL`` seconds retries what is due and picks up what a crash left
 pending, so a Brevo outage heals with no command and no extra service.
@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+from collections import deque
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -17,6 +19,8 @@ from django.db import close_old_connections
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 30.0
+BUSY_ARRIVALS = 15  # deliveries accepted …
+BUSY_WINDOW = 0.3  # … within this many seconds: a burst (50/s in one server process)
 SUBSCRIPTION_CHECK_INTERVAL = 3600.0
 
 
@@ -32,6 +36,7 @@ class EmbeddedWorker:
         self.stopping = threading.Event()
         self.idle = threading.Event()
         self.lock = threading.Lock()
+        self.arrivals: deque[float] = deque(maxlen=BUSY_ARRIVALS)  # when this process accepted its last deliveries
 
     def start(self) -> None:
         with self.lock:
@@ -48,21 +53,28 @@ class EmbeddedWorker:
             self.thread.join(timeout)
         self.thread = None
 
+    def busy(self) -> bool:
+        """This server process is acknowledging a burst (``BUSY_ARRIVALS`` within ``BUSY_WINDOW`` s).
+
+        Applying deliveries costs CPU the acknowledgements need; while a burst lasts the drain
+        waits (up to ``MAX_DEFER`` seconds at a time), then takes the backlog in large batches.
+        """
+        return len(self.arrivals) == self.arrivals.maxlen and time.monotonic() - self.arrivals[0] < BUSY_WINDOW
+
     def submit(self, delivery_id: int) -> None:
+        self.arrivals.append(time.monotonic())
         self.idle.clear()
         self.start()
         self.queue.put(delivery_id)
 
     def _run(self) -> None:
-        from .deliveries import BATCH_SIZE, process_batch, sweep
+        from .deliveries import BATCH_SIZE, drain, sweep
 
-        import time
-
-        first = True
+        next_sweep = time.monotonic()  # at start-up: pick up what a crash or a restart left pending
         next_subscription_check = time.monotonic() + 60.0  # not at start-up: let the server settle
         while not self.stopping.is_set():
             try:
-                item = self.queue.get(timeout=0 if first else self.sweep_interval)
+                item = self.queue.get(timeout=max(0.0, next_sweep - time.monotonic()))
             except queue.Empty:
                 item = None
             batch = [item] if item is not None else []
@@ -76,8 +88,9 @@ class EmbeddedWorker:
             try:
                 close_old_connections()
                 if batch:
-                    process_batch(batch)
-                if item is None or first:
+                    drain(batch, background=True, busy=self.busy)  # None when another process drains: it takes these along
+                if time.monotonic() >= next_sweep:  # on time even when deliveries never stop coming
+                    next_sweep = time.monotonic() + self.sweep_interval
                     sweep()
                 if time.monotonic() >= next_subscription_check:
                     from .subscriptions import check_all
@@ -89,7 +102,6 @@ class EmbeddedWorker:
                 log.exception("embedded worker step failed")
             finally:
                 close_old_connections()
-            first = False
             if self.queue.empty():
                 self.idle.set()
 

@@ -532,40 +532,63 @@ class BrevoClient:
         timeout: float = 600,
         max_poll_interval: float = 60.0,
     ) -> dict[str, Any]:
-        """Poll until the process completes; raises :class:`BrevoError` if it fails or times out.
+        """Poll until the process completes; raises :class:`BrevoError` if it fails or times out."""
+        outcome = self.wait_for_processes([process_id], poll_interval=poll_interval, timeout=timeout,
+                                          max_poll_interval=max_poll_interval)[process_id]
+        if isinstance(outcome, BrevoError):
+            raise outcome
+        return outcome
 
+    def wait_for_processes(
+        self,
+        process_ids: list[int],
+        *,
+        poll_interval: float = 2.0,
+        timeout: float = 600,
+        max_poll_interval: float = 60.0,
+    ) -> dict[int, dict[str, Any] | BrevoError]:
+        """Poll several processes in rounds until each has ended: its process, or the error it ended with.
+
+        One sleep per round for all of them, so imports sent together are waited for together.
         The interval grows ×1.5 up to ``max_poll_interval`` because ``/processes`` is limited to
         100 requests/hour. Elapsed time counts both the clock and the requested sleeps, so an
-        injected no-op sleep still times out deterministically.
+        injected no-op sleep still times out deterministically. A failing poll (after the
+        client's own retries) raises.
         """
         start = self._clock()
         waited = 0.0
         interval = poll_interval
-        while True:
-            process = self.get_process(process_id)
-            status = str(process.get("status", "")).lower()
-            if status in TERMINAL_OK:
-                return process
-            if status in TERMINAL_FAILED:
-                raise BrevoError(
-                    f"process {process_id} ended with status {status!r}: {process.get('error')!r}",
-                    code=status,
-                    metadata={"process": process},
-                    method="GET",
-                    path=f"/processes/{process_id}",
-                )
+        outcomes: dict[int, dict[str, Any] | BrevoError] = {}
+        waiting = list(dict.fromkeys(int(pid) for pid in process_ids))
+        last: dict[int, dict[str, Any]] = {}
+        while waiting:
+            for process_id in list(waiting):
+                process = last[process_id] = self.get_process(process_id)
+                status = str(process.get("status", "")).lower()
+                if status in TERMINAL_OK:
+                    outcomes[process_id] = process
+                elif status in TERMINAL_FAILED:
+                    outcomes[process_id] = BrevoError(
+                        f"process {process_id} ended with status {status!r}: {process.get('error')!r}",
+                        code=status, metadata={"process": process}, method="GET",
+                        path=f"/processes/{process_id}")
+                else:
+                    continue
+                waiting.remove(process_id)
+            if not waiting:
+                break
             elapsed = max(self._clock() - start, waited)
             if elapsed + interval > timeout:
-                raise BrevoError(
-                    f"process {process_id} still {status!r} after {elapsed:.0f}s",
-                    code="timeout",
-                    metadata={"process": process},
-                    method="GET",
-                    path=f"/processes/{process_id}",
-                )
+                for process_id in waiting:
+                    status = str(last[process_id].get("status", "")).lower()
+                    outcomes[process_id] = BrevoError(
+                        f"process {process_id} still {status!r} after {elapsed:.0f}s", code="timeout",
+                        metadata={"process": last[process_id]}, method="GET", path=f"/processes/{process_id}")
+                break
             self._sleep(interval)
             waited += interval
             interval = min(max_poll_interval, interval * 1.5)
+        return outcomes
 
 
 def _body(resp: requests.Response) -> Any:

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from calendly_sync.deliveries import process_delivery, sweep
+from calendly_sync.deliveries import BATCH_SIZE, process_batch, sweep
 from calendly_sync.models import WebhookDelivery
 
 
@@ -27,10 +27,9 @@ class Command(BaseCommand):
             if opts["failed"]:
                 WebhookDelivery.objects.filter(pk__in=ids, status=WebhookDelivery.Status.FAILED).update(
                     status=WebhookDelivery.Status.PENDING, attempts=0)
-            for pk in ids:
-                process_delivery(pk, force=True)
-                forced += 1
-        counts = sweep(limit=opts["limit"])
+            for start in range(0, len(ids), BATCH_SIZE):
+                forced += len(process_batch(ids[start:start + BATCH_SIZE], force=True))
+        counts = sweep(limit=opts["limit"], wait=True)  # waits for a worker's drain to end, then sweeps
         left = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING).count()
         failed = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.FAILED).count()
         self.stdout.write(
