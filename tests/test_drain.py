@@ -1,0 +1,327 @@
+"""The set-based drain: claims, batched ingest, one drainer at a time, bulk pushes, burst deferral.
+
+Everything runs against the real database and the Brevo/Calendly simulators over HTTP; the only
+stand-ins are a "concurrent writer" that inserts a row mid-batch (to prove the fallback) and
+lock holders in threads (to prove one drainer at a time).
+"""
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from calendly_sync import deliveries
+from calendly_sync.deliveries import claim_deliveries, drain, process_batch, process_delivery, sweep
+from calendly_sync.locks import drain_lock
+from calendly_sync.models import AutomationEvent, Booking, Contact, WebhookDelivery
+from tests.test_webhooks import EXPECTED, deliver, outbox, scenario_items  # noqa: F401 - outbox is a fixture
+
+
+def store(client, connection, items: list[dict[str, Any]]) -> list[int]:
+    ids = []
+    for item in items:
+        resp = deliver(client, connection, item)
+        assert resp.status_code == 200
+        if resp.json()["status"] != "duplicate":
+            ids.append(resp.json()["id"])
+    return ids
+
+
+def reset(brevo_sim) -> None:
+    for model in (WebhookDelivery, AutomationEvent, Contact, Booking):
+        model.objects.all().delete()
+    brevo_sim.contacts.clear()
+    brevo_sim.events.clear()
+
+
+def snapshot() -> dict[str, Any]:
+    """What the database says, without ids or timestamps of our own."""
+    bookings = sorted(Booking.objects.values_list(
+        "invitee_uri", "email", "status", "rescheduled", "old_invitee_uri", "new_invitee_uri", "start_time",
+        "no_show_uri", "cancel_reason", "calendly_updated_at"))
+    contacts = sorted((c.email, c.desired_hash, c.booking_status, tuple(c.list_ids), c.dirty,
+                       c.current_booking.invitee_uri if c.current_booking else None)
+                      for c in Contact.objects.select_related("current_booking"))
+    events = sorted(AutomationEvent.objects.values_list("key", "event_name", "email", "status"))
+    return {"bookings": bookings, "contacts": contacts, "events": events}
+
+
+# -- batched ingest ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", list(EXPECTED))
+def test_each_scenario_applied_as_one_batch_in_any_order(client, connection, sims, book, outbox, kind):
+    """All of a booking's deliveries land in one batch (one transaction), in every arrival order."""
+    calendly_sim, brevo_sim = sims
+    items = scenario_items(calendly_sim, book, outbox, kind)
+    orders = list(itertools.permutations(range(len(items))))
+    chosen = orders if len(orders) <= 6 else orders[:: max(1, len(orders) // 6)] + [orders[-1]]
+    for order in chosen:
+        reset(brevo_sim)
+        ids = store(client, connection, [items[i] for i in order] + [items[order[0]]])  # + a redelivery
+        assert len(ids) == len(items)
+        results = process_batch(ids)
+        assert set(results.values()) == {"processed"}, results
+        contact = brevo_sim.get_contact("levi@example.com")
+        assert contact["attributes"]["BOOKING_STATUS"] == EXPECTED[kind][0], order
+        assert sorted(e["event_name"] for e in brevo_sim.events) == EXPECTED[kind][1], order
+        assert contact["listIds"] == [10]
+
+
+def test_one_batch_and_one_at_a_time_leave_identical_rows(client, connection, sims, book, outbox):
+    calendly_sim, brevo_sim = sims
+    from tests.conftest import in_days
+
+    rng = random.Random(7)
+    for i in range(24):
+        email = f"mixed{i % 17}@example.com"  # some people book twice
+        inv = book(email, fire_webhooks=True, days=2 + i % 5, answers={"Company name": f"Co {i}"})
+        action = i % 6
+        if action == 1:
+            calendly_sim.cancel(inv["uri"], reason="Conflict")
+        elif action == 2:
+            calendly_sim.reschedule(inv["uri"], in_days(12))
+        elif action == 3:
+            new = calendly_sim.reschedule(inv["uri"], in_days(13))
+            calendly_sim.cancel(new["uri"], reason="Travel")
+        elif action == 4:
+            calendly_sim.mark_no_show(inv["uri"])
+        elif action == 5:
+            calendly_sim.unmark_no_show(calendly_sim.mark_no_show(inv["uri"])["uri"])
+    items = list(outbox)
+    rng.shuffle(items)
+
+    for pk in store(client, connection, items):
+        process_delivery(pk)
+    one_by_one = snapshot()
+    emails = sorted(set(Contact.objects.values_list("email", flat=True)))
+    brevo_one = {e: brevo_sim.get_contact(e) for e in emails}
+
+    reset(brevo_sim)
+    results = process_batch(store(client, connection, items))
+    assert set(results.values()) == {"processed"}
+    assert snapshot() == one_by_one
+    brevo_batch = {e: brevo_sim.get_contact(e) for e in emails}
+    assert {e: (c["attributes"], c["listIds"]) for e, c in brevo_batch.items()} == {
+        e: (c["attributes"], c["listIds"]) for e, c in brevo_one.items()}
+    assert len(one_by_one["events"]) == len({k for k, *_ in one_by_one["events"]}) > 24
+
+
+def test_a_row_created_meanwhile_makes_the_batch_fall_back_to_one_by_one(client, connection, sims, book, outbox,
+                                                                        monkeypatch):
+    """Another worker inserts a booking between our read and our insert: nothing is lost."""
+    _, brevo_sim = sims
+    for i in range(5):
+        book(f"race{i}@example.com", fire_webhooks=True)
+    ids = store(client, connection, list(outbox))
+    original = Booking.objects.bulk_create
+    raced = []
+
+    def concurrent_writer(objs, *args, **kwargs):
+        if objs and not raced:
+            first = objs[0]
+            Booking.objects.create(connection=first.connection, invitee_uri=first.invitee_uri, email=first.email,
+                                   source="webhook")
+            raced.append(first.invitee_uri)
+        return original(objs, *args, **kwargs)
+
+    monkeypatch.setattr(Booking.objects, "bulk_create", concurrent_writer)
+    results = process_batch(ids)
+    assert raced and set(results.values()) == {"processed"}
+    assert Booking.objects.count() == 5 and Booking.objects.filter(calendly_updated_at__isnull=True).count() == 0
+    assert len(brevo_sim.contacts) == 5
+    assert sorted(e["event_name"] for e in brevo_sim.events) == ["calendly_booking_created"] * 5
+
+
+def test_processing_cost_does_not_grow_with_the_batch(client, connection, sims, book, outbox):
+    """A batch costs a few dozen statements however large (one at a time: about 25 per delivery).
+
+    They grow a little with the batch only where the database caps a statement's parameters
+    (SQLite: a bulk insert of 30-column rows goes out 33 rows at a time).
+    """
+    _, brevo_sim = sims
+    for i in range(240):
+        book(f"cost{i}@example.com", fire_webhooks=True, days=1 + i % 20, answers={"Company name": f"Co {i}"})
+    ids = store(client, connection, list(outbox))
+    counts = []
+    for batch in (ids[:60], ids[60:]):
+        with CaptureQueriesContext(db_connection) as queries:
+            results = process_batch(batch)
+        assert set(results.values()) == {"processed"}
+        counts.append(len(queries.captured_queries))
+    assert counts[1] - counts[0] <= 120 // 8, counts  # 120 more deliveries: at most 15 more statements
+    assert counts[1] < 180 // 2, counts  # under half a statement per delivery
+    assert len(brevo_sim.contacts) == 240
+
+
+# -- claims -----------------------------------------------------------------------------------------
+
+def test_claims_are_exclusive_due_only_and_a_stale_claim_expires(client, connection, sims, book, outbox):
+    for i in range(3):
+        book(f"claim{i}@example.com", fire_webhooks=True)
+    ids = store(client, connection, list(outbox))
+    first = claim_deliveries(ids)
+    assert [d.pk for d in first] == ids and all(d.attempts == 1 for d in first)
+    assert claim_deliveries(ids) == []  # a second worker gets nothing
+    WebhookDelivery.objects.filter(pk=ids[0]).update(next_attempt_at=timezone.now() - timedelta(minutes=11))
+    assert [d.pk for d in claim_deliveries(ids)] == [ids[0]]  # the claim a crash left behind expired
+    WebhookDelivery.objects.filter(pk=ids[1]).update(status="pending", next_attempt_at=timezone.now() + timedelta(hours=1))
+    assert claim_deliveries([ids[1]]) == []  # backing off
+    assert [d.pk for d in claim_deliveries([ids[1]], force=True)] == [ids[1]]
+
+
+def test_pushed_contacts_are_marked_exactly(connection):
+    from calendly_sync.push import mark_pushed_many
+
+    a = Contact.objects.create(connection=connection, email="a@example.com", desired_hash="h-a", dirty=True)
+    b = Contact.objects.create(connection=connection, email="b@example.com", desired_hash="h-b2", dirty=True)
+    mark_pushed_many({a.pk: "h-a", b.pk: "h-b1"})  # b's projection moved on while h-b1 was in flight
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert (a.pushed_hash, a.dirty, a.last_pushed_at is not None) == ("h-a", False, True)
+    assert (b.pushed_hash, b.dirty) == ("h-b1", True)
+
+
+# -- bulk pushes --------------------------------------------------------------------------------------
+
+def test_imports_are_all_sent_before_they_are_polled_together(client, connection, sims, book, outbox, monkeypatch,
+                                                               client_sleeps):
+    from calendly_sync import bulk
+
+    _, brevo_sim = sims
+    monkeypatch.setattr(bulk, "IMPORT_CHUNK", 25)
+    for i in range(70):
+        book(f"chunk{i}@example.com", fire_webhooks=True)
+    store(client, connection, list(outbox))
+    brevo_sim.reset_calls() if hasattr(brevo_sim, "reset_calls") else None
+    counts = sweep()
+    assert counts["processed"] == 70
+    calls = [f"{r.method} {r.path}" for r in brevo_sim.requests]
+    imports = [i for i, c in enumerate(calls) if c == "POST /v3/contacts/import"]
+    polls = [i for i, c in enumerate(calls) if c.startswith("GET /v3/processes/")]
+    assert len(imports) == 3 and max(imports) < min(polls)
+    assert len(polls) == 6  # two rounds of three polls (the simulator finishes an import on its 2nd poll) …
+    assert client_sleeps.calls.count(2.0) == 1  # … with one wait between them, not one per import
+    assert len(brevo_sim.contacts) == 70
+
+
+# -- one drainer at a time ----------------------------------------------------------------------------
+
+def _hold_lock_in_thread() -> tuple[threading.Event, threading.Event, threading.Thread]:
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        try:
+            with drain_lock() as got:
+                assert got
+                held.set()
+                release.wait(30)
+        finally:
+            db_connection.close()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert held.wait(30)
+    return held, release, thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_drainer_defers_to_the_one_holding_the_lock(client, connection, sims, book, outbox):
+    from calendly_sync.tasks import process_delivery_task
+
+    book("lock@example.com", fire_webhooks=True)
+    ids = store(client, connection, list(outbox))
+    _, release, thread = _hold_lock_in_thread()
+    try:
+        assert drain(ids) is None
+        assert process_delivery_task.run(ids[0]) == "deferred"
+        assert sweep()["deliveries"] == 0
+        assert WebhookDelivery.objects.get(pk=ids[0]).status == "pending"
+    finally:
+        release.set()
+        thread.join(30)
+    assert drain(ids) == {"deliveries": 1, "processed": 1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_holder_takes_along_what_arrived_while_others_deferred(client, connection, sims, book, outbox,
+                                                                   monkeypatch):
+    """The drainer looks again after releasing its lock, so a deferred delivery never waits for a sweep."""
+    book("early@example.com", fire_webhooks=True)
+    first = store(client, connection, list(outbox))
+    inside, proceed = threading.Event(), threading.Event()
+    real = deliveries._drain_locked
+    outcome: dict[str, Any] = {}
+
+    def slow_first_round(*args: Any, **kwargs: Any) -> None:
+        if not inside.is_set():
+            inside.set()
+            proceed.wait(30)
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(deliveries, "_drain_locked", slow_first_round)
+
+    def holder() -> None:
+        try:
+            outcome["counts"] = drain(first)
+        finally:
+            db_connection.close()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert inside.wait(30)
+    book("late@example.com", fire_webhooks=True)
+    late = store(client, connection, list(outbox)[1:])
+    assert drain(late) is None  # deferred to the holder …
+    proceed.set()
+    thread.join(30)
+    assert outcome["counts"]["processed"] == 2  # … which took it along
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"processed"}
+
+
+# -- bursts -----------------------------------------------------------------------------------------
+
+@pytest.mark.django_db(transaction=True)
+def test_a_busy_server_defers_the_drain_until_the_burst_passes(client, connection, sims, book, outbox, monkeypatch):
+    monkeypatch.setattr(deliveries, "LINGER", 0)
+    for i in range(3):
+        book(f"burst{i}@example.com", fire_webhooks=True)
+    ids = store(client, connection, list(outbox))
+    answers = iter([True, True, True])
+    asked = []
+
+    def busy() -> bool:
+        asked.append(1)
+        return next(answers, False)
+
+    counts = drain(ids, background=True, busy=busy)
+    assert len(asked) >= 4 and counts == {"deliveries": 3, "processed": 3}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_that_never_ends_still_gets_processed(client, connection, sims, book, outbox, monkeypatch):
+    monkeypatch.setattr(deliveries, "LINGER", 0)
+    monkeypatch.setattr(deliveries, "MAX_DEFER", 0)
+    book("endless@example.com", fire_webhooks=True)
+    ids = store(client, connection, list(outbox))
+    assert drain(ids, background=True, busy=lambda: True) == {"deliveries": 1, "processed": 1}
+
+
+def test_the_embedded_worker_calls_fifty_deliveries_a_second_a_burst():
+    import time
+
+    from calendly_sync.worker import BUSY_ARRIVALS, BUSY_WINDOW, EmbeddedWorker
+
+    worker = EmbeddedWorker()
+    now = time.monotonic()
+    worker.arrivals.extend([now - BUSY_WINDOW * 2] * (BUSY_ARRIVALS - 1))
+    assert not worker.busy()
+    worker.arrivals.extend([now] * BUSY_ARRIVALS)
+    assert worker.busy()
+    assert BUSY_ARRIVALS / BUSY_WINDOW == 50
