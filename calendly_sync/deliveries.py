@@ -33,11 +33,11 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
 BULK_THRESHOLD = 50  # contacts pushed together above this go through Brevo's bulk import
 BATCH_SIZE = 500  # deliveries claimed and applied together
-PUSH_EVERY = 1000  # a drain pushes to Brevo when caught up, or after applying this many …
+PUSH_EVERY = 500  # a drain pushes to Brevo when caught up, or after applying this many …
 PUSH_AFTER = 1.0  # … or after applying for this many seconds
 LINGER = 0.2  # seconds a background drain lets a burst gather between batches
-PUSHERS = 3  # rounds a background drain pushes to Brevo at the same time
-MAX_DEFER = 5.0  # seconds a background drain waits at most, before a batch, for a burst of webhooks to pass
+PUSHERS = 4  # rounds a background drain pushes to Brevo at the same time
+MAX_DEFER = 10.0  # seconds a background drain waits at most, before a batch, for a burst of webhooks to pass
 STALE_CLAIM = timedelta(minutes=10)  # a "processing" row older than this was left by a crash
 
 
@@ -380,16 +380,18 @@ def _finish_in_thread(applied: list[tuple[WebhookDelivery, str | None]], cache: 
         db.connection.close()  # this thread's own connection; the pool's threads end with the drain
 
 
-def sweep(limit: int | None = None, *, wait: bool = False) -> dict[str, int]:
+def sweep(limit: int | None = None, *, wait: bool = False, background: bool = False,
+          busy: Callable[[], bool] | None = None) -> dict[str, int]:
     """Retry what is due: deliveries, then dirty contacts and pending events of every connection.
 
     Skipped (all counts 0) while another worker drains, unless ``wait``: that worker does the same.
+    ``background`` and ``busy`` as for :func:`drain`.
     """
     counts = {"deliveries": 0, "processed": 0, "contacts": 0, "events": 0}
     with drain_lock(wait=wait) as held:
         if not held:
             return counts
-        _drain_locked([], limit, counts)
+        _drain_locked([], limit, counts, background=background, busy=busy)
         for connection in Connection.objects.filter(enabled=True).exclude(status=Connection.Status.NEEDS_RECONNECT):
             try:
                 client = brevo_client_for(connection)
@@ -402,7 +404,8 @@ def sweep(limit: int | None = None, *, wait: bool = False) -> dict[str, int]:
             except BrevoError as exc:
                 log.warning("sweep: Brevo unavailable for connection %s: %s", connection.name, exc)
     if due_deliveries(1) and (limit is None or counts["deliveries"] < limit):
-        drained = drain(limit=None if limit is None else limit - counts["deliveries"])  # arrived meanwhile
+        drained = drain(limit=None if limit is None else limit - counts["deliveries"],  # arrived meanwhile
+                        background=background, busy=busy)
         for key, value in (drained or {}).items():
             counts[key] += value
     return counts

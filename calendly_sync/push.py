@@ -41,8 +41,7 @@ MAX_CONTACT_ATTEMPTS = 12
 MAX_EVENT_ATTEMPTS = 12
 RESCHEDULE_PAIR_WAIT = timedelta(minutes=10)
 STALE_EVENT_CLAIM = timedelta(minutes=10)
-PAGE_SIZE = 1000  # contacts read (and pushed one by one) at a time
-BULK_PAGE_SIZE = 4000  # contacts read at a time for bulk import: 4 imports of 1,000 sent, then polled together
+PAGE_SIZE = 1000  # contacts read (and imported) at a time: memory stays flat however large the backlog
 EVENT_BATCH_MIN = 20  # from this many due events on, use POST /events/batch
 EVENT_BATCH_SIZE = 100
 
@@ -288,7 +287,7 @@ def push_dirty(connection: Connection, client: BrevoClient | None, *, emails: It
     bulk = bulk_threshold is not None and total >= bulk_threshold
     last_pk = 0
     while True:  # in pages of primary keys: memory stays flat however large the backlog
-        page = list(qs.filter(pk__gt=last_pk).order_by("pk")[:BULK_PAGE_SIZE if bulk else PAGE_SIZE])
+        page = list(qs.filter(pk__gt=last_pk).order_by("pk")[:PAGE_SIZE])
         if not page:
             break
         last_pk = page[-1].pk

@@ -19,6 +19,7 @@ from django.db import close_old_connections
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 30.0
+TASK_DEBOUNCE = 0.25  # seconds: at most one Celery task per this interval and server process
 BUSY_ARRIVALS = 15  # deliveries accepted …
 BUSY_WINDOW = 0.3  # … within this many seconds: a burst (50/s in one server process)
 SUBSCRIPTION_CHECK_INTERVAL = 3600.0
@@ -91,7 +92,7 @@ class EmbeddedWorker:
                     drain(batch, background=True, busy=self.busy)  # None when another process drains: it takes these along
                 if time.monotonic() >= next_sweep:  # on time even when deliveries never stop coming
                     next_sweep = time.monotonic() + self.sweep_interval
-                    sweep()
+                    sweep(background=True, busy=self.busy)
                 if time.monotonic() >= next_subscription_check:
                     from .subscriptions import check_all
 
@@ -113,12 +114,27 @@ def embedded_worker() -> EmbeddedWorker:
     return _worker
 
 
+_task_lock = threading.Lock()
+_task_runs_at = 0.0  # when the drain task this process last queued will start, at the earliest
+
+
 def dispatch_delivery(delivery_id: int) -> None:
-    """Hand a committed delivery to whoever processes deliveries in this deployment."""
+    """Hand a committed delivery to whoever processes deliveries in this deployment.
+
+    With Celery, one task per ``TASK_DEBOUNCE`` seconds and server process, not one per delivery:
+    a task drains everything due, and one queued to start after this delivery's commit will see
+    it. A burst of 2,000 webhooks then costs a few dozen task messages instead of 2,000.
+    """
+    global _task_runs_at
     if broker_configured():
         from .tasks import process_delivery_task
 
-        process_delivery_task.delay(delivery_id)
+        with _task_lock:
+            now = time.monotonic()
+            if now < _task_runs_at:
+                return  # the task already queued starts after this commit and takes it along
+            _task_runs_at = now + TASK_DEBOUNCE
+        process_delivery_task.apply_async((delivery_id,), countdown=TASK_DEBOUNCE)
     elif settings.CONNECTOR_EMBEDDED_WORKER:
         _worker.submit(delivery_id)
     # else: nothing runs automatically; `manage.py process_deliveries` (or a test) does it.
