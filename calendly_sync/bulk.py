@@ -17,6 +17,15 @@ from .push import locked_contacts
 
 log = logging.getLogger(__name__)
 IMPORT_CHUNK = 1000  # rows per import: well under Brevo's 10 MB body limit, and bounded memory
+IMPORT_TIMEOUT = 1800  # seconds an import is followed before its contacts are retried later
+
+
+def _retry_later(contacts: list[Contact], error: str, summary) -> None:
+    from .push import _mark_retry
+
+    for contact in contacts:
+        _mark_retry(contact, error)
+    summary.retry += len(contacts)
 
 
 def import_contacts(connection: Connection, client: BrevoClient | None, contacts: list[Contact], summary, *,
@@ -62,12 +71,17 @@ def import_contacts(connection: Connection, client: BrevoClient | None, contacts
         if not started:
             return rest
         try:
-            outcomes = client.wait_for_processes([pid for _, _, pid in started], poll_interval=2.0, timeout=1800)
+            outcomes = client.wait_for_processes([pid for _, _, pid in started], poll_interval=2.0,
+                                                 timeout=IMPORT_TIMEOUT)
         except BrevoAuthError:
             raise
         except BrevoError as err:
-            log.warning("polling %d bulk imports failed (%s); falling back to single upserts", len(started), err)
-            return rest + [c for chunk, _, _ in started for c in chunk]
+            # The imports may still land: sending these contacts now could be overtaken by an older
+            # state. They stay dirty and go again after a backoff, by when the imports have ended.
+            log.warning("polling %d bulk imports failed (%s); their contacts go again later", len(started), err)
+            for chunk, _, _ in started:
+                _retry_later(chunk, f"could not follow Brevo import: {err}", summary)
+            return rest
         for chunk, list_ids, process_id in started:
             rest.extend(_record_import(connection, chunk, list_ids, process_id, outcomes[process_id], summary,
                                        sync_run, progress))
@@ -81,6 +95,11 @@ def _record_import(connection: Connection, chunk: list[Contact], list_ids: tuple
     from .push import mark_pushed_many
 
     if isinstance(outcome, BrevoError):
+        if outcome.code == "timeout":  # still running: it may land later, so no single upserts now
+            log.warning("bulk import %s of %d contacts has not ended (%s); they go again later", process_id,
+                        len(chunk), outcome)
+            _retry_later(chunk, str(outcome), summary)
+            return []
         log.warning("bulk import %s of %d contacts failed (%s); falling back to single upserts", process_id,
                     len(chunk), outcome)
         return chunk

@@ -38,7 +38,9 @@ PUSH_AFTER = 1.0  # … or after applying for this many seconds
 LINGER = 0.2  # seconds a background drain lets a burst gather between batches
 PUSHERS = 4  # rounds a background drain pushes to Brevo at the same time
 MAX_DEFER = 10.0  # seconds a background drain waits at most, before a batch, for a burst of webhooks to pass
-STALE_CLAIM = timedelta(minutes=10)  # a "processing" row older than this was left by a crash
+# A "processing" row older than this was left by a crash. Longer than the longest push can take
+# (bulk.IMPORT_TIMEOUT: 30 min following an import), so nobody re-claims deliveries in flight.
+STALE_CLAIM = timedelta(minutes=35)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -113,10 +115,15 @@ def finish(applied: list[tuple[WebhookDelivery, str | None]], cache: dict[int, t
     for connection_id, items in grouped.items():
         connection = cache[connection_id][0]
         emails = sorted({email for _, email in items if email})
-        error = _push(connection, emails) if emails else None
-        waiting = _still_dirty(connection, emails) if error is None and emails else set()
+        crashed = False
+        try:
+            error = _push(connection, emails) if emails else None
+            waiting = _still_dirty(connection, emails) if error is None and emails else set()
+        except Exception as exc:  # a database error, a bug: retry them later, keep the error visible
+            log.exception("pushing %d contacts of connection %s failed", len(emails), connection.name)
+            error, waiting, crashed = f"{type(exc).__name__}: {exc}", set(), True
         for delivery, email in items:
-            if error is not None and email:
+            if error is not None and (email or crashed):
                 results[delivery.pk] = _retry(delivery, error)
             elif email in waiting:
                 results[delivery.pk] = _retry(delivery, f"Brevo does not have {email} yet; will retry")
@@ -315,8 +322,8 @@ def _drain_locked(pending: list[int], limit: int | None, counts: dict[str, int],
         counts["deliveries"] += len(results)
         counts["processed"] += sum(1 for status in results.values() if status == WebhookDelivery.Status.PROCESSED)
 
-    def collect(block: bool) -> None:
-        done, _ = wait_futures(running, return_when=FIRST_COMPLETED) if block else (
+    def collect(block: bool, timeout: float | None = None) -> None:
+        done, _ = wait_futures(running, timeout=timeout, return_when=FIRST_COMPLETED) if block else (
             {f for f in running if f.done()}, None)
         for future in done:
             running.discard(future)
@@ -355,7 +362,10 @@ def _drain_locked(pending: list[int], limit: int | None, counts: dict[str, int],
                     # server far less CPU per delivery, which it needs for acknowledging webhooks.
                     time.sleep(LINGER)
             if not claimed_any:
-                return
+                if not running:
+                    return
+                collect(block=True, timeout=LINGER)  # pushes still running: look again for new work soon
+                continue
             if pushers is None:
                 finish(applied, cache, results)
                 tally(results)
@@ -384,25 +394,27 @@ def sweep(limit: int | None = None, *, wait: bool = False, background: bool = Fa
           busy: Callable[[], bool] | None = None) -> dict[str, int]:
     """Retry what is due: deliveries, then dirty contacts and pending events of every connection.
 
-    Skipped (all counts 0) while another worker drains, unless ``wait``: that worker does the same.
-    ``background`` and ``busy`` as for :func:`drain`.
+    The deliveries are left to the worker that is draining, unless ``wait``. ``background`` and
+    ``busy`` as for :func:`drain`.
     """
     counts = {"deliveries": 0, "processed": 0, "contacts": 0, "events": 0}
     with drain_lock(wait=wait) as held:
-        if not held:
-            return counts
-        _drain_locked([], limit, counts, background=background, busy=busy)
-        for connection in Connection.objects.filter(enabled=True).exclude(status=Connection.Status.NEEDS_RECONNECT):
-            try:
-                client = brevo_client_for(connection)
-            except MissingCredentials:
-                continue
-            try:
-                summary = push_dirty(connection, client, bulk_threshold=BULK_THRESHOLD)
-                counts["contacts"] += summary.created + summary.updated
-                counts["events"] += summary.events_sent
-            except BrevoError as exc:
-                log.warning("sweep: Brevo unavailable for connection %s: %s", connection.name, exc)
+        if held:
+            _drain_locked([], limit, counts, background=background, busy=busy)
+    # Contacts left dirty and events left pending by a transient failure belong to deliveries
+    # already processed: only a sweep retries them, so this part runs even while another worker
+    # drains (row locks and claims keep the two apart).
+    for connection in Connection.objects.filter(enabled=True).exclude(status=Connection.Status.NEEDS_RECONNECT):
+        try:
+            client = brevo_client_for(connection)
+        except MissingCredentials:
+            continue
+        try:
+            summary = push_dirty(connection, client, bulk_threshold=BULK_THRESHOLD)
+            counts["contacts"] += summary.created + summary.updated
+            counts["events"] += summary.events_sent
+        except BrevoError as exc:
+            log.warning("sweep: Brevo unavailable for connection %s: %s", connection.name, exc)
     if due_deliveries(1) and (limit is None or counts["deliveries"] < limit):
         drained = drain(limit=None if limit is None else limit - counts["deliveries"],  # arrived meanwhile
                         background=background, busy=busy)

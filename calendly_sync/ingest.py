@@ -149,7 +149,7 @@ def ingest_many(
             before = None if result.booking_created else state_from_row(row)
             after = reducer.apply(before, obs)
             if before is None or _comparable(after) != _comparable(before):
-                if obs.invitee_uri in existing and row.email != after.email:
+                if not result.booking_created and row.email != after.email:  # as ingest() does
                     old_emails.add(row.email)
                 _write_state(row, after)
                 if not row.source:

@@ -102,6 +102,12 @@ def mark_pushed_many(pushed: dict[int, str]) -> None:
     """
     if not pushed:
         return
+    from .claims import supports_returning
+
+    if not supports_returning(db_connection.alias):  # pragma: no cover - SQLite before 3.35
+        for pk, digest in pushed.items():
+            _mark_pushed(Contact(pk=pk), digest)
+        return
     ops = db_connection.ops
     table = ops.quote_name(Contact._meta.db_table)
     col = {name: ops.quote_name(Contact._meta.get_field(name).column)
@@ -404,35 +410,43 @@ def send_due_events(connection: Connection, client: BrevoClient | None, *,
             # send what we know rather than never.
             continue
         wanted.append(event)
-    # Claim them in one statement, so that two workers never send the same event.
-    claimed = set(claim(AutomationEvent.objects.filter(pk__in=[e.pk for e in wanted]).filter(due),
-                        status=AutomationEvent.Status.SENDING, next_attempt_at=now)) if wanted else set()
-    ready: list[tuple[AutomationEvent, dict[str, Any]]] = []
-    for event in wanted:
-        if event.pk not in claimed:
-            continue
-        booking = bookings[(event.event_properties or {}).get("invitee_uri", "")]
-        props = automation.event_properties(booking, previous.get(booking.invitee_uri))
-        event_date = event.event_date or booking.invitee_created_at
-        body = client.build_event(event.event_name, email=event.email,
-                                  event_date=event_date.isoformat().replace("+00:00", "Z") if event_date else None,
-                                  event_properties=props)
-        ready.append((event, body))
-    if len(ready) >= EVENT_BATCH_MIN:
-        return _send_batches(connection, client, ready)
+    def claimed(chunk: list[AutomationEvent]) -> list[tuple[AutomationEvent, dict[str, Any]]]:
+        """Claim a chunk just before sending it (one statement), so two workers never send the same
+        event, and no claim waits long enough behind other sends to look abandoned."""
+        ids = set(claim(AutomationEvent.objects.filter(pk__in=[e.pk for e in chunk]).filter(due),
+                        status=AutomationEvent.Status.SENDING, next_attempt_at=timezone.now()))
+        ready = []
+        for event in chunk:
+            if event.pk in ids:
+                booking = bookings[(event.event_properties or {}).get("invitee_uri", "")]
+                props = automation.event_properties(booking, previous.get(booking.invitee_uri))
+                event_date = event.event_date or booking.invitee_created_at
+                ready.append((event, client.build_event(
+                    event.event_name, email=event.email, event_properties=props,
+                    event_date=event_date.isoformat().replace("+00:00", "Z") if event_date else None)))
+        return ready
+
     sent = failed = 0
-    for event, body in ready:
-        try:
-            client.send_event(body["event_name"], email=event.email, event_date=body.get("event_date"),
-                              event_properties=body.get("event_properties"))
-        except BrevoAuthError:
-            _release(ready)
-            raise
-        except BrevoError as err:
-            failed += _event_failed(connection, event, err)
-            continue
-        _events_sent(connection, [(event, body)])
-        sent += 1
+    if len(wanted) >= EVENT_BATCH_MIN:
+        for start in range(0, len(wanted), EVENT_BATCH_SIZE):
+            ready = claimed(wanted[start:start + EVENT_BATCH_SIZE])
+            if ready:
+                batch_sent, batch_failed = _send_batches(connection, client, ready)
+                sent, failed = sent + batch_sent, failed + batch_failed
+        return sent, failed
+    for event in wanted:
+        for event, body in claimed([event]):
+            try:
+                client.send_event(body["event_name"], email=event.email, event_date=body.get("event_date"),
+                                  event_properties=body.get("event_properties"))
+            except BrevoAuthError:
+                _release([(event, body)])
+                raise
+            except BrevoError as err:
+                failed += _event_failed(connection, event, err)
+                continue
+            _events_sent(connection, [(event, body)])
+            sent += 1
     return sent, failed
 
 

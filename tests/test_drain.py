@@ -7,6 +7,7 @@ lock holders in threads (to prove one drainer at a time).
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 import random
 import threading
 from datetime import timedelta
@@ -169,7 +170,10 @@ def test_claims_are_exclusive_due_only_and_a_stale_claim_expires(client, connect
     first = claim_deliveries(ids)
     assert [d.pk for d in first] == ids and all(d.attempts == 1 for d in first)
     assert claim_deliveries(ids) == []  # a second worker gets nothing
-    WebhookDelivery.objects.filter(pk=ids[0]).update(next_attempt_at=timezone.now() - timedelta(minutes=11))
+    WebhookDelivery.objects.filter(pk=ids[1]).update(next_attempt_at=timezone.now() - timedelta(minutes=11))
+    assert claim_deliveries([ids[1]]) == []  # 11 minutes: an import may still be followed
+    WebhookDelivery.objects.filter(pk=ids[0]).update(
+        next_attempt_at=timezone.now() - deliveries.STALE_CLAIM - timedelta(minutes=1))
     assert [d.pk for d in claim_deliveries(ids)] == [ids[0]]  # the claim a crash left behind expired
     WebhookDelivery.objects.filter(pk=ids[1]).update(status="pending", next_attempt_at=timezone.now() + timedelta(hours=1))
     assert claim_deliveries([ids[1]]) == []  # backing off
@@ -325,3 +329,107 @@ def test_the_embedded_worker_calls_fifty_deliveries_a_second_a_burst():
     worker.arrivals.extend([now] * BUSY_ARRIVALS)
     assert worker.busy()
     assert BUSY_ARRIVALS / BUSY_WINDOW == 50
+
+
+# -- failure paths the review of the drain found ------------------------------------------------------
+
+def test_an_email_changed_within_one_batch_is_projected_like_one_at_a_time(connection):
+    """A booking whose email changes between two observations of the same batch."""
+    from calendly_sync.ingest import Rules, ingest, ingest_many
+    from calendly_sync.observations import observe_invitee
+
+    def obs(email: str, updated: str):
+        return observe_invitee({"uri": "https://api.calendly.com/scheduled_events/e1/invitees/i1", "email": email,
+                                "status": "active", "created_at": "2026-08-22T17:13:17Z", "updated_at": updated},
+                               event_name="invitee.created")
+
+    items = [(obs("first@example.com", "2026-08-22T17:13:17Z"), "invitee.created"),
+             (obs("second@example.com", "2026-08-23T09:00:00Z"), "invitee.created")]
+    rules = Rules.load(connection)
+    for observation, event in items:
+        ingest(connection, observation, rules=rules, webhook_event=event)
+    one_at_a_time = snapshot()
+    for model in (AutomationEvent, Contact, Booking):
+        model.objects.all().delete()
+    ingest_many(connection, items, rules=rules)
+    assert snapshot() == one_at_a_time
+    assert {c[0] for c in one_at_a_time["contacts"]} == {"first@example.com", "second@example.com"}
+
+
+def test_events_are_claimed_chunk_by_chunk_just_before_sending(client, connection, sims, book, outbox, monkeypatch):
+    from calendly_sync.brevo.client import BrevoClient
+
+    for i in range(130):
+        book(f"chunked{i}@example.com", fire_webhooks=True, answers={"Company name": f"Co {i}"})
+    store(client, connection, list(outbox))
+    seen: list[dict[str, int]] = []
+    real = BrevoClient.send_events_batch
+
+    def spy(self, events, *args, **kwargs):
+        seen.append(dict(Counter(AutomationEvent.objects.values_list("status", flat=True))))
+        return real(self, events, *args, **kwargs)
+
+    monkeypatch.setattr(BrevoClient, "send_events_batch", spy)
+    assert sweep()["processed"] == 130
+    assert seen == [{"sending": 100, "pending": 30}, {"sending": 30, "sent": 100}]
+
+
+def test_an_unexpected_error_while_pushing_retries_the_round_with_the_error(client, connection, sims, book, outbox,
+                                                                          monkeypatch):
+    for i in range(3):
+        book(f"boom{i}@example.com", fire_webhooks=True)
+    ids = store(client, connection, list(outbox))
+
+    def broken(connection, emails):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(deliveries, "_push", broken)
+    assert set(process_batch(ids).values()) == {"pending"}
+    rows = WebhookDelivery.objects.filter(pk__in=ids)
+    assert all(d.status == "pending" and "RuntimeError: database went away" in d.last_error and d.next_attempt_at
+               for d in rows)
+
+
+def test_an_import_that_cannot_be_followed_is_not_overtaken_by_single_upserts(client, connection, sims, book,
+                                                                             outbox):
+    """If polling fails the import may still land: its contacts wait, then go again; nothing lost."""
+    _, brevo_sim = sims
+    for i in range(60):
+        book(f"unfollowed{i}@example.com", fire_webhooks=True, answers={"Company name": f"Co {i}"})
+    ids = store(client, connection, list(outbox))
+    brevo_sim.fail_next(503, route=r"^GET /v3/processes/", times=4)  # one poll and its 3 retries
+    assert set(process_batch(ids).values()) == {"pending"}
+    assert brevo_sim.count(r"^POST /v3/contacts$") == 0  # no single upsert racing the import
+    assert Contact.objects.filter(dirty=True, next_attempt_at__isnull=False).count() == 60
+    past = timezone.now() - timedelta(hours=2)
+    Contact.objects.update(next_attempt_at=past)
+    WebhookDelivery.objects.update(next_attempt_at=past)
+    counts = sweep()
+    assert counts["processed"] == 60 and len(brevo_sim.contacts) == 60
+    assert sorted(e["event_name"] for e in brevo_sim.events) == ["calendly_booking_created"] * 60
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_pushes_dirty_contacts_even_while_another_worker_drains(client, connection, sims, book, outbox):
+    _, brevo_sim = sims
+    book("dirty@example.com", fire_webhooks=True)
+    ids = store(client, connection, list(outbox))
+    brevo_sim.fail_next(500, route=r"^POST /v3/contacts$", times=4)  # one upsert and its 3 retries
+    assert process_batch(ids) == {ids[0]: "pending"}
+    Contact.objects.update(next_attempt_at=timezone.now() - timedelta(hours=1))
+    _, release, thread = _hold_lock_in_thread()
+    try:
+        counts = sweep()
+    finally:
+        release.set()
+        thread.join(30)
+    assert counts["deliveries"] == 0 and counts["contacts"] == 1  # the delivery is the drainer's; the contact is not
+    assert brevo_sim.get_contact("dirty@example.com")["listIds"] == [10]
+
+
+def test_sqlite_transactions_take_the_write_lock_when_they_begin():
+    from django.db import connection as conn
+
+    if conn.vendor != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL has row locks")
+    assert conn.settings_dict["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
