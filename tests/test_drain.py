@@ -427,9 +427,15 @@ def test_a_sweep_pushes_dirty_contacts_even_while_another_worker_drains(client, 
     assert brevo_sim.get_contact("dirty@example.com")["listIds"] == [10]
 
 
-def test_sqlite_transactions_take_the_write_lock_when_they_begin():
+def test_each_database_gets_its_own_lock_discipline(db):
+    """SQLite: transactions take the write lock at BEGIN (a read-then-write transaction would
+    otherwise fail at once if a pusher thread wrote in between). PostgreSQL: the drain lock is a
+    session-level advisory lock, so it spans processes and dies with a crashed holder's connection."""
     from django.db import connection as conn
 
-    if conn.vendor != "sqlite":
-        pytest.skip("SQLite only: PostgreSQL has row locks")
-    assert conn.settings_dict["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    if conn.vendor == "sqlite":
+        assert conn.settings_dict["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    with CaptureQueriesContext(conn) as queries, drain_lock() as held:
+        assert held
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    assert ("pg_try_advisory_lock" in sql and "pg_advisory_unlock" in sql) if conn.vendor == "postgresql" else sql == ""
