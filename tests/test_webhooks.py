@@ -203,13 +203,17 @@ EXPECTED = {
 }
 
 
+def arrival_orders(n: int) -> list[tuple[int, ...]]:
+    """Every order of n deliveries when there are few; a spread of them otherwise (first, last and others)."""
+    orders = list(itertools.permutations(range(n)))
+    return orders if len(orders) <= 6 else orders[:: max(1, len(orders) // 6)] + [orders[-1]]
+
+
 @pytest.mark.parametrize("kind", list(EXPECTED))
 def test_each_event_in_every_arrival_order_with_duplicates(client, connection, sims, book, outbox, kind):
     calendly_sim, brevo_sim = sims
     items = scenario_items(calendly_sim, book, outbox, kind)
-    orders = list(itertools.permutations(range(len(items))))
-    # every order for small scenarios; a spread of them for the longer ones (first, last and others)
-    chosen = orders if len(orders) <= 6 else orders[:: max(1, len(orders) // 6)] + [orders[-1]]
+    chosen = arrival_orders(len(items))
     results = set()
     for order in chosen:
         for model in (WebhookDelivery, AutomationEvent, Booking, Contact):
