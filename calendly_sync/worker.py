@@ -14,7 +14,7 @@ import time
 from collections import deque
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,8 @@ class EmbeddedWorker:
             try:
                 close_old_connections()
                 if batch:
-                    drain(batch, background=True, busy=self.busy)  # None when another process drains: it takes these along
+                    # None when another process drains: that one takes these along
+                    drain(batch, background=True, busy=self.busy)
                 if time.monotonic() >= next_sweep:  # on time even when deliveries never stop coming
                     next_sweep = time.monotonic() + self.sweep_interval
                     sweep(background=True, busy=self.busy)
@@ -105,6 +106,7 @@ class EmbeddedWorker:
                 close_old_connections()
             if self.queue.empty():
                 self.idle.set()
+        connection.close()  # the thread's own (persistent) database connection ends with it
 
 
 _worker = EmbeddedWorker()
