@@ -42,6 +42,8 @@ MAX_EVENT_ATTEMPTS = 12
 RESCHEDULE_PAIR_WAIT = timedelta(minutes=10)
 STALE_EVENT_CLAIM = timedelta(minutes=10)
 PAGE_SIZE = 1000  # contacts read (and imported) at a time: memory stays flat however large the backlog
+POLLS_PER_IMPORT = 4  # GET /processes calls one import may take (the poll interval grows 2 s, 3 s, 4.5 s …)
+POLL_RESERVE = 10  # of Brevo's hourly "other" budget, kept for everything else
 EVENT_BATCH_MIN = 20  # from this many due events on, use POST /events/batch
 EVENT_BATCH_SIZE = 100
 
@@ -291,6 +293,17 @@ def push_dirty(connection: Connection, client: BrevoClient | None, *, emails: It
                                                                          "unlinkListIds": c.unlink_list_ids}})
         return summary
     bulk = bulk_threshold is not None and total >= bulk_threshold
+    if bulk and client is not None:
+        from .bulk import IMPORT_CHUNK
+
+        polls_needed = POLLS_PER_IMPORT * -(-total // IMPORT_CHUNK) + POLL_RESERVE
+        left = client.other_budget.left()
+        if left is not None and left < polls_needed:
+            # Brevo allows 100 calls an hour outside /contacts and /events, and following an
+            # import takes some: with too few left, single upserts (10/s) beat a 429 that waits an hour.
+            log.info("connection %s: %d contacts go one by one, not by import: %d of Brevo's hourly "
+                     "/processes budget left, %d needed", connection.name, total, left, polls_needed)
+            bulk = False
     last_pk = 0
     while True:  # in pages of primary keys: memory stays flat however large the backlog
         page = list(qs.filter(pk__gt=last_pk).order_by("pk")[:PAGE_SIZE])

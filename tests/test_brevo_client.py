@@ -383,3 +383,20 @@ def test_session_is_injectable_and_headers_are_sent(make_brevo_client, brevo_sim
     assert req.headers["api-key"] == SANDBOX_API_KEY
     assert req.headers["accept"] == "application/json"
     assert req.headers["content-type"] == "application/json"
+
+
+def test_hourly_budget_counts_a_sliding_hour_and_believes_a_lower_server_figure():
+    from calendly_sync.brevo.client import HourlyBudget
+
+    now = [1000.0]
+    budget = HourlyBudget(3, clock=lambda: now[0])
+    for _ in range(3):
+        budget.spend()
+    assert budget.left() == 0
+    now[0] += 3601
+    assert budget.left() == 3
+    budget.observe(1, 120.0)  # the server says fewer are left (another process spent them)
+    assert budget.left() == 1
+    now[0] += 121
+    assert budget.left() == 3
+    assert HourlyBudget(None).left() is None

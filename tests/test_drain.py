@@ -436,3 +436,24 @@ def test_each_database_gets_its_own_lock_discipline(db):
         assert held
     sql = " ".join(q["sql"] for q in queries.captured_queries)
     assert ("pg_try_advisory_lock" in sql and "pg_advisory_unlock" in sql) if conn.vendor == "postgresql" else sql == ""
+
+
+def test_imports_stop_before_brevo_hourly_processes_budget_runs_out(client, connection, sims, book, outbox):
+    """``GET /processes`` sits in Brevo's 100-calls-an-hour bucket: once the headers say too few are
+    left to follow an import, contacts go one by one instead of meeting a 429 that waits an hour."""
+    _, brevo_sim = sims
+    brevo_sim.other_rate_limit_per_hour = 14
+    for i in range(60):
+        book(f"budget-a{i}@example.com", fire_webhooks=True, answers={"Company name": f"A {i}"})
+    first = store(client, connection, list(outbox))
+    assert set(process_batch(first).values()) == {"processed"}
+    assert brevo_sim.count(r"^POST /v3/contacts/import$") == 1
+    assert brevo_sim.count(r"^GET /v3/processes/") == 2  # 12 of the simulated 14 left: fewer than 4 + 10
+
+    for i in range(60):
+        book(f"budget-b{i}@example.com", fire_webhooks=True, answers={"Company name": f"B {i}"})
+    second = store(client, connection, list(outbox)[60:])
+    assert set(process_batch(second).values()) == {"processed"}
+    assert brevo_sim.count(r"^POST /v3/contacts/import$") == 1  # no second import …
+    assert brevo_sim.count(r"^POST /v3/contacts$") == 60  # … the second 60 went one by one
+    assert brevo_sim.rate_limited == 0 and len(brevo_sim.contacts) == 120

@@ -130,6 +130,46 @@ class Pacer:
             self._next[bucket] = max(self._next.get(bucket, until), until)
 
 
+class HourlyBudget:
+    """Calls left this hour in Brevo's "all other endpoints" bucket (100/hour on the General plan).
+
+    That bucket holds ``GET /processes/{id}``, so every bulk import spends some of it on polls.
+    Counting our own calls over a sliding hour (and believing the server's
+    ``x-sib-ratelimit-remaining`` when it is lower) lets the pusher choose single upserts before
+    the budget runs out, instead of finding out through a 429 that can ask to wait for an hour.
+    """
+
+    WINDOW = 3600.0
+
+    def __init__(self, per_hour: int | None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_hour = per_hour
+        self._clock = clock
+        self._calls: list[float] = []
+        self._server: tuple[int, float] | None = None  # (remaining, valid until)
+        self._lock = threading.Lock()
+
+    def spend(self) -> None:
+        with self._lock:
+            self._calls.append(self._clock())
+
+    def observe(self, remaining: int | None, reset_seconds: float | None) -> None:
+        if remaining is not None:
+            with self._lock:
+                self._server = (remaining, self._clock() + (reset_seconds if reset_seconds is not None else 60.0))
+
+    def left(self) -> int | None:
+        """Calls left, or None when unlimited."""
+        if self.per_hour is None:
+            return None
+        with self._lock:
+            now = self._clock()
+            self._calls = [t for t in self._calls if now - t < self.WINDOW]
+            left = self.per_hour - len(self._calls)
+            if self._server is not None and now < self._server[1]:
+                left = min(left, self._server[0])
+            return max(0, left)
+
+
 def _bucket_for(path: str) -> str:
     """Brevo's rate-limit bucket for an API path (§7): contacts, events, or everything else."""
     if path == "/contacts" or path.startswith("/contacts/"):
@@ -190,6 +230,7 @@ class BrevoClient:
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
         requests_per_second: float | None = 10.0,
+        other_requests_per_hour: int | None = 100,
         clock: Callable[[], float] = time.monotonic,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         rng: random.Random | None = None,
@@ -205,6 +246,7 @@ class BrevoClient:
         self._clock = clock
         self._rng = rng
         self.pacer = Pacer(requests_per_second, clock=clock, sleep=sleep)
+        self.other_budget = HourlyBudget(other_requests_per_hour, clock=clock)
         self.stats = ClientStats()
 
     def __repr__(self) -> str:  # never show the key
@@ -231,6 +273,8 @@ class BrevoClient:
             if self.pacer.acquire(bucket) > 0:
                 self.stats.incr("paced")
             self.stats.incr("calls")
+            if bucket == "other":
+                self.other_budget.spend()
             try:
                 resp = self.session.request(
                     method,
@@ -252,6 +296,10 @@ class BrevoClient:
                 ) from exc
 
             status = resp.status_code
+            if bucket == "other":
+                remaining = resp.headers.get("x-sib-ratelimit-remaining")
+                self.other_budget.observe(int(remaining) if remaining and remaining.strip().isdigit() else None,
+                                          header_seconds(resp.headers, "x-sib-ratelimit-reset"))
             if status < 400:
                 return resp
             body = _body(resp)

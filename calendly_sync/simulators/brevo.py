@@ -26,6 +26,8 @@ Simulator decisions where Brevo's behaviour is UNCONFIRMED (documented here so t
   spelling; OAS3 says "processing"). ``import_delay_polls=0`` applies at once. ``fileUrl`` is refused.
 * Rate limiting (off unless ``rate_limit_per_second`` is set) covers the contacts and events buckets
   only, as a rolling one-second window of accepted requests; ``reset`` is whole seconds.
+  ``other_rate_limit_per_hour`` (off by default; Brevo's General plan: 100) limits every other
+  endpoint, ``GET /processes/{id}`` among them, over a sliding hour.
 """
 from __future__ import annotations
 
@@ -140,6 +142,7 @@ class BrevoSim(SimServer):
         *,
         api_keys: set[str] | None = None,
         rate_limit_per_second: int | None = None,
+        other_rate_limit_per_hour: int | None = None,
         strict_dates: bool = True,
         import_delay_polls: int = 1,
         processing_status: str = "in_process",
@@ -149,6 +152,7 @@ class BrevoSim(SimServer):
         super().__init__(host, port)
         self.api_keys: set[str] = set(api_keys) if api_keys is not None else {SANDBOX_API_KEY}
         self.rate_limit_per_second = rate_limit_per_second
+        self.other_rate_limit_per_hour = other_rate_limit_per_hour  # "all other endpoints", e.g. /processes
         self.strict_dates = strict_dates
         self.import_delay_polls = import_delay_polls
         self.processing_status = processing_status
@@ -163,7 +167,7 @@ class BrevoSim(SimServer):
         self.processes: dict[int, dict[str, Any]] = {}
         self.ignored_attributes: list[tuple[str, str]] = []  # (identifier, attribute name)
         self.rate_limited: int = 0  # 429s served by the rate limiter (not forced ones)
-        self._windows: dict[str, deque[float]] = {"contacts": deque(), "events": deque()}
+        self._windows: dict[str, deque[float]] = {"contacts": deque(), "events": deque(), "other": deque()}
         self._ids = {"contact": 0, "list": 100, "folder": 0, "process": 0, "event": 0}
         for name in ("FIRSTNAME", "LASTNAME", "SMS"):
             self.attributes[name] = {"name": name, "category": "normal", "type": "text"}
@@ -313,16 +317,19 @@ class BrevoSim(SimServer):
         return "other"
 
     def _rate_check(self, path: str) -> tuple[Response | None, dict[str, str]]:
-        limit = self.rate_limit_per_second
         bucket = self._bucket(path)
-        if limit is None or bucket not in self._windows:
+        if path.startswith("/_sim/"):
+            return None, {}
+        limit, span = ((self.other_rate_limit_per_hour, 3600.0) if bucket == "other"
+                       else (self.rate_limit_per_second, 1.0))
+        if limit is None:
             return None, {}
         now = self.clock()
         window = self._windows[bucket]
-        while window and window[0] <= now - 1.0:
+        while window and window[0] <= now - span:
             window.popleft()
         if len(window) >= limit:
-            reset = max(1, math.ceil(window[0] + 1.0 - now))
+            reset = max(1, math.ceil(window[0] + span - now))
             headers = {"x-sib-ratelimit-limit": str(limit), "x-sib-ratelimit-remaining": "0", "x-sib-ratelimit-reset": str(reset)}
             self.rate_limited += 1
             return Response(429, self._too_many_body(), headers), {}
@@ -330,7 +337,7 @@ class BrevoSim(SimServer):
         return None, {
             "x-sib-ratelimit-limit": str(limit),
             "x-sib-ratelimit-remaining": str(limit - len(window)),
-            "x-sib-ratelimit-reset": "1",
+            "x-sib-ratelimit-reset": str(max(1, math.ceil(window[0] + span - now))),
         }
 
     def _register_routes(self) -> None:
