@@ -65,7 +65,8 @@ def fact_key(connection_id: int, fact: Fact) -> str:
     return hashlib.sha256(f"{connection_id}|{fact.event_name}|{fact.fact_id}".encode()).hexdigest()
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 with ``Z`` for UTC, as Calendly writes its times; None stays None."""
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
@@ -76,8 +77,8 @@ def event_properties(booking: Any, previous: Any | None = None) -> dict[str, Any
         "event_type_uri": booking.event_type_uri,
         "event_uri": booking.event_uri,
         "invitee_uri": booking.invitee_uri,
-        "start_time": _iso(booking.start_time),
-        "end_time": _iso(booking.end_time),
+        "start_time": iso(booking.start_time),
+        "end_time": iso(booking.end_time),
         "timezone": booking.timezone,
         "location": booking.location,
         "host_name": booking.host_name,
@@ -87,7 +88,7 @@ def event_properties(booking: Any, previous: Any | None = None) -> dict[str, Any
         props.update(cancel_reason=booking.cancel_reason, canceled_by=booking.canceled_by,
                      canceler_type=booking.canceler_type)
     if previous is not None:
-        props.update(old_start_time=_iso(previous.start_time), new_start_time=_iso(booking.start_time),
+        props.update(old_start_time=iso(previous.start_time), new_start_time=iso(booking.start_time),
                      old_invitee_uri=previous.invitee_uri)
     for key, value in (booking.tracking or {}).items():
         if key.startswith("utm_") or key == "salesforce_uuid":

@@ -184,7 +184,7 @@ def _observe(connection: Connection, delivery: WebhookDelivery) -> Observation:
     envelope: dict[str, Any] = delivery.payload or {}
     obs = observe_invitee(envelope.get("payload"), event_name=delivery.event,
                           envelope_created_at=envelope.get("created_at"))
-    if connection.debug or connection.log_level in ("verbose", "debug"):
+    if connection.verbose:
         log.info("delivery %s: %s for invitee %s (observed at %s)", delivery.pk, delivery.event,
                  obs.invitee_uri, obs.observed_at.isoformat())
     return obs
@@ -246,7 +246,7 @@ def apply_delivery(delivery: WebhookDelivery, cache: dict[int, tuple[Connection,
 def _apply_invitee_event(connection: Connection, rules: Rules, delivery: WebhookDelivery,
                          envelope: dict[str, Any]) -> str:
     obs = _observe(connection, delivery)
-    verbose = connection.debug or connection.log_level in ("verbose", "debug")
+    verbose = connection.verbose
     result = ingest(connection, obs, rules=rules, webhook_event=delivery.event, with_events=True)
     if verbose:
         log.info("delivery %s: booking changed=%s, contact dirty=%s, events queued=%s", delivery.pk,

@@ -119,6 +119,11 @@ class Connection(models.Model):
             keys.append(self.previous_signing_key)
         return [k for k in keys if k]
 
+    @property
+    def verbose(self) -> bool:
+        """Log each step of this connection's work (the config's ``debug`` or ``log_level: verbose``)."""
+        return self.debug or self.log_level in (self.LogLevel.VERBOSE, self.LogLevel.DEBUG)
+
     def record_error(self, message: str, status: str | None = None) -> None:
         self.last_error = message[:2000]
         self.last_error_at = timezone.now()

@@ -379,12 +379,12 @@ def _event_bookings(connection: Connection, events: list[AutomationEvent]) -> tu
         e.event_name == automation.BOOKING_RESCHEDULED for e in events) else []
     previous: dict[str, Booking] = {}
     if rescheduled:
-        olds = {b.old_invitee_uri for b in rescheduled if b.old_invitee_uri}
-        news = {b.invitee_uri for b in rescheduled}
+        by_new = {b.invitee_uri: b for b in rescheduled}  # a cancelled half names its new half …
+        by_old = {b.old_invitee_uri: b for b in rescheduled if b.old_invitee_uri}  # … and the new half its old one
         for b in Booking.objects.filter(connection=connection).filter(
-                Q(new_invitee_uri__in=news) | Q(invitee_uri__in=olds)).order_by("pk"):
-            for new in rescheduled:
-                if b.new_invitee_uri == new.invitee_uri or (new.old_invitee_uri and b.invitee_uri == new.old_invitee_uri):
+                Q(new_invitee_uri__in=list(by_new)) | Q(invitee_uri__in=list(by_old))).order_by("pk"):
+            for new in (by_new.get(b.new_invitee_uri), by_old.get(b.invitee_uri)):
+                if new is not None:
                     previous.setdefault(new.invitee_uri, b)
     return bookings, previous
 
@@ -436,7 +436,7 @@ def send_due_events(connection: Connection, client: BrevoClient | None, *,
                 event_date = event.event_date or booking.invitee_created_at
                 ready.append((event, client.build_event(
                     event.event_name, email=event.email, event_properties=props,
-                    event_date=event_date.isoformat().replace("+00:00", "Z") if event_date else None)))
+                    event_date=automation.iso(event_date))))
         return ready
 
     sent = failed = 0

@@ -181,7 +181,7 @@ class CalendlyWebhookView(APIView):
                 log.info("duplicate delivery %s ignored", key[:12])
                 return Response({"status": "duplicate"}, status=200)
             Connection.objects.filter(pk=connection.pk).update(last_delivery_at=timezone.now())
-            if connection.debug or connection.log_level in ("verbose", "debug"):
+            if connection.verbose:
                 log.info("stored delivery %s (%s) for connection %s", delivery.pk, event, connection.name)
             if not ignored:
                 transaction.on_commit(lambda: dispatch_delivery(delivery.pk))
