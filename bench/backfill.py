@@ -180,7 +180,7 @@ def child_cleanup(spec: dict[str, Any]) -> dict[str, Any]:
 
 def child_connector(spec: dict[str, Any]) -> dict[str, Any]:
     _child_django(spec)
-    from calendly_sync import clients
+    from calendly_sync.credentials import clients
     from calendly_sync.backfill import BackfillOptions, run_backfill
     from calendly_sync.models import Connection
 
@@ -403,8 +403,8 @@ def main() -> int:
 
         if wn:
             section("2. naive baseline (product page's snippet: sequential, one upsert per invitee, sleep on 429)")
-            from calendly_sync.simulators.brevo import SANDBOX_API_KEY
-            from calendly_sync.simulators.calendly import SANDBOX_TOKEN
+            from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
+            from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN
 
             results["naive"] = wn.measure("naive", {**wn.spec(), "token": SANDBOX_TOKEN, "api_key": SANDBOX_API_KEY})
             print_run(results["naive"], connector=False)

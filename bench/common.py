@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from calendly_sync.mapping import PRODUCT_PAGE_MAPPING as PAGE_FIELD_MAPPING  # noqa: E402 (framework-free)
+from calendly_sync.sync.mapping import PRODUCT_PAGE_MAPPING as PAGE_FIELD_MAPPING  # noqa: E402 (framework-free)
 
 QUESTIONS = ["Company name", "Your role", "Phone number"]
 SIGNING_KEY = "bench-key"
@@ -135,7 +135,8 @@ def setup_django() -> str:
 
 def reset_client_state(brevo_pacing: bool = True) -> None:
     """Fresh Calendly rate limiters and Brevo attribute cache; Brevo pacing on (10 req/s) or off."""
-    from calendly_sync import clients, push
+    from calendly_sync.credentials import clients
+    from calendly_sync.push import contacts as push
     from calendly_sync.calendly import ratelimit
 
     clients.CLIENT_OPTIONS["brevo"] = {} if brevo_pacing else {"requests_per_second": None}
@@ -145,7 +146,7 @@ def reset_client_state(brevo_pacing: bool = True) -> None:
 
 
 def set_brevo_pacing(on: bool) -> None:
-    from calendly_sync import clients
+    from calendly_sync.credentials import clients
 
     clients.CLIENT_OPTIONS["brevo"] = {} if on else {"requests_per_second": None}
 
@@ -157,8 +158,8 @@ class Sims:
 
     def __init__(self, *, calendly_rate_limit_per_minute: int | None = None,
                  brevo_rate_limit_per_second: int | None = 10) -> None:
-        from calendly_sync.simulators.brevo import BrevoSim
-        from calendly_sync.simulators.calendly import CalendlySim
+        from calendly_sync.sandbox.brevo.server import BrevoSim
+        from calendly_sync.sandbox.calendly.server import CalendlySim
 
         self.calendly = CalendlySim(default_token=True, rate_limit_per_minute=calendly_rate_limit_per_minute).start()
         self.brevo = BrevoSim(rate_limit_per_second=brevo_rate_limit_per_second).start()
@@ -231,8 +232,8 @@ def day_start(days_from_now: float) -> datetime:
 def make_connection(label: str, event_type: dict[str, Any], list_ids: list[int] | None = None) -> Any:
     """A PAT connection to the simulators with the product page's mapping (event type → list 10)."""
     from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
-    from calendly_sync.simulators.brevo import SANDBOX_API_KEY
-    from calendly_sync.simulators.calendly import SANDBOX_TOKEN
+    from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
+    from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN
 
     conn = Connection.objects.create(name=f"bench-{label}-{RUN_ID}", access_token=SANDBOX_TOKEN,
                                      brevo_api_key=SANDBOX_API_KEY, webhook_signing_key=SIGNING_KEY)
@@ -263,8 +264,8 @@ def counting_sims() -> tuple[type, type]:
     ``served_429`` counts all of them; ``first_call_429`` counts the 429s that answered the first
     call after ``mark()`` (the only call of a run that cannot know the limit from headers yet).
     """
-    from calendly_sync.simulators.brevo import BrevoSim
-    from calendly_sync.simulators.calendly import CalendlySim
+    from calendly_sync.sandbox.brevo.server import BrevoSim
+    from calendly_sync.sandbox.calendly.server import CalendlySim
 
     class _Counting:
         served_429 = 0
@@ -305,7 +306,7 @@ def counting_sims() -> tuple[type, type]:
 
 def add_latency(sim: Any, seconds: float) -> None:
     """Every call to ``sim`` (any route) sleeps ``seconds`` before it is handled (a latency fault)."""
-    from calendly_sync.simulators.httpbase import Fault
+    from calendly_sync.sandbox.httpbase import Fault
 
     sim.inject(Fault("latency", route=None, seconds=seconds, times=None))
 

@@ -231,7 +231,7 @@ def post_all_in_child(port: int, path: str, deliveries: list[tuple[bytes, dict[s
 def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     """One full run; this process's Django is already set up on the scratch database."""
     from calendly_sync.models import WebhookDelivery
-    from calendly_sync.simulators.signing import build_delivery
+    from calendly_sync.sandbox.signing import build_delivery
 
     from webhooks import invitee_payloads
 

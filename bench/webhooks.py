@@ -44,14 +44,14 @@ def invitee_payloads(sim: Any, invitees: list[dict[str, Any]]) -> list[dict[str,
 
 
 def build(payloads: list[dict[str, Any]], created_by: str) -> list[tuple[bytes, dict[str, str]]]:
-    from calendly_sync.simulators.signing import build_delivery
+    from calendly_sync.sandbox.signing import build_delivery
 
     t = int(time.time())
     return [build_delivery("invitee.created", p, created_by, common.SIGNING_KEY, t) for p in payloads]
 
 
 def post_all(client: Any, url: str, deliveries: list[tuple[bytes, dict[str, str]]]) -> dict[str, Any]:
-    from calendly_sync.simulators.signing import SIGNATURE_HEADER
+    from calendly_sync.sandbox.signing import SIGNATURE_HEADER
 
     meta_name = "HTTP_" + SIGNATURE_HEADER.upper().replace("-", "_")
     latencies: list[float] = []
@@ -78,7 +78,7 @@ def report_posts(result: dict[str, Any], what: str) -> None:
 
 
 def process_all(ids: list[int], sims: common.Sims) -> dict[str, Any]:
-    from calendly_sync.deliveries import process_delivery
+    from calendly_sync.inbox.deliveries import process_delivery
 
     writes0, calls0, limited0 = sims.brevo_writes(), sims.brevo_calls(), sims.brevo.rate_limited
     contacts0, events0 = sims.brevo.count(r"^POST /v3/contacts$"), sims.brevo.count(r"^POST /v3/events$")
@@ -160,7 +160,7 @@ def main() -> int:
         report_posts(dup, "duplicates accepted")
         pending = list(WebhookDelivery.objects.filter(connection=conn, status=WebhookDelivery.Status.PENDING)
                        .values_list("pk", flat=True))
-        from calendly_sync.deliveries import process_delivery
+        from calendly_sync.inbox.deliveries import process_delivery
 
         for pk in pending:  # nothing should be pending; process whatever is, to prove no write follows
             process_delivery(pk)

@@ -7,4 +7,4 @@ class CalendlySyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers system checks)
+        from calendly_sync import checks  # noqa: F401  (registers system checks)

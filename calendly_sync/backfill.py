@@ -16,11 +16,11 @@ from typing import Any, Callable
 from django.db import transaction
 from django.utils import timezone
 
-from .clients import brevo_client_for, calendly_client_for
-from .ingest import Rules, ingest
-from .models import Connection, Contact, SyncRun
-from .observations import MalformedPayload, observe_invitee
-from .push import PushSummary, push_dirty
+from calendly_sync.credentials.clients import brevo_client_for, calendly_client_for
+from calendly_sync.sync.projection import Rules, ingest
+from calendly_sync.models import Connection, Contact, SyncRun
+from calendly_sync.sync.observations import MalformedPayload, observe_invitee
+from calendly_sync.push.contacts import PushSummary, push_dirty
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +102,14 @@ def _event_params(connection: Connection, since: datetime, until: datetime, scop
 
 def run_backfill(connection: Connection, options: BackfillOptions,
                  progress: Callable[[int], None] | None = None) -> BackfillReport:
-    from .calendly.errors import CalendlyPermissionError
+    from calendly_sync.calendly.errors import CalendlyPermissionError
 
     started = time.monotonic()
     calendly = calendly_client_for(connection)
     brevo = None if options.dry_run else brevo_client_for(connection)
     identify_stats: dict[str, int] = {}
     if not connection.calendly_user_uri:
-        from .calendly.ratelimit import alias
+        from calendly_sync.calendly.ratelimit import alias
 
         _identify(connection, calendly)
         alias(f"connection:{connection.pk}", connection.calendly_user_uri)

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.utils import timezone
 
-from .brevo.errors import BrevoAuthError, BrevoError
-from .calendly.errors import CalendlyAuthError, CalendlyError, CalendlyNotFound, CalendlyPermissionError
-from .clients import MissingCredentials, brevo_client_for, calendly_client_for
-from .models import Connection, EventTypeMapping, WebhookDelivery
+from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
+from calendly_sync.calendly.errors import CalendlyAuthError, CalendlyError, CalendlyNotFound, CalendlyPermissionError
+from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for, calendly_client_for
+from calendly_sync.models import Connection, EventTypeMapping, WebhookDelivery
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
@@ -164,7 +164,7 @@ def _brevo_objects(connection: Connection) -> list[Check]:
     missing = sorted(wanted - lists)
     out.append(Check(FAIL if missing else OK, "Brevo lists",
                      f"missing list ids {missing}" if missing else f"all {len(wanted)} mapped lists exist"))
-    from .push import ensure_attributes
+    from calendly_sync.push.contacts import ensure_attributes
 
     existing, absent = ensure_attributes(connection, client, dry_run=True, force=True)
     out.append(Check(WARN if absent else OK, "Brevo attributes",

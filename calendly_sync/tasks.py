@@ -14,8 +14,8 @@ def process_delivery_task(delivery_id: int) -> str:
     """
     from django.utils import timezone
 
-    from .deliveries import drain
-    from .models import WebhookDelivery
+    from calendly_sync.inbox.deliveries import drain
+    from calendly_sync.models import WebhookDelivery
 
     if drain([delivery_id], background=True) is None:
         return "deferred"
@@ -28,13 +28,13 @@ def process_delivery_task(delivery_id: int) -> str:
 
 @shared_task(name="calendly_sync.sweep")
 def sweep_task() -> dict[str, int]:
-    from .deliveries import sweep
+    from calendly_sync.inbox.deliveries import sweep
 
     return sweep()
 
 
 @shared_task(name="calendly_sync.check_subscriptions")
 def check_subscriptions_task() -> list[str]:
-    from .subscriptions import check_all
+    from calendly_sync.inbox.subscriptions import check_all
 
     return check_all()

@@ -4,8 +4,8 @@ The OAuth callback itself is social-auth's (``/oauth/complete/calendly/``, see c
 """
 from django.urls import path
 
-from .connect import start_connect
-from .webhooks import CalendlyWebhookView
+from calendly_sync.connect.views import start_connect
+from calendly_sync.views import CalendlyWebhookView
 
 app_name = "calendly_sync"
 

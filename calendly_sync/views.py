@@ -21,9 +21,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .calendly.signatures import SIGNATURE_HEADER, SignatureError, verify_signature
-from .models import Connection, WebhookDelivery
-from .observations import MalformedPayload, parse_time
+from calendly_sync.calendly.signatures import SIGNATURE_HEADER, SignatureError, verify_signature
+from calendly_sync.models import Connection, WebhookDelivery
+from calendly_sync.sync.observations import MalformedPayload, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class CalendlyWebhookView(APIView):
 
     def _store(self, connection: Connection, envelope: dict[str, Any], raw: bytes, header: str | None,
                request: HttpRequest) -> Response:
-        from .worker import dispatch_delivery
+        from calendly_sync.runtime.worker import dispatch_delivery
 
         event = envelope["event"]
         payload = envelope.get("payload") if isinstance(envelope.get("payload"), dict) else {}

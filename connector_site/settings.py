@@ -149,10 +149,10 @@ SOCIAL_AUTH_URL_NAMESPACE = "social"
 SOCIAL_AUTH_PIPELINE = (
     "social_core.pipeline.social_auth.social_details",
     "social_core.pipeline.social_auth.social_uid",
-    "calendly_sync.pipeline.check_intent",
-    "calendly_sync.pipeline.save_connection",
-    "calendly_sync.pipeline.load_connection_catalog",
-    "calendly_sync.pipeline.redirect_to_connection",
+    "calendly_sync.connect.pipeline.check_intent",
+    "calendly_sync.connect.pipeline.save_connection",
+    "calendly_sync.connect.pipeline.load_connection_catalog",
+    "calendly_sync.connect.pipeline.redirect_to_connection",
 )
 # Failed or refused authorizations come back to the Connections page as an admin message.
 SOCIAL_AUTH_LOGIN_ERROR_URL = "admin:calendly_sync_connection_changelist"

@@ -76,7 +76,7 @@ def run(argv: list[str]) -> int:
         })
         print("No Calendly/Brevo credentials set: starting the sandbox (simulated Calendly and Brevo).", flush=True)
         sims = subprocess.Popen(
-            [str(PY), "-m", "calendly_sync.simulators", "--calendly-port", "8025", "--brevo-port", "8026",
+            [str(PY), "-m", "calendly_sync.sandbox", "--calendly-port", "8025", "--brevo-port", "8026",
              "--seed", "1"],
             cwd=ROOT, env=env,
         )

@@ -12,7 +12,7 @@ import pytest
 
 pytest_plugins = ["tests.fixtures_calendly", "tests.fixtures_brevo"]
 
-from calendly_sync.mapping import PRODUCT_PAGE_MAPPING  # noqa: E402
+from calendly_sync.sync.mapping import PRODUCT_PAGE_MAPPING  # noqa: E402
 
 PAGE_FIELD_MAPPING = PRODUCT_PAGE_MAPPING
 
@@ -30,7 +30,8 @@ class Sleeps:
 @pytest.fixture(autouse=True)
 def _isolated_connector(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sleeps]:
     """No background thread unless a test asks for it; fresh rate limiters and caches."""
-    from calendly_sync import clients, push
+    from calendly_sync.credentials import clients
+    from calendly_sync.push import contacts as push
     from calendly_sync.calendly import ratelimit
     from calendly_sync.http import RetryPolicy
 
@@ -83,8 +84,8 @@ def event_types(sims: tuple[Any, Any]) -> dict[str, dict[str, Any]]:
 def connection(db: Any, sims: tuple[Any, Any], event_types: dict[str, dict[str, Any]]) -> Any:
     """A PAT connection with the product page's mapping: discovery → list 10, demo → list 11."""
     from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
-    from calendly_sync.simulators.brevo import SANDBOX_API_KEY
-    from calendly_sync.simulators.calendly import SANDBOX_TOKEN
+    from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
+    from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN
 
     calendly_sim, _ = sims
     conn = Connection.objects.create(name="default", access_token=SANDBOX_TOKEN, brevo_api_key=SANDBOX_API_KEY,

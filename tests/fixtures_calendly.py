@@ -15,8 +15,8 @@ import pytest
 
 from calendly_sync.calendly.client import CalendlyClient
 from calendly_sync.http import RetryPolicy
-from calendly_sync.simulators.calendly import SANDBOX_TOKEN, CalendlySim, fast_stop, quiet_disconnects
-from calendly_sync.simulators.httpbase import Request, Response, SimServer
+from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN, CalendlySim, fast_stop, quiet_disconnects
+from calendly_sync.sandbox.httpbase import Request, Response, SimServer
 
 
 class RecordingSleep:

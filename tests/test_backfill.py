@@ -141,7 +141,7 @@ def test_invalid_phone_from_calendly_is_dropped_with_a_warning(connection, sims,
 
 
 def test_brevo_outage_leaves_contacts_dirty_and_the_next_run_finishes(connection, sims, book):
-    from calendly_sync.simulators.httpbase import Fault
+    from calendly_sync.sandbox.httpbase import Fault
 
     _, brevo_sim = sims
     book("levi@example.com")
@@ -168,7 +168,7 @@ def test_calendly_429_is_waited_out(connection, sims, book, client_sleeps):
 
 
 def test_killed_run_resumes_from_its_checkpoint_and_ends_in_the_same_state(connection, sims, event_types):
-    from calendly_sync.simulators import calendly_data
+    from calendly_sync.sandbox.calendly import seeding as calendly_data
 
     calendly_sim, brevo_sim = sims
     calendly_data.bulk_events(calendly_sim, 150, event_types["discovery"]["uri"])
@@ -229,7 +229,7 @@ def test_unknown_connection_is_a_clear_error(connection):
 
 def test_expired_token_fails_with_a_readable_error(connection, sims):
     calendly_sim, _ = sims
-    from calendly_sync.simulators.calendly import SANDBOX_TOKEN
+    from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN
 
     calendly_sim.expire_token(SANDBOX_TOKEN)
     with pytest.raises(CommandError, match="expired"):

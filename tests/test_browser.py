@@ -24,13 +24,13 @@ import requests
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from calendly_sync.models import Connection, EventTypeMapping, WebhookDelivery
-from calendly_sync.simulators.brevo import SANDBOX_API_KEY
-from calendly_sync.simulators.calendly import (
+from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
+from calendly_sync.sandbox.calendly.server import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_WEBHOOK_SIGNING_KEY,
 )
-from calendly_sync.simulators.signing import build_delivery
+from calendly_sync.sandbox.signing import build_delivery
 
 pytestmark = pytest.mark.browser
 

@@ -25,9 +25,9 @@ def test_filter_rewrites_records_including_arguments():
 
 @pytest.mark.django_db
 def test_a_verbose_webhook_run_logs_steps_but_no_secret(client, connection, sims, book, caplog):
-    from calendly_sync.deliveries import process_delivery
+    from calendly_sync.inbox.deliveries import process_delivery
     from calendly_sync.models import Connection, WebhookDelivery
-    from calendly_sync.simulators.signing import build_delivery, sign
+    from calendly_sync.sandbox.signing import build_delivery, sign
 
     calendly_sim, _ = sims
     Connection.objects.filter(pk=connection.pk).update(log_level="verbose", debug=True, log_webhooks=True)

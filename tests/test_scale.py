@@ -17,8 +17,8 @@ from tests.conftest import PAGE_FIELD_MAPPING
 
 
 def make_connection(sc: scenario.Scenario) -> Connection:
-    from calendly_sync.simulators.brevo import SANDBOX_API_KEY
-    from calendly_sync.simulators.calendly import SANDBOX_TOKEN
+    from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
+    from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN
 
     conn = Connection.objects.create(name="default", access_token=SANDBOX_TOKEN, brevo_api_key=SANDBOX_API_KEY,
                                      webhook_signing_key="scale-key")
@@ -78,7 +78,7 @@ def test_backfill_of_1000_events_matches_the_expected_brevo_state(sims):
 
 def chaos(brevo_sim: Any, rate: float, seed: int) -> None:
     """Fail a share of Brevo calls with 5xx, 429 or a timeout (the client's read timeout is shorter)."""
-    from calendly_sync.simulators.httpbase import Fault
+    from calendly_sync.sandbox.httpbase import Fault
 
     rng = random.Random(seed)
     original = brevo_sim._take_fault
@@ -100,19 +100,21 @@ def chaos(brevo_sim: Any, rate: float, seed: int) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_1000_deliveries_shuffled_with_duplicates_while_brevo_fails_20_percent(client, sims, settings, monkeypatch):
-    from calendly_sync import clients, deliveries, push
+    from calendly_sync.credentials import clients
+    from calendly_sync.inbox import deliveries
+    from calendly_sync.push import contacts as push
     from calendly_sync.http import RetryPolicy
     from calendly_sync.models import AutomationEvent
-    from calendly_sync.simulators.signing import sign
-    from calendly_sync.webhooks import SUBSCRIBED_EVENTS
-    from tests.test_dispatch import wait_until
+    from calendly_sync.sandbox.signing import sign
+    from calendly_sync.views import SUBSCRIBED_EVENTS
+    from tests.test_tasks import wait_until
 
     calendly_sim, brevo_sim = sims
     calendly_sim.allow_http_callbacks = True
     sc = scenario.build(calendly_sim, events=0, seed=3)  # event types only, for now
     conn = make_connection(sc)
     from calendly_sync.calendly.client import CalendlyClient
-    from calendly_sync.simulators.calendly import SANDBOX_TOKEN
+    from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN
 
     CalendlyClient(SANDBOX_TOKEN, calendly_sim.url).create_webhook_subscription(
         url="http://127.0.0.1:9/unused", events=list(SUBSCRIBED_EVENTS), organization=calendly_sim.org["uri"],

@@ -12,7 +12,7 @@ import pytest
 from django.db import close_old_connections
 
 from calendly_sync.models import WebhookDelivery
-from calendly_sync.simulators.signing import build_delivery, sign
+from calendly_sync.sandbox.signing import build_delivery, sign
 
 KEY = "test-signing-key"
 
@@ -40,7 +40,7 @@ def signed_booking(calendly_sim: Any, event_types: dict, email: str) -> tuple[by
 
 @pytest.fixture
 def embedded_worker(settings):
-    from calendly_sync.worker import embedded_worker
+    from calendly_sync.runtime.worker import embedded_worker
 
     settings.CELERY_BROKER_URL = None
     settings.CONNECTOR_EMBEDDED_WORKER = True
@@ -67,7 +67,7 @@ def test_embedded_worker_picks_up_what_a_crash_left_pending(connection, sims, ev
 
     from django.utils import timezone
 
-    from calendly_sync.webhooks import idempotency_key
+    from calendly_sync.views import idempotency_key
 
     calendly_sim, brevo_sim = sims
     for email, status, claimed in (("pending@example.com", "pending", None),

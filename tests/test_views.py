@@ -9,10 +9,10 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from calendly_sync.deliveries import process_delivery
+from calendly_sync.inbox.deliveries import process_delivery
 from calendly_sync.models import AutomationEvent, Booking, Connection, Contact, WebhookDelivery
-from calendly_sync.simulators.signing import SIGNATURE_HEADER, build_delivery, sign
-from calendly_sync.webhooks import SUBSCRIBED_EVENTS
+from calendly_sync.sandbox.signing import SIGNATURE_HEADER, build_delivery, sign
+from calendly_sync.views import SUBSCRIBED_EVENTS
 
 pytestmark = pytest.mark.django_db
 KEY = "test-signing-key"
@@ -248,7 +248,7 @@ def test_reschedule_event_carries_old_and_new_start(client, connection, sims, bo
 
 
 def test_brevo_outage_keeps_deliveries_pending_until_it_heals(client, connection, sims, book, outbox):
-    from calendly_sync.simulators.httpbase import Fault
+    from calendly_sync.sandbox.httpbase import Fault
 
     _, brevo_sim = sims
     book("levi@example.com", fire_webhooks=True)
@@ -268,8 +268,8 @@ def test_brevo_outage_keeps_deliveries_pending_until_it_heals(client, connection
 
 
 def test_delivery_fails_after_the_attempt_limit_and_can_be_reprocessed(client, connection, sims, book, outbox):
-    from calendly_sync import deliveries
-    from calendly_sync.simulators.httpbase import Fault
+    from calendly_sync.inbox import deliveries
+    from calendly_sync.sandbox.httpbase import Fault
 
     _, brevo_sim = sims
     book("levi@example.com", fire_webhooks=True)
@@ -346,7 +346,7 @@ def test_purge_deliveries(client, connection):
 
 
 def test_a_backlog_drains_through_bulk_import_and_batched_events(client, connection, sims, book, outbox):
-    from calendly_sync.deliveries import sweep
+    from calendly_sync.inbox.deliveries import sweep
 
     _, brevo_sim = sims
     for i in range(60):

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from calendly_sync.models import Connection
-from calendly_sync.simulators.signing import sign
+from calendly_sync.sandbox.signing import sign
 
 KEY = "fuzz-key"
 
@@ -42,7 +42,7 @@ headers = st.one_of(st.none(), st.text(max_size=80), st.builds(lambda t, v: f"t=
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=bodies, signed=st.booleans(), header=headers, process=st.booleans())
 def test_no_input_causes_a_server_error(client, body, signed, header, process):
-    from calendly_sync.deliveries import process_delivery
+    from calendly_sync.inbox.deliveries import process_delivery
     from calendly_sync.models import WebhookDelivery
 
     conn, _ = Connection.objects.get_or_create(name="fuzz", defaults={"webhook_signing_key": KEY,

@@ -18,9 +18,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from . import catalog, crypto
-from .mapping import KNOWN_SOURCES, QUESTION_PREFIX
-from .models import (
+from calendly_sync import crypto
+from calendly_sync.connect import catalog
+from calendly_sync.sync.mapping import KNOWN_SOURCES, QUESTION_PREFIX
+from calendly_sync.models import (
     AutomationEvent,
     Booking,
     Connection,
@@ -349,7 +350,7 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Disconnect Calendly (revoke the OAuth tokens at Calendly and delete them)")
     def disconnect_calendly(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
-        from .tokens import disconnect
+        from calendly_sync.credentials.tokens import disconnect
 
         for conn in queryset:
             if conn.auth_kind != Connection.AuthKind.OAUTH:
@@ -384,7 +385,7 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Check Calendly and Brevo credentials")
     def check_connection(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
-        from .doctor import quick_check
+        from calendly_sync.doctor import quick_check
 
         for conn in queryset:
             ok, message = quick_check(conn)
@@ -392,7 +393,7 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Sync now (backfill the default window)")
     def sync_now(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
-        from .backfill import BackfillOptions, run_backfill
+        from calendly_sync.backfill import BackfillOptions, run_backfill
 
         for conn in queryset:
             try:
@@ -405,7 +406,7 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Register (or repair) the Calendly webhook subscription")
     def register_webhooks(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
-        from .subscriptions import ensure_subscription
+        from calendly_sync.inbox.subscriptions import ensure_subscription
 
         for conn in queryset:
             try:
@@ -421,7 +422,7 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Recompute and resend every contact")
     def resync_contacts(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
-        from .ingest import refresh_all_contacts
+        from calendly_sync.sync.projection import refresh_all_contacts
 
         for conn in queryset:
             Contact.objects.filter(connection=conn).update(pushed_hash="", desired_hash="")
@@ -542,8 +543,8 @@ class ContactAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Push selected contacts to Brevo now")
     def push_now(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
-        from .clients import brevo_client_for
-        from .push import push_contact
+        from calendly_sync.credentials.clients import brevo_client_for
+        from calendly_sync.push.contacts import push_contact
 
         results: dict[str, int] = {}
         for contact in queryset.select_related("connection"):
@@ -576,7 +577,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Reprocess selected deliveries")
     def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
-        from .deliveries import reprocess
+        from calendly_sync.inbox.deliveries import reprocess
 
         n = reprocess(list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{n} deliveries queued for processing", messages.SUCCESS)

@@ -1,6 +1,6 @@
 """Brevo v3 API client (framework-free): see :mod:`calendly_sync.brevo.client`."""
-from .client import DEFAULT_BASE_URL, BrevoClient, ClientStats, Pacer, UpsertResult
-from .errors import (
+from calendly_sync.brevo.client import DEFAULT_BASE_URL, BrevoClient, ClientStats, Pacer, UpsertResult
+from calendly_sync.brevo.errors import (
     BrevoAuthError,
     BrevoDuplicateIdentifier,
     BrevoError,

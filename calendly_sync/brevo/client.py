@@ -31,7 +31,7 @@ import requests
 
 from calendly_sync.http import DEFAULT_TIMEOUT, RetryPolicy, header_seconds, new_session
 
-from .errors import (
+from calendly_sync.brevo.errors import (
     BrevoError,
     BrevoTransportError,
     BrevoValidationError,

@@ -16,7 +16,7 @@ offered upstream. What Calendly needs beyond ``BaseOAuth2``:
   ``scheduling_links:write scheduled_events:write`` when ``CALENDLY_SCHEDULING_FEATURES`` is on;
   ``CALENDLY_OAUTH_SCOPES`` replaces the whole set.
 * Refresh tokens are single-use and rotate: callers must serialise refreshes (the connector holds
-  a row lock on its Connection, see ``calendly_sync.tokens``).
+  a row lock on its Connection, see ``calendly_sync.credentials.tokens``).
 
 Settings are read through the strategy at call time, so Django's ``override_settings`` (and
 pytest-django's ``settings`` fixture) work: ``CALENDLY_CLIENT_ID``/``CALENDLY_CLIENT_SECRET`` win,

@@ -33,8 +33,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from .mapping import KNOWN_SOURCES, infer_type
-from .models import Connection, EventTypeMapping, FieldMapping
+from calendly_sync.sync.mapping import KNOWN_SOURCES, infer_type
+from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
 
 __all__ = [
     "ApplyReport",
@@ -196,7 +196,7 @@ def default_attribute_type(source: str, attribute: str) -> str:
     """The type a short-form mapping gets: Brevo needs dates and phone numbers in its own formats.
 
     ``scheduled_at`` is a date; otherwise the attribute name decides, by the same rule the sync
-    applies (:func:`calendly_sync.mapping.infer_type`: MEETING_DATE and ``*_DATE`` → date, SMS,
+    applies (:func:`calendly_sync.sync.mapping.infer_type`: MEETING_DATE and ``*_DATE`` → date, SMS,
     WHATSAPP, LANDLINE_NUMBER → phone, else text), so the stored type is the one actually used.
     """
     if source == "scheduled_at":

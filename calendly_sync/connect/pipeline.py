@@ -5,7 +5,7 @@ pipeline never creates or logs in a Django user and stores no ``UserSocialAuth``
 ``extra_data`` would hold the tokens in plain text). Instead it:
 
 1. checks that a staff user started the flow from the admin (the intent stored in the session by
-   :func:`calendly_sync.connect.start_connect`: a new connection, or which one to reconnect);
+   :func:`calendly_sync.connect.views.start_connect`: a new connection, or which one to reconnect);
 2. creates or updates the :class:`~calendly_sync.models.Connection` with the tokens (encrypted at
    rest), expiry, scopes, Calendly user and organization, owner, status active;
 3. loads the connection's catalog (Calendly event types and questions, Brevo lists and
@@ -29,9 +29,9 @@ from django.urls import reverse
 from django.utils.text import slugify
 from social_core.exceptions import AuthException
 
-from .catalog import load_catalog
-from .models import Connection
-from .tokens import store_token_response
+from calendly_sync.connect.catalog import load_catalog
+from calendly_sync.models import Connection
+from calendly_sync.credentials.tokens import store_token_response
 
 SESSION_KEY = "calendly_connect_intent"
 INTENT_MAX_AGE = 30 * 60  # seconds between pressing the button and coming back from Calendly

@@ -3,7 +3,7 @@
 A staff-only view records what the flow is for (a new connection, or which one to reconnect) in
 the session, then hands over to social-auth (``/oauth/login/calendly/``), which sends the browser
 to Calendly's consent page with ``state`` and a PKCE challenge. Calendly redirects back to
-``/oauth/complete/calendly/``, where :mod:`calendly_sync.pipeline` saves the connection.
+``/oauth/complete/calendly/``, where :mod:`calendly_sync.connect.pipeline` saves the connection.
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from .calendly.oauth import calendly_backend
-from .models import Connection
-from .pipeline import SESSION_KEY
+from calendly_sync.calendly.oauth import calendly_backend
+from calendly_sync.models import Connection
+from calendly_sync.connect.pipeline import SESSION_KEY
 
 
 def oauth_configured() -> bool:

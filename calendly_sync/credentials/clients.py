@@ -6,8 +6,8 @@ import threading
 
 from django.conf import settings
 
-from .brevo.client import BrevoClient
-from .models import Connection
+from calendly_sync.brevo.client import BrevoClient
+from calendly_sync.models import Connection
 
 
 # Extra keyword arguments for the clients (tests swap in recording sleeps and a fast retry policy).
@@ -51,9 +51,9 @@ def reset_cache() -> None:
 
 
 def calendly_client_for(connection: Connection, **kwargs: object):  # type: ignore[no-untyped-def]
-    from .calendly.client import CalendlyClient
-    from .calendly.ratelimit import limiter_for
-    from .tokens import token_source_for
+    from calendly_sync.calendly.client import CalendlyClient
+    from calendly_sync.calendly.ratelimit import limiter_for
+    from calendly_sync.credentials.tokens import token_source_for
 
     source = token_source_for(connection)
     options = {**CLIENT_OPTIONS["calendly"], **kwargs}

@@ -29,7 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 from social_core.exceptions import AuthException
 
-from .models import Connection
+from calendly_sync.models import Connection
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def _expiring(conn: Connection) -> bool:
 
 
 def _backend():  # type: ignore[no-untyped-def]
-    from .calendly.oauth import calendly_backend
+    from calendly_sync.calendly.oauth import calendly_backend
 
     return calendly_backend()
 

@@ -18,15 +18,15 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .brevo.errors import BrevoAuthError, BrevoError
-from .clients import MissingCredentials, brevo_client_for
-from .claims import claim
-from .ingest import Rules, ingest, ingest_many
-from .locks import drain_lock
-from .models import Connection, Contact, EventTypeMapping, WebhookDelivery
-from .observations import MalformedPayload, Observation, observe_invitee
-from .push import push_dirty
-from .webhooks import EVENT_TYPE_EVENTS, INVITEE_EVENTS
+from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
+from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for
+from calendly_sync.models.claims import claim
+from calendly_sync.sync.projection import Rules, ingest, ingest_many
+from calendly_sync.runtime.locks import drain_lock
+from calendly_sync.models import Connection, Contact, EventTypeMapping, WebhookDelivery
+from calendly_sync.sync.observations import MalformedPayload, Observation, observe_invitee
+from calendly_sync.push.contacts import push_dirty
+from calendly_sync.views import EVENT_TYPE_EVENTS, INVITEE_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ def _apply_invitee_event(connection: Connection, rules: Rules, delivery: Webhook
 
 def _apply_event_type_event(connection: Connection, envelope: dict[str, Any]) -> None:
     """Refresh a mapping's name; flag it when Calendly deleted its event type (order-proof by Calendly time)."""
-    from .observations import parse_time
+    from calendly_sync.sync.observations import parse_time
 
     payload = envelope.get("payload") or {}
     uri = str(payload.get("uri") or "")
@@ -285,7 +285,7 @@ def drain(first: Iterable[int] = (), *, limit: int | None = None, wait: bool = F
           background: bool = False, busy: Callable[[], bool] | None = None) -> dict[str, int] | None:
     """Process every due delivery in batches, unless another worker is already draining (then None).
 
-    One drainer at a time (:func:`calendly_sync.locks.drain_lock`, across processes on
+    One drainer at a time (:func:`calendly_sync.runtime.locks.drain_lock`, across processes on
     PostgreSQL): its batches are as large as the backlog, so a burst goes to Brevo as bulk imports
     and event batches, only one process spends Brevo's per-second budget, and the other server
     processes keep their CPU for acknowledging webhooks. Whoever releases the lock looks once more
@@ -425,7 +425,7 @@ def sweep(limit: int | None = None, *, wait: bool = False, background: bool = Fa
 
 def reprocess(delivery_ids: list[int]) -> int:
     """Admin action: put deliveries back in the queue (a failed one gets a fresh set of attempts)."""
-    from .worker import dispatch_delivery
+    from calendly_sync.runtime.worker import dispatch_delivery
 
     n = WebhookDelivery.objects.filter(pk__in=delivery_ids).exclude(status=WebhookDelivery.Status.PROCESSING).update(
         status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, last_error="")

@@ -16,10 +16,10 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from .calendly.errors import CalendlyConflict, CalendlyNotFound, CalendlyPermissionError
-from .clients import calendly_client_for
-from .models import Connection
-from .webhooks import SUBSCRIBED_EVENTS
+from calendly_sync.calendly.errors import CalendlyConflict, CalendlyNotFound, CalendlyPermissionError
+from calendly_sync.credentials.clients import calendly_client_for
+from calendly_sync.models import Connection
+from calendly_sync.views import SUBSCRIBED_EVENTS
 
 log = logging.getLogger(__name__)
 GAP_MARGIN = timedelta(hours=1)
@@ -86,7 +86,7 @@ def ensure_subscription(connection: Connection, url: str | None = None, *, clien
             was_disabled = True
             started = sub.get("retry_started_at")
             if started and gap_start is None:
-                from .observations import parse_time
+                from calendly_sync.sync.observations import parse_time
 
                 gap_start = parse_time(started)
         client.delete_webhook_subscription(sub["uri"])
@@ -162,7 +162,7 @@ def delete_subscriptions(connection: Connection, url: str | None = None, client:
 
 def backfill_since(connection: Connection, since: Any) -> str:
     """Fetch what the subscription missed, through the backfill code (with automation events)."""
-    from .backfill import BackfillOptions, run_backfill
+    from calendly_sync.backfill import BackfillOptions, run_backfill
 
     start = (since or timezone.now() - timedelta(days=1)) - GAP_MARGIN
     report = run_backfill(connection, BackfillOptions(since=start, with_events=True, trigger="gap-backfill"))

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from .fields import EncryptedTextField
+from calendly_sync.models.fields import EncryptedTextField
 
 
 class Connection(models.Model):

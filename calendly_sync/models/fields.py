@@ -5,7 +5,7 @@ from typing import Any
 
 from django.db import models
 
-from . import crypto
+from calendly_sync import crypto
 
 
 class EncryptedTextField(models.TextField):

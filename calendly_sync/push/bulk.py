@@ -10,10 +10,10 @@ import logging
 from collections import defaultdict
 from typing import Callable
 
-from .brevo.client import BrevoClient
-from .brevo.errors import BrevoAuthError, BrevoError
-from .models import Connection, Contact, ContactSyncLog, SyncRun
-from .push import locked_contacts
+from calendly_sync.brevo.client import BrevoClient
+from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
+from calendly_sync.models import Connection, Contact, ContactSyncLog, SyncRun
+from calendly_sync.push.contacts import locked_contacts
 
 log = logging.getLogger(__name__)
 IMPORT_CHUNK = 1000  # rows per import: well under Brevo's 10 MB body limit, and bounded memory
@@ -21,7 +21,7 @@ IMPORT_TIMEOUT = 1800  # seconds an import is followed before its contacts are r
 
 
 def _retry_later(contacts: list[Contact], error: str, summary) -> None:
-    from .push import _mark_retry
+    from calendly_sync.push.contacts import _mark_retry
 
     for contact in contacts:
         _mark_retry(contact, error)
@@ -92,7 +92,7 @@ def _record_import(connection: Connection, chunk: list[Contact], list_ids: tuple
                    outcome: dict | BrevoError, summary, sync_run: SyncRun | None,
                    progress: Callable[[int], None] | None) -> list[Contact]:
     """Record one finished import; returns the contacts to send one by one instead."""
-    from .push import mark_pushed_many
+    from calendly_sync.push.contacts import mark_pushed_many
 
     if isinstance(outcome, BrevoError):
         if outcome.code == "timeout":  # still running: it may land later, so no single upserts now

@@ -20,9 +20,9 @@ from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from . import automation
-from .brevo.client import BrevoClient
-from .brevo.errors import (
+from calendly_sync.sync import automation
+from calendly_sync.brevo.client import BrevoClient
+from calendly_sync.brevo.errors import (
     BrevoAuthError,
     BrevoDuplicateIdentifier,
     BrevoError,
@@ -30,9 +30,9 @@ from .brevo.errors import (
     BrevoValidationError,
     is_transient,
 )
-from .claims import claim
-from .mapping import infer_type
-from .models import AutomationEvent, Booking, Connection, Contact, ContactSyncLog, SyncRun
+from calendly_sync.models.claims import claim
+from calendly_sync.sync.mapping import infer_type
+from calendly_sync.models import AutomationEvent, Booking, Connection, Contact, ContactSyncLog, SyncRun
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def mark_pushed_many(pushed: dict[int, str]) -> None:
     """
     if not pushed:
         return
-    from .claims import supports_returning
+    from calendly_sync.models.claims import supports_returning
 
     if not supports_returning(db_connection.alias):  # pragma: no cover - SQLite before 3.35
         for pk, digest in pushed.items():
@@ -294,7 +294,7 @@ def push_dirty(connection: Connection, client: BrevoClient | None, *, emails: It
         return summary
     bulk = bulk_threshold is not None and total >= bulk_threshold
     if bulk and client is not None:
-        from .bulk import IMPORT_CHUNK
+        from calendly_sync.push.bulk import IMPORT_CHUNK
 
         polls_needed = POLLS_PER_IMPORT * -(-total // IMPORT_CHUNK) + POLL_RESERVE
         left = client.other_budget.left()
@@ -311,7 +311,7 @@ def push_dirty(connection: Connection, client: BrevoClient | None, *, emails: It
             break
         last_pk = page[-1].pk
         if bulk:
-            from .bulk import import_contacts
+            from calendly_sync.push.bulk import import_contacts
 
             page = import_contacts(connection, client, page, summary, sync_run=sync_run, progress=progress)
         for contact in page:
@@ -340,7 +340,7 @@ def ensure_attributes(connection: Connection, client: BrevoClient, *, dry_run: b
                       force: bool = False) -> tuple[list[str], list[str]]:
     """Create the custom attributes the mapping names that Brevo lacks. Returns (existing, created)."""
     wanted: dict[str, str] = {}
-    from .ingest import Rules
+    from calendly_sync.sync.projection import Rules
 
     for rule in Rules.load(connection).field_rules:
         kind = infer_type(rule.attribute, rule.attribute_type)

@@ -1,7 +1,7 @@
 """Where work runs: the embedded worker thread (no broker) or Celery (``CELERY_BROKER_URL`` set).
 
-One code path either way: both call :func:`calendly_sync.deliveries.drain` and
-:func:`calendly_sync.deliveries.sweep`. The embedded thread takes each committed delivery from a
+One code path either way: both call :func:`calendly_sync.inbox.deliveries.drain` and
+:func:`calendly_sync.inbox.deliveries.sweep`. The embedded thread takes each committed delivery from a
 queue, and every ``SWEEP_INTERVAL`` seconds retries what is due and picks up what a crash left
 pending, so a Brevo outage heals with no command and no extra service.
 """
@@ -69,7 +69,7 @@ class EmbeddedWorker:
         self.queue.put(delivery_id)
 
     def _run(self) -> None:
-        from .deliveries import BATCH_SIZE, drain, sweep
+        from calendly_sync.inbox.deliveries import BATCH_SIZE, drain, sweep
 
         next_sweep = time.monotonic()  # at start-up: pick up what a crash or a restart left pending
         next_subscription_check = time.monotonic() + 60.0  # not at start-up: let the server settle
@@ -95,7 +95,7 @@ class EmbeddedWorker:
                     next_sweep = time.monotonic() + self.sweep_interval
                     sweep(background=True, busy=self.busy)
                 if time.monotonic() >= next_subscription_check:
-                    from .subscriptions import check_all
+                    from calendly_sync.inbox.subscriptions import check_all
 
                     next_subscription_check = time.monotonic() + SUBSCRIPTION_CHECK_INTERVAL
                     for line in check_all():
@@ -129,7 +129,7 @@ def dispatch_delivery(delivery_id: int) -> None:
     """
     global _task_runs_at
     if broker_configured():
-        from .tasks import process_delivery_task
+        from calendly_sync.tasks import process_delivery_task
 
         with _task_lock:
             now = time.monotonic()

@@ -1,11 +1,11 @@
-"""``python -m calendly_sync.simulators``: run the simulated Calendly and Brevo together (the sandbox)."""
+"""``python -m calendly_sync.sandbox``: run the simulated Calendly and Brevo together (the sandbox)."""
 from __future__ import annotations
 
 import argparse
 import threading
 
-from .brevo import SANDBOX_API_KEY, BrevoSim
-from .calendly import SANDBOX_TOKEN, CalendlySim
+from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY, BrevoSim
+from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN, CalendlySim
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .observations import Observation
+from calendly_sync.sync.observations import Observation
 
 BOOKING_CREATED = "calendly_booking_created"
 BOOKING_CANCELED = "calendly_booking_canceled"

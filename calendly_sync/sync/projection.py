@@ -15,9 +15,11 @@ from typing import Any, Iterable
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import automation, mapping, reducer
-from .models import AutomationEvent, Booking, Connection, Contact, EventTypeMapping, FieldMapping
-from .observations import Observation
+from calendly_sync.sync import automation
+from calendly_sync.sync import mapping
+from calendly_sync.sync import reducer
+from calendly_sync.models import AutomationEvent, Booking, Connection, Contact, EventTypeMapping, FieldMapping
+from calendly_sync.sync.observations import Observation
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +185,7 @@ def ingest_many(
 
 def _refresh_contacts(connection: Connection, emails: list[str], rules: Rules, now: Any) -> set[str]:
     """:func:`refresh_contact` for many emails at once; returns the emails whose contact is dirty."""
-    from .models import ContactSyncLog
+    from calendly_sync.models import ContactSyncLog
 
     contacts = {c.email: c for c in Contact.objects.select_for_update().filter(
         connection=connection, email__in=emails).order_by("pk")}
@@ -289,7 +291,7 @@ def refresh_contact(connection: Connection, email: str, rules: Rules) -> Contact
     changed = _project(contact, desired, current, status)
     contact.save()
     if warnings and changed:
-        from .models import ContactSyncLog
+        from calendly_sync.models import ContactSyncLog
 
         ContactSyncLog.objects.create(connection=connection, contact=contact, email=email, action="mapping",
                                       status=ContactSyncLog.Status.WARNING, message="\n".join(warnings))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from .observations import NoShowFact, Observation
+from calendly_sync.sync.observations import NoShowFact, Observation
 
 BOOKED = "booked"
 CANCELLED = "cancelled"

@@ -25,7 +25,7 @@ from calendly_sync.brevo import (
 )
 from calendly_sync.brevo.errors import error_from_response
 from calendly_sync.http import RetryPolicy
-from calendly_sync.simulators.brevo import SANDBOX_API_KEY
+from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
 
 # -- upsert ---------------------------------------------------------------------------------------
 

@@ -23,9 +23,9 @@ from calendly_sync.calendly import (
 from calendly_sync.calendly.client import format_time, uuid_from_uri
 from calendly_sync.calendly import ratelimit
 from calendly_sync.http import RetryPolicy
-from calendly_sync.simulators import calendly_data
-from calendly_sync.simulators.calendly import CalendlySim
-from calendly_sync.simulators.httpbase import Fault
+from calendly_sync.sandbox.calendly import seeding as calendly_data
+from calendly_sync.sandbox.calendly.server import CalendlySim
+from calendly_sync.sandbox.httpbase import Fault
 from tests.fixtures_calendly import RecordingSleep, admin_context
 
 SECRET = "pat-very-secret-0123456789abcdef"

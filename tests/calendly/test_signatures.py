@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from calendly_sync.calendly.signatures import SignatureError, parse_signature_header, verify_signature
-from calendly_sync.simulators.signing import SIGNATURE_HEADER, build_delivery, sign
+from calendly_sync.sandbox.signing import SIGNATURE_HEADER, build_delivery, sign
 
 KEY = "5mEzn9C-I28UtwOjZJtFoob0sAAFZ95GbZkqj4y3i0I"
 NOW = 1_800_000_000

@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection as db_connection
 
-from calendly_sync import config as config_module
-from calendly_sync.config import (
+from calendly_sync.config import reader as config_module
+from calendly_sync.config.reader import (
     ConfigError,
     ConfigErrors,
     apply_config,

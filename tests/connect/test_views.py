@@ -25,16 +25,16 @@ from django.utils import formats
 from django.utils import timezone as dj_timezone
 from social_django.models import UserSocialAuth
 
-from calendly_sync.clients import calendly_client_for
+from calendly_sync.credentials.clients import calendly_client_for
 from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
-from calendly_sync.pipeline import SESSION_KEY
-from calendly_sync.simulators.brevo import SANDBOX_API_KEY
-from calendly_sync.simulators.calendly import (
+from calendly_sync.connect.pipeline import SESSION_KEY
+from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
+from calendly_sync.sandbox.calendly.server import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_WEBHOOK_SIGNING_KEY,
 )
-from calendly_sync.tokens import ReconnectRequired
+from calendly_sync.credentials.tokens import ReconnectRequired
 
 pytestmark = pytest.mark.django_db
 
@@ -388,8 +388,8 @@ def test_mapping_forms_stay_free_text_without_a_catalog(staff_client):
 
 
 def test_saving_the_connection_form_never_overwrites_rotated_tokens(oauth_env, staff_client, monkeypatch):
-    from calendly_sync.admin import ConnectionForm
-    from calendly_sync.tokens import refresh_access_token
+    from calendly_sync.admin.connection import ConnectionForm
+    from calendly_sync.credentials.tokens import refresh_access_token
 
     calendly_sim, _ = oauth_env
     connect(staff_client, calendly_sim)

@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from calendly_sync.models import Booking, Connection
-from calendly_sync.subscriptions import callback_url, check_all, ensure_subscription
-from calendly_sync.webhooks import SUBSCRIBED_EVENTS
+from calendly_sync.inbox.subscriptions import callback_url, check_all, ensure_subscription
+from calendly_sync.views import SUBSCRIBED_EVENTS
 
 pytestmark = pytest.mark.django_db
 
@@ -121,7 +121,7 @@ def test_doctor_explains_each_check_and_fails_when_something_is_wrong(connection
 
 
 def test_doctor_reports_expired_token_and_signature_rejections(connection, sims, client):
-    from calendly_sync.simulators.calendly import SANDBOX_TOKEN
+    from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN
 
     calendly_sim, _ = sims
     calendly_sim.expire_token(SANDBOX_TOKEN)

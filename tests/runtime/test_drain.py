@@ -17,11 +17,11 @@ from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from calendly_sync import deliveries
-from calendly_sync.deliveries import claim_deliveries, drain, process_batch, process_delivery, sweep
-from calendly_sync.locks import drain_lock
+from calendly_sync.inbox import deliveries
+from calendly_sync.inbox.deliveries import claim_deliveries, drain, process_batch, process_delivery, sweep
+from calendly_sync.runtime.locks import drain_lock
 from calendly_sync.models import AutomationEvent, Booking, Contact, WebhookDelivery
-from tests.test_webhooks import EXPECTED, arrival_orders, deliver, outbox, scenario_items  # noqa: F401 - outbox is a fixture
+from tests.test_views import EXPECTED, arrival_orders, deliver, outbox, scenario_items  # noqa: F401 - outbox is a fixture
 
 
 def store(client, connection, items: list[dict[str, Any]]) -> list[int]:
@@ -178,7 +178,7 @@ def test_claims_are_exclusive_due_only_and_a_stale_claim_expires(client, connect
 
 
 def test_pushed_contacts_are_marked_exactly(connection):
-    from calendly_sync.push import mark_pushed_many
+    from calendly_sync.push.contacts import mark_pushed_many
 
     a = Contact.objects.create(connection=connection, email="a@example.com", desired_hash="h-a", dirty=True)
     b = Contact.objects.create(connection=connection, email="b@example.com", desired_hash="h-b2", dirty=True)
@@ -193,7 +193,7 @@ def test_pushed_contacts_are_marked_exactly(connection):
 
 def test_imports_are_all_sent_before_they_are_polled_together(client, connection, sims, book, outbox, monkeypatch,
                                                                client_sleeps):
-    from calendly_sync import bulk
+    from calendly_sync.push import bulk
 
     _, brevo_sim = sims
     monkeypatch.setattr(bulk, "IMPORT_CHUNK", 25)
@@ -317,7 +317,7 @@ def test_a_burst_that_never_ends_still_gets_processed(client, connection, sims, 
 def test_the_embedded_worker_calls_fifty_deliveries_a_second_a_burst():
     import time
 
-    from calendly_sync.worker import BUSY_ARRIVALS, BUSY_WINDOW, EmbeddedWorker
+    from calendly_sync.runtime.worker import BUSY_ARRIVALS, BUSY_WINDOW, EmbeddedWorker
 
     worker = EmbeddedWorker()
     now = time.monotonic()
@@ -332,8 +332,8 @@ def test_the_embedded_worker_calls_fifty_deliveries_a_second_a_burst():
 
 def test_an_email_changed_within_one_batch_is_projected_like_one_at_a_time(connection):
     """A booking whose email changes between two observations of the same batch."""
-    from calendly_sync.ingest import Rules, ingest, ingest_many
-    from calendly_sync.observations import observe_invitee
+    from calendly_sync.sync.projection import Rules, ingest, ingest_many
+    from calendly_sync.sync.observations import observe_invitee
 
     def obs(email: str, updated: str):
         return observe_invitee({"uri": "https://api.calendly.com/scheduled_events/e1/invitees/i1", "email": email,

@@ -6,7 +6,7 @@ import threading
 import pytest
 import requests
 
-from calendly_sync.simulators.brevo import SANDBOX_API_KEY, BrevoSim, phone_key
+from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY, BrevoSim, phone_key
 
 KEY = {"api-key": SANDBOX_API_KEY}
 
@@ -393,7 +393,7 @@ def test_concurrent_upserts_create_one_contact(brevo_sim):
 
 
 def test_main_runs_until_interrupted(monkeypatch, capsys):
-    from calendly_sync.simulators import brevo as module
+    from calendly_sync.sandbox.brevo import server as module
 
     def interrupt() -> None:
         raise KeyboardInterrupt

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from calendly_sync.calendly.signatures import verify_signature
-from calendly_sync.simulators import calendly_data
-from calendly_sync.simulators.calendly import (
+from calendly_sync.sandbox.calendly import seeding as calendly_data
+from calendly_sync.sandbox.calendly.server import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_TOKEN,

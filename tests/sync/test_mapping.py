@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from calendly_sync.mapping import (
+from calendly_sync.sync.mapping import (
     DEFAULT_RULES,
     FieldRule,
     format_date,

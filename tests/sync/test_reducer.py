@@ -6,9 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from calendly_sync import mapping, reducer
-from calendly_sync.automation import BOOKING_CANCELED, BOOKING_CREATED, BOOKING_RESCHEDULED, NO_SHOW, facts_for
-from calendly_sync.observations import MalformedPayload, observe_invitee
+from calendly_sync.sync import mapping
+from calendly_sync.sync import reducer
+from calendly_sync.sync.automation import BOOKING_CANCELED, BOOKING_CREATED, BOOKING_RESCHEDULED, NO_SHOW, facts_for
+from calendly_sync.sync.observations import MalformedPayload, observe_invitee
 
 T0 = datetime(2026, 8, 22, 17, 13, 17, 150860, tzinfo=timezone.utc)
 API = "https://api.calendly.com"

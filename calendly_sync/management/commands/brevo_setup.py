@@ -6,9 +6,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from calendly_sync.brevo.errors import BrevoError
-from calendly_sync.clients import MissingCredentials, brevo_client_for
+from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for
 from calendly_sync.models import Connection
-from calendly_sync.push import ensure_attributes
+from calendly_sync.push.contacts import ensure_attributes
 
 
 class Command(BaseCommand):

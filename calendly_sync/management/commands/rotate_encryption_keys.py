@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from calendly_sync import crypto
-from calendly_sync.fields import EncryptedTextField
+from calendly_sync.models.fields import EncryptedTextField
 from calendly_sync.models import Connection
 
 

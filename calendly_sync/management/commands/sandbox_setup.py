@@ -14,11 +14,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from calendly_sync.backfill import BackfillOptions, run_backfill
-from calendly_sync.clients import brevo_client_for, calendly_client_for
-from calendly_sync.mapping import PRODUCT_PAGE_MAPPING
+from calendly_sync.credentials.clients import brevo_client_for, calendly_client_for
+from calendly_sync.sync.mapping import PRODUCT_PAGE_MAPPING
 from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
-from calendly_sync.simulators.brevo import SANDBOX_API_KEY
-from calendly_sync.simulators.calendly import SANDBOX_TOKEN
+from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
+from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN
 
 PAGE_FIELD_MAPPING = PRODUCT_PAGE_MAPPING
 
@@ -49,7 +49,7 @@ class Command(BaseCommand):
                 connection=conn, event_type_uri=et["uri"],
                 defaults={"event_type_name": et["name"], "key": et.get("slug", "")[:100],
                           "list_ids": [lists[i % len(lists)]] if lists else []})
-        from calendly_sync.subscriptions import ensure_subscription
+        from calendly_sync.inbox.subscriptions import ensure_subscription
 
         result = ensure_subscription(conn)
         self.stdout.write(f"webhook subscription {result.action}: {result.url}")

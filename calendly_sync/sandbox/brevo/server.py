@@ -3,7 +3,7 @@
 Why: the connector's hardest failure modes (204 upserts with no body, duplicate SMS, invalid phone
 numbers, 429 with ``x-sib-ratelimit-reset``, asynchronous imports) can only be tested against
 something that reproduces them over real HTTP. The same server backs the no-account sandbox:
-``python -m calendly_sync.simulators.brevo --port 8026``.
+``python -m calendly_sync.sandbox.brevo.server --port 8026``.
 
 Simulator decisions where Brevo's behaviour is UNCONFIRMED (documented here so tests can rely on it):
 
@@ -49,7 +49,7 @@ from urllib.parse import unquote
 
 import phonenumbers
 
-from .httpbase import Fault, Request, Response, SimServer
+from calendly_sync.sandbox.httpbase import Fault, Request, Response, SimServer
 
 SANDBOX_API_KEY = "xkeysib-sandbox-0000"
 

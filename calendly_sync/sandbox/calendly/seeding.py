@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from calendly_sync.simulators.calendly import CalendlySim
+    from calendly_sync.sandbox.calendly.server import CalendlySim
 
 
 def _us(r: random.Random) -> tuple[str, str]:

@@ -35,8 +35,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 
-from calendly_sync.simulators.httpbase import Fault, Request, Response, SimServer
-from calendly_sync.simulators.signing import SIGNATURE_HEADER, build_delivery
+from calendly_sync.sandbox.httpbase import Fault, Request, Response, SimServer
+from calendly_sync.sandbox.signing import SIGNATURE_HEADER, build_delivery
 
 API = "https://api.calendly.com"  # canonical host stored in records, rewritten on render
 SANDBOX_TOKEN = "sandbox-calendly-token"
@@ -290,7 +290,7 @@ class CalendlySim(SimServer):
             self.add_token(SANDBOX_TOKEN, self.admin["uri"])
         self._register_routes()
         if seed is not None:
-            from calendly_sync.simulators import calendly_data
+            from calendly_sync.sandbox.calendly import seeding as calendly_data
 
             calendly_data.populate(self, seed, events=events)
 
@@ -1759,7 +1759,7 @@ class CalendlySim(SimServer):
 
 # ---------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    """``python -m calendly_sync.simulators.calendly --port 8025 --seed 1``: run until Ctrl-C."""
+    """``python -m calendly_sync.sandbox.calendly.server --port 8025 --seed 1``: run until Ctrl-C."""
     parser = argparse.ArgumentParser(description="Run the fake Calendly API for the sandbox.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8025)

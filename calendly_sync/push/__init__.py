@@ -1,0 +1,1 @@
+"""The contact projection brought to Brevo: upserts, bulk imports, the automation-event outbox and Brevo attributes."""

@@ -1,0 +1,1 @@
+"""The simulated Brevo (a real HTTP server), split by resource."""

@@ -1,0 +1,1 @@
+"""The simulated Calendly (a real HTTP server), split by resource."""
