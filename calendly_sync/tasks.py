@@ -1,7 +1,63 @@
-"""Celery tasks: thin wrappers over the same functions the embedded worker calls."""
+"""The one place that knows whether work runs in Celery or in the embedded worker thread.
+
+Doors (the webhook view, the admin) hand work over with :func:`dispatch_delivery` and
+:func:`reprocess`; with ``CELERY_BROKER_URL`` set it becomes a Celery task, otherwise the embedded
+worker thread of this server process takes it. Either way the same functions run:
+:func:`calendly_sync.runtime.drain.drain` and :func:`~calendly_sync.runtime.drain.sweep`.
+"""
 from __future__ import annotations
 
+import threading
+import time
+
 from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from calendly_sync.inbox.subscriptions import check_all
+from calendly_sync.models import WebhookDelivery
+from calendly_sync.runtime.drain import drain, sweep
+from calendly_sync.runtime.worker import embedded_worker
+
+TASK_DEBOUNCE = 0.25  # seconds: at most one Celery task per this interval and server process
+
+
+def broker_configured() -> bool:
+    return bool(settings.CELERY_BROKER_URL)
+
+
+_task_lock = threading.Lock()
+_task_runs_at = 0.0  # when the drain task this process last queued will start, at the earliest
+
+
+def dispatch_delivery(delivery_id: int) -> None:
+    """Hand a committed delivery to whoever processes deliveries in this deployment.
+
+    With Celery, one task per ``TASK_DEBOUNCE`` seconds and server process, not one per delivery:
+    a task drains everything due, and one queued to start after this delivery's commit will see
+    it. A burst of 2,000 webhooks then costs a few dozen task messages instead of 2,000.
+    """
+    global _task_runs_at
+    if broker_configured():
+        with _task_lock:
+            now = time.monotonic()
+            if now < _task_runs_at:
+                return  # the task already queued starts after this commit and takes it along
+            _task_runs_at = now + TASK_DEBOUNCE
+        process_delivery_task.apply_async((delivery_id,), countdown=TASK_DEBOUNCE)
+    elif settings.CONNECTOR_EMBEDDED_WORKER:
+        embedded_worker().submit(delivery_id)
+    # else: nothing runs automatically; `manage.py process_deliveries` (or a test) does it.
+
+
+def reprocess(delivery_ids: list[int]) -> int:
+    """Admin action: put deliveries back in the queue (a failed one gets a fresh set of attempts)."""
+    n = WebhookDelivery.objects.filter(pk__in=delivery_ids).exclude(status=WebhookDelivery.Status.PROCESSING).update(
+        status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, last_error="")
+    for pk in delivery_ids:
+        transaction.on_commit(lambda pk=pk: dispatch_delivery(pk))
+    return n
 
 
 @shared_task(name="calendly_sync.process_delivery", acks_late=True)
@@ -12,11 +68,6 @@ def process_delivery_task(delivery_id: int) -> str:
     along (it looks for due work again after releasing its lock), so a burst of tasks costs one
     cheap query each instead of many small, overlapping batches. Beat's sweep is the backstop.
     """
-    from django.utils import timezone
-
-    from calendly_sync.inbox.deliveries import drain
-    from calendly_sync.models import WebhookDelivery
-
     if drain([delivery_id], background=True) is None:
         return "deferred"
     status, due = WebhookDelivery.objects.filter(pk=delivery_id).values_list(
@@ -28,13 +79,9 @@ def process_delivery_task(delivery_id: int) -> str:
 
 @shared_task(name="calendly_sync.sweep")
 def sweep_task() -> dict[str, int]:
-    from calendly_sync.inbox.deliveries import sweep
-
     return sweep()
 
 
 @shared_task(name="calendly_sync.check_subscriptions")
 def check_subscriptions_task() -> list[str]:
-    from calendly_sync.inbox.subscriptions import check_all
-
     return check_all()

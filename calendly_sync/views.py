@@ -21,17 +21,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from calendly_sync.calendly.events import HANDLED_EVENTS, INVITEE_EVENTS
 from calendly_sync.calendly.signatures import SIGNATURE_HEADER, SignatureError, verify_signature
 from calendly_sync.models import Connection, WebhookDelivery
 from calendly_sync.sync.observations import MalformedPayload, parse_time
+from calendly_sync.tasks import dispatch_delivery
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024  # 1 MiB
-INVITEE_EVENTS = ("invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted")
-EVENT_TYPE_EVENTS = ("event_type.created", "event_type.updated", "event_type.deleted")
-HANDLED_EVENTS = INVITEE_EVENTS + EVENT_TYPE_EVENTS
-SUBSCRIBED_EVENTS = INVITEE_EVENTS + ("event_type.updated", "event_type.deleted")
 _DROP_HEADERS = {"authorization", "cookie", SIGNATURE_HEADER.lower()}
 
 
@@ -143,8 +141,6 @@ class CalendlyWebhookView(APIView):
 
     def _store(self, connection: Connection, envelope: dict[str, Any], raw: bytes, header: str | None,
                request: HttpRequest) -> Response:
-        from calendly_sync.runtime.worker import dispatch_delivery
-
         event = envelope["event"]
         payload = envelope.get("payload") if isinstance(envelope.get("payload"), dict) else {}
         key = idempotency_key(connection.pk, envelope)

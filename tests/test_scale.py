@@ -102,11 +102,12 @@ def chaos(brevo_sim: Any, rate: float, seed: int) -> None:
 def test_1000_deliveries_shuffled_with_duplicates_while_brevo_fails_20_percent(client, sims, settings, monkeypatch):
     from calendly_sync.credentials import clients
     from calendly_sync.inbox import deliveries
+    from calendly_sync.runtime import drain as drain_module
     from calendly_sync.push import contacts as push
     from calendly_sync.http import RetryPolicy
     from calendly_sync.models import AutomationEvent
     from calendly_sync.sandbox.signing import sign
-    from calendly_sync.views import SUBSCRIBED_EVENTS
+    from calendly_sync.calendly.events import SUBSCRIBED_EVENTS
     from tests.test_tasks import wait_until
 
     calendly_sim, brevo_sim = sims
@@ -171,7 +172,7 @@ def test_1000_deliveries_shuffled_with_duplicates_while_brevo_fails_20_percent(c
 
         def done() -> bool:
             if not broker:
-                deliveries.sweep()  # the embedded mode's periodic sweep, run inline
+                drain_module.sweep()  # the embedded mode's periodic sweep, run inline
             elif time.monotonic() - last_beat[0] > 2:  # what Celery beat does every minute, faster
                 last_beat[0] = time.monotonic()
                 sweep_task.delay()

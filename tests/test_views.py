@@ -12,7 +12,7 @@ from django.test import Client
 from calendly_sync.inbox.deliveries import process_delivery
 from calendly_sync.models import AutomationEvent, Booking, Connection, Contact, WebhookDelivery
 from calendly_sync.sandbox.signing import SIGNATURE_HEADER, build_delivery, sign
-from calendly_sync.views import SUBSCRIBED_EVENTS
+from calendly_sync.calendly.events import SUBSCRIBED_EVENTS
 
 pytestmark = pytest.mark.django_db
 KEY = "test-signing-key"
@@ -268,6 +268,7 @@ def test_brevo_outage_keeps_deliveries_pending_until_it_heals(client, connection
 
 
 def test_delivery_fails_after_the_attempt_limit_and_can_be_reprocessed(client, connection, sims, book, outbox):
+    from calendly_sync import tasks
     from calendly_sync.inbox import deliveries
     from calendly_sync.sandbox.httpbase import Fault
 
@@ -281,7 +282,7 @@ def test_delivery_fails_after_the_attempt_limit_and_can_be_reprocessed(client, c
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == "failed" and "gave up" in delivery.last_error
     brevo_sim.clear_faults()
-    deliveries.reprocess([pk])
+    tasks.reprocess([pk])
     process_delivery(pk)
     assert WebhookDelivery.objects.get().status == "processed"
 
@@ -346,7 +347,7 @@ def test_purge_deliveries(client, connection):
 
 
 def test_a_backlog_drains_through_bulk_import_and_batched_events(client, connection, sims, book, outbox):
-    from calendly_sync.inbox.deliveries import sweep
+    from calendly_sync.runtime.drain import sweep
 
     _, brevo_sim = sims
     for i in range(60):

@@ -577,7 +577,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Reprocess selected deliveries")
     def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
-        from calendly_sync.inbox.deliveries import reprocess
+        from calendly_sync.tasks import reprocess
 
         n = reprocess(list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{n} deliveries queued for processing", messages.SUCCESS)

@@ -7,40 +7,32 @@ from __future__ import annotations
 
 import logging
 import random
-import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any
 
-from django import db
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
+from calendly_sync.calendly.events import EVENT_TYPE_EVENTS, INVITEE_EVENTS
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for
 from calendly_sync.models.claims import claim
 from calendly_sync.sync.projection import Rules, ingest, ingest_many
-from calendly_sync.runtime.locks import drain_lock
 from calendly_sync.models import Connection, Contact, EventTypeMapping, WebhookDelivery
-from calendly_sync.sync.observations import MalformedPayload, Observation, observe_invitee
+from calendly_sync.sync.observations import MalformedPayload, Observation, observe_invitee, parse_time
 from calendly_sync.push.contacts import push_dirty
-from calendly_sync.views import EVENT_TYPE_EVENTS, INVITEE_EVENTS
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
 BULK_THRESHOLD = 50  # contacts pushed together above this go through Brevo's bulk import
 BATCH_SIZE = 500  # deliveries claimed and applied together
-PUSH_EVERY = 500  # a drain pushes to Brevo when caught up, or after applying this many …
-PUSH_AFTER = 1.0  # … or after applying for this many seconds
-LINGER = 0.2  # seconds a background drain lets a burst gather between batches
-PUSHERS = 4  # rounds a background drain pushes to Brevo at the same time
-MAX_DEFER = 10.0  # seconds a background drain waits at most, before a batch, for a burst of webhooks to pass
 # A "processing" row older than this was left by a crash. Longer than the longest push can take
 # (bulk.IMPORT_TIMEOUT: 30 min following an import), so nobody re-claims deliveries in flight.
 STALE_CLAIM = timedelta(minutes=35)
+
+RulesCache = dict[int, tuple[Connection, Rules]]  # per batch: each connection and its rules, loaded once
+Applied = tuple[WebhookDelivery, str | None]  # a delivery applied to the database, and the email it touched
 
 
 def backoff(attempts: int) -> timedelta:
@@ -87,29 +79,29 @@ def process_batch(delivery_ids: list[int], *, force: bool = False) -> dict[int, 
     update), so the connector's own work stays well below the time Brevo's limits impose.
     """
     results: dict[int, str] = {}
-    cache: dict[int, tuple[Connection, Rules]] = {}  # loaded once per batch, not per delivery
+    cache: RulesCache = {}  # loaded once per batch, not per delivery
     applied = apply_claimed(claim_deliveries(delivery_ids, force=force), cache, results)
     finish(applied, cache, results)
     return results
 
 
-def apply_claimed(claimed: list[WebhookDelivery], cache: dict[int, tuple[Connection, Rules]],
-                  results: dict[int, str]) -> list[tuple[WebhookDelivery, str | None]]:
+def apply_claimed(claimed: list[WebhookDelivery], cache: RulesCache,
+                  results: dict[int, str]) -> list[Applied]:
     """Apply claimed deliveries to the database (no Brevo call): [(delivery, email it touched)]."""
     by_connection: dict[int, list[WebhookDelivery]] = {}
     for delivery in claimed:
         by_connection.setdefault(delivery.connection_id, []).append(delivery)
-    applied: list[tuple[WebhookDelivery, str | None]] = []
+    applied: list[Applied] = []
     for deliveries in by_connection.values():
         applied.extend(_apply_all(deliveries, cache, results))
     return applied
 
 
-def finish(applied: list[tuple[WebhookDelivery, str | None]], cache: dict[int, tuple[Connection, Rules]],
+def finish(applied: list[Applied], cache: RulesCache,
            results: dict[int, str]) -> None:
     """Bring the applied deliveries' contacts and events to Brevo, then record each delivery's outcome."""
     done: list[int] = []
-    grouped: dict[int, list[tuple[WebhookDelivery, str | None]]] = {}
+    grouped: dict[int, list[Applied]] = {}
     for delivery, email in applied:
         grouped.setdefault(delivery.connection_id, []).append((delivery, email))
     for connection_id, items in grouped.items():
@@ -135,15 +127,15 @@ def finish(applied: list[tuple[WebhookDelivery, str | None]], cache: dict[int, t
         results.update({pk: WebhookDelivery.Status.PROCESSED for pk in done})
 
 
-def _apply_all(deliveries: list[WebhookDelivery], cache: dict[int, tuple[Connection, Rules]],
-               results: dict[int, str]) -> list[tuple[WebhookDelivery, str | None]]:
+def _apply_all(deliveries: list[WebhookDelivery], cache: RulesCache,
+               results: dict[int, str]) -> list[Applied]:
     """Apply one connection's claimed deliveries: invitee events in one batch, the rest one by one.
 
     A delivery that cannot be applied is retried or failed on its own; if the batch as a whole
     fails (a concurrent writer created one of its rows first), it is applied one by one instead.
     """
     connection, rules = _connection_rules(deliveries[0].connection_id, cache)
-    applied: list[tuple[WebhookDelivery, str | None]] = []
+    applied: list[Applied] = []
     batch: list[tuple[WebhookDelivery, Observation]] = []
     singles: list[WebhookDelivery] = []
     for delivery in deliveries:
@@ -173,7 +165,7 @@ def _apply_all(deliveries: list[WebhookDelivery], cache: dict[int, tuple[Connect
     return applied
 
 
-def _connection_rules(connection_id: int, cache: dict[int, tuple[Connection, Rules]]) -> tuple[Connection, Rules]:
+def _connection_rules(connection_id: int, cache: RulesCache) -> tuple[Connection, Rules]:
     if connection_id not in cache:
         connection = Connection.objects.get(pk=connection_id)
         cache[connection_id] = (connection, Rules.load(connection))
@@ -231,7 +223,7 @@ def _still_dirty(connection: Connection, emails: list[str]) -> set[str]:
                .values_list("email", flat=True))
 
 
-def apply_delivery(delivery: WebhookDelivery, cache: dict[int, tuple[Connection, Rules]] | None = None) -> str | None:
+def apply_delivery(delivery: WebhookDelivery, cache: RulesCache | None = None) -> str | None:
     """Apply the delivery's observation (database only). Returns the email whose contact changed."""
     connection, rules = _connection_rules(delivery.connection_id, {} if cache is None else cache)
     envelope: dict[str, Any] = delivery.payload or {}
@@ -256,8 +248,6 @@ def _apply_invitee_event(connection: Connection, rules: Rules, delivery: Webhook
 
 def _apply_event_type_event(connection: Connection, envelope: dict[str, Any]) -> None:
     """Refresh a mapping's name; flag it when Calendly deleted its event type (order-proof by Calendly time)."""
-    from calendly_sync.sync.observations import parse_time
-
     payload = envelope.get("payload") or {}
     uri = str(payload.get("uri") or "")
     if not uri:
@@ -276,159 +266,7 @@ def _apply_event_type_event(connection: Connection, envelope: dict[str, Any]) ->
         mapping.save(update_fields=["missing_since", "event_type_name", "updated_at"])
 
 
-def due_deliveries(limit: int = 500) -> list[int]:
+def due_deliveries(limit: int = BATCH_SIZE) -> list[int]:
+    """The oldest due deliveries' ids, at most ``limit``."""
     qs = WebhookDelivery.objects.filter(_due_q(timezone.now())).order_by("received_at", "id")
     return list(qs.values_list("pk", flat=True)[:limit])
-
-
-def drain(first: Iterable[int] = (), *, limit: int | None = None, wait: bool = False,
-          background: bool = False, busy: Callable[[], bool] | None = None) -> dict[str, int] | None:
-    """Process every due delivery in batches, unless another worker is already draining (then None).
-
-    One drainer at a time (:func:`calendly_sync.runtime.locks.drain_lock`, across processes on
-    PostgreSQL): its batches are as large as the backlog, so a burst goes to Brevo as bulk imports
-    and event batches, only one process spends Brevo's per-second budget, and the other server
-    processes keep their CPU for acknowledging webhooks. Whoever releases the lock looks once more
-    for due work, so a delivery whose worker found the lock taken never waits for the next sweep.
-
-    ``background`` (the embedded worker and Celery): let a burst gather between batches, and
-    push each round to Brevo from up to ``PUSHERS`` threads while the next round is applied, so
-    a bulk import's wait overlaps the work that follows it. Otherwise (a command, a test) every
-    round is pushed before the next is applied, in the calling thread. ``busy`` (the embedded
-    worker's "this server is acknowledging a burst"): wait while it says so, up to ``MAX_DEFER``
-    seconds before each batch, so the burst's acknowledgements keep the CPU.
-    """
-    counts = {"deliveries": 0, "processed": 0}
-    pending = list(first)
-    while True:
-        with drain_lock(wait=wait) as held:
-            if not held:
-                return None
-            _drain_locked(pending, limit, counts, background=background, busy=busy)
-        if (limit is not None and counts["deliveries"] >= limit) or not due_deliveries(1):
-            return counts
-        pending = []
-
-
-def _drain_locked(pending: list[int], limit: int | None, counts: dict[str, int], *, background: bool = False,
-                  busy: Callable[[], bool] | None = None) -> None:
-    """Rounds of: apply due deliveries batch after batch until none is left (or ``PUSH_EVERY`` /
-    ``PUSH_AFTER`` is reached), then push the round to Brevo together: the fewer, larger pushes,
-    the fewer Brevo calls."""
-    pushers = ThreadPoolExecutor(PUSHERS, thread_name_prefix="calendly-sync-push") if background else None
-    running: set[Future[dict[int, str]]] = set()
-
-    def tally(results: dict[int, str]) -> None:
-        counts["deliveries"] += len(results)
-        counts["processed"] += sum(1 for status in results.values() if status == WebhookDelivery.Status.PROCESSED)
-
-    def collect(block: bool, timeout: float | None = None) -> None:
-        done, _ = wait_futures(running, timeout=timeout, return_when=FIRST_COMPLETED) if block else (
-            {f for f in running if f.done()}, None)
-        for future in done:
-            running.discard(future)
-            try:
-                tally(future.result())
-            except Exception:  # its deliveries stay claimed; a sweep takes them again once the claim is stale
-                log.exception("pushing a round of deliveries to Brevo failed")
-
-    try:
-        while limit is None or counts["deliveries"] < limit:
-            results: dict[int, str] = {}
-            cache: dict[int, tuple[Connection, Rules]] = {}
-            applied: list[tuple[WebhookDelivery, str | None]] = []
-            claimed_any = False
-            started = time.monotonic()
-            while len(applied) < PUSH_EVERY and (
-                    limit is None or counts["deliveries"] + len(results) + len(applied) < limit):
-                if busy is not None and busy():
-                    deferred = time.monotonic()
-                    while busy() and time.monotonic() - deferred < MAX_DEFER:
-                        time.sleep(LINGER)
-                    started += time.monotonic() - deferred  # waiting is not applying
-                room = BATCH_SIZE if limit is None else min(
-                    BATCH_SIZE, limit - counts["deliveries"] - len(results) - len(applied))
-                ids = list(dict.fromkeys([*pending, *due_deliveries(room)]))[:room]
-                pending = []
-                claimed = claim_deliveries(ids) if ids else []
-                if not claimed:
-                    break  # nothing due (or held by a forced reprocess elsewhere)
-                claimed_any = True
-                applied.extend(apply_claimed(claimed, cache, results))
-                if not background or time.monotonic() - started >= PUSH_AFTER:
-                    break
-                if len(claimed) < BATCH_SIZE:
-                    # More are arriving: let them gather for a moment. Larger batches cost the
-                    # server far less CPU per delivery, which it needs for acknowledging webhooks.
-                    time.sleep(LINGER)
-            if not claimed_any:
-                if not running:
-                    return
-                collect(block=True, timeout=LINGER)  # pushes still running: look again for new work soon
-                continue
-            if pushers is None:
-                finish(applied, cache, results)
-                tally(results)
-                continue
-            while len(running) >= PUSHERS:
-                collect(block=True)
-            running.add(pushers.submit(_finish_in_thread, applied, cache, results))
-            collect(block=False)
-    finally:
-        if pushers is not None:
-            while running:
-                collect(block=True)
-            pushers.shutdown(wait=True)
-
-
-def _finish_in_thread(applied: list[tuple[WebhookDelivery, str | None]], cache: dict[int, tuple[Connection, Rules]],
-                      results: dict[int, str]) -> dict[int, str]:
-    try:
-        finish(applied, cache, results)
-        return results
-    finally:
-        db.connection.close()  # this thread's own connection; the pool's threads end with the drain
-
-
-def sweep(limit: int | None = None, *, wait: bool = False, background: bool = False,
-          busy: Callable[[], bool] | None = None) -> dict[str, int]:
-    """Retry what is due: deliveries, then dirty contacts and pending events of every connection.
-
-    The deliveries are left to the worker that is draining, unless ``wait``. ``background`` and
-    ``busy`` as for :func:`drain`.
-    """
-    counts = {"deliveries": 0, "processed": 0, "contacts": 0, "events": 0}
-    with drain_lock(wait=wait) as held:
-        if held:
-            _drain_locked([], limit, counts, background=background, busy=busy)
-    # Contacts left dirty and events left pending by a transient failure belong to deliveries
-    # already processed: only a sweep retries them, so this part runs even while another worker
-    # drains (row locks and claims keep the two apart).
-    for connection in Connection.objects.filter(enabled=True).exclude(status=Connection.Status.NEEDS_RECONNECT):
-        try:
-            client = brevo_client_for(connection)
-        except MissingCredentials:
-            continue
-        try:
-            summary = push_dirty(connection, client, bulk_threshold=BULK_THRESHOLD)
-            counts["contacts"] += summary.created + summary.updated
-            counts["events"] += summary.events_sent
-        except BrevoError as exc:
-            log.warning("sweep: Brevo unavailable for connection %s: %s", connection.name, exc)
-    if due_deliveries(1) and (limit is None or counts["deliveries"] < limit):
-        drained = drain(limit=None if limit is None else limit - counts["deliveries"],  # arrived meanwhile
-                        background=background, busy=busy)
-        for key, value in (drained or {}).items():
-            counts[key] += value
-    return counts
-
-
-def reprocess(delivery_ids: list[int]) -> int:
-    """Admin action: put deliveries back in the queue (a failed one gets a fresh set of attempts)."""
-    from calendly_sync.runtime.worker import dispatch_delivery
-
-    n = WebhookDelivery.objects.filter(pk__in=delivery_ids).exclude(status=WebhookDelivery.Status.PROCESSING).update(
-        status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, last_error="")
-    for pk in delivery_ids:
-        transaction.on_commit(lambda pk=pk: dispatch_delivery(pk))
-    return n

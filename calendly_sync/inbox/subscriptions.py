@@ -19,7 +19,7 @@ from django.utils import timezone
 from calendly_sync.calendly.errors import CalendlyConflict, CalendlyNotFound, CalendlyPermissionError
 from calendly_sync.credentials.clients import calendly_client_for
 from calendly_sync.models import Connection
-from calendly_sync.views import SUBSCRIBED_EVENTS
+from calendly_sync.calendly.events import SUBSCRIBED_EVENTS
 
 log = logging.getLogger(__name__)
 GAP_MARGIN = timedelta(hours=1)

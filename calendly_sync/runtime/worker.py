@@ -1,9 +1,10 @@
-"""Where work runs: the embedded worker thread (no broker) or Celery (``CELERY_BROKER_URL`` set).
+"""The embedded worker: a thread of the server process that does the work when there is no broker.
 
-One code path either way: both call :func:`calendly_sync.inbox.deliveries.drain` and
-:func:`calendly_sync.inbox.deliveries.sweep`. The embedded thread takes each committed delivery from a
-queue, and every ``SWEEP_INTERVAL`` seconds retries what is due and picks up what a crash left
-pending, so a Brevo outage heals with no command and no extra service.
+It calls the same functions as the Celery tasks (:func:`calendly_sync.runtime.drain.drain` and
+:func:`~calendly_sync.runtime.drain.sweep`). It takes each committed delivery from a queue, and
+every ``SWEEP_INTERVAL`` seconds retries what is due and picks up what a crash left pending, so a
+Brevo outage heals with no command and no extra service. Which of the two runs is decided in
+:mod:`calendly_sync.tasks`.
 """
 from __future__ import annotations
 
@@ -13,20 +14,18 @@ import threading
 import time
 from collections import deque
 
-from django.conf import settings
 from django.db import close_old_connections, connection
+
+from calendly_sync.inbox.deliveries import BATCH_SIZE
+from calendly_sync.inbox.subscriptions import check_all
+from calendly_sync.runtime.drain import drain, sweep
 
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 30.0
-TASK_DEBOUNCE = 0.25  # seconds: at most one Celery task per this interval and server process
 BUSY_ARRIVALS = 15  # deliveries accepted …
 BUSY_WINDOW = 0.3  # … within this many seconds: a burst (50/s in one server process)
 SUBSCRIPTION_CHECK_INTERVAL = 3600.0
-
-
-def broker_configured() -> bool:
-    return bool(settings.CELERY_BROKER_URL)
 
 
 class EmbeddedWorker:
@@ -69,8 +68,6 @@ class EmbeddedWorker:
         self.queue.put(delivery_id)
 
     def _run(self) -> None:
-        from calendly_sync.inbox.deliveries import BATCH_SIZE, drain, sweep
-
         next_sweep = time.monotonic()  # at start-up: pick up what a crash or a restart left pending
         next_subscription_check = time.monotonic() + 60.0  # not at start-up: let the server settle
         while not self.stopping.is_set():
@@ -95,8 +92,6 @@ class EmbeddedWorker:
                     next_sweep = time.monotonic() + self.sweep_interval
                     sweep(background=True, busy=self.busy)
                 if time.monotonic() >= next_subscription_check:
-                    from calendly_sync.inbox.subscriptions import check_all
-
                     next_subscription_check = time.monotonic() + SUBSCRIPTION_CHECK_INTERVAL
                     for line in check_all():
                         log.info("subscription check: %s", line)
@@ -113,30 +108,5 @@ _worker = EmbeddedWorker()
 
 
 def embedded_worker() -> EmbeddedWorker:
+    """This process's embedded worker (started by the first delivery it is handed)."""
     return _worker
-
-
-_task_lock = threading.Lock()
-_task_runs_at = 0.0  # when the drain task this process last queued will start, at the earliest
-
-
-def dispatch_delivery(delivery_id: int) -> None:
-    """Hand a committed delivery to whoever processes deliveries in this deployment.
-
-    With Celery, one task per ``TASK_DEBOUNCE`` seconds and server process, not one per delivery:
-    a task drains everything due, and one queued to start after this delivery's commit will see
-    it. A burst of 2,000 webhooks then costs a few dozen task messages instead of 2,000.
-    """
-    global _task_runs_at
-    if broker_configured():
-        from calendly_sync.tasks import process_delivery_task
-
-        with _task_lock:
-            now = time.monotonic()
-            if now < _task_runs_at:
-                return  # the task already queued starts after this commit and takes it along
-            _task_runs_at = now + TASK_DEBOUNCE
-        process_delivery_task.apply_async((delivery_id,), countdown=TASK_DEBOUNCE)
-    elif settings.CONNECTOR_EMBEDDED_WORKER:
-        _worker.submit(delivery_id)
-    # else: nothing runs automatically; `manage.py process_deliveries` (or a test) does it.

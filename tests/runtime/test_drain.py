@@ -18,7 +18,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from calendly_sync.inbox import deliveries
-from calendly_sync.inbox.deliveries import claim_deliveries, drain, process_batch, process_delivery, sweep
+from calendly_sync.inbox.deliveries import claim_deliveries, process_batch, process_delivery
+from calendly_sync.runtime import drain as drain_module
+from calendly_sync.runtime.drain import drain, sweep
 from calendly_sync.runtime.locks import drain_lock
 from calendly_sync.models import AutomationEvent, Booking, Contact, WebhookDelivery
 from tests.test_views import EXPECTED, arrival_orders, deliver, outbox, scenario_items  # noqa: F401 - outbox is a fixture
@@ -257,7 +259,7 @@ def test_the_holder_takes_along_what_arrived_while_others_deferred(client, conne
     book("early@example.com", fire_webhooks=True)
     first = store(client, connection, list(outbox))
     inside, proceed = threading.Event(), threading.Event()
-    real = deliveries._drain_locked
+    real = drain_module.Drain.run
     outcome: dict[str, Any] = {}
 
     def slow_first_round(*args: Any, **kwargs: Any) -> None:
@@ -266,7 +268,7 @@ def test_the_holder_takes_along_what_arrived_while_others_deferred(client, conne
             proceed.wait(30)
         real(*args, **kwargs)
 
-    monkeypatch.setattr(deliveries, "_drain_locked", slow_first_round)
+    monkeypatch.setattr(drain_module.Drain, "run", slow_first_round)
 
     def holder() -> None:
         try:
@@ -290,7 +292,7 @@ def test_the_holder_takes_along_what_arrived_while_others_deferred(client, conne
 
 @pytest.mark.django_db(transaction=True)
 def test_a_busy_server_defers_the_drain_until_the_burst_passes(client, connection, sims, book, outbox, monkeypatch):
-    monkeypatch.setattr(deliveries, "LINGER", 0)
+    monkeypatch.setattr(drain_module, "LINGER", 0)
     for i in range(3):
         book(f"burst{i}@example.com", fire_webhooks=True)
     ids = store(client, connection, list(outbox))
@@ -307,8 +309,8 @@ def test_a_busy_server_defers_the_drain_until_the_burst_passes(client, connectio
 
 @pytest.mark.django_db(transaction=True)
 def test_a_burst_that_never_ends_still_gets_processed(client, connection, sims, book, outbox, monkeypatch):
-    monkeypatch.setattr(deliveries, "LINGER", 0)
-    monkeypatch.setattr(deliveries, "MAX_DEFER", 0)
+    monkeypatch.setattr(drain_module, "LINGER", 0)
+    monkeypatch.setattr(drain_module, "MAX_DEFER", 0)
     book("endless@example.com", fire_webhooks=True)
     ids = store(client, connection, list(outbox))
     assert drain(ids, background=True, busy=lambda: True) == {"deliveries": 1, "processed": 1}

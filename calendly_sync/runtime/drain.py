@@ -1,0 +1,227 @@
+"""The drain: one worker at a time takes every due delivery, applies it, and pushes the result.
+
+Batches are as large as the backlog, so a burst goes to Brevo as bulk imports and event batches
+and only one process spends Brevo's per-second budget; the other server processes keep their CPU
+for acknowledging webhooks. The embedded worker thread and the Celery tasks both call
+:func:`drain` and :func:`sweep`: the same code path whichever way the connector runs.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from django import db
+
+from calendly_sync.brevo.errors import BrevoError
+from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for
+from calendly_sync.inbox.deliveries import (
+    BATCH_SIZE,
+    BULK_THRESHOLD,
+    Applied,
+    RulesCache,
+    apply_claimed,
+    claim_deliveries,
+    due_deliveries,
+    finish,
+)
+from calendly_sync.models import Connection, WebhookDelivery
+from calendly_sync.push.contacts import push_dirty
+from calendly_sync.runtime.locks import drain_lock
+
+log = logging.getLogger(__name__)
+
+PUSH_EVERY = 500  # a drain pushes to Brevo when caught up, or after applying this many …
+PUSH_AFTER = 1.0  # … or after applying for this many seconds
+LINGER = 0.2  # seconds a background drain lets a burst gather between batches
+PUSHERS = 4  # rounds a background drain pushes to Brevo at the same time
+MAX_DEFER = 10.0  # seconds a background drain waits at most, before a batch, for a burst of webhooks to pass
+
+Counts = dict[str, int]
+Busy = Callable[[], bool]
+
+
+def drain(first: Iterable[int] = (), *, limit: int | None = None, wait: bool = False,
+          background: bool = False, busy: Busy | None = None) -> Counts | None:
+    """Process every due delivery in batches, unless another worker is already draining (then None).
+
+    One drainer at a time (:func:`calendly_sync.runtime.locks.drain_lock`, across processes on
+    PostgreSQL). Whoever releases the lock looks once more for due work, so a delivery whose
+    worker found the lock taken never waits for the next sweep.
+
+    ``background`` (the embedded worker and Celery): let a burst gather between batches, and
+    push each round to Brevo from up to ``PUSHERS`` threads while the next round is applied, so
+    a bulk import's wait overlaps the work that follows it. Otherwise (a command, a test) every
+    round is pushed before the next is applied, in the calling thread. ``busy`` (the embedded
+    worker's "this server is acknowledging a burst"): wait while it says so, up to ``MAX_DEFER``
+    seconds before each batch, so the burst's acknowledgements keep the CPU.
+    """
+    counts = {"deliveries": 0, "processed": 0}
+    pending = list(first)
+    while True:
+        with drain_lock(wait=wait) as held:
+            if not held:
+                return None
+            Drain(counts, limit=limit, background=background, busy=busy).run(pending)
+        if (limit is not None and counts["deliveries"] >= limit) or not due_deliveries(1):
+            return counts
+        pending = []
+
+
+@dataclass
+class Round:
+    """Deliveries applied to the database since the last push, waiting to go to Brevo together."""
+
+    results: dict[int, str] = field(default_factory=dict)
+    cache: RulesCache = field(default_factory=dict)
+    applied: list[Applied] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.results) + len(self.applied)
+
+
+class Drain:
+    """The rounds of one lock holder: apply due deliveries batch after batch until none is left
+    (or ``PUSH_EVERY`` / ``PUSH_AFTER`` is reached), then push the round to Brevo together: the
+    fewer, larger pushes, the fewer Brevo calls."""
+
+    def __init__(self, counts: Counts, *, limit: int | None = None, background: bool = False,
+                 busy: Busy | None = None) -> None:
+        self.counts = counts
+        self.limit = limit
+        self.background = background
+        self.busy = busy
+        self.pushers = ThreadPoolExecutor(PUSHERS, thread_name_prefix="calendly-sync-push") if background else None
+        self.running: set[Future[dict[int, str]]] = set()
+
+    def run(self, pending: list[int]) -> None:
+        try:
+            while not self.limit_reached():
+                current = self.apply_round(pending)
+                pending = []
+                if current is None:
+                    if not self.running:
+                        return
+                    self.collect(block=True, timeout=LINGER)  # pushes still running: look again for new work soon
+                    continue
+                self.push(current)
+        finally:
+            self.close()
+
+    def limit_reached(self, extra: int = 0) -> bool:
+        return self.limit is not None and self.counts["deliveries"] + extra >= self.limit
+
+    def room(self, current: Round) -> int:
+        """How many deliveries the next batch may claim."""
+        if self.limit is None:
+            return BATCH_SIZE
+        return min(BATCH_SIZE, self.limit - self.counts["deliveries"] - current.size)
+
+    def apply_round(self, pending: list[int]) -> Round | None:
+        """Claim and apply batches until the round is full; None when nothing was due."""
+        current = Round()
+        started = time.monotonic()
+        while len(current.applied) < PUSH_EVERY and not self.limit_reached(current.size):
+            started += self.wait_out_burst()  # waiting is not applying
+            room = self.room(current)
+            ids = list(dict.fromkeys([*pending, *due_deliveries(room)]))[:room]
+            pending = []
+            claimed = claim_deliveries(ids) if ids else []
+            if not claimed:
+                break  # nothing due (or held by a forced reprocess elsewhere)
+            current.applied.extend(apply_claimed(claimed, current.cache, current.results))
+            if not self.background or time.monotonic() - started >= PUSH_AFTER:
+                break
+            if len(claimed) < BATCH_SIZE:
+                # More are arriving: let them gather for a moment. Larger batches cost the
+                # server far less CPU per delivery, which it needs for acknowledging webhooks.
+                time.sleep(LINGER)
+        return current if current.size else None
+
+    def wait_out_burst(self) -> float:
+        """While the server acknowledges a burst, wait (at most ``MAX_DEFER``); the seconds waited."""
+        if self.busy is None or not self.busy():
+            return 0.0
+        deferred = time.monotonic()
+        while self.busy() and time.monotonic() - deferred < MAX_DEFER:
+            time.sleep(LINGER)
+        return time.monotonic() - deferred
+
+    def push(self, current: Round) -> None:
+        """Bring a round to Brevo: here and now, or in a pusher thread while the next round is applied."""
+        if self.pushers is None:
+            finish(current.applied, current.cache, current.results)
+            self.tally(current.results)
+            return
+        while len(self.running) >= PUSHERS:
+            self.collect(block=True)
+        self.running.add(self.pushers.submit(_finish_in_thread, current))
+        self.collect(block=False)
+
+    def tally(self, results: dict[int, str]) -> None:
+        self.counts["deliveries"] += len(results)
+        self.counts["processed"] += sum(1 for status in results.values() if status == WebhookDelivery.Status.PROCESSED)
+
+    def collect(self, block: bool, timeout: float | None = None) -> None:
+        """Count the rounds whose push has finished (waiting for one when ``block``)."""
+        if block:
+            done, _ = wait_futures(self.running, timeout=timeout, return_when=FIRST_COMPLETED)
+        else:
+            done = {f for f in self.running if f.done()}
+        for future in done:
+            self.running.discard(future)
+            try:
+                self.tally(future.result())
+            except Exception:  # its deliveries stay claimed; a sweep takes them again once the claim is stale
+                log.exception("pushing a round of deliveries to Brevo failed")
+
+    def close(self) -> None:
+        if self.pushers is not None:
+            while self.running:
+                self.collect(block=True)
+            self.pushers.shutdown(wait=True)
+
+
+def _finish_in_thread(current: Round) -> dict[int, str]:
+    try:
+        finish(current.applied, current.cache, current.results)
+        return current.results
+    finally:
+        db.connection.close()  # this thread's own connection; the pool's threads end with the drain
+
+
+def sweep(limit: int | None = None, *, wait: bool = False, background: bool = False,
+          busy: Busy | None = None) -> Counts:
+    """Retry what is due: deliveries, then dirty contacts and pending events of every connection.
+
+    The deliveries are left to the worker that is draining, unless ``wait``. ``background`` and
+    ``busy`` as for :func:`drain`.
+    """
+    counts = {"deliveries": 0, "processed": 0, "contacts": 0, "events": 0}
+    with drain_lock(wait=wait) as held:
+        if held:
+            Drain(counts, limit=limit, background=background, busy=busy).run([])
+    # Contacts left dirty and events left pending by a transient failure belong to deliveries
+    # already processed: only a sweep retries them, so this part runs even while another worker
+    # drains (row locks and claims keep the two apart).
+    for connection in Connection.objects.filter(enabled=True).exclude(status=Connection.Status.NEEDS_RECONNECT):
+        try:
+            client = brevo_client_for(connection)
+        except MissingCredentials:
+            continue
+        try:
+            summary = push_dirty(connection, client, bulk_threshold=BULK_THRESHOLD)
+            counts["contacts"] += summary.created + summary.updated
+            counts["events"] += summary.events_sent
+        except BrevoError as exc:
+            log.warning("sweep: Brevo unavailable for connection %s: %s", connection.name, exc)
+    if due_deliveries(1) and (limit is None or counts["deliveries"] < limit):
+        drained = drain(limit=None if limit is None else limit - counts["deliveries"],  # arrived meanwhile
+                        background=background, busy=busy)
+        for key, value in (drained or {}).items():
+            counts[key] += value
+    return counts
