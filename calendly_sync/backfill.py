@@ -19,7 +19,7 @@ from django.utils import timezone
 from calendly_sync.credentials.clients import brevo_client_for, calendly_client_for
 from calendly_sync.sync.projection import Rules, ingest
 from calendly_sync.models import Connection, Contact, SyncRun
-from calendly_sync.sync.observations import MalformedPayload, observe_invitee
+from calendly_sync.sync.observations import MalformedPayload, Observation, observe_invitee
 from calendly_sync.push.contacts import PushSummary, push_dirty
 
 log = logging.getLogger(__name__)
@@ -156,18 +156,18 @@ def run_backfill(connection: Connection, options: BackfillOptions,
                 invitee_lists = list(pool.map(lambda e: list(calendly.list_invitees(e["uri"])), events))
                 for event, invitees in zip(events, invitee_lists):
                     counts["events"] += 1
+                    observed: list[tuple[Observation, str | None]] = []
                     for invitee in invitees:
                         counts["invitees"] += 1
                         try:
-                            obs = observe_invitee(invitee, event, source="backfill")
+                            observed.append((observe_invitee(invitee, event, source="backfill"), None))
                         except MalformedPayload as exc:
                             counts["malformed"] += 1
                             warnings.append(f"skipped invitee {invitee.get('uri', '?')}: {exc}")
-                            continue
-                        result = ingest(connection, obs, rules=rules, webhook_event=None,
-                                        with_events=options.with_events)
+                    # An event's invitees go through the same batched apply path as webhook deliveries.
+                    for result in ingest(connection, observed, rules=rules, with_events=options.with_events):
                         counts["automation_events"] += len(result.events_queued)
-                        touched.add(obs.email)
+                        touched.add(result.email)
                     if progress:
                         progress(1)
                 counts["pages"] += 1

@@ -17,7 +17,7 @@ from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
 from calendly_sync.calendly.events import EVENT_TYPE_EVENTS, INVITEE_EVENTS
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for
 from calendly_sync.models.claims import claim
-from calendly_sync.sync.projection import Rules, ingest, ingest_many
+from calendly_sync.sync.projection import Rules, ingest
 from calendly_sync.models import Connection, Contact, EventTypeMapping, WebhookDelivery
 from calendly_sync.sync.observations import MalformedPayload, Observation, observe_invitee, parse_time
 from calendly_sync.push.contacts import push_dirty
@@ -148,7 +148,7 @@ def _apply_all(deliveries: list[WebhookDelivery], cache: RulesCache,
             results[delivery.pk] = _fail(delivery, f"malformed payload: {exc}")
     if len(batch) > 1:
         try:
-            ingest_many(connection, [(obs, d.event) for d, obs in batch], rules=rules, with_events=True)
+            ingest(connection, [(obs, d.event) for d, obs in batch], rules=rules, with_events=True)
             applied.extend((d, obs.email) for d, obs in batch)
             batch = []
         except Exception as exc:  # noqa: BLE001 - any failure: fall back to one at a time, nothing lost
@@ -239,7 +239,7 @@ def _apply_invitee_event(connection: Connection, rules: Rules, delivery: Webhook
                          envelope: dict[str, Any]) -> str:
     obs = _observe(connection, delivery)
     verbose = connection.verbose
-    result = ingest(connection, obs, rules=rules, webhook_event=delivery.event, with_events=True)
+    [result] = ingest(connection, [(obs, delivery.event)], rules=rules, with_events=True)
     if verbose:
         log.info("delivery %s: booking changed=%s, contact dirty=%s, events queued=%s", delivery.pk,
                  result.booking_changed, result.contact_dirty, result.events_queued)

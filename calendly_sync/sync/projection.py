@@ -10,7 +10,8 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterable
+from datetime import datetime
+from typing import Any, Iterable, Sequence
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -18,7 +19,15 @@ from django.utils import timezone
 from calendly_sync.sync import automation
 from calendly_sync.sync import mapping
 from calendly_sync.sync import reducer
-from calendly_sync.models import AutomationEvent, Booking, Connection, Contact, EventTypeMapping, FieldMapping
+from calendly_sync.models import (
+    AutomationEvent,
+    Booking,
+    Connection,
+    Contact,
+    ContactSyncLog,
+    EventTypeMapping,
+    FieldMapping,
+)
 from calendly_sync.sync.observations import Observation
 
 log = logging.getLogger(__name__)
@@ -79,58 +88,43 @@ def _comparable(state: reducer.BookingState) -> tuple[Any, ...]:
     return tuple(getattr(state, n) for n in _STATE_FIELDS)
 
 
+MAX_RACES = 3  # attempts when a concurrent writer creates one of the batch's rows first
+
+
 def ingest(
     connection: Connection,
-    obs: Observation,
+    items: Sequence[tuple[Observation, str | None]],
     *,
     rules: Rules | None = None,
-    webhook_event: str | None = None,
-    with_events: bool = True,
-) -> IngestResult:
-    """Apply one observation: booking, contact projection and outbox, in one transaction."""
-    rules = rules or Rules.load(connection)
-    result = IngestResult(email=obs.email)
-    with transaction.atomic():
-        row = _locked_booking(connection, obs)
-        result.booking_created = row.pk is None or row.calendly_updated_at is None
-        before = None if result.booking_created else state_from_row(row)
-        after = reducer.apply(before, obs)
-        old_email = row.email if not result.booking_created else ""
-        if before is None or _comparable(after) != _comparable(before):
-            _write_state(row, after)
-            if not row.source:
-                row.source = obs.source
-            row.save()
-            result.booking_changed = True
-
-        if with_events and connection.sync_events:
-            result.events_queued = queue_events(connection, obs, webhook_event, rules)
-
-        emails = {row.email}
-        if old_email and old_email != row.email:
-            emails.add(old_email)
-        for email in sorted(emails):
-            contact = refresh_contact(connection, email, rules)
-            result.contact_dirty = result.contact_dirty or contact.dirty
-    return result
-
-
-def ingest_many(
-    connection: Connection,
-    items: list[tuple[Observation, str | None]],
-    *,
-    rules: Rules,
     with_events: bool = True,
 ) -> list[IngestResult]:
-    """:func:`ingest` for a batch of (observation, webhook event), in one transaction.
+    """Apply observations — (observation, webhook event or None) — in one transaction.
 
-    The same result as ingesting them one after another in this order, with a handful of
-    statements per batch instead of about twenty per observation: rows are locked and read
-    together (bookings, then contacts: the same order as :func:`ingest`, so no deadlock between
-    them), observations are reduced in memory, and the writes go out in bulk. A conflict with a
-    concurrent writer (a row created meanwhile) raises ``IntegrityError`` and rolls the whole
-    batch back; the caller then applies the batch one observation at a time.
+    The one apply path: a webhook delivery, a batch of them, and a page of backfilled invitees
+    all come here. The result is the same as applying them one after another in this order, with a
+    handful of statements per batch instead of about twenty per observation: rows are locked and
+    read together (bookings, then contacts, always in that order, so concurrent workers cannot
+    deadlock), observations are reduced in memory, and the writes go out in bulk. The contact
+    projection is computed under the contacts' row locks, after every other writer of those
+    contacts has committed, so the last projection sees every booking.
+
+    If a concurrent writer creates one of the rows first, the batch is rolled back and applied
+    again (it then finds and locks that row); after ``MAX_RACES`` attempts the ``IntegrityError``
+    is the caller's, who may apply the batch one observation at a time.
     """
+    rules = rules or Rules.load(connection)
+    for attempt in range(1, MAX_RACES + 1):
+        try:
+            return _ingest_once(connection, items, rules, with_events)
+        except IntegrityError:
+            if attempt == MAX_RACES:
+                raise
+            log.info("connection %s: a row of this batch was created meanwhile; applying it again", connection.name)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _ingest_once(connection: Connection, items: Sequence[tuple[Observation, str | None]], rules: Rules,
+                 with_events: bool) -> list[IngestResult]:
     results = [IngestResult(email=obs.email) for obs, _ in items]
     if not items:
         return results
@@ -151,8 +145,8 @@ def ingest_many(
             before = None if result.booking_created else state_from_row(row)
             after = reducer.apply(before, obs)
             if before is None or _comparable(after) != _comparable(before):
-                if not result.booking_created and row.email != after.email:  # as ingest() does
-                    old_emails.add(row.email)
+                if not result.booking_created and row.email != after.email:
+                    old_emails.add(row.email)  # the old address's contact loses this booking
                 _write_state(row, after)
                 if not row.source:
                     row.source = obs.source
@@ -166,27 +160,36 @@ def ingest_many(
             Booking.objects.bulk_update(updated, [*_STATE_FIELDS, "source", "updated_at"], batch_size=200)
 
         if with_events and connection.sync_events:
-            outbox: dict[str, tuple[AutomationEvent, IngestResult]] = {}
-            for (obs, webhook_event), result in zip(items, results):
-                for event in outbox_rows(connection, obs, webhook_event, rules):
-                    outbox.setdefault(event.key, (event, result))
-            known = set(AutomationEvent.objects.filter(key__in=list(outbox)).values_list("key", flat=True))
-            new_events = [event for key, (event, _) in outbox.items() if key not in known]
-            AutomationEvent.objects.bulk_create(new_events)
-            for event in new_events:
-                outbox[event.key][1].events_queued.append(event.event_name)
+            _queue_events(connection, items, results, rules)
 
         emails = sorted({row.email for row in rows.values()} | old_emails)
-        dirty = _refresh_contacts(connection, emails, rules, now)
+        dirty = refresh_contacts(connection, emails, rules, now)
         for result in results:
             result.contact_dirty = result.email in dirty
     return results
 
 
-def _refresh_contacts(connection: Connection, emails: list[str], rules: Rules, now: Any) -> set[str]:
-    """:func:`refresh_contact` for many emails at once; returns the emails whose contact is dirty."""
-    from calendly_sync.models import ContactSyncLog
+def _queue_events(connection: Connection, items: Sequence[tuple[Observation, str | None]],
+                  results: list[IngestResult], rules: Rules) -> None:
+    """Write outbox rows for the facts these observations prove (idempotent by fact key)."""
+    outbox: dict[str, tuple[AutomationEvent, IngestResult]] = {}
+    for (obs, webhook_event), result in zip(items, results):
+        for event in outbox_rows(connection, obs, webhook_event, rules):
+            outbox.setdefault(event.key, (event, result))
+    known = set(AutomationEvent.objects.filter(key__in=list(outbox)).values_list("key", flat=True))
+    new_events = [event for key, (event, _) in outbox.items() if key not in known]
+    AutomationEvent.objects.bulk_create(new_events)  # IntegrityError if another worker queued one meanwhile
+    for event in new_events:
+        outbox[event.key][1].events_queued.append(event.event_name)
 
+
+def refresh_contacts(connection: Connection, emails: list[str], rules: Rules, now: datetime | None = None) -> set[str]:
+    """Recompute these contacts' desired state under their row locks; returns the emails now dirty.
+
+    A contact is dirty when its desired state differs from what Brevo last received. Must run in
+    a transaction (the caller's), so the row locks last until the bookings it read are committed.
+    """
+    now = now or timezone.now()
     contacts = {c.email: c for c in Contact.objects.select_for_update().filter(
         connection=connection, email__in=emails).order_by("pk")}
     bookings: dict[str, list[Booking]] = {email: [] for email in emails}
@@ -206,7 +209,7 @@ def _refresh_contacts(connection: Connection, emails: list[str], rules: Rules, n
         contact.updated_at = now
         if _project(contact, desired, current, status) and warnings:
             warned.append((contact, warnings))
-    Contact.objects.bulk_create(new)
+    Contact.objects.bulk_create(new)  # IntegrityError if another worker created one meanwhile
     if updated:
         Contact.objects.bulk_update(updated, ["attributes", "list_ids", "unlink_list_ids", "booking_status",
                                               "current_booking", "desired_hash", "dirty", "attempts",
@@ -216,33 +219,6 @@ def _refresh_contacts(connection: Connection, emails: list[str], rules: Rules, n
                        status=ContactSyncLog.Status.WARNING, message="\n".join(warnings))
         for contact, warnings in warned])
     return {c.email for c in [*new, *updated] if c.dirty}
-
-
-def _locked_booking(connection: Connection, obs: Observation) -> Booking:
-    qs = Booking.objects.select_for_update().filter(connection=connection, invitee_uri=obs.invitee_uri)
-    row = qs.first()
-    if row is not None:
-        return row
-    try:
-        with transaction.atomic():
-            return Booking.objects.create(connection=connection, invitee_uri=obs.invitee_uri, email=obs.email,
-                                          source=obs.source)
-    except IntegrityError:  # another worker created it first: take its row (and lock)
-        return qs.get()
-
-
-def queue_events(connection: Connection, obs: Observation, webhook_event: str | None, rules: Rules) -> list[str]:
-    """Write outbox rows for the facts this observation proves (idempotent by fact key)."""
-    queued = []
-    for event in outbox_rows(connection, obs, webhook_event, rules):
-        _, created = AutomationEvent.objects.get_or_create(
-            key=event.key,
-            defaults={name: getattr(event, name)
-                      for name in ("connection", "email", "event_name", "event_date", "event_properties")},
-        )
-        if created:
-            queued.append(event.event_name)
-    return queued
 
 
 def outbox_rows(connection: Connection, obs: Observation, webhook_event: str | None,
@@ -257,11 +233,6 @@ def outbox_rows(connection: Connection, obs: Observation, webhook_event: str | N
             event_name=fact.event_name, event_date=fact.event_date,
             event_properties={"invitee_uri": fact.invitee_uri}))
     return rows
-
-
-def desired_state(connection: Connection, email: str, rules: Rules) -> tuple[dict[str, Any], list[str], Booking | None, str]:
-    """(desired Brevo payload, warnings, current booking, BOOKING_STATUS) for one email."""
-    return desired_state_of(list(Booking.objects.filter(connection=connection, email=email)), rules)
 
 
 def desired_state_of(bookings: list[Booking], rules: Rules) -> tuple[dict[str, Any], list[str], Booking | None, str]:
@@ -284,20 +255,6 @@ def payload_hash(desired: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(desired, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def refresh_contact(connection: Connection, email: str, rules: Rules) -> Contact:
-    """Recompute one contact's desired state under its row lock; dirty when it differs from Brevo's."""
-    contact = _locked_contact(connection, email)
-    desired, warnings, current, status = desired_state(connection, email, rules)
-    changed = _project(contact, desired, current, status)
-    contact.save()
-    if warnings and changed:
-        from calendly_sync.models import ContactSyncLog
-
-        ContactSyncLog.objects.create(connection=connection, contact=contact, email=email, action="mapping",
-                                      status=ContactSyncLog.Status.WARNING, message="\n".join(warnings))
-    return contact
-
-
 def _project(contact: Contact, desired: dict[str, Any], current: Booking | None, status: str) -> bool:
     """Set the contact's desired state (not saved); True when it changed."""
     digest = payload_hash(desired)
@@ -316,16 +273,7 @@ def _project(contact: Contact, desired: dict[str, Any], current: Booking | None,
     return changed
 
 
-def _locked_contact(connection: Connection, email: str) -> Contact:
-    qs = Contact.objects.select_for_update().filter(connection=connection, email=email)
-    row = qs.first()
-    if row is not None:
-        return row
-    try:
-        with transaction.atomic():
-            return Contact.objects.create(connection=connection, email=email)
-    except IntegrityError:
-        return qs.get()
+REFRESH_CHUNK = 500  # contacts recomputed per transaction after a mapping change
 
 
 def refresh_all_contacts(connection: Connection, emails: Iterable[str] | None = None) -> int:
@@ -333,9 +281,16 @@ def refresh_all_contacts(connection: Connection, emails: Iterable[str] | None = 
     rules = Rules.load(connection)
     if emails is None:
         emails = Booking.objects.filter(connection=connection).values_list("email", flat=True).distinct()
+    todo = sorted(set(emails))
     dirty = 0
-    for email in list(emails):
-        with transaction.atomic():
-            dirty += refresh_contact(connection, email, rules).dirty
+    for start in range(0, len(todo), REFRESH_CHUNK):
+        chunk = todo[start:start + REFRESH_CHUNK]
+        for attempt in range(1, MAX_RACES + 1):
+            try:
+                with transaction.atomic():
+                    dirty += len(refresh_contacts(connection, chunk, rules))
+                break
+            except IntegrityError:  # a contact created meanwhile by a worker: take its row this time
+                if attempt == MAX_RACES:
+                    raise
     return dirty
-

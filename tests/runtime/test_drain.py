@@ -334,7 +334,7 @@ def test_the_embedded_worker_calls_fifty_deliveries_a_second_a_burst():
 
 def test_an_email_changed_within_one_batch_is_projected_like_one_at_a_time(connection):
     """A booking whose email changes between two observations of the same batch."""
-    from calendly_sync.sync.projection import Rules, ingest, ingest_many
+    from calendly_sync.sync.projection import Rules, ingest
     from calendly_sync.sync.observations import observe_invitee
 
     def obs(email: str, updated: str):
@@ -346,11 +346,11 @@ def test_an_email_changed_within_one_batch_is_projected_like_one_at_a_time(conne
              (obs("second@example.com", "2026-08-23T09:00:00Z"), "invitee.created")]
     rules = Rules.load(connection)
     for observation, event in items:
-        ingest(connection, observation, rules=rules, webhook_event=event)
+        ingest(connection, [(observation, event)], rules=rules)
     one_at_a_time = snapshot()
     for model in (AutomationEvent, Contact, Booking):
         model.objects.all().delete()
-    ingest_many(connection, items, rules=rules)
+    ingest(connection, items, rules=rules)
     assert snapshot() == one_at_a_time
     assert {c[0] for c in one_at_a_time["contacts"]} == {"first@example.com", "second@example.com"}
 
