@@ -136,13 +136,13 @@ def setup_django() -> str:
 def reset_client_state(brevo_pacing: bool = True) -> None:
     """Fresh Calendly rate limiters and Brevo attribute cache; Brevo pacing on (10 req/s) or off."""
     from calendly_sync.credentials import clients
-    from calendly_sync.push import contacts as push
+    from calendly_sync.push import attributes
     from calendly_sync.calendly import ratelimit
 
     clients.CLIENT_OPTIONS["brevo"] = {} if brevo_pacing else {"requests_per_second": None}
     clients.CLIENT_OPTIONS["calendly"] = {}
     ratelimit.reset_registry()
-    push._attribute_cache.clear()
+    attributes._attribute_cache.clear()
 
 
 def set_brevo_pacing(on: bool) -> None:

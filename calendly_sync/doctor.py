@@ -164,7 +164,7 @@ def _brevo_objects(connection: Connection) -> list[Check]:
     missing = sorted(wanted - lists)
     out.append(Check(FAIL if missing else OK, "Brevo lists",
                      f"missing list ids {missing}" if missing else f"all {len(wanted)} mapped lists exist"))
-    from calendly_sync.push.contacts import ensure_attributes
+    from calendly_sync.push.attributes import ensure_attributes
 
     existing, absent = ensure_attributes(connection, client, dry_run=True, force=True)
     out.append(Check(WARN if absent else OK, "Brevo attributes",

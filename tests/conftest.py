@@ -31,7 +31,7 @@ class Sleeps:
 def _isolated_connector(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sleeps]:
     """No background thread unless a test asks for it; fresh rate limiters and caches."""
     from calendly_sync.credentials import clients
-    from calendly_sync.push import contacts as push
+    from calendly_sync.push import attributes
     from calendly_sync.calendly import ratelimit
     from calendly_sync.http import RetryPolicy
 
@@ -43,7 +43,7 @@ def _isolated_connector(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
         "calendly": {"sleep": sleeps, "retry": fast},
     })
     ratelimit.reset_registry()
-    push._attribute_cache.clear()
+    attributes._attribute_cache.clear()
     clients.reset_cache()
     yield sleeps
     clients.reset_cache()

@@ -103,7 +103,7 @@ def test_1000_deliveries_shuffled_with_duplicates_while_brevo_fails_20_percent(c
     from calendly_sync.credentials import clients
     from calendly_sync.inbox import deliveries
     from calendly_sync.runtime import drain as drain_module
-    from calendly_sync.push import contacts as push
+    from calendly_sync.push import events, ledger
     from calendly_sync.http import RetryPolicy
     from calendly_sync.models import AutomationEvent
     from calendly_sync.sandbox.signing import sign
@@ -135,9 +135,10 @@ def test_1000_deliveries_shuffled_with_duplicates_while_brevo_fails_20_percent(c
 
     # fast retries for the test: the backoff policy is the product's, scaled down
     monkeypatch.setattr(deliveries, "backoff", lambda attempts: __import__("datetime").timedelta(seconds=0.05))
-    monkeypatch.setattr(push, "retry_delay", lambda attempts: __import__("datetime").timedelta(seconds=0.05))
+    for module in (ledger, events):
+        monkeypatch.setattr(module, "retry_delay", lambda attempts: __import__("datetime").timedelta(seconds=0.05))
     monkeypatch.setattr(deliveries, "MAX_ATTEMPTS", 50)
-    monkeypatch.setattr(push, "MAX_EVENT_ATTEMPTS", 50)
+    monkeypatch.setattr(events, "MAX_EVENT_ATTEMPTS", 50)
     monkeypatch.setattr(clients, "CLIENT_OPTIONS", {
         "brevo": {"requests_per_second": None, "timeout": (2.0, 0.3),
                   "retry": RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.05, max_rate_limit_wait=2)},

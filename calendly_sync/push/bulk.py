@@ -13,22 +13,25 @@ from typing import Callable
 from calendly_sync.brevo.client import BrevoClient
 from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
 from calendly_sync.models import Connection, Contact, ContactSyncLog, SyncRun
-from calendly_sync.push.contacts import locked_contacts
+from calendly_sync.push.ledger import (
+    PushSummary,
+    locked_contacts,
+    mark_pushed_many,
+    mark_retry,
+)
 
 log = logging.getLogger(__name__)
 IMPORT_CHUNK = 1000  # rows per import: well under Brevo's 10 MB body limit, and bounded memory
 IMPORT_TIMEOUT = 1800  # seconds an import is followed before its contacts are retried later
 
 
-def _retry_later(contacts: list[Contact], error: str, summary) -> None:
-    from calendly_sync.push.contacts import _mark_retry
-
+def _retry_later(contacts: list[Contact], error: str, summary: PushSummary) -> None:
     for contact in contacts:
-        _mark_retry(contact, error)
+        mark_retry(contact, error)
     summary.retry += len(contacts)
 
 
-def import_contacts(connection: Connection, client: BrevoClient | None, contacts: list[Contact], summary, *,
+def import_contacts(connection: Connection, client: BrevoClient | None, contacts: list[Contact], summary: PushSummary, *,
                     sync_run: SyncRun | None = None, progress: Callable[[int], None] | None = None) -> list[Contact]:
     """Import what can be imported; return the contacts left for one-by-one upserts.
 
@@ -92,8 +95,6 @@ def _record_import(connection: Connection, chunk: list[Contact], list_ids: tuple
                    outcome: dict | BrevoError, summary, sync_run: SyncRun | None,
                    progress: Callable[[int], None] | None) -> list[Contact]:
     """Record one finished import; returns the contacts to send one by one instead."""
-    from calendly_sync.push.contacts import mark_pushed_many
-
     if isinstance(outcome, BrevoError):
         if outcome.code == "timeout":  # still running: it may land later, so no single upserts now
             log.warning("bulk import %s of %d contacts has not ended (%s); they go again later", process_id,

@@ -137,6 +137,19 @@ def infer_type(attribute: str, declared: str | None = None) -> str:
     return "text"
 
 
+def brevo_attribute_types(rules: Sequence[FieldRule]) -> dict[str, str]:
+    """The Brevo attributes these rules write, with the type each must be created with in Brevo."""
+    wanted: dict[str, str] = {}
+    for rule in rules:
+        kind = infer_type(rule.attribute, rule.attribute_type)
+        if rule.source == "email" or rule.attribute.upper() == "EMAIL":
+            continue
+        wanted[rule.attribute] = {"date": "date", "float": "float", "boolean": "boolean"}.get(kind, "text")
+        if rule.source == "name" and rule.attribute == "FIRSTNAME":
+            wanted.setdefault("LASTNAME", "text")
+    return wanted
+
+
 def split_name(full: str) -> tuple[str, str]:
     """Split a single-field name: first token → first name, the rest → last name.
 

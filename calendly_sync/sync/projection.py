@@ -273,6 +273,11 @@ def _project(contact: Contact, desired: dict[str, Any], current: Booking | None,
     return changed
 
 
+def attribute_types(connection: Connection) -> dict[str, str]:
+    """The Brevo attributes this connection's projection writes, each with its Brevo type."""
+    return mapping.brevo_attribute_types(Rules.load(connection).field_rules)
+
+
 REFRESH_CHUNK = 500  # contacts recomputed per transaction after a mapping change
 
 

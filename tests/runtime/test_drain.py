@@ -180,7 +180,7 @@ def test_claims_are_exclusive_due_only_and_a_stale_claim_expires(client, connect
 
 
 def test_pushed_contacts_are_marked_exactly(connection):
-    from calendly_sync.push.contacts import mark_pushed_many
+    from calendly_sync.push.ledger import mark_pushed_many
 
     a = Contact.objects.create(connection=connection, email="a@example.com", desired_hash="h-a", dirty=True)
     b = Contact.objects.create(connection=connection, email="b@example.com", desired_hash="h-b2", dirty=True)

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from calendly_sync.brevo.errors import BrevoError
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for
 from calendly_sync.models import Connection
-from calendly_sync.push.contacts import ensure_attributes
+from calendly_sync.push.attributes import ensure_attributes
 
 
 class Command(BaseCommand):

@@ -1,0 +1,43 @@
+"""Brevo contact attributes: create the ones the field mapping writes that Brevo does not have yet.
+
+Brevo drops (or rejects) a value for an attribute it does not know, so the attributes are made
+before the first push of a connection and then remembered per process.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from calendly_sync.brevo.client import BrevoClient
+from calendly_sync.brevo.errors import BrevoValidationError
+from calendly_sync.models import Connection
+from calendly_sync.sync.projection import attribute_types
+
+log = logging.getLogger(__name__)
+
+_attribute_cache: dict[tuple[int, str], set[str]] = {}
+
+_attribute_lock = threading.Lock()  # pushers of one drain run in threads: list and create once, not per thread
+
+def ensure_attributes(connection: Connection, client: BrevoClient, *, dry_run: bool = False,
+                      force: bool = False) -> tuple[list[str], list[str]]:
+    """Create the custom attributes the mapping names that Brevo lacks. Returns (existing, created)."""
+    wanted = attribute_types(connection)
+    cache_key = (connection.pk, ",".join(sorted(wanted)))
+    with _attribute_lock:
+        if not force and not dry_run and cache_key in _attribute_cache:
+            return sorted(_attribute_cache[cache_key]), []
+        return _ensure_attributes(client, wanted, cache_key, dry_run)
+
+def _ensure_attributes(client: BrevoClient, wanted: dict[str, str], cache_key: tuple[int, str],
+                       dry_run: bool) -> tuple[list[str], list[str]]:
+    existing = {a["name"].upper() for a in client.list_attributes()}
+    missing = [name for name in sorted(wanted) if name.upper() not in existing]
+    if not dry_run:
+        for name in missing:
+            try:
+                client.create_attribute(name, type=wanted[name])
+            except BrevoValidationError as err:  # created meanwhile by someone else
+                log.info("attribute %s not created: %s", name, err.message)
+        _attribute_cache[cache_key] = set(wanted)
+    return sorted(n for n in wanted if n.upper() in existing), missing
