@@ -7,4 +7,5 @@ class CalendlySyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from calendly_sync import checks  # noqa: F401  (registers system checks)
+        # Registrations: the system checks, and the backfill's receiver of subscription gaps.
+        from calendly_sync import backfill, checks  # noqa: F401

@@ -14,9 +14,13 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 from typing import Any, Callable
 
 from django.db import transaction
+from django.dispatch import receiver
 from django.utils import timezone
 
-from calendly_sync.credentials.clients import brevo_client_for, calendly_client_for
+from calendly_sync.calendly.errors import CalendlyPermissionError
+from calendly_sync.calendly.ratelimit import alias
+from calendly_sync.credentials.clients import brevo_client_for, calendly_client_for, identify
+from calendly_sync.inbox.subscriptions import subscription_gap
 from calendly_sync.sync.projection import Rules, ingest
 from calendly_sync.models import Connection, Contact, SyncRun
 from calendly_sync.sync.observations import MalformedPayload, Observation, observe_invitee
@@ -77,20 +81,6 @@ def _utc(dt: datetime) -> str:
     return dt.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _identify(connection: Connection, client: Any) -> None:
-    if connection.calendly_user_uri and connection.calendly_organization_uri:
-        return
-    me = client.get_current_user()
-    connection.calendly_user_uri = me.get("uri", "")
-    connection.calendly_organization_uri = me.get("current_organization", "")
-    connection.calendly_user_name = me.get("name", "")[:200]
-    connection.calendly_user_email = me.get("email", "")
-    if connection.status == Connection.Status.NEW:
-        connection.status = Connection.Status.ACTIVE
-    connection.save(update_fields=["calendly_user_uri", "calendly_organization_uri", "calendly_user_name",
-                                   "calendly_user_email", "status", "updated_at"])
-
-
 def _event_params(connection: Connection, since: datetime, until: datetime, scope: str) -> dict[str, str]:
     params = {"min_start_time": _utc(since), "max_start_time": _utc(until), "sort": "start_time:asc"}
     if scope == "organization":
@@ -102,16 +92,12 @@ def _event_params(connection: Connection, since: datetime, until: datetime, scop
 
 def run_backfill(connection: Connection, options: BackfillOptions,
                  progress: Callable[[int], None] | None = None) -> BackfillReport:
-    from calendly_sync.calendly.errors import CalendlyPermissionError
-
     started = time.monotonic()
     calendly = calendly_client_for(connection)
     brevo = None if options.dry_run else brevo_client_for(connection)
     identify_stats: dict[str, int] = {}
     if not connection.calendly_user_uri:
-        from calendly_sync.calendly.ratelimit import alias
-
-        _identify(connection, calendly)
+        identify(connection, calendly)
         alias(f"connection:{connection.pk}", connection.calendly_user_uri)
         identify_stats = dict(calendly.stats)
         # Now that the Calendly user is known, use the limiter shared by every client of that user.
@@ -258,3 +244,10 @@ def _finish(run: SyncRun, status: str, counts: dict[str, Any], error: str = "") 
     run.finished_at = timezone.now()
     if run.pk:
         run.save(update_fields=["status", "counts", "error", "finished_at"])
+
+
+@receiver(subscription_gap)
+def backfill_gap(sender: type, *, connection: Connection, since: datetime, **kwargs: object) -> str:
+    """A recreated subscription's gap, fetched like any sync run (with automation events)."""
+    report = run_backfill(connection, BackfillOptions(since=since, with_events=True, trigger="gap-backfill"))
+    return report.summary_line()

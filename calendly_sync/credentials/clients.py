@@ -7,6 +7,9 @@ import threading
 from django.conf import settings
 
 from calendly_sync.brevo.client import BrevoClient
+from calendly_sync.calendly.client import CalendlyClient
+from calendly_sync.calendly.ratelimit import limiter_for
+from calendly_sync.credentials.tokens import token_source_for
 from calendly_sync.models import Connection
 
 
@@ -50,12 +53,29 @@ def reset_cache() -> None:
         _brevo_clients.clear()
 
 
-def calendly_client_for(connection: Connection, **kwargs: object):  # type: ignore[no-untyped-def]
-    from calendly_sync.calendly.client import CalendlyClient
-    from calendly_sync.calendly.ratelimit import limiter_for
-    from calendly_sync.credentials.tokens import token_source_for
-
+def calendly_client_for(connection: Connection, **kwargs: object) -> CalendlyClient:
+    """A Calendly client with the connection's token source, paced by its Calendly user's limiter."""
     source = token_source_for(connection)
     options = {**CLIENT_OPTIONS["calendly"], **kwargs}
     options.setdefault("rate_limiter", limiter_for(connection.calendly_user_uri or f"connection:{connection.pk}"))
     return CalendlyClient(source, settings.CALENDLY_API_URL, **options)  # type: ignore[arg-type]
+
+
+def identify(connection: Connection, client: CalendlyClient) -> None:
+    """Learn (once) which Calendly user and organization the connection's token belongs to.
+
+    Webhook subscriptions and organization-wide listings need both URIs. A connection that answers
+    is no longer "new". Only the fields set here are saved, so a token refreshed meanwhile by the
+    same call is never overwritten with the one loaded before it.
+    """
+    if connection.calendly_user_uri and connection.calendly_organization_uri:
+        return
+    me = client.get_current_user()
+    connection.calendly_user_uri = me.get("uri", "")
+    connection.calendly_organization_uri = me.get("current_organization", "")
+    connection.calendly_user_name = (me.get("name") or "")[:200]
+    connection.calendly_user_email = me.get("email") or ""
+    if connection.status == Connection.Status.NEW:
+        connection.status = Connection.Status.ACTIVE
+    connection.save(update_fields=["calendly_user_uri", "calendly_organization_uri", "calendly_user_name",
+                                   "calendly_user_email", "status", "updated_at"])

@@ -9,16 +9,18 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
 from calendly_sync.calendly.errors import CalendlyConflict, CalendlyNotFound, CalendlyPermissionError
-from calendly_sync.credentials.clients import calendly_client_for
+from calendly_sync.credentials.clients import calendly_client_for, identify
 from calendly_sync.models import Connection
+from calendly_sync.sync.observations import parse_time
 from calendly_sync.calendly.events import SUBSCRIBED_EVENTS
 
 log = logging.getLogger(__name__)
@@ -41,21 +43,10 @@ def callback_url(connection: Connection) -> str:
     return settings.SITE_URL + reverse("calendly_sync:webhook-connection", args=[connection.pk])
 
 
-def _identify(connection: Connection, client: Any) -> None:
-    if not (connection.calendly_user_uri and connection.calendly_organization_uri):
-        me = client.get_current_user()
-        connection.calendly_user_uri = me.get("uri", "")
-        connection.calendly_organization_uri = me.get("current_organization", "")
-        connection.calendly_user_name = (me.get("name") or "")[:200]
-        connection.calendly_user_email = me.get("email") or ""
-        connection.save(update_fields=["calendly_user_uri", "calendly_organization_uri", "calendly_user_name",
-                                       "calendly_user_email", "updated_at"])
-
-
 def list_subscriptions(connection: Connection, client: Any = None) -> tuple[str, list[dict[str, Any]]]:
     """(scope, subscriptions): organization scope when allowed, else the user's own."""
     client = client or calendly_client_for(connection)
-    _identify(connection, client)
+    identify(connection, client)
     try:
         subs = list(client.list_webhook_subscriptions(organization=connection.calendly_organization_uri,
                                                       scope="organization"))
@@ -86,8 +77,6 @@ def ensure_subscription(connection: Connection, url: str | None = None, *, clien
             was_disabled = True
             started = sub.get("retry_started_at")
             if started and gap_start is None:
-                from calendly_sync.sync.observations import parse_time
-
                 gap_start = parse_time(started)
         client.delete_webhook_subscription(sub["uri"])
     sub, scope = _create(connection, client, url, scope, warnings)
@@ -160,13 +149,17 @@ def delete_subscriptions(connection: Connection, url: str | None = None, client:
     return deleted
 
 
-def backfill_since(connection: Connection, since: Any) -> str:
-    """Fetch what the subscription missed, through the backfill code (with automation events)."""
-    from calendly_sync.backfill import BackfillOptions, run_backfill
+#: Sent when a subscription was recreated after Calendly disabled or lost it, with ``connection``
+#: and ``since`` (when the gap began, with a margin): a receiver fetches what the subscription
+#: missed and returns a one-line summary. The backfill (a door, above this layer) connects to it.
+subscription_gap = Signal()
 
+
+def backfill_since(connection: Connection, since: datetime | None) -> str:
+    """Fetch what the subscription missed, through the backfill code (with automation events)."""
     start = (since or timezone.now() - timedelta(days=1)) - GAP_MARGIN
-    report = run_backfill(connection, BackfillOptions(since=start, with_events=True, trigger="gap-backfill"))
-    return report.summary_line()
+    answers = subscription_gap.send(sender=Connection, connection=connection, since=start)
+    return "; ".join(str(answer) for _, answer in answers) or "no gap backfill is connected"
 
 
 def check_health(connection: Connection, client: Any = None) -> str:

@@ -14,8 +14,6 @@ from calendly_sync.sync.mapping import (
     infer_type,
     map_fields,
     match_question,
-    normalize_phone,
-    region_for_timezone,
     rules_from_config,
     split_name,
 )
@@ -236,23 +234,6 @@ def test_empty_answer_is_omitted() -> None:
 
 # -- phones ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw,tz,expected", [
-    ("+1 404-555-1234", None, "+14045551234"),
-    ("06 12 34 56 78", "Europe/Paris", "+33612345678"),
-    ("0033 6 12 34 56 78", None, "+33612345678"),
-    ("(404) 555-1234", "America/Chicago", "+14045551234"),
-    ("12345", "Europe/Paris", None),
-    ("06 12 34 56 78", None, None),  # no country code and no hint: refuse, don't guess
-    ("", "Europe/Paris", None),
-])
-def test_normalize_phone(raw: str, tz: str | None, expected: str | None) -> None:
-    assert normalize_phone(raw, timezone=tz) == expected
-
-
-def test_normalize_phone_default_region() -> None:
-    assert normalize_phone("06 12 34 56 78", default_region="FR") == "+33612345678"
-
-
 def test_local_phone_uses_invitee_timezone() -> None:
     qas = [{"question": "Phone number", "answer": "06 12 34 56 78", "position": 0}]
     booking = make_booking(timezone="Europe/Paris", questions_and_answers=qas)
@@ -277,16 +258,6 @@ def test_text_reminder_number_as_source_and_phone_type() -> None:
     rules = [FieldRule("text_reminder_number", "WHATSAPP"), FieldRule("text_reminder_number", "MOBILE", "phone")]
     result = map_fields(booking, rules, booking_status="booked")
     assert result.attributes == {"WHATSAPP": "+447911123456", "MOBILE": "+447911123456"}
-
-
-@pytest.mark.parametrize("tz,region", [
-    ("Europe/Paris", "FR"), ("America/New_York", "US"), ("Europe/London", "GB"), ("Asia/Kolkata", "IN"),
-    ("Asia/Calcutta", "IN"), ("America/Sao_Paulo", "BR"), ("Australia/Sydney", "AU"),
-    ("America/Toronto", "CA"), ("Africa/Lagos", "NG"), ("America/New York", "US"),
-    ("UTC", None), (None, None), ("Not/AZone", None),
-])
-def test_region_for_timezone(tz: str | None, region: str | None) -> None:
-    assert region_for_timezone(tz) == region
 
 
 # -- dates and other types ---------------------------------------------------------------------------
