@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import NotRegistered
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import (
@@ -39,8 +40,8 @@ SECRET_FIELDS = ("access_token", "refresh_token", "webhook_signing_key", "previo
 class SecretInput(forms.PasswordInput):
     """Write-only: renders empty, shows the last four characters of what is stored as a hint."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, render_value=False, **kwargs)
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs, render_value=False)
 
 
 class ConnectionForm(forms.ModelForm):
@@ -71,7 +72,8 @@ class ConnectionForm(forms.ModelForm):
             self.initial[name] = ""  # so only a typed value counts as a change (see ConnectionAdmin.save_model)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         cleared = set(cleaned.get("clear_secrets") or [])
         for name in SECRET_FIELDS:
             if name in cleared:
@@ -305,7 +307,7 @@ try:
     @admin.register(UserSocialAuth)
     class MaskedUserSocialAuthAdmin(UserSocialAuthOption):
         exclude = ("extra_data",)
-        readonly_fields = ("extra_data_masked",)
+        readonly_fields = ("extra_data_masked",)  # type: ignore[assignment]  # base's inferred type: 2-tuple
 
         @admin.display(description="extra data")
         def extra_data_masked(self, obj: UserSocialAuth) -> str:
@@ -315,5 +317,5 @@ try:
                 ((k, crypto.mask(str(v)) if _secret_key(k) or isinstance(v, (dict, list)) else v)
                  for k, v in sorted(data.items())),
             )
-except admin.sites.NotRegistered:  # pragma: no cover - social_django admin not loaded
+except NotRegistered:  # pragma: no cover - social_django admin not loaded
     pass

@@ -13,6 +13,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from calendly_sync.connect import catalog
 from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
@@ -29,7 +30,7 @@ class DatalistTextInput(forms.TextInput):
         self.suggestions = suggestions
         self.list_id = list_id
 
-    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> str:
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
         html = super().render(name, value, attrs, renderer)
         options = format_html_join("", '<option value="{}">', ((s,) for s in self.suggestions))
         return format_html('{}<datalist id="{}">{}</datalist>', html, self.list_id, options)
@@ -82,7 +83,8 @@ class EventTypeMappingForm(CatalogFormMixin, forms.ModelForm):
             self.initial["list_ids"] = current_ids
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         uri = cleaned.get("event_type_uri")
         if uri and "event_type_name" in self.fields and (
                 not cleaned.get("event_type_name")
