@@ -1,2 +1,7 @@
-"""The admin, as a package: importing it registers every model's admin (Django's autodiscover)."""
-from calendly_sync.admin import connection  # noqa: F401  (registers the admins)
+"""The admin, as a package: importing it registers every model's admin (Django's autodiscover).
+
+``connection``: the Connection admin and its actions; ``mappings``: event type and field mappings;
+``logs``: the read-only bookings, contacts and logs; ``display``: the status badge and last-error
+columns they share.
+"""
+from calendly_sync.admin import connection, logs, mappings  # noqa: F401  (registers the admins)

@@ -1,11 +1,17 @@
-"""The admin: everything editable, every failure visible, no secret ever shown in full."""
+"""The Connection admin: every credential editable and never shown, every failure visible, and the
+operator's actions on a connection (connect, check, sync, register webhooks, resend, disconnect).
+
+A connection's mappings are edited inline (see ``mappings``); the logs have their own read-only
+admins (see ``logs``). Also here: social-auth's own admin, replaced so it masks stored tokens.
+"""
 from __future__ import annotations
 
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.contrib.admin.exceptions import NotRegistered
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import (
     HttpRequest,
@@ -16,22 +22,17 @@ from django.http import (
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.text import Truncator
 
 from calendly_sync import crypto
+from calendly_sync.admin.display import LastErrorColumn, StatusBadgeColumn
+from calendly_sync.admin.mappings import EventTypeMappingInline, FieldMappingInline
+from calendly_sync.backfill import BackfillOptions, run_backfill
 from calendly_sync.connect import catalog
-from calendly_sync.sync.mapping import KNOWN_SOURCES, QUESTION_PREFIX
-from calendly_sync.models import (
-    AutomationEvent,
-    Booking,
-    Connection,
-    Contact,
-    ContactSyncLog,
-    EventTypeMapping,
-    FieldMapping,
-    SyncRun,
-    WebhookDelivery,
-)
+from calendly_sync.credentials.tokens import disconnect
+from calendly_sync.doctor import quick_check
+from calendly_sync.inbox.subscriptions import callback_url, ensure_subscription
+from calendly_sync.models import Connection, Contact
+from calendly_sync.sync.projection import refresh_all_contacts
 
 SECRET_FIELDS = ("access_token", "refresh_token", "webhook_signing_key", "previous_signing_key", "brevo_api_key")
 
@@ -39,8 +40,8 @@ SECRET_FIELDS = ("access_token", "refresh_token", "webhook_signing_key", "previo
 class SecretInput(forms.PasswordInput):
     """Write-only: renders empty, shows the last four characters of what is stored as a hint."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, render_value=False, **kwargs)
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs, render_value=False)
 
 
 class ConnectionForm(forms.ModelForm):
@@ -71,7 +72,8 @@ class ConnectionForm(forms.ModelForm):
             self.initial[name] = ""  # so only a typed value counts as a change (see ConnectionAdmin.save_model)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         cleared = set(cleaned.get("clear_secrets") or [])
         for name in SECRET_FIELDS:
             if name in cleared:
@@ -81,169 +83,8 @@ class ConnectionForm(forms.ModelForm):
         return cleaned
 
 
-# -- mapping forms: pick from the loaded catalog instead of typing URIs and ids -----------------
-
-class DatalistTextInput(forms.TextInput):
-    """A text input with suggestions (free text stays possible)."""
-
-    def __init__(self, suggestions: list[str], list_id: str, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__({**(attrs or {}), "list": list_id})
-        self.suggestions = suggestions
-        self.list_id = list_id
-
-    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> str:
-        html = super().render(name, value, attrs, renderer)
-        options = format_html_join("", '<option value="{}">', ((s,) for s in self.suggestions))
-        return format_html('{}<datalist id="{}">{}</datalist>', html, self.list_id, options)
-
-
-class CatalogFormMixin:
-    """Forms whose choices come from a connection's loaded catalog (set per request by the admin)."""
-
-    catalog_connection: Connection | None = None
-    instance: Any
-
-    def catalog(self) -> Connection | None:
-        if self.catalog_connection is not None:
-            return self.catalog_connection
-        if getattr(self.instance, "connection_id", None):
-            return self.instance.connection
-        return None
-
-
-class EventTypeMappingForm(CatalogFormMixin, forms.ModelForm):
-    """Event type: a select of the loaded Calendly event types; lists: a multi-select of Brevo lists.
-
-    Without a loaded catalog both stay free text (a URI and a JSON list such as ``[10, 12]``).
-    """
-
-    class Meta:
-        model = EventTypeMapping
-        fields = "__all__"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        conn = self.catalog()
-        event_types = catalog.event_type_choices(conn)
-        if event_types and "event_type_uri" in self.fields:
-            current = self.instance.event_type_uri
-            if current and current not in dict(event_types):
-                event_types.append((current, f"{self.instance.event_type_name or current} (not in the loaded catalog)"))
-            self.fields["event_type_uri"] = forms.ChoiceField(
-                label="Event type", choices=[("", "— choose a Calendly event type —"), *event_types],
-                help_text="Loaded from Calendly. 'Reload event types and Brevo lists' on the connection refreshes it.")
-        lists = catalog.list_choices(conn)
-        if lists and "list_ids" in self.fields:
-            current_ids = [int(i) for i in (self.instance.list_ids or []) if str(i).lstrip("-").isdigit()]
-            known = {i for i, _ in lists}
-            lists += [(i, f"#{i} (not in the loaded Brevo lists)") for i in current_ids if i not in known]
-            self.fields["list_ids"] = forms.TypedMultipleChoiceField(
-                label="Brevo lists", coerce=int, choices=lists, required=False,
-                widget=forms.SelectMultiple(attrs={"size": min(6, max(2, len(lists)))}),
-                help_text="Bookings of this event type join these lists (Ctrl/Cmd-click for several).")
-            self.initial["list_ids"] = current_ids
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        uri = cleaned.get("event_type_uri")
-        if uri and "event_type_name" in self.fields and (
-                not cleaned.get("event_type_name")
-                or ("event_type_uri" in self.changed_data and "event_type_name" not in self.changed_data)):
-            name = catalog.event_type_name(self.catalog(), uri)
-            if name:
-                cleaned["event_type_name"] = name[:200]
-        return cleaned
-
-
-class FieldMappingForm(CatalogFormMixin, forms.ModelForm):
-    """Source: the known invitee/event fields plus ``question:<name>`` for each loaded custom
-    question; attribute: the loaded Brevo attributes. Free text (with suggestions) without a catalog."""
-
-    class Meta:
-        model = FieldMapping
-        fields = "__all__"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        conn = self.catalog()
-        if "source" in self.fields:
-            current = self.instance.source
-            if conn is not None and (conn.catalog_loaded_at or conn.calendly_event_types):
-                groups = catalog.source_choices(conn)
-                offered = {value for _, items in groups for value, _ in items}
-                if current and current not in offered:
-                    groups.append(("Current value", [(current, current)]))
-                self.fields["source"] = forms.ChoiceField(
-                    choices=[("", "— choose a Calendly field or question —"), *groups],
-                    help_text="Invitee/event field, or the answer to a custom question of the loaded event types.")
-            else:
-                self.fields["source"].widget = DatalistTextInput(
-                    sorted(KNOWN_SOURCES) + [f"{QUESTION_PREFIX}{q}" for q in catalog.question_names(conn)],
-                    list_id="calendly-sources")
-        attributes = catalog.attribute_choices(conn)
-        if attributes and "attribute" in self.fields:
-            current = self.instance.attribute
-            if current and current not in dict(attributes):
-                attributes.append((current, f"{current} (not in the loaded Brevo attributes)"))
-            self.fields["attribute"] = forms.ChoiceField(
-                choices=[("", "— choose a Brevo attribute —"), *attributes],
-                help_text="Loaded from Brevo (create missing ones with manage.py brevo_setup).")
-
-    def clean_source(self) -> str:
-        value = str(self.cleaned_data.get("source") or "").strip()
-        if value.casefold().startswith(QUESTION_PREFIX):
-            if not value[len(QUESTION_PREFIX):].strip():
-                raise ValidationError("Name the question after 'question:'.")
-            return value
-        if value.casefold() in KNOWN_SOURCES:
-            return value.casefold()
-        if value not in KNOWN_SOURCES:
-            raise ValidationError(f"Unknown source {value!r}: use one of {', '.join(sorted(KNOWN_SOURCES))} "
-                                  "or question:<question text>.")
-        return value
-
-    def clean_attribute(self) -> str:
-        return str(self.cleaned_data.get("attribute") or "").strip().upper()
-
-
-class CatalogInlineMixin:
-    """Give the inline's forms the parent connection (its catalog fills the choices)."""
-
-    form: type[forms.ModelForm]
-
-    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        kwargs["form"] = type(self.form.__name__, (self.form,), {"catalog_connection": obj})
-        return super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
-
-
-class EventTypeMappingInline(CatalogInlineMixin, admin.TabularInline):
-    model = EventTypeMapping
-    form = EventTypeMappingForm
-    extra = 0
-    fields = ("key", "event_type_uri", "event_type_name", "list_ids", "enabled", "unlink_on_cancel", "missing_since")
-    readonly_fields = ("missing_since",)
-
-
-class FieldMappingInline(CatalogInlineMixin, admin.TabularInline):
-    model = FieldMapping
-    form = FieldMappingForm
-    extra = 0
-    fields = ("source", "attribute", "attribute_type", "enabled", "position")
-
-
-def _status_badge(status: str, label: str) -> str:
-    colours = {
-        "active": "#2e7d32", "processed": "#2e7d32", "completed": "#2e7d32", "ok": "#2e7d32", "sent": "#2e7d32",
-        "new": "#616161", "pending": "#f9a825", "running": "#1565c0", "processing": "#1565c0", "retry": "#f9a825",
-        "ignored": "#757575", "skipped": "#757575", "dry_run": "#757575", "warning": "#ef6c00",
-        "needs_reconnect": "#c62828", "error": "#c62828", "failed": "#c62828", "interrupted": "#ef6c00",
-        "disabled": "#757575",
-    }
-    return format_html('<b style="color:{}">{}</b>', colours.get(status, "#333"), label)
-
-
 @admin.register(Connection)
-class ConnectionAdmin(admin.ModelAdmin):
+class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, admin.ModelAdmin):
     form = ConnectionForm
     change_list_template = "admin/calendly_sync/connection/change_list.html"
     change_form_template = "admin/calendly_sync/connection/change_form.html"
@@ -350,8 +191,6 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Disconnect Calendly (revoke the OAuth tokens at Calendly and delete them)")
     def disconnect_calendly(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
-        from calendly_sync.credentials.tokens import disconnect
-
         for conn in queryset:
             if conn.auth_kind != Connection.AuthKind.OAUTH:
                 self.message_user(request, f"{conn.name}: not an OAuth connection (clear its token in the form "
@@ -385,16 +224,12 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Check Calendly and Brevo credentials")
     def check_connection(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
-        from calendly_sync.doctor import quick_check
-
         for conn in queryset:
             ok, message = quick_check(conn)
             self.message_user(request, f"{conn.name}: {message}", messages.SUCCESS if ok else messages.ERROR)
 
     @admin.action(description="Sync now (backfill the default window)")
     def sync_now(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
-        from calendly_sync.backfill import BackfillOptions, run_backfill
-
         for conn in queryset:
             try:
                 report = run_backfill(conn, BackfillOptions(trigger="admin"))
@@ -406,8 +241,6 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Register (or repair) the Calendly webhook subscription")
     def register_webhooks(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
-        from calendly_sync.inbox.subscriptions import ensure_subscription
-
         for conn in queryset:
             try:
                 result = ensure_subscription(conn)
@@ -422,8 +255,6 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Recompute and resend every contact")
     def resync_contacts(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
-        from calendly_sync.sync.projection import refresh_all_contacts
-
         for conn in queryset:
             Contact.objects.filter(connection=conn).update(pushed_hash="", desired_hash="")
             dirty = refresh_all_contacts(conn)
@@ -434,10 +265,6 @@ class ConnectionAdmin(admin.ModelAdmin):
             _mappings=Count("event_type_mappings", distinct=True),
             _dirty=Count("contacts", filter=Q(contacts__dirty=True), distinct=True),
         )
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj: Connection) -> str:
-        return _status_badge(obj.status, obj.get_status_display())
 
     @admin.display(description="organization")
     def organization_short(self, obj: Connection) -> str:
@@ -457,202 +284,11 @@ class ConnectionAdmin(admin.ModelAdmin):
     def dirty_contacts(self, obj: Connection) -> int:
         return getattr(obj, "_dirty", 0)
 
-    @admin.display(description="last error")
-    def last_error_short(self, obj: Connection) -> str:
-        return Truncator(obj.last_error).chars(80) if obj.last_error else ""
-
     @admin.display(description="webhook URL")
     def webhook_url(self, obj: Connection) -> str:
-        from django.conf import settings
-
         if not obj.pk:
             return "Saved connections get their own URL."
-        return f"{settings.SITE_URL}/webhooks/calendly/{obj.pk}/"
-
-
-class CatalogModelAdmin(admin.ModelAdmin):
-    """Stand-alone mapping admins: the catalog is the mapping's connection's (on add: the one
-    named by ``?connection=<id>``, or the only one there is)."""
-
-    def catalog_connection(self, request: HttpRequest, obj: Any = None) -> Connection | None:
-        if obj is not None and obj.connection_id:
-            return obj.connection
-        wanted = request.GET.get("connection") or request.POST.get("connection") or ""
-        if wanted.isdigit():
-            return Connection.objects.filter(pk=int(wanted)).first()
-        only = list(Connection.objects.all()[:2])
-        return only[0] if len(only) == 1 else None
-
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        form = super().get_form(request, obj, change=change, **kwargs)
-        return type(form.__name__, (form,), {"catalog_connection": self.catalog_connection(request, obj)})
-
-
-@admin.register(EventTypeMapping)
-class EventTypeMappingAdmin(CatalogModelAdmin):
-    form = EventTypeMappingForm
-    list_display = ("__str__", "connection", "event_type_name", "event_type_uri", "list_ids", "enabled", "missing_since")
-    list_filter = ("connection", "enabled", ("missing_since", admin.EmptyFieldListFilter))
-    search_fields = ("key", "event_type_name", "event_type_uri")
-
-
-@admin.register(FieldMapping)
-class FieldMappingAdmin(CatalogModelAdmin):
-    form = FieldMappingForm
-    list_display = ("source", "attribute", "attribute_type", "connection", "enabled", "position")
-    list_filter = ("connection", "attribute_type", "enabled")
-    search_fields = ("source", "attribute")
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Logs and Calendly mirrors: looked at, never typed into."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(Booking)
-class BookingAdmin(ReadOnlyAdmin):
-    list_display = ("email", "event_type_name", "status_badge", "rescheduled", "no_show", "start_time",
-                    "invitee_created_at", "calendly_updated_at", "connection")
-    list_filter = ("status", "rescheduled", "connection", "event_type_name", ("no_show_uri", admin.EmptyFieldListFilter))
-    search_fields = ("email", "invitee_uri", "event_uri", "event_type_uri", "event_type_name", "name")
-    date_hierarchy = "start_time"
-    list_select_related = ("connection",)
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj: Booking) -> str:
-        return _status_badge("active" if obj.status == "active" else "failed", obj.status)
-
-    @admin.display(boolean=True, description="no-show")
-    def no_show(self, obj: Booking) -> bool:
-        return obj.is_no_show
-
-
-@admin.register(Contact)
-class ContactAdmin(ReadOnlyAdmin):
-    list_display = ("email", "booking_status", "list_ids", "dirty", "attempts", "last_pushed_at", "last_error_short",
-                    "connection")
-    list_filter = ("dirty", "booking_status", "connection")
-    search_fields = ("email",)
-    list_select_related = ("connection",)
-    actions = ["push_now"]
-
-    @admin.action(description="Push selected contacts to Brevo now")
-    def push_now(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
-        from calendly_sync.credentials.clients import brevo_client_for
-        from calendly_sync.push.contacts import push_contact
-
-        results: dict[str, int] = {}
-        for contact in queryset.select_related("connection"):
-            Contact.objects.filter(pk=contact.pk).update(pushed_hash="")
-            contact.pushed_hash = ""
-            try:
-                outcome = push_contact(contact.connection, contact, brevo_client_for(contact.connection))
-            except Exception as exc:
-                outcome = "failed"
-                self.message_user(request, f"{contact.email}: {exc}", messages.ERROR)
-            results[outcome] = results.get(outcome, 0) + 1
-        self.message_user(request, ", ".join(f"{k} {v}" for k, v in sorted(results.items())), messages.INFO)
-
-    @admin.display(description="last error")
-    def last_error_short(self, obj: Contact) -> str:
-        return Truncator(obj.last_error).chars(80) if obj.last_error else ""
-
-
-@admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    list_display = ("received_at", "event", "email", "status_badge", "attempts", "redeliveries", "next_attempt_at",
-                    "last_error_short", "connection")
-    list_filter = ("status", "event", "connection")
-    search_fields = ("email", "invitee_uri", "idempotency_key")
-    date_hierarchy = "received_at"
-    list_select_related = ("connection",)
-    exclude = ("raw_body",)
-    readonly_fields = ("raw_body_if_logged",)
-    actions = ["reprocess", "mark_ignored"]
-
-    @admin.action(description="Reprocess selected deliveries")
-    def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
-        from calendly_sync.tasks import reprocess
-
-        n = reprocess(list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{n} deliveries queued for processing", messages.SUCCESS)
-
-    @admin.action(description="Mark selected deliveries as ignored")
-    def mark_ignored(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
-        n = queryset.exclude(status=WebhookDelivery.Status.PROCESSED).update(
-            status=WebhookDelivery.Status.IGNORED, next_attempt_at=None, last_error="marked ignored by an operator")
-        self.message_user(request, f"{n} deliveries marked ignored", messages.SUCCESS)
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj: WebhookDelivery) -> str:
-        return _status_badge(obj.status, obj.get_status_display())
-
-    @admin.display(description="last error")
-    def last_error_short(self, obj: WebhookDelivery) -> str:
-        return Truncator(obj.last_error).chars(80) if obj.last_error else ""
-
-    @admin.display(description="raw body")
-    def raw_body_if_logged(self, obj: WebhookDelivery) -> str:
-        return obj.raw_body or "(kept only when the connection's log_webhooks is on)"
-
-
-@admin.register(SyncRun)
-class SyncRunAdmin(ReadOnlyAdmin):
-    list_display = ("started_at", "connection", "status_badge", "dry_run", "since", "until", "counts_summary",
-                    "finished_at", "error_short")
-    list_filter = ("status", "dry_run", "connection", "trigger")
-    date_hierarchy = "started_at"
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj: SyncRun) -> str:
-        return _status_badge(obj.status, obj.get_status_display())
-
-    @admin.display(description="counts")
-    def counts_summary(self, obj: SyncRun) -> str:
-        return ", ".join(f"{k} {v}" for k, v in sorted((obj.counts or {}).items()))
-
-    @admin.display(description="error")
-    def error_short(self, obj: SyncRun) -> str:
-        return Truncator(obj.error).chars(80) if obj.error else ""
-
-
-@admin.register(ContactSyncLog)
-class ContactSyncLogAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "email", "action", "status_badge", "http_status", "brevo_code", "message_short",
-                    "connection")
-    list_filter = ("status", "action", "connection")
-    search_fields = ("email", "message", "brevo_code")
-    date_hierarchy = "created_at"
-    list_select_related = ("connection",)
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj: ContactSyncLog) -> str:
-        return _status_badge(obj.status, obj.get_status_display())
-
-    @admin.display(description="message")
-    def message_short(self, obj: ContactSyncLog) -> str:
-        return Truncator(obj.message).chars(100)
-
-
-@admin.register(AutomationEvent)
-class AutomationEventAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "event_name", "email", "status_badge", "attempts", "event_date", "sent_at",
-                    "last_error_short", "connection")
-    list_filter = ("status", "event_name", "connection")
-    search_fields = ("email", "event_name", "key")
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj: AutomationEvent) -> str:
-        return _status_badge(obj.status, obj.get_status_display())
-
-    @admin.display(description="last error")
-    def last_error_short(self, obj: AutomationEvent) -> str:
-        return Truncator(obj.last_error).chars(80) if obj.last_error else ""
+        return callback_url(obj)
 
 
 def _secret_key(key: str) -> bool:
@@ -671,7 +307,7 @@ try:
     @admin.register(UserSocialAuth)
     class MaskedUserSocialAuthAdmin(UserSocialAuthOption):
         exclude = ("extra_data",)
-        readonly_fields = ("extra_data_masked",)
+        readonly_fields = ("extra_data_masked",)  # type: ignore[assignment]  # base's inferred type: 2-tuple
 
         @admin.display(description="extra data")
         def extra_data_masked(self, obj: UserSocialAuth) -> str:
@@ -681,5 +317,5 @@ try:
                 ((k, crypto.mask(str(v)) if _secret_key(k) or isinstance(v, (dict, list)) else v)
                  for k, v in sorted(data.items())),
             )
-except admin.sites.NotRegistered:  # pragma: no cover - social_django admin not loaded
+except NotRegistered:  # pragma: no cover - social_django admin not loaded
     pass

@@ -1,4 +1,4 @@
-"""The admin, as a staff user sees it: every page loads, secrets never appear in full or in plain text."""
+"""The Connection admin, as a staff user sees it: every page loads, secrets never appear in full or in plain text."""
 from __future__ import annotations
 
 
@@ -7,44 +7,9 @@ from django.contrib import admin
 from django.db import connection as db
 from django.urls import reverse
 
-from calendly_sync.models import (
-    AutomationEvent,
-    Booking,
-    Connection,
-    Contact,
-    ContactSyncLog,
-    EventTypeMapping,
-    FieldMapping,
-    SyncRun,
-    WebhookDelivery,
-)
+from tests.admin.conftest import BREVO, PAT, REFRESH, SIGNING
 
 pytestmark = pytest.mark.django_db
-
-PAT = "pat-eyJhbGciOiJIUzI1NiJ9-very-secret-0001"
-REFRESH = "refresh-0123456789abcdef-secret-0002"
-SIGNING = "signing-key-abcdefghijklmnop-0003"
-BREVO = "xkeysib-0123456789abcdef0123456789abcdef-secret4"
-
-
-@pytest.fixture
-def populated(db):
-    conn = Connection.objects.create(name="sales", access_token=PAT, refresh_token=REFRESH, webhook_signing_key=SIGNING,
-                                     brevo_api_key=BREVO, auth_kind="oauth")
-    EventTypeMapping.objects.create(connection=conn, event_type_uri="https://api.calendly.com/event_types/x",
-                                    list_ids=[10])
-    FieldMapping.objects.create(connection=conn, source="question:company", attribute="COMPANY")
-    booking = Booking.objects.create(connection=conn, invitee_uri="https://api.calendly.com/scheduled_events/e/invitees/i",
-                                     email="levi@example.com")
-    contact = Contact.objects.create(connection=conn, email="levi@example.com", current_booking=booking)
-    WebhookDelivery.objects.create(connection=conn, event="invitee.created", idempotency_key="k1",
-                                   email="levi@example.com", payload={"event": "invitee.created"})
-    run = SyncRun.objects.create(connection=conn, counts={"events": 1})
-    ContactSyncLog.objects.create(connection=conn, contact=contact, email="levi@example.com", action="upsert",
-                                  status="ok", sync_run=run)
-    AutomationEvent.objects.create(connection=conn, key="a1", email="levi@example.com",
-                                   event_name="calendly_booking_created")
-    return conn
 
 
 def test_secrets_are_unreadable_in_the_database(populated):
@@ -100,23 +65,3 @@ def test_saving_the_form_without_retyping_secrets_keeps_them(admin_client, popul
     assert resp.status_code == 302, resp.context["adminform"].form.errors if resp.context else resp
     populated.refresh_from_db()
     assert populated.access_token == PAT and populated.brevo_api_key == BREVO
-
-
-def test_filters_answer_operator_questions(admin_client, populated):
-    resp = admin_client.get(reverse("admin:calendly_sync_webhookdelivery_changelist"), {"status__exact": "pending"})
-    assert resp.status_code == 200 and "levi@example.com" in resp.content.decode()
-    resp = admin_client.get(reverse("admin:calendly_sync_contact_changelist"), {"dirty__exact": "1"})
-    assert resp.status_code == 200 and "levi@example.com" in resp.content.decode()
-
-
-def test_delivery_actions_reprocess_and_mark_ignored(admin_client, populated):
-    delivery = WebhookDelivery.objects.get()
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(status="failed", attempts=10, last_error="boom")
-    url = reverse("admin:calendly_sync_webhookdelivery_changelist")
-    resp = admin_client.post(url, {"action": "reprocess", "_selected_action": [delivery.pk]}, follow=True)
-    assert resp.status_code == 200 and "queued for processing" in resp.content.decode()
-    delivery.refresh_from_db()
-    assert delivery.status == "pending" and delivery.attempts == 0 and delivery.last_error == ""
-    resp = admin_client.post(url, {"action": "mark_ignored", "_selected_action": [delivery.pk]}, follow=True)
-    delivery.refresh_from_db()
-    assert delivery.status == "ignored" and "marked ignored" in resp.content.decode()

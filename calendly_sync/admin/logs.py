@@ -1,0 +1,146 @@
+"""The read-only admins: Calendly's mirror (bookings), the contacts as Brevo should see them, and the logs.
+
+Nothing here is typed into: these pages answer an operator's questions (what arrived, what was
+sent, what failed and why) and offer the few actions that retry work: push contacts now,
+reprocess deliveries, mark deliveries ignored.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
+
+from calendly_sync.admin.display import LastErrorColumn, StatusBadgeColumn, last_error, status_badge
+from calendly_sync.credentials.clients import brevo_client_for
+from calendly_sync.tasks import reprocess as reprocess_deliveries
+from calendly_sync.models import (
+    AutomationEvent,
+    Booking,
+    Contact,
+    ContactSyncLog,
+    SyncRun,
+    WebhookDelivery,
+)
+from calendly_sync.push.contacts import push_contact
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Logs and Calendly mirrors: looked at, never typed into."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Booking)
+class BookingAdmin(ReadOnlyAdmin):
+    list_display = ("email", "event_type_name", "status_badge", "rescheduled", "no_show", "start_time",
+                    "invitee_created_at", "calendly_updated_at", "connection")
+    list_filter = ("status", "rescheduled", "connection", "event_type_name", ("no_show_uri", admin.EmptyFieldListFilter))
+    search_fields = ("email", "invitee_uri", "event_uri", "event_type_uri", "event_type_name", "name")
+    date_hierarchy = "start_time"
+    list_select_related = ("connection",)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Booking) -> SafeString:
+        return status_badge("active" if obj.status == "active" else "failed", obj.status)
+
+    @admin.display(boolean=True, description="no-show")
+    def no_show(self, obj: Booking) -> bool:
+        return obj.is_no_show
+
+
+@admin.register(Contact)
+class ContactAdmin(LastErrorColumn, ReadOnlyAdmin):
+    list_display = ("email", "booking_status", "list_ids", "dirty", "attempts", "last_pushed_at", "last_error_short",
+                    "connection")
+    list_filter = ("dirty", "booking_status", "connection")
+    search_fields = ("email",)
+    list_select_related = ("connection",)
+    actions = ["push_now"]
+
+    @admin.action(description="Push selected contacts to Brevo now")
+    def push_now(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
+        results: dict[str, int] = {}
+        for contact in queryset.select_related("connection"):
+            Contact.objects.filter(pk=contact.pk).update(pushed_hash="")
+            contact.pushed_hash = ""
+            try:
+                outcome = push_contact(contact.connection, contact, brevo_client_for(contact.connection))
+            except Exception as exc:
+                outcome = "failed"
+                self.message_user(request, f"{contact.email}: {exc}", messages.ERROR)
+            results[outcome] = results.get(outcome, 0) + 1
+        self.message_user(request, ", ".join(f"{k} {v}" for k, v in sorted(results.items())), messages.INFO)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin):
+    list_display = ("received_at", "event", "email", "status_badge", "attempts", "redeliveries", "next_attempt_at",
+                    "last_error_short", "connection")
+    list_filter = ("status", "event", "connection")
+    search_fields = ("email", "invitee_uri", "idempotency_key")
+    date_hierarchy = "received_at"
+    list_select_related = ("connection",)
+    exclude = ("raw_body",)
+    readonly_fields = ("raw_body_if_logged",)
+    actions = ["reprocess", "mark_ignored"]
+
+    @admin.action(description="Reprocess selected deliveries")
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        n = reprocess_deliveries(list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{n} deliveries queued for processing", messages.SUCCESS)
+
+    @admin.action(description="Mark selected deliveries as ignored")
+    def mark_ignored(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        n = queryset.exclude(status=WebhookDelivery.Status.PROCESSED).update(
+            status=WebhookDelivery.Status.IGNORED, next_attempt_at=None, last_error="marked ignored by an operator")
+        self.message_user(request, f"{n} deliveries marked ignored", messages.SUCCESS)
+
+    @admin.display(description="raw body")
+    def raw_body_if_logged(self, obj: WebhookDelivery) -> str:
+        return obj.raw_body or "(kept only when the connection's log_webhooks is on)"
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(StatusBadgeColumn, ReadOnlyAdmin):
+    list_display = ("started_at", "connection", "status_badge", "dry_run", "since", "until", "counts_summary",
+                    "finished_at", "error_short")
+    list_filter = ("status", "dry_run", "connection", "trigger")
+    date_hierarchy = "started_at"
+
+    @admin.display(description="counts")
+    def counts_summary(self, obj: SyncRun) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted((obj.counts or {}).items()))
+
+    @admin.display(description="error")
+    def error_short(self, obj: SyncRun) -> str:
+        return last_error(obj.error)
+
+
+@admin.register(ContactSyncLog)
+class ContactSyncLogAdmin(StatusBadgeColumn, ReadOnlyAdmin):
+    list_display = ("created_at", "email", "action", "status_badge", "http_status", "brevo_code", "message_short",
+                    "connection")
+    list_filter = ("status", "action", "connection")
+    search_fields = ("email", "message", "brevo_code")
+    date_hierarchy = "created_at"
+    list_select_related = ("connection",)
+
+    @admin.display(description="message")
+    def message_short(self, obj: ContactSyncLog) -> str:
+        return Truncator(obj.message).chars(100)
+
+
+@admin.register(AutomationEvent)
+class AutomationEventAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin):
+    list_display = ("created_at", "event_name", "email", "status_badge", "attempts", "event_date", "sent_at",
+                    "last_error_short", "connection")
+    list_filter = ("status", "event_name", "connection")
+    search_fields = ("email", "event_name", "key")
