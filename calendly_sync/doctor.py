@@ -17,7 +17,9 @@ from django.utils import timezone
 from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
 from calendly_sync.calendly.errors import CalendlyAuthError, CalendlyError, CalendlyNotFound, CalendlyPermissionError
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for, calendly_client_for
+from calendly_sync.inbox.subscriptions import callback_url
 from calendly_sync.models import Connection, EventTypeMapping, WebhookDelivery
+from calendly_sync.push.attributes import ensure_attributes
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
@@ -121,7 +123,7 @@ def _subscription(connection: Connection, client: Any) -> Check:
 
 
 def _callback_url(connection: Connection) -> Check:
-    url = connection.webhook_callback_url or f"{settings.SITE_URL}/webhooks/calendly/{connection.pk}/"
+    url = connection.webhook_callback_url or callback_url(connection)
     host = urlsplit(url).hostname or ""
     if not url.startswith("https://"):
         return Check(WARN, "Callback URL", f"{url} is not HTTPS: Calendly only delivers to public HTTPS URLs")
@@ -164,8 +166,6 @@ def _brevo_objects(connection: Connection) -> list[Check]:
     missing = sorted(wanted - lists)
     out.append(Check(FAIL if missing else OK, "Brevo lists",
                      f"missing list ids {missing}" if missing else f"all {len(wanted)} mapped lists exist"))
-    from calendly_sync.push.attributes import ensure_attributes
-
     existing, absent = ensure_attributes(connection, client, dry_run=True, force=True)
     out.append(Check(WARN if absent else OK, "Brevo attributes",
                      f"missing {', '.join(absent)} (run `manage.py brevo_setup`)" if absent

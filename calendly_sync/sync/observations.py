@@ -6,9 +6,11 @@ Pure functions over plain dicts.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+
+from calendly_sync.calendly.invitee import InviteeFields
 
 
 class MalformedPayload(ValueError):
@@ -37,43 +39,14 @@ class NoShowFact:
     uri: str = ""
 
 
-@dataclass(frozen=True)
-class Observation:
+@dataclass(frozen=True, kw_only=True)
+class Observation(InviteeFields):
     """An invitee as Calendly described it at ``observed_at`` (Calendly's own clock)."""
 
-    invitee_uri: str
-    email: str
     observed_at: datetime
-    status: str = "active"  # active | canceled
-    event_uri: str = ""
-    event_type_uri: str = ""
-    event_type_name: str = ""
-    name: str = ""
-    first_name: str = ""
-    last_name: str = ""
-    timezone: str = ""
-    text_reminder_number: str = ""
-    rescheduled: bool = False
-    old_invitee_uri: str = ""
-    new_invitee_uri: str = ""
-    start_time: datetime | None = None
-    end_time: datetime | None = None
-    location: str = ""
-    host_name: str = ""
-    host_email: str = ""
-    cancel_reason: str = ""
-    canceled_by: str = ""
-    canceler_type: str = ""
-    canceled_at: datetime | None = None
     created_at: datetime | None = None
-    questions_and_answers: tuple[dict[str, Any], ...] = ()
-    tracking: dict[str, Any] = field(default_factory=dict)
     no_show: NoShowFact | None = None  # None: this observation says nothing about no-shows
     source: str = "webhook"
-
-    @property
-    def is_reschedule_cancel(self) -> bool:
-        return self.status == "canceled" and self.rescheduled
 
 
 def _str(value: Any) -> str:

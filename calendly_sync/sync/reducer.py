@@ -14,66 +14,26 @@ any number of times, gives the same result.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
+from calendly_sync.calendly.invitee import BookingFields, fields_merged_as
 from calendly_sync.sync.observations import NoShowFact, Observation
 
 BOOKED = "booked"
 CANCELLED = "cancelled"
 NO_SHOW = "no_show"
 
-_DATA_FIELDS = (
-    "email", "event_uri", "event_type_uri", "event_type_name", "name", "first_name", "last_name", "timezone",
-    "text_reminder_number", "start_time", "end_time", "location", "host_name", "host_email",
-    "questions_and_answers", "tracking",
-)
+@dataclass(frozen=True, kw_only=True)
+class BookingState(BookingFields):
+    """What we believe about one invitee: the stored fields, and where the data fields came from."""
+
+    data_rank: tuple[int, datetime] | None = None  # rank of the observation the data fields came from (not stored)
 
 
-@dataclass(frozen=True)
-class BookingState:
-    """What we believe about one invitee; mirrors :class:`calendly_sync.models.Booking`."""
-
-    invitee_uri: str
-    email: str = ""
-    status: str = "active"
-    rescheduled: bool = False
-    old_invitee_uri: str = ""
-    new_invitee_uri: str = ""
-    event_uri: str = ""
-    event_type_uri: str = ""
-    event_type_name: str = ""
-    name: str = ""
-    first_name: str = ""
-    last_name: str = ""
-    timezone: str = ""
-    text_reminder_number: str = ""
-    start_time: datetime | None = None
-    end_time: datetime | None = None
-    location: str = ""
-    host_name: str = ""
-    host_email: str = ""
-    cancel_reason: str = ""
-    canceled_by: str = ""
-    canceler_type: str = ""
-    canceled_at: datetime | None = None
-    no_show_uri: str = ""
-    no_show_at: datetime | None = None
-    no_show_observed_at: datetime | None = None
-    questions_and_answers: tuple[dict[str, Any], ...] = ()
-    tracking: dict[str, Any] = field(default_factory=dict)
-    invitee_created_at: datetime | None = None
-    calendly_updated_at: datetime | None = None  # newest observation applied
-    data_rank: tuple[int, datetime] | None = None  # rank of the observation the data fields came from
-
-    @property
-    def is_no_show(self) -> bool:
-        return bool(self.no_show_uri)
-
-    @property
-    def is_reschedule_cancel(self) -> bool:
-        return self.status == "canceled" and self.rescheduled
+# Each of these comes from the higher-ranked observation (an empty value never erases).
+_RANKED_FIELDS = fields_merged_as(BookingState, "data", "cancel")
 
 
 def _rank(obs: Observation) -> tuple[int, datetime]:
@@ -95,7 +55,6 @@ def _no_show_wins(new: NoShowFact, current_at: datetime | None, current_present:
 
 
 _EMPTY: tuple[Any, ...] = ("", None, (), {})
-_CANCEL_FIELDS = ("cancel_reason", "canceled_by", "canceler_type", "canceled_at", "old_invitee_uri", "new_invitee_uri")
 
 
 def apply(state: BookingState | None, obs: Observation) -> BookingState:
@@ -108,7 +67,7 @@ def apply(state: BookingState | None, obs: Observation) -> BookingState:
 
     # Each field comes from the higher-ranked observation; an empty value there never erases
     # what the other one knew.
-    for name in _DATA_FIELDS + _CANCEL_FIELDS:
+    for name in _RANKED_FIELDS:
         new, old = getattr(obs, name), getattr(state, name)
         hi, lo = (new, old) if higher else (old, new)
         changes[name] = hi if hi not in _EMPTY else lo
@@ -130,12 +89,6 @@ def apply(state: BookingState | None, obs: Observation) -> BookingState:
             no_show_observed_at=fact.at,
         )
     return replace(state, **changes)
-
-
-def reduce(observations: Iterable[Observation], state: BookingState | None = None) -> BookingState | None:
-    for obs in observations:
-        state = apply(state, obs)
-    return state
 
 
 # -- contact projection ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["list", "ensure", "delete"])
-        parser.add_argument("--url", help="callback URL (default: SITE_URL/webhooks/calendly/<id>/)")
+        parser.add_argument("--url", help="callback URL (default: this connection's webhook URL under SITE_URL)")
         parser.add_argument("--connection", help="connection name (needed when there are several)")
 
     def handle(self, *args: Any, **opts: Any) -> None:

@@ -1,0 +1,142 @@
+"""What Calendly said and what Brevo should hold: bookings, contacts and sync runs.
+
+A webhook delivery or a backfill page becomes an observation of one invitee → :class:`Booking`
+(one row per invitee URI, newest Calendly time wins) → :class:`Contact` (one row per connection +
+email: the desired Brevo state, ``dirty`` until pushed).
+"""
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from calendly_sync.calendly.invitee import BookingFields, Column, stored_columns
+from calendly_sync.models.connection import Connection
+
+
+def _model_field(column: Column, default: object) -> models.Field:  # type: ignore[type-arg]
+    """The model field for one declared invitee field (exactly what migration 0001 created)."""
+    blank = not column.required
+    extra: dict[str, object] = {"help_text": column.help_text} if column.help_text else {}
+    if column.kind == "char":
+        if column.choices:
+            extra.update(choices=[(c, c) for c in column.choices], default=default)
+        return models.CharField(max_length=column.max_length, blank=blank, **extra)  # type: ignore[arg-type]
+    if column.kind == "url":
+        return models.URLField(max_length=column.max_length, blank=blank, **extra)  # type: ignore[arg-type]
+    if column.kind == "email":
+        return models.EmailField(max_length=column.max_length, blank=blank, db_index=column.db_index,
+                                 **extra)  # type: ignore[arg-type]
+    if column.kind == "text":
+        return models.TextField(blank=blank, **extra)  # type: ignore[arg-type]
+    if column.kind == "datetime":
+        return models.DateTimeField(null=True, blank=True, **extra)  # type: ignore[arg-type]
+    if column.kind == "bool":
+        return models.BooleanField(default=default, **extra)  # type: ignore[arg-type]
+    return models.JSONField(default=list if column.kind == "list" else dict, blank=True, **extra)  # type: ignore[arg-type]
+
+
+def _invitee_columns() -> dict[str, models.Field]:  # type: ignore[type-arg]
+    defaults = BookingFields()
+    return {name: _model_field(column, getattr(defaults, name)) for name, column in stored_columns(BookingFields)}
+
+
+#: The invitee's columns, as an abstract model: derived from the one declaration, never written here.
+InviteeColumns = type("InviteeColumns", (models.Model,), {
+    "__module__": __name__,
+    "__doc__": "Booking's columns for the invitee's fields, derived from calendly_sync.calendly.invitee.BookingFields.",
+    "Meta": type("Meta", (), {"abstract": True}),
+    **_invitee_columns(),
+})
+
+
+class Booking(InviteeColumns):  # type: ignore[misc,valid-type]
+    """What Calendly last said about one invitee (one row per invitee URI).
+
+    The invitee's columns are not written here: they are derived from
+    :class:`calendly_sync.calendly.invitee.BookingFields` (see :data:`InviteeColumns`), the
+    one declaration the observation and the reducer's state share.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "active"
+        CANCELED = "canceled", "canceled"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="bookings")
+    source = models.CharField(max_length=20, blank=True, help_text="webhook or backfill (first seen).")
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-invitee_created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "invitee_uri"], name="uniq_booking_invitee"),
+        ]
+        indexes = [models.Index(fields=["connection", "email"])]
+
+    def __str__(self) -> str:
+        return f"{self.email} · {self.event_type_name or self.event_type_uri} · {self.status}"
+
+    @property
+    def is_no_show(self) -> bool:
+        return bool(self.no_show_uri)
+
+
+class Contact(models.Model):
+    """The Brevo state one email should have, per connection; ``dirty`` until Brevo has it."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="contacts")
+    email = models.EmailField(max_length=254)
+    attributes = models.JSONField(default=dict, blank=True)
+    list_ids = models.JSONField(default=list, blank=True)
+    unlink_list_ids = models.JSONField(default=list, blank=True)
+    booking_status = models.CharField(max_length=20, blank=True)
+    current_booking = models.ForeignKey(Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    desired_hash = models.CharField(max_length=64, blank=True)
+    pushed_hash = models.CharField(max_length=64, blank=True)
+    dirty = models.BooleanField(default=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    brevo_id = models.BigIntegerField(null=True, blank=True)
+    last_pushed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "email"], name="uniq_contact_email"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class SyncRun(models.Model):
+    """One backfill run: its window, counts and a checkpoint to resume from."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        COMPLETED = "completed", "completed"
+        FAILED = "failed", "failed"
+        INTERRUPTED = "interrupted", "interrupted"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="sync_runs")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    dry_run = models.BooleanField(default=False)
+    trigger = models.CharField(max_length=30, default="command", help_text="command, admin, gap-backfill, schedule")
+    since = models.DateTimeField(null=True, blank=True)
+    until = models.DateTimeField(null=True, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    checkpoint = models.JSONField(default=dict, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.connection} · {self.started_at:%Y-%m-%d %H:%M} · {self.status}"
