@@ -22,14 +22,13 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import requests
-
-from calendly_sync.http import DEFAULT_TIMEOUT, RetryPolicy, header_seconds, new_session
 
 from calendly_sync.brevo.errors import (
     BrevoError,
@@ -37,6 +36,7 @@ from calendly_sync.brevo.errors import (
     BrevoValidationError,
     error_from_response,
 )
+from calendly_sync.http import DEFAULT_TIMEOUT, RetryPolicy, header_seconds, new_session
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +366,8 @@ class BrevoClient:
 
     def get_contact(self, email: str) -> dict[str, Any]:
         """``GET /contacts/{email}``; raises :class:`BrevoNotFound` for an unknown address."""
-        return self._json("GET", self._contact_path(email), params={"identifierType": "email_id"})
+        contact: dict[str, Any] = self._json("GET", self._contact_path(email), params={"identifierType": "email_id"})
+        return contact
 
     def update_contact(
         self,
@@ -398,7 +399,8 @@ class BrevoClient:
         for start in range(0, len(unique), LIST_BATCH_SIZE):
             chunk = unique[start : start + LIST_BATCH_SIZE]
             try:
-                data = self._json("POST", f"/contacts/lists/{int(list_id)}/contacts/{action}", json_body={"emails": chunk})
+                path = f"/contacts/lists/{int(list_id)}/contacts/{action}"
+                data = self._json("POST", path, json_body={"emails": chunk})
             except BrevoValidationError as err:
                 # "nothing could be added": already members or unknown contacts. Idempotent, not fatal.
                 if "already" in err.message.lower() and "does not exist" in err.message.lower():
