@@ -16,6 +16,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from calendly_sync.conf import app_settings
+
 PREFIX = "enc1:"  # marks an encrypted value, so plain legacy values are recognised
 
 
@@ -32,12 +34,13 @@ def _fernet(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
     except (ValueError, TypeError) as exc:
         raise ImproperlyConfigured(
             "FIELD_ENCRYPTION_KEYS must be comma-separated Fernet keys "
-            "(generate one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+            "(generate one with: "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
         ) from exc
 
 
 def fernet() -> MultiFernet:
-    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS), settings.SECRET_KEY)
+    return _fernet(tuple(app_settings.FIELD_ENCRYPTION_KEYS), settings.SECRET_KEY)
 
 
 def encrypt(value: str) -> str:

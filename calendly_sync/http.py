@@ -27,7 +27,7 @@ class RetryPolicy:
         return r.uniform(ceiling / 2, ceiling)
 
 
-def header_seconds(headers: "requests.structures.CaseInsensitiveDict[str] | dict[str, str]", *names: str) -> float | None:
+def header_seconds(headers: requests.structures.CaseInsensitiveDict[str] | dict[str, str], *names: str) -> float | None:
     """The first of ``names`` that parses as a non-negative number of seconds, else ``None``."""
     for name in names:
         value = headers.get(name)

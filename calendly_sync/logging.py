@@ -14,7 +14,10 @@ _PATTERNS = [
     (re.compile(r"xkeysib-[A-Za-z0-9-]+"), "xkeysib-[redacted]"),
     (re.compile(r"(?i)(v1=)[0-9a-f]{16,}"), r"\1[redacted]"),
     (re.compile(r"(?i)((?:access|refresh)_token['\"]?\s*[:=]\s*['\"]?)[^\s'\",&]+"), r"\1[redacted]"),
-    (re.compile(r"(?i)((?:client_secret|signing_key|code_verifier)['\"]?\s*[:=]\s*['\"]?)[^\s'\",&]+"), r"\1[redacted]"),
+    (
+        re.compile(r"(?i)((?:client_secret|signing_key|code_verifier)['\"]?\s*[:=]\s*['\"]?)[^\s'\",&]+"),
+        r"\1[redacted]",
+    ),
     (re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}(?:\.[A-Za-z0-9_-]+)?"), "[redacted-jwt]"),
 ]
 
@@ -29,7 +32,7 @@ class RedactSecretsFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # a broken format string is not ours to fix here
+        except Exception:  # noqa: BLE001  (a broken format string is not ours to fix here)
             return True
         cleaned = redact(message)
         if cleaned != message or record.args:

@@ -7,6 +7,7 @@ single-process connector on SQLite with no broker; production sets ``DATABASE_UR
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -159,7 +160,7 @@ SOCIAL_AUTH_LOGIN_ERROR_URL = "admin:calendly_sync_connection_changelist"
 SOCIAL_AUTH_RAISE_EXCEPTIONS = False
 MIDDLEWARE = [*MIDDLEWARE, "social_django.middleware.SocialAuthExceptionMiddleware"]
 
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,

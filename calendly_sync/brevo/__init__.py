@@ -1,5 +1,5 @@
 """Brevo v3 API client (framework-free): see :mod:`calendly_sync.brevo.client`."""
-from calendly_sync.brevo.client import DEFAULT_BASE_URL, BrevoClient, ClientStats, Pacer, UpsertResult
+from calendly_sync.brevo.client import DEFAULT_BASE_URL, BrevoClient, UpsertResult
 from calendly_sync.brevo.errors import (
     BrevoAuthError,
     BrevoDuplicateIdentifier,
@@ -13,22 +13,24 @@ from calendly_sync.brevo.errors import (
     BrevoValidationError,
     is_transient,
 )
+from calendly_sync.brevo.pacing import ClientStats, HourlyBudget, Pacer
 
 __all__ = [
     "DEFAULT_BASE_URL",
-    "BrevoClient",
-    "ClientStats",
-    "Pacer",
-    "UpsertResult",
-    "BrevoError",
     "BrevoAuthError",
-    "BrevoValidationError",
-    "BrevoInvalidPhone",
+    "BrevoClient",
     "BrevoDuplicateIdentifier",
+    "BrevoError",
+    "BrevoInvalidPhone",
     "BrevoNotFound",
-    "BrevoTooEarly",
     "BrevoRateLimited",
     "BrevoServerError",
+    "BrevoTooEarly",
     "BrevoTransportError",
+    "BrevoValidationError",
+    "ClientStats",
+    "HourlyBudget",
+    "Pacer",
+    "UpsertResult",
     "is_transient",
 ]

@@ -8,7 +8,7 @@ Django side passes ``api_key``/``base_url`` in.
 Behaviour worth knowing:
 
 * Pacing: Brevo allows 10 requests/second on ``/contacts*`` and on ``/events`` (§7). A per-bucket
-  :class:`Pacer` spaces calls so a sync loop never trips the limit in the first place.
+  :class:`~calendly_sync.brevo.pacing.Pacer` spaces calls so a sync loop never trips the limit.
 * Retries: 429 waits for ``x-sib-ratelimit-reset`` (or backs off with jitter); 425/5xx/timeouts back
   off with jitter. All bounded by :class:`~calendly_sync.http.RetryPolicy`. Retrying a POST after a
   read timeout can repeat it: harmless for upserts, but an event may be recorded twice.
@@ -20,16 +20,14 @@ import json
 import logging
 import random
 import re
-import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import requests
-
-from calendly_sync.http import DEFAULT_TIMEOUT, RetryPolicy, header_seconds, new_session
 
 from calendly_sync.brevo.errors import (
     BrevoError,
@@ -37,6 +35,8 @@ from calendly_sync.brevo.errors import (
     BrevoValidationError,
     error_from_response,
 )
+from calendly_sync.brevo.pacing import ClientStats, HourlyBudget, Pacer, bucket_for
+from calendly_sync.http import DEFAULT_TIMEOUT, RetryPolicy, header_seconds, new_session
 
 log = logging.getLogger(__name__)
 
@@ -55,128 +55,6 @@ class UpsertResult:
 
     created: bool
     id: int | None
-
-
-class ClientStats:
-    """Thread-safe counters so callers and tests can see how hard the client worked."""
-
-    FIELDS = ("calls", "rate_limited", "retries", "paced")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.calls = 0
-        self.rate_limited = 0
-        self.retries = 0
-        self.paced = 0  # calls that had to wait for the pacer
-
-    def incr(self, name: str, n: int = 1) -> None:
-        with self._lock:
-            setattr(self, name, getattr(self, name) + n)
-
-    def as_dict(self) -> dict[str, int]:
-        with self._lock:
-            return {name: getattr(self, name) for name in self.FIELDS}
-
-    def __repr__(self) -> str:
-        return f"ClientStats({self.as_dict()})"
-
-
-class Pacer:
-    """Spaces requests per bucket so at most ``rate_per_second`` start in any rolling second.
-
-    Why spacing rather than a token bucket: Brevo counts a rolling second server-side and network
-    jitter shifts arrival times, so even spacing with a little ``headroom`` never bursts into the
-    limit. Reservations are made under a lock and the sleep happens outside it, so concurrent
-    threads queue up in order. ``defer`` pushes a bucket back (used after a 429 so every thread
-    sharing the client waits for the reset, not just the one that was refused).
-    """
-
-    def __init__(
-        self,
-        rate_per_second: float | None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        headroom: float = 0.10,
-    ) -> None:
-        if rate_per_second is not None and rate_per_second <= 0:
-            raise ValueError("rate_per_second must be positive or None")
-        self.rate_per_second = rate_per_second
-        self.interval = (1.0 / rate_per_second) * (1.0 + headroom) if rate_per_second else 0.0
-        self._clock = clock
-        self._sleep = sleep
-        self._next: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def reserve(self, bucket: str) -> float:
-        """Claim the next slot in ``bucket``; returns how long the caller must wait for it."""
-        with self._lock:
-            now = self._clock()
-            slot = max(now, self._next.get(bucket, now))
-            self._next[bucket] = slot + self.interval
-            return slot - now
-
-    def acquire(self, bucket: str) -> float:
-        """Wait for the next slot in ``bucket``; returns the seconds waited."""
-        wait = self.reserve(bucket)
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
-    def defer(self, bucket: str, seconds: float) -> None:
-        """Let nothing start in ``bucket`` for ``seconds`` from now."""
-        with self._lock:
-            until = self._clock() + max(0.0, seconds)
-            self._next[bucket] = max(self._next.get(bucket, until), until)
-
-
-class HourlyBudget:
-    """Calls left this hour in Brevo's "all other endpoints" bucket (100/hour on the General plan).
-
-    That bucket holds ``GET /processes/{id}``, so every bulk import spends some of it on polls.
-    Counting our own calls over a sliding hour (and believing the server's
-    ``x-sib-ratelimit-remaining`` when it is lower) lets the pusher choose single upserts before
-    the budget runs out, instead of finding out through a 429 that can ask to wait for an hour.
-    """
-
-    WINDOW = 3600.0
-
-    def __init__(self, per_hour: int | None, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_hour = per_hour
-        self._clock = clock
-        self._calls: list[float] = []
-        self._server: tuple[int, float] | None = None  # (remaining, valid until)
-        self._lock = threading.Lock()
-
-    def spend(self) -> None:
-        with self._lock:
-            self._calls.append(self._clock())
-
-    def observe(self, remaining: int | None, reset_seconds: float | None) -> None:
-        if remaining is not None:
-            with self._lock:
-                self._server = (remaining, self._clock() + (reset_seconds if reset_seconds is not None else 60.0))
-
-    def left(self) -> int | None:
-        """Calls left, or None when unlimited."""
-        if self.per_hour is None:
-            return None
-        with self._lock:
-            now = self._clock()
-            self._calls = [t for t in self._calls if now - t < self.WINDOW]
-            left = self.per_hour - len(self._calls)
-            if self._server is not None and now < self._server[1]:
-                left = min(left, self._server[0])
-            return max(0, left)
-
-
-def _bucket_for(path: str) -> str:
-    """Brevo's rate-limit bucket for an API path (§7): contacts, events, or everything else."""
-    if path == "/contacts" or path.startswith("/contacts/"):
-        return "contacts"
-    if path == "/events" or path.startswith("/events/"):
-        return "events"
-    return "other"
 
 
 def _normalise_email(email: str) -> str:
@@ -266,7 +144,7 @@ class BrevoClient:
         json_body: Any = None,
     ) -> requests.Response:
         """Send one logical request: pace, retry transient failures, raise typed errors."""
-        bucket = _bucket_for(path.split("?", 1)[0])
+        bucket = bucket_for(path.split("?", 1)[0])
         url = self.base_url + path
         attempt = 0
         while True:
@@ -366,7 +244,8 @@ class BrevoClient:
 
     def get_contact(self, email: str) -> dict[str, Any]:
         """``GET /contacts/{email}``; raises :class:`BrevoNotFound` for an unknown address."""
-        return self._json("GET", self._contact_path(email), params={"identifierType": "email_id"})
+        contact: dict[str, Any] = self._json("GET", self._contact_path(email), params={"identifierType": "email_id"})
+        return contact
 
     def update_contact(
         self,
@@ -398,7 +277,8 @@ class BrevoClient:
         for start in range(0, len(unique), LIST_BATCH_SIZE):
             chunk = unique[start : start + LIST_BATCH_SIZE]
             try:
-                data = self._json("POST", f"/contacts/lists/{int(list_id)}/contacts/{action}", json_body={"emails": chunk})
+                path = f"/contacts/lists/{int(list_id)}/contacts/{action}"
+                data = self._json("POST", path, json_body={"emails": chunk})
             except BrevoValidationError as err:
                 # "nothing could be added": already members or unknown contacts. Idempotent, not fatal.
                 if "already" in err.message.lower() and "does not exist" in err.message.lower():

@@ -13,18 +13,18 @@ import re
 from typing import Any
 
 __all__ = [
-    "BrevoError",
     "BrevoAuthError",
-    "BrevoValidationError",
-    "BrevoInvalidPhone",
     "BrevoDuplicateIdentifier",
+    "BrevoError",
+    "BrevoInvalidPhone",
     "BrevoNotFound",
-    "BrevoTooEarly",
     "BrevoRateLimited",
     "BrevoServerError",
+    "BrevoTooEarly",
     "BrevoTransportError",
-    "is_transient",
+    "BrevoValidationError",
     "error_from_response",
+    "is_transient",
 ]
 
 _KEY_RE = re.compile(r"xkeysib-[A-Za-z0-9-]+")
@@ -207,9 +207,10 @@ def error_from_response(
     else:
         text = (body or "").strip() if isinstance(body, str) else ""
         message = text[:500] if text else f"HTTP {status} with no error body"
-    kwargs: dict[str, Any] = dict(
-        status=status, code=code, metadata=metadata, method=method, path=path, request_id=request_id, body=body
-    )
+    kwargs: dict[str, Any] = {
+        "status": status, "code": code, "metadata": metadata, "method": method, "path": path,
+        "request_id": request_id, "body": body,
+    }
     if status == 401:
         return BrevoAuthError(message, **kwargs)
     if status == 404:

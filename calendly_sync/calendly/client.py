@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -41,8 +42,8 @@ def format_time(value: datetime | str) -> str:
     if isinstance(value, str):
         return value
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def uuid_from_uri(uri: str) -> str:
@@ -345,5 +346,13 @@ class CalendlyClient:
         return self._resource("POST", "/invitees", json=body)
 
 
-__all__ = ["CalendlyClient", "Page", "format_time", "uuid_from_uri", "CalendlyAuthError", "CalendlyRateLimited",
-           "CalendlyServerError", "DEFAULT_BASE_URL"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "CalendlyAuthError",
+    "CalendlyClient",
+    "CalendlyRateLimited",
+    "CalendlyServerError",
+    "Page",
+    "format_time",
+    "uuid_from_uri",
+]

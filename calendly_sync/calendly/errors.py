@@ -90,7 +90,8 @@ class CalendlyPermissionError(CalendlyError):
     def _describe(self) -> str:
         base = f"Calendly denied access (403 {self.title or 'Permission Denied'}): {self.message or 'no reason given'}"
         if self.missing_scopes:
-            base += f"; missing scopes: {', '.join(self.missing_scopes)}. Re-authorize with these scopes or use a token that has them"
+            base += (f"; missing scopes: {', '.join(self.missing_scopes)}. "
+                     "Re-authorize with these scopes or use a token that has them")
         return base + self._where()
 
 

@@ -19,7 +19,6 @@ from calendly_sync.brevo import (
     BrevoTooEarly,
     BrevoTransportError,
     BrevoValidationError,
-    Pacer,
     UpsertResult,
     is_transient,
 )
@@ -318,41 +317,6 @@ def test_wait_for_process_times_out(brevo_client, brevo_sim):
 # -- pacing ---------------------------------------------------------------------------------------
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def test_pacer_spaces_calls_per_bucket_with_fake_clock():
-    clock = _Clock()
-    pacer = Pacer(10, clock=clock, sleep=clock.sleep, headroom=0.0)
-    starts = []
-    for _ in range(25):
-        pacer.acquire("contacts")
-        starts.append(clock.now)
-    # never more than 10 starts in any rolling second
-    assert all(starts[i + 10] - starts[i] >= 1.0 - 1e-9 for i in range(len(starts) - 10))
-    assert clock.sleeps == pytest.approx([0.1] * 24)
-    # another bucket is independent
-    assert pacer.acquire("events") == 0
-    # time passing frees the bucket
-    clock.now += 5
-    assert pacer.acquire("contacts") == 0
-    # defer holds the bucket back
-    pacer.defer("contacts", 2.0)
-    assert pacer.acquire("contacts") == pytest.approx(2.0)
-    # disabled pacer never waits
-    assert Pacer(None, clock=clock, sleep=clock.sleep).acquire("contacts") == 0
-
-
 def test_client_pacing_avoids_brevo_429s_for_real(make_brevo_sim):
     sim = make_brevo_sim(rate_limit_per_second=10)
     client = BrevoClient(SANDBOX_API_KEY, f"{sim.url}/v3")  # default pacing, real clock and sleep
@@ -383,20 +347,3 @@ def test_session_is_injectable_and_headers_are_sent(make_brevo_client, brevo_sim
     assert req.headers["api-key"] == SANDBOX_API_KEY
     assert req.headers["accept"] == "application/json"
     assert req.headers["content-type"] == "application/json"
-
-
-def test_hourly_budget_counts_a_sliding_hour_and_believes_a_lower_server_figure():
-    from calendly_sync.brevo.client import HourlyBudget
-
-    now = [1000.0]
-    budget = HourlyBudget(3, clock=lambda: now[0])
-    for _ in range(3):
-        budget.spend()
-    assert budget.left() == 0
-    now[0] += 3601
-    assert budget.left() == 3
-    budget.observe(1, 120.0)  # the server says fewer are left (another process spent them)
-    assert budget.left() == 1
-    now[0] += 121
-    assert budget.left() == 3
-    assert HourlyBudget(None).left() is None

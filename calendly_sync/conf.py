@@ -1,0 +1,121 @@
+"""The app's settings, each with a default, read from the project's settings at access time.
+
+A project that installs ``calendly_sync`` sets only what it needs: every setting the app reads is
+declared here once, with its default and what it is for, so a missing one is never an
+``AttributeError`` deep in a webhook or a backfill. ``connector_site/settings.py`` sets them all
+from the environment (see README and ``.env.example``).
+
+Values are read from ``django.conf.settings`` on every access, never cached, so
+``override_settings`` and pytest-django's ``settings`` fixture take effect at once::
+
+    from calendly_sync.conf import app_settings
+    url = app_settings.SITE_URL + path
+
+Django's own settings (``SECRET_KEY``, ``DEBUG``, ``AUTH_USER_MODEL``) are not repeated here: Django
+gives them defaults itself. ``checks.py`` reports values that are set but cannot work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar, overload
+
+from django.conf import settings
+
+from calendly_sync.brevo.client import DEFAULT_BASE_URL as BREVO_DEFAULT_API_URL
+from calendly_sync.calendly.client import DEFAULT_BASE_URL as CALENDLY_DEFAULT_API_URL
+from calendly_sync.calendly.oauth import DEFAULT_AUTH_URL as CALENDLY_DEFAULT_AUTH_URL
+from calendly_sync.calendly.signatures import DEFAULT_TOLERANCE
+
+T = TypeVar("T")
+
+# connector_site/settings.py uses the same string; the system checks compare SECRET_KEY with it.
+INSECURE_DEFAULT_SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"
+
+
+def _no_trailing_slash(value: Any) -> Any:
+    return value.rstrip("/") if isinstance(value, str) else value
+
+
+class Setting(Generic[T]):
+    """One app setting: its default, an optional clean-up of the raw value, and its documentation."""
+
+    def __init__(self, default: T, doc: str, clean: Callable[[Any], Any] | None = None) -> None:
+        self.default = default
+        self.doc = doc
+        self.clean = clean
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> Setting[T]: ...
+    @overload
+    def __get__(self, instance: AppSettings, owner: type | None = None) -> T: ...
+    def __get__(self, instance: AppSettings | None, owner: type | None = None) -> T | Setting[T]:
+        if instance is None:
+            return self
+        value = getattr(settings, self.name, self.default)
+        return self.clean(value) if self.clean else value
+
+    def is_set(self) -> bool:
+        """Whether the project defines this setting (rather than relying on the default)."""
+        return hasattr(settings, self.name)
+
+
+class AppSettings:
+    """The settings ``calendly_sync`` reads. Access them through :data:`app_settings`."""
+
+    # Where the site is reachable: OAuth redirect URIs and webhook callback URLs are built from it.
+    SITE_URL: Setting[str] = Setting(
+        "http://127.0.0.1:8000",
+        "The site's own public URL (scheme and host, no trailing slash).",
+        clean=_no_trailing_slash,
+    )
+
+    # Every outgoing call goes to these (tests and the sandbox point them at the simulators).
+    CALENDLY_API_URL: Setting[str] = Setting(
+        CALENDLY_DEFAULT_API_URL, "Calendly API v2 base URL.", clean=_no_trailing_slash
+    )
+    CALENDLY_AUTH_URL: Setting[str] = Setting(
+        CALENDLY_DEFAULT_AUTH_URL, "Calendly OAuth server base URL.", clean=_no_trailing_slash
+    )
+    BREVO_API_URL: Setting[str] = Setting(BREVO_DEFAULT_API_URL, "Brevo API v3 base URL.", clean=_no_trailing_slash)
+
+    # Defaults for a connection that does not store its own credentials.
+    CALENDLY_ACCESS_TOKEN: Setting[str] = Setting("", "Calendly personal access token for a PAT connection.")
+    BREVO_API_KEY: Setting[str] = Setting("", "Brevo API key.")
+    CALENDLY_WEBHOOK_SIGNING_KEY: Setting[str] = Setting("", "Calendly webhook signing key.")
+
+    # The "Connect Calendly" OAuth app (read by calendly.oauth through social-auth's strategy).
+    CALENDLY_CLIENT_ID: Setting[str] = Setting("", "OAuth client id of the Calendly app.")
+    CALENDLY_CLIENT_SECRET: Setting[str] = Setting("", "OAuth client secret of the Calendly app.")
+    CALENDLY_SCHEDULING_FEATURES: Setting[bool] = Setting(
+        False, "Ask for the scheduling scopes (scheduling_links:write scheduled_events:write) too."
+    )
+    CALENDLY_OAUTH_SCOPES: Setting[str] = Setting("", "Space- or comma-separated scopes replacing the whole set.")
+
+    CALENDLY_WEBHOOK_TOLERANCE: Setting[int] = Setting(
+        DEFAULT_TOLERANCE, "Seconds a webhook signature's timestamp may be off, either way."
+    )
+
+    # Secrets at rest: the first key encrypts, all of them decrypt; empty derives a key from SECRET_KEY.
+    FIELD_ENCRYPTION_KEYS: Setting[Sequence[str]] = Setting((), "Fernet keys, newest first.")
+    INSECURE_DEFAULT_SECRET_KEY: Setting[str] = Setting(
+        INSECURE_DEFAULT_SECRET_KEY, "The development SECRET_KEY the checks warn about."
+    )
+
+    # Work dispatch: Celery when a broker is configured, else the embedded worker thread.
+    CELERY_BROKER_URL: Setting[str | None] = Setting(None, "Celery broker URL; unset runs work in-process.")
+    CONNECTOR_EMBEDDED_WORKER: Setting[bool] = Setting(
+        True, "Start the in-process worker thread when no broker is configured."
+    )
+
+    @classmethod
+    def declared(cls) -> dict[str, Setting[Any]]:
+        """Every declared setting by name (for the checks and the tests)."""
+        return {name: value for name, value in vars(cls).items() if isinstance(value, Setting)}
+
+
+app_settings = AppSettings()
