@@ -11,11 +11,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.utils import timezone
 
 from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
 from calendly_sync.calendly.errors import CalendlyAuthError, CalendlyError, CalendlyNotFound, CalendlyPermissionError
+from calendly_sync.conf import app_settings
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for, calendly_client_for
 from calendly_sync.inbox.subscriptions import callback_url
 from calendly_sync.models import Connection, EventTypeMapping, WebhookDelivery
@@ -150,7 +150,7 @@ def _clock_skew(client: Any) -> Check:
     if not date:
         return Check(OK, "Clock", "no Date header to compare with")
     skew = abs(parsedate_to_datetime(date).timestamp() - time.time())
-    tolerance = settings.CALENDLY_WEBHOOK_TOLERANCE
+    tolerance = app_settings.CALENDLY_WEBHOOK_TOLERANCE
     level = OK if skew < tolerance / 3 else (WARN if skew < tolerance else FAIL)
     return Check(level, "Clock", f"{skew:.0f} s from Calendly's clock (signatures tolerate {tolerance} s)")
 

@@ -11,10 +11,10 @@ import threading
 import time
 
 from celery import shared_task
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from calendly_sync.conf import app_settings
 from calendly_sync.inbox.subscriptions import check_all
 from calendly_sync.models import WebhookDelivery
 from calendly_sync.runtime.drain import drain, sweep
@@ -24,7 +24,7 @@ TASK_DEBOUNCE = 0.25  # seconds: at most one Celery task per this interval and s
 
 
 def broker_configured() -> bool:
-    return bool(settings.CELERY_BROKER_URL)
+    return bool(app_settings.CELERY_BROKER_URL)
 
 
 _task_lock = threading.Lock()
@@ -46,7 +46,7 @@ def dispatch_delivery(delivery_id: int) -> None:
                 return  # the task already queued starts after this commit and takes it along
             _task_runs_at = now + TASK_DEBOUNCE
         process_delivery_task.apply_async((delivery_id,), countdown=TASK_DEBOUNCE)
-    elif settings.CONNECTOR_EMBEDDED_WORKER:
+    elif app_settings.CONNECTOR_EMBEDDED_WORKER:
         embedded_worker().submit(delivery_id)
     # else: nothing runs automatically; `manage.py process_deliveries` (or a test) does it.
 

@@ -12,7 +12,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest
@@ -23,6 +22,7 @@ from rest_framework.views import APIView
 
 from calendly_sync.calendly.events import HANDLED_EVENTS, INVITEE_EVENTS
 from calendly_sync.calendly.signatures import SIGNATURE_HEADER, SignatureError, verify_signature
+from calendly_sync.conf import app_settings
 from calendly_sync.models import Connection, WebhookDelivery
 from calendly_sync.sync.observations import MalformedPayload, parse_time
 from calendly_sync.tasks import dispatch_delivery
@@ -101,7 +101,7 @@ class CalendlyWebhookView(APIView):
         if raw is None:
             return Response({"detail": f"Body larger than {MAX_BODY} bytes."}, status=413)
         header = django_request.headers.get(SIGNATURE_HEADER)
-        tolerance = settings.CALENDLY_WEBHOOK_TOLERANCE
+        tolerance = app_settings.CALENDLY_WEBHOOK_TOLERANCE
 
         if connection_id is not None:
             connection = Connection.objects.filter(pk=connection_id).first()

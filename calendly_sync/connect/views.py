@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -17,8 +16,9 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from calendly_sync.calendly.oauth import calendly_backend
-from calendly_sync.models import Connection
+from calendly_sync.conf import app_settings
 from calendly_sync.connect.pipeline import SESSION_KEY
+from calendly_sync.models import Connection
 
 
 def oauth_configured() -> bool:
@@ -46,7 +46,7 @@ def start_connect(request: HttpRequest) -> HttpResponse:
         back = changelist
     if not oauth_configured():
         messages.error(request, "Calendly OAuth is not configured: set CALENDLY_CLIENT_ID and CALENDLY_CLIENT_SECRET "
-                                f"(the app's redirect URI must be {settings.SITE_URL}/oauth/complete/calendly/).")
+                                f"(the app's redirect URI must be {app_settings.SITE_URL}/oauth/complete/calendly/).")
         return HttpResponseRedirect(back)
     request.session[SESSION_KEY] = {
         "connection_id": int(connection_id) if connection_id else None,

@@ -4,14 +4,12 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from django.conf import settings
-
 from calendly_sync.brevo.client import BrevoClient
 from calendly_sync.calendly.client import CalendlyClient
 from calendly_sync.calendly.ratelimit import limiter_for
+from calendly_sync.conf import app_settings
 from calendly_sync.credentials.tokens import token_source_for
 from calendly_sync.models import Connection
-
 
 # Extra keyword arguments for the clients (tests swap in recording sleeps and a fast retry policy).
 CLIENT_OPTIONS: dict[str, dict[str, object]] = {"brevo": {}, "calendly": {}}
@@ -38,12 +36,12 @@ def brevo_client_for(connection: Connection, **kwargs: object) -> BrevoClient:
         )
     options = {**CLIENT_OPTIONS["brevo"], **kwargs}
     if kwargs:
-        return BrevoClient(key, settings.BREVO_API_URL, **options)  # type: ignore[arg-type]
-    cache_key = (hashlib.sha256(key.encode()).hexdigest(), settings.BREVO_API_URL, id(CLIENT_OPTIONS["brevo"]))
+        return BrevoClient(key, app_settings.BREVO_API_URL, **options)  # type: ignore[arg-type]
+    cache_key = (hashlib.sha256(key.encode()).hexdigest(), app_settings.BREVO_API_URL, id(CLIENT_OPTIONS["brevo"]))
     with _brevo_lock:
         client = _brevo_clients.get(cache_key)
         if client is None:
-            client = _brevo_clients[cache_key] = BrevoClient(key, settings.BREVO_API_URL, **options)  # type: ignore[arg-type]
+            client = _brevo_clients[cache_key] = BrevoClient(key, app_settings.BREVO_API_URL, **options)  # type: ignore[arg-type]
         return client
 
 
@@ -58,7 +56,7 @@ def calendly_client_for(connection: Connection, **kwargs: object) -> CalendlyCli
     source = token_source_for(connection)
     options = {**CLIENT_OPTIONS["calendly"], **kwargs}
     options.setdefault("rate_limiter", limiter_for(connection.calendly_user_uri or f"connection:{connection.pk}"))
-    return CalendlyClient(source, settings.CALENDLY_API_URL, **options)  # type: ignore[arg-type]
+    return CalendlyClient(source, app_settings.CALENDLY_API_URL, **options)  # type: ignore[arg-type]
 
 
 def identify(connection: Connection, client: CalendlyClient) -> None:

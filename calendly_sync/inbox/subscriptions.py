@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
 from calendly_sync.calendly.errors import CalendlyConflict, CalendlyNotFound, CalendlyPermissionError
+from calendly_sync.calendly.events import SUBSCRIBED_EVENTS
+from calendly_sync.conf import app_settings
 from calendly_sync.credentials.clients import calendly_client_for, identify
 from calendly_sync.models import Connection
 from calendly_sync.sync.observations import parse_time
-from calendly_sync.calendly.events import SUBSCRIBED_EVENTS
 
 log = logging.getLogger(__name__)
 GAP_MARGIN = timedelta(hours=1)
@@ -40,7 +40,7 @@ class EnsureResult:
 
 
 def callback_url(connection: Connection) -> str:
-    return settings.SITE_URL + reverse("calendly_sync:webhook-connection", args=[connection.pk])
+    return app_settings.SITE_URL + reverse("calendly_sync:webhook-connection", args=[connection.pk])
 
 
 def list_subscriptions(connection: Connection, client: Any = None) -> tuple[str, list[dict[str, Any]]]:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from calendly_sync.conf import app_settings
 from calendly_sync.models.fields import EncryptedTextField
 
 
@@ -102,15 +103,15 @@ class Connection(models.Model):
         if self.access_token:
             return self.access_token
         if self.auth_kind == self.AuthKind.PAT:
-            return settings.CALENDLY_ACCESS_TOKEN
+            return app_settings.CALENDLY_ACCESS_TOKEN
         return ""
 
     def effective_brevo_api_key(self) -> str:
-        return self.brevo_api_key or settings.BREVO_API_KEY
+        return self.brevo_api_key or app_settings.BREVO_API_KEY
 
     def signing_keys(self, grace_hours: int = 24) -> list[str]:
         """Keys a delivery may be signed with: current, then the previous one during its grace period."""
-        keys = [self.webhook_signing_key or settings.CALENDLY_WEBHOOK_SIGNING_KEY]
+        keys = [self.webhook_signing_key or app_settings.CALENDLY_WEBHOOK_SIGNING_KEY]
         if self.previous_signing_key and self.signing_key_rotated_at and (
             timezone.now() - self.signing_key_rotated_at
         ).total_seconds() < grace_hours * 3600:
