@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Callable, cast
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -256,7 +256,7 @@ def fast_stop(server: SimServer) -> None:
         return
     stopper = threading.Thread(target=httpd.shutdown, daemon=True)
     stopper.start()
-    address = httpd.server_address[:2]
+    address = cast("tuple[str, int]", httpd.server_address[:2])  # AF_INET: (host, port)
     while stopper.is_alive():
         try:
             socket.create_connection(address, timeout=0.2).close()

@@ -35,6 +35,7 @@ class Imports(Lists):
         new_list = body.get("newList")
         if not list_ids and not new_list:
             raise Reply(400, "missing_parameter", "listIds is mandatory if newList is not defined")
+        new_list_args: tuple[str, int] | None = None
         if new_list:
             if not isinstance(new_list, dict) or not new_list.get("listName"):
                 raise Reply(400, "missing_parameter", "newList.listName is missing")
@@ -43,9 +44,10 @@ class Imports(Lists):
                 raise Reply(400, "missing_parameter", "newList.folderId is mandatory when listName is set")
             if folder_id not in self.folders:
                 raise Reply(404, "document_not_found", "Folder ID not found")
+            new_list_args = (str(new_list["listName"]), folder_id)
         rows = self._import_rows(body, sources[0])
-        if new_list:
-            list_ids = [*list_ids, self._new_list(str(new_list["listName"]), folder_id)]
+        if new_list_args:
+            list_ids = [*list_ids, self._new_list(*new_list_args)]
         update_existing = body.get("updateExistingContacts", True) is not False
         empty_attrs = body.get("emptyContactsAttributes", False) is True
 

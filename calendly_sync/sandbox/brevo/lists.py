@@ -211,9 +211,9 @@ class Lists(Contacts, Processes):
         body = self._object_body(req)
         if body.get("all") is True:
             removed = 0
-            for contact in self.contacts.values():
-                if lst["id"] in contact["_lists"]:
-                    contact["_lists"].discard(lst["id"])
+            for member in self.contacts.values():
+                if lst["id"] in member["_lists"]:
+                    member["_lists"].discard(lst["id"])
                     removed += 1
             process = self._new_process("REMOVE_CONTACTS_FROM_LIST", None)
             self._finish_process(process)

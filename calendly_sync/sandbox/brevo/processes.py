@@ -21,7 +21,7 @@ class Processes(BrevoRecords):
 
     def _new_process(self, name: str, job: Callable[[], dict[str, Any]] | None) -> dict[str, Any]:
         self._ids["process"] += 1
-        process = {
+        process: dict[str, Any] = {
             "id": self._ids["process"],
             "name": name,
             "status": "queued",

@@ -43,7 +43,7 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
 from calendly_sync.sandbox.brevo.control import Control
 from calendly_sync.sandbox.brevo.events import Events
@@ -116,7 +116,7 @@ class BrevoSim(Control, Imports, Events, Limits):
         """Stop without waiting out ``serve_forever``'s 0.5 s poll: poke the socket to wake it."""
         server, thread = self._server, self._thread
         if server is not None and thread is not None:
-            address = server.server_address[:2]
+            address = cast("tuple[str, int]", server.server_address[:2])  # AF_INET: (host, port)
 
             def poke() -> None:
                 for _ in range(50):

@@ -72,6 +72,7 @@ class OAuthServer(Auth):
         client, error = self._authorize_params(values)
         if error:
             return Response(400, f"<!doctype html><title>Calendly</title><h1>Invalid request</h1><p>{html.escape(error)}</p>")
+        assert client is not None
         scopes = (values.get("scope") or "default").split()
         hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in values.items())
         user = self._user_rec(self.oauth_user_uri) or {}

@@ -79,7 +79,7 @@ ROLES = ["CEO", "Head of Marketing", "Sales Manager", "Founder", "Operations Lea
 TEAM_SIZES = ["1-10", "11-50", "51-200", "201-1000", "1000+"]
 CANCEL_REASONS = ["Meeting conflict", "Something came up", "Found another solution", None, "Need to reschedule later",
                   "Out sick"]
-UTM = {
+UTM: dict[str, list[str | None]] = {
     "utm_source": ["google", "newsletter", "linkedin", "facebook", "partner"],
     "utm_medium": ["cpc", "email", "social", "referral"],
     "utm_campaign": ["spring_launch", "webinar_q3", "retargeting", "fall"],
