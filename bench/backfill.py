@@ -403,8 +403,8 @@ def main() -> int:
 
         if wn:
             section("2. naive baseline (product page's snippet: sequential, one upsert per invitee, sleep on 429)")
-            from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
-            from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN
+            from calendly_sync.sandbox.brevo import SANDBOX_API_KEY
+            from calendly_sync.sandbox.calendly import SANDBOX_TOKEN
 
             results["naive"] = wn.measure("naive", {**wn.spec(), "token": SANDBOX_TOKEN, "api_key": SANDBOX_API_KEY})
             print_run(results["naive"], connector=False)

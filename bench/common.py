@@ -158,8 +158,8 @@ class Sims:
 
     def __init__(self, *, calendly_rate_limit_per_minute: int | None = None,
                  brevo_rate_limit_per_second: int | None = 10) -> None:
-        from calendly_sync.sandbox.brevo.server import BrevoSim
-        from calendly_sync.sandbox.calendly.server import CalendlySim
+        from calendly_sync.sandbox.brevo import BrevoSim
+        from calendly_sync.sandbox.calendly import CalendlySim
 
         self.calendly = CalendlySim(default_token=True, rate_limit_per_minute=calendly_rate_limit_per_minute).start()
         self.brevo = BrevoSim(rate_limit_per_second=brevo_rate_limit_per_second).start()
@@ -232,8 +232,8 @@ def day_start(days_from_now: float) -> datetime:
 def make_connection(label: str, event_type: dict[str, Any], list_ids: list[int] | None = None) -> Any:
     """A PAT connection to the simulators with the product page's mapping (event type → list 10)."""
     from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
-    from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
-    from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN
+    from calendly_sync.sandbox.brevo import SANDBOX_API_KEY
+    from calendly_sync.sandbox.calendly import SANDBOX_TOKEN
 
     conn = Connection.objects.create(name=f"bench-{label}-{RUN_ID}", access_token=SANDBOX_TOKEN,
                                      brevo_api_key=SANDBOX_API_KEY, webhook_signing_key=SIGNING_KEY)
@@ -264,8 +264,8 @@ def counting_sims() -> tuple[type, type]:
     ``served_429`` counts all of them; ``first_call_429`` counts the 429s that answered the first
     call after ``mark()`` (the only call of a run that cannot know the limit from headers yet).
     """
-    from calendly_sync.sandbox.brevo.server import BrevoSim
-    from calendly_sync.sandbox.calendly.server import CalendlySim
+    from calendly_sync.sandbox.brevo import BrevoSim
+    from calendly_sync.sandbox.calendly import CalendlySim
 
     class _Counting:
         served_429 = 0

@@ -84,8 +84,8 @@ def event_types(sims: tuple[Any, Any]) -> dict[str, dict[str, Any]]:
 def connection(db: Any, sims: tuple[Any, Any], event_types: dict[str, dict[str, Any]]) -> Any:
     """A PAT connection with the product page's mapping: discovery → list 10, demo → list 11."""
     from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
-    from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
-    from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN
+    from calendly_sync.sandbox.brevo import SANDBOX_API_KEY
+    from calendly_sync.sandbox.calendly import SANDBOX_TOKEN
 
     calendly_sim, _ = sims
     conn = Connection.objects.create(name="default", access_token=SANDBOX_TOKEN, brevo_api_key=SANDBOX_API_KEY,

@@ -13,7 +13,7 @@ import pytest
 
 from calendly_sync.brevo.client import BrevoClient
 from calendly_sync.http import RetryPolicy
-from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY, BrevoSim
+from calendly_sync.sandbox.brevo import SANDBOX_API_KEY, BrevoSim
 
 
 class FakeClock:

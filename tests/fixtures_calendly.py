@@ -15,8 +15,8 @@ import pytest
 
 from calendly_sync.calendly.client import CalendlyClient
 from calendly_sync.http import RetryPolicy
-from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN, CalendlySim, fast_stop, quiet_disconnects
-from calendly_sync.sandbox.httpbase import Request, Response, SimServer
+from calendly_sync.sandbox.calendly import SANDBOX_TOKEN, CalendlySim
+from calendly_sync.sandbox.httpbase import Request, Response, SimServer, fast_stop, quiet_disconnects
 
 
 class RecordingSleep:

@@ -229,7 +229,7 @@ def test_unknown_connection_is_a_clear_error(connection):
 
 def test_expired_token_fails_with_a_readable_error(connection, sims):
     calendly_sim, _ = sims
-    from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN
+    from calendly_sync.sandbox.calendly import SANDBOX_TOKEN
 
     calendly_sim.expire_token(SANDBOX_TOKEN)
     with pytest.raises(CommandError, match="expired"):

@@ -24,8 +24,8 @@ import requests
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from calendly_sync.models import Connection, EventTypeMapping, WebhookDelivery
-from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
-from calendly_sync.sandbox.calendly.server import (
+from calendly_sync.sandbox.brevo import SANDBOX_API_KEY
+from calendly_sync.sandbox.calendly import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_WEBHOOK_SIGNING_KEY,

@@ -17,8 +17,8 @@ from tests.conftest import PAGE_FIELD_MAPPING
 
 
 def make_connection(sc: scenario.Scenario) -> Connection:
-    from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
-    from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN
+    from calendly_sync.sandbox.brevo import SANDBOX_API_KEY
+    from calendly_sync.sandbox.calendly import SANDBOX_TOKEN
 
     conn = Connection.objects.create(name="default", access_token=SANDBOX_TOKEN, brevo_api_key=SANDBOX_API_KEY,
                                      webhook_signing_key="scale-key")
@@ -115,7 +115,7 @@ def test_1000_deliveries_shuffled_with_duplicates_while_brevo_fails_20_percent(c
     sc = scenario.build(calendly_sim, events=0, seed=3)  # event types only, for now
     conn = make_connection(sc)
     from calendly_sync.calendly.client import CalendlyClient
-    from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN
+    from calendly_sync.sandbox.calendly import SANDBOX_TOKEN
 
     CalendlyClient(SANDBOX_TOKEN, calendly_sim.url).create_webhook_subscription(
         url="http://127.0.0.1:9/unused", events=list(SUBSCRIBED_EVENTS), organization=calendly_sim.org["uri"],

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import threading
 
-from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY, BrevoSim
-from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN, CalendlySim
+from calendly_sync.sandbox.brevo import SANDBOX_API_KEY, BrevoSim
+from calendly_sync.sandbox.calendly import SANDBOX_TOKEN, CalendlySim
 
 
 def main(argv: list[str] | None = None) -> int:

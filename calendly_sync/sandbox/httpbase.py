@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Callable, cast
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -230,3 +232,36 @@ class SimServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# -- lifecycle helpers ----------------------------------------------------------------------------
+def quiet_disconnects(server: SimServer) -> None:
+    """Don't print tracebacks when a client gave up (timeout faults): that is the point of the fault."""
+    httpd = server._server
+    assert httpd is not None
+    default = httpd.handle_error
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)):
+            return
+        default(request, client_address)
+
+    httpd.handle_error = handle_error  # type: ignore[method-assign]
+
+
+def fast_stop(server: SimServer) -> None:
+    """Stop a SimServer promptly: poke its socket so ``select()`` wakes and sees the shutdown flag."""
+    httpd = server._server
+    if httpd is None:
+        return
+    stopper = threading.Thread(target=httpd.shutdown, daemon=True)
+    stopper.start()
+    address = cast("tuple[str, int]", httpd.server_address[:2])  # AF_INET: (host, port)
+    while stopper.is_alive():
+        try:
+            socket.create_connection(address, timeout=0.2).close()
+        except OSError:
+            pass
+        stopper.join(0.01)
+    httpd.server_close()
+    server._server = None

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-if TYPE_CHECKING:  # pragma: no cover
-    from calendly_sync.sandbox.calendly.server import CalendlySim
+from calendly_sync.sandbox.calendly.account import Account
 
 
 def _us(r: random.Random) -> tuple[str, str]:
@@ -80,7 +79,7 @@ ROLES = ["CEO", "Head of Marketing", "Sales Manager", "Founder", "Operations Lea
 TEAM_SIZES = ["1-10", "11-50", "51-200", "201-1000", "1000+"]
 CANCEL_REASONS = ["Meeting conflict", "Something came up", "Found another solution", None, "Need to reschedule later",
                   "Out sick"]
-UTM = {
+UTM: dict[str, list[str | None]] = {
     "utm_source": ["google", "newsletter", "linkedin", "facebook", "partner"],
     "utm_medium": ["cpc", "email", "social", "referral"],
     "utm_campaign": ["spring_launch", "webinar_q3", "retargeting", "fall"],
@@ -146,10 +145,11 @@ def _slot(r: random.Random, now: datetime, lo_days: int, hi_days: int, duration:
     return day + timedelta(minutes=minutes)
 
 
-def populate(sim: "CalendlySim", seed: int, events: int = 40, now: datetime | None = None) -> dict[str, Any]:
+def populate(sim: Account, seed: int, events: int = 40, now: datetime | None = None) -> dict[str, Any]:
     """Fill ``sim`` with event types, bookings, cancellations, reschedules and no-shows.
 
-    Uses the simulator's Python API with ``fire_webhooks=False``. Returns a summary (URIs, counts).
+    Uses the simulator's Python API (``Account``) with ``fire_webhooks=False``, so it needs nothing
+    from the server that calls it. Returns a summary (URIs, counts).
     """
     r = random.Random(seed)
     now = now or datetime.fromtimestamp(sim.now(), timezone.utc)
@@ -229,7 +229,7 @@ def populate(sim: "CalendlySim", seed: int, events: int = 40, now: datetime | No
     return summary
 
 
-def bulk_events(sim: "CalendlySim", n: int, event_type_uri: str, *, start: datetime | None = None,
+def bulk_events(sim: Account, n: int, event_type_uri: str, *, start: datetime | None = None,
                 step_minutes: int = 30) -> list[str]:
     """Create exactly ``n`` scheduled events (one invitee each) quickly; returns their URIs."""
     base = start or (datetime.fromtimestamp(sim.now(), timezone.utc) + timedelta(days=1)).replace(

@@ -1,0 +1,150 @@
+"""The simulated Brevo account's records, the error every handler raises, and shared validators.
+
+Why a module of its own: contacts, lists, events, imports, rate limits and the control routes all
+read and write the same dictionaries under the same lock and answer errors in Brevo's
+``{"code", "message"}`` shape; keeping that here lets each part be a small mixin over one base.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from collections import deque
+from datetime import datetime, timezone
+from typing import Any
+
+import phonenumbers
+
+from calendly_sync.sandbox.httpbase import Request, Response, SimServer
+
+EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+
+
+class Reply(Exception):
+    """Raised inside handlers to short-circuit with an error response."""
+
+    def __init__(self, status: int, code: str, message: str, metadata: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        body: dict[str, Any] = {"code": code, "message": message}
+        if metadata is not None:
+            body["metadata"] = metadata
+        self.response = Response(status, body)
+        self.code = code
+        self.message = message
+        self.metadata = metadata
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def phone_key(raw: Any) -> str | None:
+    """E.164 digits of an international phone number, or ``None`` when Brevo would say "Invalid".
+
+    Accepts the documented spellings ``+33612345678``, ``0033612345678`` and ``33612345678``;
+    national numbers without a country code are invalid.
+    """
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        return None
+    compact = re.sub(r"[\s().\-]", "", str(raw).strip())
+    if compact.startswith("+"):
+        candidate = compact
+    elif compact.startswith("00"):
+        candidate = "+" + compact[2:]
+    elif compact.isdigit():
+        candidate = "+" + compact
+    else:
+        return None
+    try:
+        number = phonenumbers.parse(candidate, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+
+
+def public(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: copy.deepcopy(v) for k, v in record.items() if not k.startswith("_")}
+
+
+class BrevoRecords(SimServer):
+    """Everything the simulated account holds (guard with ``self.lock``) and the request validators."""
+
+    name = "brevo"
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(host, port)
+        self.contacts: dict[int, dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.attributes: dict[str, dict[str, Any]] = {}
+        self.lists: dict[int, dict[str, Any]] = {}
+        self.folders: dict[int, dict[str, Any]] = {}
+        self.processes: dict[int, dict[str, Any]] = {}
+        self.ignored_attributes: list[tuple[str, str]] = []  # (identifier, attribute name)
+        self.rate_limited: int = 0  # 429s served by the rate limiter (not forced ones)
+        self._windows: dict[str, deque[float]] = {"contacts": deque(), "events": deque(), "other": deque()}
+        self._ids = {"contact": 0, "list": 100, "folder": 0, "process": 0, "event": 0}
+        for name in ("FIRSTNAME", "LASTNAME", "SMS"):
+            self.attributes[name] = {"name": name, "category": "normal", "type": "text"}
+
+    # -- small validators ----------------------------------------------------------------------
+    @staticmethod
+    def _object_body(req: Request) -> dict[str, Any]:
+        try:
+            body = req.json()
+        except ValueError:
+            raise Reply(400, "bad_request", "Input must be a valid JSON object")
+        if body is None:
+            return {}
+        if not isinstance(body, dict):
+            raise Reply(400, "bad_request", "Input must be a valid JSON object")
+        return body
+
+    @staticmethod
+    def _int_query(req: Request, name: str, default: int, maximum: int | None = None) -> int:
+        raw = req.q(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise Reply(400, "invalid_parameter", f"{name} should be type integer")
+        if value < 0:
+            raise Reply(400, "out_of_range", f"{name} should be >= 0")
+        if maximum is not None and value > maximum:
+            raise Reply(400, "out_of_range", f"{name} should be less than or equal to {maximum}")
+        return value
+
+    @staticmethod
+    def _int_param(value: str, what: str) -> int:
+        try:
+            return int(value)
+        except ValueError:
+            raise Reply(400, "invalid_parameter", f"{what} should be type integer")
+
+    def _list_ids(self, body: dict[str, Any], field: str, *, must_exist: bool = True) -> list[int]:
+        raw = body.get(field)
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            raise Reply(400, "invalid_parameter", f"{field} should be type array")
+        for i, value in enumerate(raw):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise Reply(400, "invalid_parameter", f"{field}/{i} should be type number")
+        if must_exist:
+            for value in raw:
+                if value not in self.lists:
+                    raise Reply(404, "document_not_found", "List ID not found")
+        return list(raw)
+
+    @staticmethod
+    def _valid_email(raw: Any) -> str:
+        if not isinstance(raw, str):
+            raise Reply(400, "invalid_parameter", "email should be type string")
+        email = raw.strip().lower()
+        if len(email) > 254 or not EMAIL_RE.match(email):
+            raise Reply(400, "invalid_parameter", "Invalid email address")
+        return email
