@@ -8,12 +8,12 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from django.utils import timezone
 
 from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
+from calendly_sync.calendly.client import CalendlyClient
 from calendly_sync.calendly.errors import CalendlyAuthError, CalendlyError, CalendlyNotFound, CalendlyPermissionError
 from calendly_sync.conf import app_settings
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for, calendly_client_for
@@ -41,7 +41,7 @@ def quick_check(connection: Connection) -> tuple[bool, str]:
     return ok, "; ".join(f"{c.name}: {c.message}" for c in checks)
 
 
-def _calendly_token(connection: Connection, client: Any = None) -> Check:
+def _calendly_token(connection: Connection, client: CalendlyClient | None = None) -> Check:
     try:
         client = client or calendly_client_for(connection)
         me = client.get_current_user()
@@ -92,7 +92,7 @@ def run_checks(connection: Connection) -> list[Check]:
     return checks
 
 
-def _scope(connection: Connection, client: Any) -> Check:
+def _scope(connection: Connection, client: CalendlyClient) -> Check:
     try:
         list(client.list_webhook_subscriptions(organization=connection.calendly_organization_uri, scope="organization"))
     except CalendlyPermissionError:
@@ -103,7 +103,7 @@ def _scope(connection: Connection, client: Any) -> Check:
     return Check(OK, "Webhook scope", "organization scope available (all bookings in the organization)")
 
 
-def _subscription(connection: Connection, client: Any) -> Check:
+def _subscription(connection: Connection, client: CalendlyClient) -> Check:
     if not connection.webhook_subscription_uri:
         return Check(FAIL, "Webhook subscription", "none registered: run `manage.py calendly_webhooks ensure` "
                                                    "(webhooks not arriving? this is why)")
@@ -140,7 +140,7 @@ def _rejections(connection: Connection) -> Check:
     return Check(OK, "Signatures", f"no rejection in the last 24 h ({connection.signature_rejections} in all)")
 
 
-def _clock_skew(client: Any) -> Check:
+def _clock_skew(client: CalendlyClient) -> Check:
     try:
         resp = client.session.get(client.base_url + "/users/me", timeout=10,
                                   headers={"Authorization": f"Bearer {client.tokens.access_token()}"})

@@ -297,11 +297,6 @@ class BrevoClient:
         """
         return self._list_membership(list_id, emails, "add")
 
-    def remove_contacts_from_list(self, list_id: int, emails: Iterable[str]) -> dict[str, list[str]]:
-        """Counterpart of :meth:`add_contacts_to_list` (same chunking and failure handling)."""
-        return self._list_membership(list_id, emails, "remove")
-
-    # -- attributes ---------------------------------------------------------------------------
     def list_attributes(self) -> list[dict[str, Any]]:
         """All contact attributes in the account (``name``, ``category``, ``type``…)."""
         data = self._json("GET", "/contacts/attributes")
@@ -323,19 +318,6 @@ class BrevoClient:
         if enumeration is not None:
             body["enumeration"] = enumeration
         self._request("POST", f"/contacts/attributes/{quote(category, safe='')}/{upper}", json_body=body)
-
-    def ensure_attributes(self, wanted: Mapping[str, str], category: str = "normal") -> list[str]:
-        """Create the attributes of ``wanted`` (name → type) that are missing; returns those created.
-
-        Idempotent because Brevo silently drops values for attributes that don't exist (§10.7).
-        """
-        existing = {a.get("name", "").upper() for a in self.list_attributes()}
-        created = []
-        for name, type_ in wanted.items():
-            if name.upper() not in existing:
-                self.create_attribute(name, type_, category)
-                created.append(name.upper())
-        return created
 
     # -- lists and folders --------------------------------------------------------------------
     def _paged(self, path: str, key: str) -> list[dict[str, Any]]:

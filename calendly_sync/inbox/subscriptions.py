@@ -16,6 +16,7 @@ from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
+from calendly_sync.calendly.client import CalendlyClient
 from calendly_sync.calendly.errors import CalendlyConflict, CalendlyNotFound, CalendlyPermissionError
 from calendly_sync.calendly.events import SUBSCRIBED_EVENTS
 from calendly_sync.conf import app_settings
@@ -43,7 +44,7 @@ def callback_url(connection: Connection) -> str:
     return app_settings.SITE_URL + reverse("calendly_sync:webhook-connection", args=[connection.pk])
 
 
-def list_subscriptions(connection: Connection, client: Any = None) -> tuple[str, list[dict[str, Any]]]:
+def list_subscriptions(connection: Connection, client: CalendlyClient | None = None) -> tuple[str, list[dict[str, Any]]]:
     """(scope, subscriptions): organization scope when allowed, else the user's own."""
     client = client or calendly_client_for(connection)
     identify(connection, client)
@@ -57,7 +58,7 @@ def list_subscriptions(connection: Connection, client: Any = None) -> tuple[str,
         return "user", subs
 
 
-def ensure_subscription(connection: Connection, url: str | None = None, *, client: Any = None,
+def ensure_subscription(connection: Connection, url: str | None = None, *, client: CalendlyClient | None = None,
                         backfill_gap: bool = True) -> EnsureResult:
     client = client or calendly_client_for(connection)
     url = url or callback_url(connection)
@@ -87,7 +88,7 @@ def ensure_subscription(connection: Connection, url: str | None = None, *, clien
     return result
 
 
-def _create(connection: Connection, client: Any, url: str, scope: str, warnings: list[str]) -> tuple[dict, str]:
+def _create(connection: Connection, client: CalendlyClient, url: str, scope: str, warnings: list[str]) -> tuple[dict, str]:
     key = secrets.token_urlsafe(32)
     kwargs: dict[str, Any] = dict(url=url, events=list(SUBSCRIBED_EVENTS),
                                   organization=connection.calendly_organization_uri, signing_key=key)
@@ -134,7 +135,7 @@ def _store(connection: Connection, sub: dict[str, Any], scope: str, url: str) ->
     connection.save()
 
 
-def delete_subscriptions(connection: Connection, url: str | None = None, client: Any = None) -> list[str]:
+def delete_subscriptions(connection: Connection, url: str | None = None, client: CalendlyClient | None = None) -> list[str]:
     client = client or calendly_client_for(connection)
     _, subs = list_subscriptions(connection, client)
     deleted = []
@@ -162,7 +163,7 @@ def backfill_since(connection: Connection, since: datetime | None) -> str:
     return "; ".join(str(answer) for _, answer in answers) or "no gap backfill is connected"
 
 
-def check_health(connection: Connection, client: Any = None) -> str:
+def check_health(connection: Connection, client: CalendlyClient | None = None) -> str:
     """Recreate the subscription when Calendly disabled or lost it. Returns what it found."""
     client = client or calendly_client_for(connection)
     if not connection.webhook_subscription_uri:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 
 from calendly_sync.brevo.client import BrevoClient
 from calendly_sync.brevo.errors import BrevoValidationError
@@ -27,10 +28,15 @@ def ensure_attributes(connection: Connection, client: BrevoClient, *, dry_run: b
     with _attribute_lock:
         if not force and not dry_run and cache_key in _attribute_cache:
             return sorted(_attribute_cache[cache_key]), []
-        return _ensure_attributes(client, wanted, cache_key, dry_run)
+        return create_missing_attributes(client, wanted, cache_key=cache_key, dry_run=dry_run)
 
-def _ensure_attributes(client: BrevoClient, wanted: dict[str, str], cache_key: tuple[int, str],
-                       dry_run: bool) -> tuple[list[str], list[str]]:
+def create_missing_attributes(client: BrevoClient, wanted: Mapping[str, str], *, cache_key: tuple[int, str] | None = None,
+                              dry_run: bool = False) -> tuple[list[str], list[str]]:
+    """Create the attributes of ``wanted`` (name → Brevo type) that Brevo lacks: (existing, missing).
+
+    Idempotent: an attribute created meanwhile by someone else is not an error. ``cache_key``
+    remembers, for this process, that the connection's attributes exist.
+    """
     existing = {a["name"].upper() for a in client.list_attributes()}
     missing = [name for name in sorted(wanted) if name.upper() not in existing]
     if not dry_run:
@@ -39,5 +45,6 @@ def _ensure_attributes(client: BrevoClient, wanted: dict[str, str], cache_key: t
                 client.create_attribute(name, type=wanted[name])
             except BrevoValidationError as err:  # created meanwhile by someone else
                 log.info("attribute %s not created: %s", name, err.message)
-        _attribute_cache[cache_key] = set(wanted)
+        if cache_key is not None:
+            _attribute_cache[cache_key] = set(wanted)
     return sorted(n for n in wanted if n.upper() in existing), missing

@@ -236,7 +236,6 @@ def test_attributes_list_and_create_date(brevo_client, brevo_sim):
     assert attrs["MEETING_DATE"] == {"name": "MEETING_DATE", "category": "normal", "type": "date"}
     with pytest.raises(BrevoValidationError, match="must be unique"):
         brevo_client.create_attribute("MEETING_DATE", "date")
-    assert brevo_client.ensure_attributes({"MEETING_DATE": "date", "BOOKING_STATUS": "text"}) == ["BOOKING_STATUS"]
 
     brevo_client.upsert_contact("a@example.com", {"MEETING_DATE": "2025-03-14"})
     assert brevo_sim.get_contact("a@example.com")["attributes"]["MEETING_DATE"] == "2025-03-14"
