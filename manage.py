@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """Django's command-line utility for the Calendly → Brevo connector."""
+
 import os
 import sys
 

@@ -28,6 +28,7 @@ Prints figures, asserts nothing. What it does (the issue's specification):
 
 Default run ≈ 10 minutes (three runs of ≈ 3 minutes each: Calendly's 500/min is the bound).
 """
+
 from __future__ import annotations
 
 import json
@@ -76,8 +77,9 @@ WRITE = r"^(POST|PUT|PATCH|DELETE) /v3/"
 
 # ================================================================================================
 # the naive baseline (runs in a child process; uses requests only)
-def naive_backfill(calendly_url: str, brevo_url: str, token: str, api_key: str, since: str, until: str,
-                   list_id: int = 10) -> dict[str, Any]:
+def naive_backfill(
+    calendly_url: str, brevo_url: str, token: str, api_key: str, since: str, until: str, list_id: int = 10
+) -> dict[str, Any]:
     """The product page's snippet in Python: one call after another, one upsert per invitee."""
     import requests
 
@@ -85,8 +87,16 @@ def naive_backfill(calendly_url: str, brevo_url: str, token: str, api_key: str, 
     calendly.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     brevo = requests.Session()
     brevo.headers.update({"api-key": api_key, "accept": "application/json", "content-type": "application/json"})
-    stats = {"calendly_calls": 0, "calendly_429": 0, "brevo_calls": 0, "brevo_429": 0, "brevo_errors": 0,
-             "slept_s": 0.0, "events": 0, "invitees": 0}
+    stats = {
+        "calendly_calls": 0,
+        "calendly_429": 0,
+        "brevo_calls": 0,
+        "brevo_429": 0,
+        "brevo_errors": 0,
+        "slept_s": 0.0,
+        "events": 0,
+        "invitees": 0,
+    }
 
     def calendly_get(url: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         while True:
@@ -117,8 +127,13 @@ def naive_backfill(calendly_url: str, brevo_url: str, token: str, api_key: str, 
 
     me = calendly_get(f"{calendly_url}/users/me")["resource"]
     url: str | None = f"{calendly_url}/scheduled_events"
-    params: dict[str, Any] | None = {"user": me["uri"], "min_start_time": since, "max_start_time": until,
-                                     "status": "active", "count": 100}
+    params: dict[str, Any] | None = {
+        "user": me["uri"],
+        "min_start_time": since,
+        "max_start_time": until,
+        "status": "active",
+        "count": 100,
+    }
     while url:
         page = calendly_get(url, params)
         for event in page["collection"]:
@@ -126,11 +141,19 @@ def naive_backfill(calendly_url: str, brevo_url: str, token: str, api_key: str, 
             uuid = event["uri"].rstrip("/").rsplit("/", 1)[-1]
             for invitee in calendly_get(f"{calendly_url}/scheduled_events/{uuid}/invitees")["collection"]:
                 stats["invitees"] += 1
-                brevo_upsert({"email": invitee["email"],
-                              "attributes": {"FIRSTNAME": invitee["name"], "CALENDLY_EVENT_TYPE": invitee["event"],
-                                             "MEETING_DATE": invitee["created_at"],
-                                             "BOOKING_STATUS": invitee["status"]},
-                              "listIds": [list_id], "updateEnabled": True})
+                brevo_upsert(
+                    {
+                        "email": invitee["email"],
+                        "attributes": {
+                            "FIRSTNAME": invitee["name"],
+                            "CALENDLY_EVENT_TYPE": invitee["event"],
+                            "MEETING_DATE": invitee["created_at"],
+                            "BOOKING_STATUS": invitee["status"],
+                        },
+                        "listIds": [list_id],
+                        "updateEnabled": True,
+                    }
+                )
         url, params = page["pagination"].get("next_page"), None  # next_page carries the query
     return stats
 
@@ -188,32 +211,52 @@ def child_connector(spec: dict[str, Any]) -> dict[str, Any]:
     conn = Connection.objects.get(pk=spec["connection_id"])
     rss_before = common.peak_rss_mb()
     t0 = time.perf_counter()
-    report = run_backfill(conn, BackfillOptions(since=datetime.fromisoformat(spec["since"]),
-                                                until=datetime.fromisoformat(spec["until"]), trigger="bench"))
+    report = run_backfill(
+        conn,
+        BackfillOptions(
+            since=datetime.fromisoformat(spec["since"]), until=datetime.fromisoformat(spec["until"]), trigger="bench"
+        ),
+    )
     wall = time.perf_counter() - t0
-    return {"wall": wall, "rss_mb": common.peak_rss_mb(), "rss_before_mb": rss_before,
-            "ru_maxrss_mb": common.ru_maxrss_mb(), "counts": report.counts, "summary": report.summary_line()}
+    return {
+        "wall": wall,
+        "rss_mb": common.peak_rss_mb(),
+        "rss_before_mb": rss_before,
+        "ru_maxrss_mb": common.ru_maxrss_mb(),
+        "counts": report.counts,
+        "summary": report.summary_line(),
+    }
 
 
 def child_naive(spec: dict[str, Any]) -> dict[str, Any]:
     rss_before = common.peak_rss_mb()
     t0 = time.perf_counter()
-    stats = naive_backfill(spec["calendly_url"], spec["brevo_url"], spec["token"], spec["api_key"],
-                           spec["since"], spec["until"])
+    stats = naive_backfill(
+        spec["calendly_url"], spec["brevo_url"], spec["token"], spec["api_key"], spec["since"], spec["until"]
+    )
     wall = time.perf_counter() - t0
-    return {"wall": wall, "rss_mb": common.peak_rss_mb(), "rss_before_mb": rss_before,
-            "ru_maxrss_mb": common.ru_maxrss_mb(), "counts": stats}
+    return {
+        "wall": wall,
+        "rss_mb": common.peak_rss_mb(),
+        "rss_before_mb": rss_before,
+        "ru_maxrss_mb": common.ru_maxrss_mb(),
+        "counts": stats,
+    }
 
 
 CHILDREN = {"setup": child_setup, "cleanup": child_cleanup, "connector": child_connector, "naive": child_naive}
 
 
 def run_child(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, __file__, "--child", kind, "--spec", json.dumps(spec)],
-                          stdout=subprocess.PIPE, text=True, cwd=str(common.ROOT))
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--spec", json.dumps(spec)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(common.ROOT),
+    )
     for out_line in proc.stdout.splitlines():
         if out_line.startswith(RESULT_PREFIX):
-            return json.loads(out_line[len(RESULT_PREFIX):])
+            return json.loads(out_line[len(RESULT_PREFIX) :])
     sys.stdout.write(proc.stdout)
     raise RuntimeError(f"child {kind} failed (exit {proc.returncode})")
 
@@ -239,8 +282,9 @@ class World:
     def _book(self, prefix: str) -> dict[str, Any]:
         sim, n_ev, n_inv = self.calendly, self.events, self.invitees
         per_event = max(2, math.ceil(n_inv / n_ev))
-        et = sim.add_event_type("Discovery Call", common.QUESTIONS, kind="group", invitee_limit=per_event,
-                                fire_webhooks=False)
+        et = sim.add_event_type(
+            "Discovery Call", common.QUESTIONS, kind="group", invitee_limit=per_event, fire_webhooks=False
+        )
         k = 0
         for i in range(n_ev):
             n = (i + 1) * n_inv // n_ev - i * n_inv // n_ev
@@ -252,17 +296,30 @@ class World:
                     {"question": "Your role", "answer": common.ROLES[k % len(common.ROLES)], "position": 1},
                     {"question": "Phone number", "answer": f"({area}) 555-{number:04d}", "position": 2},
                 ]
-                name = f"{common.FIRST[k % len(common.FIRST)]} {common.LAST[(k // len(common.FIRST)) % len(common.LAST)]}"
-                inv = sim.book(et["uri"], f"{prefix}{k}@example.com", name, self.start + timedelta(minutes=30 * i),
-                               questions_and_answers=qas, timezone="America/Chicago", fire_webhooks=False,
-                               event_uri=event_uri)
+                name = (
+                    f"{common.FIRST[k % len(common.FIRST)]} {common.LAST[(k // len(common.FIRST)) % len(common.LAST)]}"
+                )
+                inv = sim.book(
+                    et["uri"],
+                    f"{prefix}{k}@example.com",
+                    name,
+                    self.start + timedelta(minutes=30 * i),
+                    questions_and_answers=qas,
+                    timezone="America/Chicago",
+                    fire_webhooks=False,
+                    event_uri=event_uri,
+                )
                 event_uri = event_uri or inv["event"]
                 k += 1
         return {"uri": et["uri"], "name": et["name"]}
 
     def spec(self) -> dict[str, Any]:
-        return {"calendly_url": self.calendly.url, "brevo_url": self.brevo.url,
-                "since": self.since.isoformat(), "until": self.until.isoformat()}
+        return {
+            "calendly_url": self.calendly.url,
+            "brevo_url": self.brevo.url,
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+        }
 
     def measure(self, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
         cal0, brevo0 = common.calls_snapshot(self.calendly), common.calls_snapshot(self.brevo)
@@ -310,43 +367,72 @@ def print_run(r: dict[str, Any], *, connector: bool) -> None:
     line("Calendly calls", f"{r['calendly_calls']:,}: {fmt_calls(r['calendly'])}")
     line("Brevo calls", f"{r['brevo_calls']:,}: {fmt_calls(r['brevo'])}")
     line("Brevo writes", f"{r['brevo_writes']:,} (POST/PUT/PATCH/DELETE)")
-    line("429s received", f"Calendly {r['calendly_429']} (on a run's first call: {r['calendly_429_first_call']}), "
-         f"Brevo {r['brevo_429']} (on a run's first call: {r['brevo_429_first_call']})")
+    line(
+        "429s received",
+        f"Calendly {r['calendly_429']} (on a run's first call: {r['calendly_429_first_call']}), "
+        f"Brevo {r['brevo_429']} (on a run's first call: {r['brevo_429_first_call']})",
+    )
     for api in ("calendly", "brevo"):
         log = r[f"{api}_429_log"]
         if log:
-            shown = ", ".join(f"+{t:.1f} s (call #{i}, {re.sub(r'/[0-9A-Za-z-]{16,}', '/{id}', route)})"
-                              for t, i, route in log[:8])
+            shown = ", ".join(
+                f"+{t:.1f} s (call #{i}, {re.sub(r'/[0-9A-Za-z-]{16,}', '/{id}', route)})" for t, i, route in log[:8]
+            )
             line(f"  {api.capitalize()} 429s at", shown + (f" … ({len(log)} in all)" if len(log) > 8 else ""))
-    line("peak RSS", f"{r['rss_mb']:.1f} MB (the child's VmHWM; {r['rss_before_mb']:.1f} MB before the run; "
-         f"ru_maxrss {r['ru_maxrss_mb']:.1f} MB, which Linux carries over from the parent at fork/exec)")
-    line("floor", f"{r['floor']:.1f} s = max(Calendly {r['calendly_calls'] - r['calendly_429']:,} accepted calls "
-         f"÷ {CALENDLY_LIMIT_PER_MIN}/min = {r['floor_calendly']:.1f} s, Brevo {r['brevo_writes']:,} writes "
-         f"÷ {BREVO_LIMIT_PER_S}/s = {r['floor_brevo']:.1f} s)")
+    line(
+        "peak RSS",
+        f"{r['rss_mb']:.1f} MB (the child's VmHWM; {r['rss_before_mb']:.1f} MB before the run; "
+        f"ru_maxrss {r['ru_maxrss_mb']:.1f} MB, which Linux carries over from the parent at fork/exec)",
+    )
+    line(
+        "floor",
+        f"{r['floor']:.1f} s = max(Calendly {r['calendly_calls'] - r['calendly_429']:,} accepted calls "
+        f"÷ {CALENDLY_LIMIT_PER_MIN}/min = {r['floor_calendly']:.1f} s, Brevo {r['brevo_writes']:,} writes "
+        f"÷ {BREVO_LIMIT_PER_S}/s = {r['floor_brevo']:.1f} s)",
+    )
     line("ratio to floor", f"{r['ratio']:.3f}×")
-    line("sequential latency sum", f"{r['sequential']:.1f} s (this run's calls one after another, no limit: "
-         f"Calendly × {CALENDLY_LATENCY * 1000:.0f} ms + Brevo × {BREVO_LATENCY * 1000:.0f} ms)")
+    line(
+        "sequential latency sum",
+        f"{r['sequential']:.1f} s (this run's calls one after another, no limit: "
+        f"Calendly × {CALENDLY_LATENCY * 1000:.0f} ms + Brevo × {BREVO_LATENCY * 1000:.0f} ms)",
+    )
     c = r["counts"]
     if connector:
-        keys = ("events", "invitees", "pages", "contacts_created", "contacts_updated", "contacts_unchanged",
-                "contacts_failed", "calendly_calls", "brevo_calls", "rate_limited", "seconds")
-        line("report.counts", ", ".join(f"{k} {round(c[k], 1) if isinstance(c.get(k), float) else c.get(k, 0)}"
-                                        for k in keys))
+        keys = (
+            "events",
+            "invitees",
+            "pages",
+            "contacts_created",
+            "contacts_updated",
+            "contacts_unchanged",
+            "contacts_failed",
+            "calendly_calls",
+            "brevo_calls",
+            "rate_limited",
+            "seconds",
+        )
+        line(
+            "report.counts",
+            ", ".join(f"{k} {round(c[k], 1) if isinstance(c.get(k), float) else c.get(k, 0)}" for k in keys),
+        )
     else:
         line("naive counts", ", ".join(f"{k} {round(v, 1) if isinstance(v, float) else v}" for k, v in c.items()))
     line("Brevo simulator contacts", f"{r['contacts_in_brevo']:,}")
 
 
 def main() -> int:
-    args = common.parse_args(__doc__.splitlines()[0], [
-        (("--events",), dict(type=int, default=1500, help="scheduled events (default 1500)")),
-        (("--invitees",), dict(type=int, default=1800, help="invitees over those events (default 1800)")),
-        (("--double",), dict(action="store_true", help="also run the connector at 2× data (adds ≈ 6 min)")),
-        (("--skip-naive",), dict(action="store_true", help="skip the naive baseline")),
-        (("--skip-second",), dict(action="store_true", help="skip the second run")),
-        (("--child",), dict(choices=sorted(CHILDREN), help=argparse_suppress())),
-        (("--spec",), dict(help=argparse_suppress())),
-    ])
+    args = common.parse_args(
+        __doc__.splitlines()[0],
+        [
+            (("--events",), dict(type=int, default=1500, help="scheduled events (default 1500)")),
+            (("--invitees",), dict(type=int, default=1800, help="invitees over those events (default 1800)")),
+            (("--double",), dict(action="store_true", help="also run the connector at 2× data (adds ≈ 6 min)")),
+            (("--skip-naive",), dict(action="store_true", help="skip the naive baseline")),
+            (("--skip-second",), dict(action="store_true", help="skip the second run")),
+            (("--child",), dict(choices=sorted(CHILDREN), help=argparse_suppress())),
+            (("--spec",), dict(help=argparse_suppress())),
+        ],
+    )
     if args.child:
         result = CHILDREN[args.child](json.loads(args.spec))
         print(RESULT_PREFIX + json.dumps(result, default=str))
@@ -380,25 +466,34 @@ def main() -> int:
         connection_ids = list(setup["connections"].values())
 
         print("== backfill benchmark: connector vs naive baseline, simulators with latency and real limits")
-        print(f"   {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, {common.machine()}, "
-              f"database: {setup['db']} ({'DATABASE_URL' if external_db else 'temporary file'}), "
-              f"commit {common.revision()}")
-        print(f"   data: {n_ev:,} events, {n_inv:,} invitees (group event type, ≤ {math.ceil(n_inv / n_ev)} per event), "
-              f"booked in {booked:.1f} s" + (f"; 2× world: {2 * n_ev:,} / {2 * n_inv:,}" if w2 else ""))
-        print(f"   simulators: Calendly {CALENDLY_LATENCY * 1000:.0f} ms/call, {CALENDLY_LIMIT_PER_MIN} req/min per user "
-              f"(sliding 60 s); Brevo {BREVO_LATENCY * 1000:.0f} ms/call, {BREVO_LIMIT_PER_S} req/s (contacts, events); "
-              f"each run has its own simulator pair (own Calendly user budget)")
+        print(
+            f"   {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, {common.machine()}, "
+            f"database: {setup['db']} ({'DATABASE_URL' if external_db else 'temporary file'}), "
+            f"commit {common.revision()}"
+        )
+        print(
+            f"   data: {n_ev:,} events, {n_inv:,} invitees (group event type, ≤ {math.ceil(n_inv / n_ev)} per event), "
+            f"booked in {booked:.1f} s" + (f"; 2× world: {2 * n_ev:,} / {2 * n_inv:,}" if w2 else "")
+        )
+        print(
+            f"   simulators: Calendly {CALENDLY_LATENCY * 1000:.0f} ms/call, {CALENDLY_LIMIT_PER_MIN} req/min per user "
+            f"(sliding 60 s); Brevo {BREVO_LATENCY * 1000:.0f} ms/call, {BREVO_LIMIT_PER_S} req/s (contacts, events); "
+            f"each run has its own simulator pair (own Calendly user budget)"
+        )
         need_cal = 1 + math.ceil(n_ev / 100) + n_ev
         seq = need_cal * CALENDLY_LATENCY + n_inv * BREVO_LATENCY
-        print(f"   whole data set sequential, no limits: {need_cal:,} Calendly calls × {CALENDLY_LATENCY * 1000:.0f} ms + "
-              f"{n_inv:,} Brevo upserts × {BREVO_LATENCY * 1000:.0f} ms = {seq:.1f} s; with the limits the floor is "
-              f"max({need_cal:,} ÷ {CALENDLY_LIMIT_PER_MIN}/min, writes ÷ {BREVO_LIMIT_PER_S}/s) ≥ "
-              f"{need_cal / (CALENDLY_LIMIT_PER_MIN / 60):.1f} s")
+        print(
+            f"   whole data set sequential, no limits: {need_cal:,} Calendly calls × {CALENDLY_LATENCY * 1000:.0f} ms + "
+            f"{n_inv:,} Brevo upserts × {BREVO_LATENCY * 1000:.0f} ms = {seq:.1f} s; with the limits the floor is "
+            f"max({need_cal:,} ÷ {CALENDLY_LIMIT_PER_MIN}/min, writes ÷ {BREVO_LIMIT_PER_S}/s) ≥ "
+            f"{need_cal / (CALENDLY_LIMIT_PER_MIN / 60):.1f} s"
+        )
         sys.stdout.flush()
 
         section(f"1. connector: run_backfill, bulk threshold 200, {n_ev:,} events / {n_inv:,} invitees")
-        results["connector"] = w1.measure("connector", {**w1.spec(), "database_url": database_url,
-                                                        "connection_id": setup["connections"]["1x"]})
+        results["connector"] = w1.measure(
+            "connector", {**w1.spec(), "database_url": database_url, "connection_id": setup["connections"]["1x"]}
+        )
         print_run(results["connector"], connector=True)
 
         if wn:
@@ -408,57 +503,85 @@ def main() -> int:
 
             results["naive"] = wn.measure("naive", {**wn.spec(), "token": SANDBOX_TOKEN, "api_key": SANDBOX_API_KEY})
             print_run(results["naive"], connector=False)
-            line("second run (naive)", f"not run: the snippet keeps no state, so it repeats every call and all "
-                 f"{results['naive']['brevo_writes']:,} writes")
+            line(
+                "second run (naive)",
+                f"not run: the snippet keeps no state, so it repeats every call and all "
+                f"{results['naive']['brevo_writes']:,} writes",
+            )
 
         if not args.skip_second:
             section("3. connector, second run over the same window (nothing changed)")
-            results["second"] = w1.measure("connector", {**w1.spec(), "database_url": database_url,
-                                                         "connection_id": setup["connections"]["1x"]})
+            results["second"] = w1.measure(
+                "connector", {**w1.spec(), "database_url": database_url, "connection_id": setup["connections"]["1x"]}
+            )
             print_run(results["second"], connector=True)
 
         if w2:
             section(f"4. connector at 2× data: {2 * n_ev:,} events / {2 * n_inv:,} invitees")
-            results["double"] = w2.measure("connector", {**w2.spec(), "database_url": database_url,
-                                                         "connection_id": setup["connections"]["2x"]})
+            results["double"] = w2.measure(
+                "connector", {**w2.spec(), "database_url": database_url, "connection_id": setup["connections"]["2x"]}
+            )
             print_run(results["double"], connector=True)
 
         section("summary")
-        print(f"   {'run':<22}{'wall s':>8}{'floor s':>9}{'ratio':>7}{'Calendly':>10}{'Brevo':>7}{'writes':>8}"
-              f"{'429 C/B':>9}{'RSS MB':>8}")
-        for key, label in (("connector", "connector 1×"), ("naive", "naive baseline"), ("second", "connector 2nd run"),
-                           ("double", "connector 2× data")):
+        print(
+            f"   {'run':<22}{'wall s':>8}{'floor s':>9}{'ratio':>7}{'Calendly':>10}{'Brevo':>7}{'writes':>8}"
+            f"{'429 C/B':>9}{'RSS MB':>8}"
+        )
+        for key, label in (
+            ("connector", "connector 1×"),
+            ("naive", "naive baseline"),
+            ("second", "connector 2nd run"),
+            ("double", "connector 2× data"),
+        ):
             r = results.get(key)
             if r:
-                print(f"   {label:<22}{r['wall']:>8.1f}{r['floor']:>9.1f}{r['ratio']:>7.3f}{r['calendly_calls']:>10,}"
-                      f"{r['brevo_calls']:>7,}{r['brevo_writes']:>8,}{str(r['calendly_429']) + '/' + str(r['brevo_429']):>9}"
-                      f"{r['rss_mb']:>8.1f}")
+                print(
+                    f"   {label:<22}{r['wall']:>8.1f}{r['floor']:>9.1f}{r['ratio']:>7.3f}{r['calendly_calls']:>10,}"
+                    f"{r['brevo_calls']:>7,}{r['brevo_writes']:>8,}{str(r['calendly_429']) + '/' + str(r['brevo_429']):>9}"
+                    f"{r['rss_mb']:>8.1f}"
+                )
 
         section("targets")
         r = results["connector"]
         met = r["ratio"] <= RATIO_TARGET
-        line("within 1.15× of the floor", f"{'met' if met else 'NOT met'}: {r['ratio']:.3f}× "
-             f"({r['wall']:.1f} s vs floor {r['floor']:.1f} s)")
+        line(
+            "within 1.15× of the floor",
+            f"{'met' if met else 'NOT met'}: {r['ratio']:.3f}× ({r['wall']:.1f} s vs floor {r['floor']:.1f} s)",
+        )
         runs = [results[k] for k in ("connector", "second", "double") if k in results]
-        known = sum(x["calendly_429"] - x["calendly_429_first_call"] + x["brevo_429"] - x["brevo_429_first_call"]
-                    for x in runs)
+        known = sum(
+            x["calendly_429"] - x["calendly_429_first_call"] + x["brevo_429"] - x["brevo_429_first_call"] for x in runs
+        )
         first = sum(x["calendly_429_first_call"] + x["brevo_429_first_call"] for x in runs)
-        line("zero 429s once the limit is known", f"{'met' if known == 0 else 'NOT met'}: {known} after the first "
-             f"call of a run ({first} on a run's first call, before any header) over {len(runs)} connector run(s)")
+        line(
+            "zero 429s once the limit is known",
+            f"{'met' if known == 0 else 'NOT met'}: {known} after the first "
+            f"call of a run ({first} on a run's first call, before any header) over {len(runs)} connector run(s)",
+        )
         if "second" in results:
             s = results["second"]
-            line("second run writes nothing", f"{'met' if s['brevo_writes'] == 0 else 'NOT met'}: "
-                 f"{s['brevo_writes']} Brevo writes ({s['brevo_calls']} Brevo calls, {s['calendly_calls']:,} Calendly calls)")
+            line(
+                "second run writes nothing",
+                f"{'met' if s['brevo_writes'] == 0 else 'NOT met'}: "
+                f"{s['brevo_writes']} Brevo writes ({s['brevo_calls']} Brevo calls, {s['calendly_calls']:,} Calendly calls)",
+            )
         else:
             line("second run writes nothing", "not measured (--skip-second)")
         peak = max(x["rss_mb"] for x in runs)
-        line("peak RSS under 250 MB", f"{'met' if peak < RSS_LIMIT_MB else 'NOT met'}: {peak:.1f} MB (largest connector run)")
+        line(
+            "peak RSS under 250 MB",
+            f"{'met' if peak < RSS_LIMIT_MB else 'NOT met'}: {peak:.1f} MB (largest connector run)",
+        )
         if "double" in results:
             d = results["double"]
             growth = d["rss_mb"] / r["rss_mb"] - 1
-            line("peak RSS flat when data doubles", f"{'met' if growth <= FLAT_TOLERANCE else 'NOT met'}: "
-                 f"{r['rss_mb']:.1f} MB → {d['rss_mb']:.1f} MB ({growth * 100:+.1f} %, tolerance "
-                 f"{FLAT_TOLERANCE * 100:.0f} %)")
+            line(
+                "peak RSS flat when data doubles",
+                f"{'met' if growth <= FLAT_TOLERANCE else 'NOT met'}: "
+                f"{r['rss_mb']:.1f} MB → {d['rss_mb']:.1f} MB ({growth * 100:+.1f} %, tolerance "
+                f"{FLAT_TOLERANCE * 100:.0f} %)",
+            )
         else:
             line("peak RSS flat when data doubles", "not measured (run with --double)")
     finally:

@@ -10,6 +10,7 @@ Each benchmark is a plain script (``.venv/bin/python bench/<name>.py [--small]``
   leaves the machine;
 * turns background processing off (no embedded worker thread, no Celery broker).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,10 @@ def parse_args(description: str, extra: Iterable[tuple[tuple[str, ...], dict[str
 
 def header(title: str, db: str) -> None:
     print(f"== {title}")
-    print(f"   {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, Python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs ({platform.machine()}), database: {db}")
+    print(
+        f"   {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs ({platform.machine()}), database: {db}"
+    )
     sys.stdout.flush()
 
 
@@ -83,8 +86,12 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 def latency_summary(ms: list[float]) -> str:
     s = sorted(ms)
-    return (f"p50 {percentile(s, 50):.2f} ms, p95 {percentile(s, 95):.2f} ms, p99 {percentile(s, 99):.2f} ms, "
-            f"max {s[-1]:.2f} ms" if s else "no samples")
+    return (
+        f"p50 {percentile(s, 50):.2f} ms, p95 {percentile(s, 95):.2f} ms, p99 {percentile(s, 99):.2f} ms, "
+        f"max {s[-1]:.2f} ms"
+        if s
+        else "no samples"
+    )
 
 
 class Timer:
@@ -156,8 +163,9 @@ def set_brevo_pacing(on: bool) -> None:
 class Sims:
     """Both simulators in this process, and the settings pointing at them."""
 
-    def __init__(self, *, calendly_rate_limit_per_minute: int | None = None,
-                 brevo_rate_limit_per_second: int | None = 10) -> None:
+    def __init__(
+        self, *, calendly_rate_limit_per_minute: int | None = None, brevo_rate_limit_per_second: int | None = 10
+    ) -> None:
         from calendly_sync.sandbox.brevo import BrevoSim
         from calendly_sync.sandbox.calendly import CalendlySim
 
@@ -200,8 +208,9 @@ AREA_CODES = ["212", "404", "415", "312", "617", "512"]
 _phones = itertools.count()
 
 
-def book_many(sim: Any, n: int, event_type_uri: str, *, prefix: str, start: datetime,
-              step_minutes: int = 30) -> list[dict[str, Any]]:
+def book_many(
+    sim: Any, n: int, event_type_uri: str, *, prefix: str, start: datetime, step_minutes: int = 30
+) -> list[dict[str, Any]]:
     """Book ``n`` one-invitee events (no webhooks) with answers to the three questions.
 
     Like ``calendly_data.bulk_events`` but with realistic answers (company, role, a US phone number
@@ -218,9 +227,17 @@ def book_many(sim: Any, n: int, event_type_uri: str, *, prefix: str, start: date
             {"question": "Phone number", "answer": f"({area}) 555-{number:04d}", "position": 2},
         ]
         name = f"{FIRST[i % len(FIRST)]} {LAST[(i // len(FIRST)) % len(LAST)]}"
-        invitees.append(sim.book(event_type_uri, f"{prefix}{i}@example.com", name,
-                                 start + timedelta(minutes=step_minutes * i), questions_and_answers=qas,
-                                 timezone="America/Chicago", fire_webhooks=False))
+        invitees.append(
+            sim.book(
+                event_type_uri,
+                f"{prefix}{i}@example.com",
+                name,
+                start + timedelta(minutes=step_minutes * i),
+                questions_and_answers=qas,
+                timezone="America/Chicago",
+                fire_webhooks=False,
+            )
+        )
     return invitees
 
 
@@ -235,13 +252,23 @@ def make_connection(label: str, event_type: dict[str, Any], list_ids: list[int] 
     from calendly_sync.sandbox.brevo import SANDBOX_API_KEY
     from calendly_sync.sandbox.calendly import SANDBOX_TOKEN
 
-    conn = Connection.objects.create(name=f"bench-{label}-{RUN_ID}", access_token=SANDBOX_TOKEN,
-                                     brevo_api_key=SANDBOX_API_KEY, webhook_signing_key=SIGNING_KEY)
-    EventTypeMapping.objects.create(connection=conn, key="discovery_call", event_type_uri=event_type["uri"],
-                                    event_type_name=event_type["name"], list_ids=list_ids or [10])
+    conn = Connection.objects.create(
+        name=f"bench-{label}-{RUN_ID}",
+        access_token=SANDBOX_TOKEN,
+        brevo_api_key=SANDBOX_API_KEY,
+        webhook_signing_key=SIGNING_KEY,
+    )
+    EventTypeMapping.objects.create(
+        connection=conn,
+        key="discovery_call",
+        event_type_uri=event_type["uri"],
+        event_type_name=event_type["name"],
+        list_ids=list_ids or [10],
+    )
     for i, (source, attribute, kind) in enumerate(PAGE_FIELD_MAPPING):
-        FieldMapping.objects.create(connection=conn, source=source, attribute=attribute, attribute_type=kind,
-                                    position=i)
+        FieldMapping.objects.create(
+            connection=conn, source=source, attribute=attribute, attribute_type=kind, position=i
+        )
     _state["connections"].append(conn.pk)
     return conn
 
@@ -371,10 +398,16 @@ def machine() -> str:
 def revision() -> str:
     """The product's git commit (short), with "+changes" when its files (bench/ aside) differ from it."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return (head or "unknown") + ("+changes" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -18,6 +18,7 @@ Prints figures, asserts nothing.
 4. Duplicates: every delivery posted again, re-signed with a new timestamp (as Calendly's retries
    are). Prints duplicates accepted/s, latency, and the Brevo writes that followed (expected 0).
 """
+
 from __future__ import annotations
 
 import sys
@@ -87,25 +88,39 @@ def process_all(ids: list[int], sims: common.Sims) -> dict[str, Any]:
         for pk in ids:
             statuses[process_delivery(pk)] += 1
     result = {
-        "seconds": t.seconds, "statuses": statuses, "writes": sims.brevo_writes() - writes0,
-        "calls": sims.brevo_calls() - calls0, "429": sims.brevo.rate_limited - limited0,
+        "seconds": t.seconds,
+        "statuses": statuses,
+        "writes": sims.brevo_writes() - writes0,
+        "calls": sims.brevo_calls() - calls0,
+        "429": sims.brevo.rate_limited - limited0,
         "upserts": sims.brevo.count(r"^POST /v3/contacts$") - contacts0,
         "events": sims.brevo.count(r"^POST /v3/events$") - events0,
     }
     line("deliveries", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
     line("wall time", f"{t.seconds:.2f} s")
     line("deliveries/s (end to end)", rate(len(ids), t.seconds))
-    line("Brevo calls", f"{result['calls']} (writes {result['writes']}: {result['upserts']} contact upserts, "
-         f"{result['events']} events; 429s served {result['429']})")
+    line(
+        "Brevo calls",
+        f"{result['calls']} (writes {result['writes']}: {result['upserts']} contact upserts, "
+        f"{result['events']} events; 429s served {result['429']})",
+    )
     return result
 
 
 def main() -> int:
-    args = common.parse_args(__doc__.splitlines()[0], [
-        (("--deliveries",), dict(type=int, default=None, help="deliveries for steps 1-2 (default 500, --small 100)")),
-        (("--paced-deliveries",), dict(type=int, default=None,
-                                       help="deliveries processed with Brevo pacing (default 200, --small 50)")),
-    ])
+    args = common.parse_args(
+        __doc__.splitlines()[0],
+        [
+            (
+                ("--deliveries",),
+                dict(type=int, default=None, help="deliveries for steps 1-2 (default 500, --small 100)"),
+            ),
+            (
+                ("--paced-deliveries",),
+                dict(type=int, default=None, help="deliveries processed with Brevo pacing (default 200, --small 50)"),
+            ),
+        ],
+    )
     m = args.deliveries or (100 if args.small else 500)
     m_paced = args.paced_deliveries or (50 if args.small else 200)
 
@@ -126,13 +141,18 @@ def main() -> int:
         url = f"/webhooks/calendly/{conn.pk}/"
         created_by = sims.calendly.admin["uri"]
         with Timer() as t:
-            first = invitee_payloads(sims.calendly, common.book_many(
-                sims.calendly, m, et["uri"], prefix="hook", start=common.day_start(1)))
-            second = invitee_payloads(sims.calendly, common.book_many(
-                sims.calendly, m_paced, et["uri"], prefix="hookpaced", start=common.day_start(30)))
+            first = invitee_payloads(
+                sims.calendly, common.book_many(sims.calendly, m, et["uri"], prefix="hook", start=common.day_start(1))
+            )
+            second = invitee_payloads(
+                sims.calendly,
+                common.book_many(sims.calendly, m_paced, et["uri"], prefix="hookpaced", start=common.day_start(30)),
+            )
         size = sum(len(b) for b, _ in build(first[:20], created_by)) / min(20, len(first))
-        print(f"   {m + m_paced} bookings and payloads prepared in {t.seconds:.2f} s; "
-              f"mean signed body {size / 1024:.1f} KiB")
+        print(
+            f"   {m + m_paced} bookings and payloads prepared in {t.seconds:.2f} s; "
+            f"mean signed body {size / 1024:.1f} KiB"
+        )
         client = Client()
 
         section(f"1. endpoint: {m} signed invitee.created deliveries (no background processing)")
@@ -140,14 +160,18 @@ def main() -> int:
         report_posts(posted, "requests")
         figures["post"] = posted
 
-        section(f"2. processing {m} deliveries into Brevo, no pacing (client requests_per_second=None, "
-                "simulator not limiting)")
+        section(
+            f"2. processing {m} deliveries into Brevo, no pacing (client requests_per_second=None, "
+            "simulator not limiting)"
+        )
         common.set_brevo_pacing(False)
         sims.brevo.rate_limit_per_second = None
         figures["unpaced"] = process_all(posted["ids"], sims)
 
-        section(f"3. processing {m_paced} more deliveries with Brevo pacing (client 10 req/s, "
-                f"simulator enforcing {BREVO_LIMIT} req/s)")
+        section(
+            f"3. processing {m_paced} more deliveries with Brevo pacing (client 10 req/s, "
+            f"simulator enforcing {BREVO_LIMIT} req/s)"
+        )
         posted_paced = post_all(client, url, build(second, created_by))
         line("posted", f"{len(posted_paced['ids'])} accepted ({latency_summary(posted_paced['latencies'])})")
         common.set_brevo_pacing(True)
@@ -158,31 +182,49 @@ def main() -> int:
         posts_before, writes_before = sims.brevo.count(r"^POST /v3/"), sims.brevo_writes()
         dup = post_all(client, url, build(first + second, created_by))
         report_posts(dup, "duplicates accepted")
-        pending = list(WebhookDelivery.objects.filter(connection=conn, status=WebhookDelivery.Status.PENDING)
-                       .values_list("pk", flat=True))
+        pending = list(
+            WebhookDelivery.objects.filter(connection=conn, status=WebhookDelivery.Status.PENDING).values_list(
+                "pk", flat=True
+            )
+        )
         from calendly_sync.inbox.deliveries import process_delivery
 
         for pk in pending:  # nothing should be pending; process whatever is, to prove no write follows
             process_delivery(pk)
         redeliveries = sum(WebhookDelivery.objects.filter(connection=conn).values_list("redeliveries", flat=True))
-        line("deliveries stored", f"{WebhookDelivery.objects.filter(connection=conn).count()} "
-             f"(redeliveries counted {redeliveries}, pending after the duplicates {len(pending)})")
-        line("new Brevo writes", f"{sims.brevo.count(r'^POST /v3/') - posts_before} POST "
-             f"({sims.brevo_writes() - writes_before} POST/PUT/DELETE)")
+        line(
+            "deliveries stored",
+            f"{WebhookDelivery.objects.filter(connection=conn).count()} "
+            f"(redeliveries counted {redeliveries}, pending after the duplicates {len(pending)})",
+        )
+        line(
+            "new Brevo writes",
+            f"{sims.brevo.count(r'^POST /v3/') - posts_before} POST "
+            f"({sims.brevo_writes() - writes_before} POST/PUT/DELETE)",
+        )
         figures["dup"] = dup
 
         section("summary")
         p = sorted(posted["latencies"])
         d = sorted(dup["latencies"])
-        line("endpoint, new deliveries", f"{rate(len(p), posted['seconds'])} req/s, p50 {common.percentile(p, 50):.2f} ms, "
-             f"p95 {common.percentile(p, 95):.2f} ms, p99 {common.percentile(p, 99):.2f} ms, max {p[-1]:.2f} ms")
-        line("endpoint, duplicates", f"{rate(len(d), dup['seconds'])} req/s, p50 {common.percentile(d, 50):.2f} ms, "
-             f"p95 {common.percentile(d, 95):.2f} ms, p99 {common.percentile(d, 99):.2f} ms, max {d[-1]:.2f} ms")
+        line(
+            "endpoint, new deliveries",
+            f"{rate(len(p), posted['seconds'])} req/s, p50 {common.percentile(p, 50):.2f} ms, "
+            f"p95 {common.percentile(p, 95):.2f} ms, p99 {common.percentile(p, 99):.2f} ms, max {p[-1]:.2f} ms",
+        )
+        line(
+            "endpoint, duplicates",
+            f"{rate(len(d), dup['seconds'])} req/s, p50 {common.percentile(d, 50):.2f} ms, "
+            f"p95 {common.percentile(d, 95):.2f} ms, p99 {common.percentile(d, 99):.2f} ms, max {d[-1]:.2f} ms",
+        )
         for key, label in (("unpaced", "processing, no pacing"), ("paced", "processing, Brevo pacing")):
             r = figures[key]
             n = sum(r["statuses"].values())
-            line(label, f"{rate(n, r['seconds'])} deliveries/s ({n} in {r['seconds']:.2f} s, "
-                 f"{r['writes']} Brevo writes, {r['429']} 429s)")
+            line(
+                label,
+                f"{rate(n, r['seconds'])} deliveries/s ({n} in {r['seconds']:.2f} s, "
+                f"{r['writes']} Brevo writes, {r['429']} 429s)",
+            )
     finally:
         sims.stop()
         common.cleanup()

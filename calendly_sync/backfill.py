@@ -4,6 +4,7 @@ Checkpointed per page of scheduled events: a run killed in the middle resumes fr
 it finished (``sync_calendly --resume``); everything before the checkpoint is already durable as
 Booking/Contact rows, and dirty contacts are pushed by whichever run comes next.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,8 +70,11 @@ class BackfillReport:
 def default_window(connection: Connection, now: datetime | None = None) -> tuple[datetime, datetime]:
     """From the last completed run's checkpoint (minus an overlap), or 90 days back; to 90 days ahead."""
     now = now or timezone.now()
-    last = SyncRun.objects.filter(connection=connection, status=SyncRun.Status.COMPLETED, dry_run=False).order_by(
-        "-started_at").first()
+    last = (
+        SyncRun.objects.filter(connection=connection, status=SyncRun.Status.COMPLETED, dry_run=False)
+        .order_by("-started_at")
+        .first()
+    )
     since = now - DEFAULT_BACK
     if last is not None:
         since = max(since, last.started_at - RESYNC_OVERLAP)
@@ -90,8 +94,9 @@ def _event_params(connection: Connection, since: datetime, until: datetime, scop
     return params
 
 
-def run_backfill(connection: Connection, options: BackfillOptions,
-                 progress: Callable[[int], None] | None = None) -> BackfillReport:
+def run_backfill(
+    connection: Connection, options: BackfillOptions, progress: Callable[[int], None] | None = None
+) -> BackfillReport:
     started = time.monotonic()
     calendly = calendly_client_for(connection)
     brevo = None if options.dry_run else brevo_client_for(connection)
@@ -123,22 +128,28 @@ def run_backfill(connection: Connection, options: BackfillOptions,
             return
         while True:
             try:
-                pages = calendly.iter_pages("/scheduled_events", _event_params(connection, since, until, scope),
-                                            page_token=page_token)
+                pages = calendly.iter_pages(
+                    "/scheduled_events", _event_params(connection, since, until, scope), page_token=page_token
+                )
                 first = next(pages, None)
             except CalendlyPermissionError:
                 if scope == "organization":
                     scope = "user"
-                    warnings.append("The token's user is not an organization admin: syncing only their own "
-                                    "events (user scope). Use an admin's token to include colleagues' bookings.")
+                    warnings.append(
+                        "The token's user is not an organization admin: syncing only their own "
+                        "events (user scope). Use an admin's token to include colleagues' bookings."
+                    )
                     continue
                 raise
             break
         page = first
         with ThreadPoolExecutor(max_workers=INVITEE_WORKERS, thread_name_prefix="invitees") as pool:
             while page is not None:
-                events = [e for e in page.items if not options.event_type or options.event_type in (
-                    e.get("event_type"), e.get("name"))]
+                events = [
+                    e
+                    for e in page.items
+                    if not options.event_type or options.event_type in (e.get("event_type"), e.get("name"))
+                ]
                 invitee_lists = list(pool.map(lambda e: list(calendly.list_invitees(e["uri"])), events))
                 for event, invitees in zip(events, invitee_lists):
                     counts["events"] += 1
@@ -158,8 +169,11 @@ def run_backfill(connection: Connection, options: BackfillOptions,
                         progress(1)
                 counts["pages"] += 1
                 page_token = page.next_page_token
-                _checkpoint(run, counts, {"page_token": page_token, "scope": scope, "done": page_token is None,
-                                          "counts": dict(counts)})
+                _checkpoint(
+                    run,
+                    counts,
+                    {"page_token": page_token, "scope": scope, "done": page_token is None, "counts": dict(counts)},
+                )
                 page = next(pages, None) if page_token else None
 
     try:
@@ -168,22 +182,35 @@ def run_backfill(connection: Connection, options: BackfillOptions,
                 work()
                 summary = push_dirty(connection, None, emails=touched, dry_run=True)
                 dry_writes = summary.dry_run_writes
-                counts["contacts_unchanged"] = len(touched) - len({w.get("POST /contacts", {}).get("email")
-                                                                   for w in dry_writes} - {None})
+                counts["contacts_unchanged"] = len(touched) - len(
+                    {w.get("POST /contacts", {}).get("email") for w in dry_writes} - {None}
+                )
                 counts["contacts_would_write"] = len(touched) - counts["contacts_unchanged"]
                 transaction.set_rollback(True)
-            run = SyncRun.objects.create(connection=connection, status=SyncRun.Status.COMPLETED, dry_run=True,
-                                         trigger=options.trigger, since=since, until=until)
+            run = SyncRun.objects.create(
+                connection=connection,
+                status=SyncRun.Status.COMPLETED,
+                dry_run=True,
+                trigger=options.trigger,
+                since=since,
+                until=until,
+            )
             summary = PushSummary()
         else:
             work()
-            dirty_before = set(Contact.objects.filter(connection=connection, dirty=True).values_list("email", flat=True))
+            dirty_before = set(
+                Contact.objects.filter(connection=connection, dirty=True).values_list("email", flat=True)
+            )
             summary = push_dirty(connection, brevo, sync_run=run, bulk_threshold=options.bulk_threshold)
             counts["contacts_unchanged"] = len(touched - dirty_before)
     except BaseException as exc:
         counts["seconds"] = counts.get("seconds", 0) + time.monotonic() - started
-        _finish(run, SyncRun.Status.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else SyncRun.Status.FAILED,
-                counts, error=f"{type(exc).__name__}: {exc}")
+        _finish(
+            run,
+            SyncRun.Status.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else SyncRun.Status.FAILED,
+            counts,
+            error=f"{type(exc).__name__}: {exc}",
+        )
         raise
 
     counts["contacts_created"] = counts.get("contacts_created", 0) + summary.created
@@ -192,14 +219,19 @@ def run_backfill(connection: Connection, options: BackfillOptions,
     counts["contacts_retry"] = summary.retry
     counts["events_sent"] = counts.get("events_sent", 0) + summary.events_sent
     counts["warnings"] = summary.warnings + len(warnings)
-    counts["calendly_calls"] = counts.get("calendly_calls", 0) + calendly.stats.get("calls", 0) + identify_stats.get(
-        "calls", 0)
+    counts["calendly_calls"] = (
+        counts.get("calendly_calls", 0) + calendly.stats.get("calls", 0) + identify_stats.get("calls", 0)
+    )
     brevo_after = brevo.stats.as_dict() if brevo else {}
     brevo_calls = brevo_after.get("calls", 0) - brevo_before.get("calls", 0)
     brevo_429 = brevo_after.get("rate_limited", 0) - brevo_before.get("rate_limited", 0)
     counts["brevo_calls"] = counts.get("brevo_calls", 0) + brevo_calls
-    counts["rate_limited"] = (counts.get("rate_limited", 0) + calendly.stats.get("rate_limited", 0)
-                              + identify_stats.get("rate_limited", 0) + brevo_429)
+    counts["rate_limited"] = (
+        counts.get("rate_limited", 0)
+        + calendly.stats.get("rate_limited", 0)
+        + identify_stats.get("rate_limited", 0)
+        + brevo_429
+    )
     counts["seconds"] = counts.get("seconds", 0) + time.monotonic() - started
     _finish(run, SyncRun.Status.COMPLETED, counts, error="\n".join(warnings))
     if not options.dry_run:
@@ -209,8 +241,12 @@ def run_backfill(connection: Connection, options: BackfillOptions,
 
 def _start_run(connection: Connection, options: BackfillOptions) -> SyncRun:
     if options.resume and not options.dry_run:
-        run = SyncRun.objects.filter(connection=connection, dry_run=False).exclude(
-            status=SyncRun.Status.COMPLETED).order_by("-started_at").first()
+        run = (
+            SyncRun.objects.filter(connection=connection, dry_run=False)
+            .exclude(status=SyncRun.Status.COMPLETED)
+            .order_by("-started_at")
+            .first()
+        )
         if run is not None:
             run.status = SyncRun.Status.RUNNING
             run.error = ""
@@ -222,9 +258,13 @@ def _start_run(connection: Connection, options: BackfillOptions) -> SyncRun:
     if options.dry_run:  # the real row is written after the rollback
         return SyncRun(connection=connection, since=since, until=until, dry_run=True, checkpoint={}, counts={})
     return SyncRun.objects.create(
-        connection=connection, since=since, until=until, trigger=options.trigger,
+        connection=connection,
+        since=since,
+        until=until,
+        trigger=options.trigger,
         options={"event_type": options.event_type, "with_events": options.with_events},
-        checkpoint={}, counts={},
+        checkpoint={},
+        counts={},
     )
 
 
@@ -233,8 +273,9 @@ def _checkpoint(run: SyncRun, counts: dict[str, Any], checkpoint: dict[str, Any]
     run.counts = dict(counts)
     run.heartbeat_at = timezone.now()
     if run.pk:
-        SyncRun.objects.filter(pk=run.pk).update(checkpoint=run.checkpoint, counts=run.counts,
-                                                 heartbeat_at=run.heartbeat_at)
+        SyncRun.objects.filter(pk=run.pk).update(
+            checkpoint=run.checkpoint, counts=run.counts, heartbeat_at=run.heartbeat_at
+        )
 
 
 def _finish(run: SyncRun, status: str, counts: dict[str, Any], error: str = "") -> None:

@@ -6,6 +6,7 @@ rotated: the first key of ``FIELD_ENCRYPTION_KEYS`` encrypts, every listed key d
 Without ``FIELD_ENCRYPTION_KEYS`` a key is derived from ``SECRET_KEY`` (fine for a sandbox; a
 deployment sets its own keys so that rotating ``SECRET_KEY`` does not orphan its secrets).
 """
+
 from __future__ import annotations
 
 import base64
@@ -55,7 +56,7 @@ def decrypt(stored: str) -> str:
     if not stored.startswith(PREFIX):
         return stored  # written before encryption was enabled; re-encrypted on next save/rotation
     try:
-        return fernet().decrypt(stored[len(PREFIX):].encode("ascii")).decode("utf-8")
+        return fernet().decrypt(stored[len(PREFIX) :].encode("ascii")).decode("utf-8")
     except InvalidToken as exc:
         raise ImproperlyConfigured(
             "A stored secret cannot be decrypted with FIELD_ENCRYPTION_KEYS: keep the old key in the "
@@ -69,7 +70,7 @@ def rotate(stored: str) -> str:
         return stored
     if not stored.startswith(PREFIX):
         return encrypt(stored)
-    return PREFIX + fernet().rotate(stored[len(PREFIX):].encode("ascii")).decode("ascii")
+    return PREFIX + fernet().rotate(stored[len(PREFIX) :].encode("ascii")).decode("ascii")
 
 
 def mask(value: str | None, visible: int = 4) -> str:

@@ -2,6 +2,7 @@
 
 Each check returns one line: OK, WARN or FAIL, what was found, and what to do about it.
 """
+
 from __future__ import annotations
 
 import time
@@ -46,14 +47,20 @@ def _calendly_token(connection: Connection, client: CalendlyClient | None = None
         client = client or calendly_client_for(connection)
         me = client.get_current_user()
     except CalendlyAuthError as exc:
-        return Check(FAIL, "Calendly token", f"{exc} (401: the token expired or was revoked; refresh, reconnect, or "
-                                             f"issue a new Personal Access Token)")
+        return Check(
+            FAIL,
+            "Calendly token",
+            f"{exc} (401: the token expired or was revoked; refresh, reconnect, or issue a new Personal Access Token)",
+        )
     except (CalendlyError, MissingCredentials, RuntimeError) as exc:
         return Check(FAIL, "Calendly token", str(exc))
     Connection.objects.filter(pk=connection.pk).update(
-        calendly_user_uri=me.get("uri", ""), calendly_organization_uri=me.get("current_organization", ""),
-        calendly_user_name=(me.get("name") or "")[:200], calendly_user_email=me.get("email") or "",
-        status=Connection.Status.ACTIVE if connection.status in ("new", "error") else connection.status)
+        calendly_user_uri=me.get("uri", ""),
+        calendly_organization_uri=me.get("current_organization", ""),
+        calendly_user_name=(me.get("name") or "")[:200],
+        calendly_user_email=me.get("email") or "",
+        status=Connection.Status.ACTIVE if connection.status in ("new", "error") else connection.status,
+    )
     connection.refresh_from_db()
     scopes = f"; scopes: {connection.scopes}" if connection.scopes else ""
     return Check(OK, "Calendly token", f"valid, user {me.get('name')} <{me.get('email')}>{scopes}")
@@ -96,8 +103,12 @@ def _scope(connection: Connection, client: CalendlyClient) -> Check:
     try:
         list(client.list_webhook_subscriptions(organization=connection.calendly_organization_uri, scope="organization"))
     except CalendlyPermissionError:
-        return Check(WARN, "Webhook scope", "the token's user is not an organization admin: only user-scoped webhooks "
-                                            "are possible, so colleagues' bookings will not arrive (use an admin's token)")
+        return Check(
+            WARN,
+            "Webhook scope",
+            "the token's user is not an organization admin: only user-scoped webhooks "
+            "are possible, so colleagues' bookings will not arrive (use an admin's token)",
+        )
     except CalendlyError as exc:
         return Check(WARN, "Webhook scope", f"could not list subscriptions: {exc}")
     return Check(OK, "Webhook scope", "organization scope available (all bookings in the organization)")
@@ -105,8 +116,11 @@ def _scope(connection: Connection, client: CalendlyClient) -> Check:
 
 def _subscription(connection: Connection, client: CalendlyClient) -> Check:
     if not connection.webhook_subscription_uri:
-        return Check(FAIL, "Webhook subscription", "none registered: run `manage.py calendly_webhooks ensure` "
-                                                   "(webhooks not arriving? this is why)")
+        return Check(
+            FAIL,
+            "Webhook subscription",
+            "none registered: run `manage.py calendly_webhooks ensure` (webhooks not arriving? this is why)",
+        )
     try:
         sub = client.get_webhook_subscription(connection.webhook_subscription_uri)
     except CalendlyNotFound:
@@ -114,11 +128,18 @@ def _subscription(connection: Connection, client: CalendlyClient) -> Check:
     except CalendlyError as exc:
         return Check(WARN, "Webhook subscription", str(exc))
     if sub.get("state") != "active":
-        return Check(FAIL, "Webhook subscription", f"state {sub.get('state')} (Calendly disables a hook after 24 h of "
-                                                   "failed deliveries): run `manage.py calendly_webhooks ensure`")
+        return Check(
+            FAIL,
+            "Webhook subscription",
+            f"state {sub.get('state')} (Calendly disables a hook after 24 h of "
+            "failed deliveries): run `manage.py calendly_webhooks ensure`",
+        )
     if sub.get("retry_started_at"):
-        return Check(WARN, "Webhook subscription", f"active, but Calendly has been retrying failed deliveries since "
-                                                   f"{sub['retry_started_at']}")
+        return Check(
+            WARN,
+            "Webhook subscription",
+            f"active, but Calendly has been retrying failed deliveries since {sub['retry_started_at']}",
+        )
     return Check(OK, "Webhook subscription", f"active, {sub.get('scope')} scope → {sub.get('callback_url')}")
 
 
@@ -134,16 +155,23 @@ def _callback_url(connection: Connection) -> Check:
 
 def _rejections(connection: Connection) -> Check:
     if connection.last_rejection_at and connection.last_rejection_at > timezone.now() - timedelta(days=1):
-        return Check(FAIL, "Signatures", f"{connection.signature_rejections} rejected; last "
-                                         f"{connection.last_rejection_at:%Y-%m-%d %H:%M} UTC: "
-                                         f"{connection.last_rejection_reason} (check the signing key and the clock)")
+        return Check(
+            FAIL,
+            "Signatures",
+            f"{connection.signature_rejections} rejected; last "
+            f"{connection.last_rejection_at:%Y-%m-%d %H:%M} UTC: "
+            f"{connection.last_rejection_reason} (check the signing key and the clock)",
+        )
     return Check(OK, "Signatures", f"no rejection in the last 24 h ({connection.signature_rejections} in all)")
 
 
 def _clock_skew(client: CalendlyClient) -> Check:
     try:
-        resp = client.session.get(client.base_url + "/users/me", timeout=10,
-                                  headers={"Authorization": f"Bearer {client.tokens.access_token()}"})
+        resp = client.session.get(
+            client.base_url + "/users/me",
+            timeout=10,
+            headers={"Authorization": f"Bearer {client.tokens.access_token()}"},
+        )
         date = resp.headers.get("Date")
     except Exception:  # the check is advisory
         date = None
@@ -164,16 +192,28 @@ def _brevo_objects(connection: Connection) -> list[Check]:
         wanted.update(int(i) for i in mapping.list_ids or [])
     wanted.update(int(i) for i in connection.default_list_ids or [])
     missing = sorted(wanted - lists)
-    out.append(Check(FAIL if missing else OK, "Brevo lists",
-                     f"missing list ids {missing}" if missing else f"all {len(wanted)} mapped lists exist"))
+    out.append(
+        Check(
+            FAIL if missing else OK,
+            "Brevo lists",
+            f"missing list ids {missing}" if missing else f"all {len(wanted)} mapped lists exist",
+        )
+    )
     existing, absent = ensure_attributes(connection, client, dry_run=True, force=True)
-    out.append(Check(WARN if absent else OK, "Brevo attributes",
-                     f"missing {', '.join(absent)} (run `manage.py brevo_setup`)" if absent
-                     else f"all {len(existing)} mapped attributes exist"))
+    out.append(
+        Check(
+            WARN if absent else OK,
+            "Brevo attributes",
+            f"missing {', '.join(absent)} (run `manage.py brevo_setup`)"
+            if absent
+            else f"all {len(existing)} mapped attributes exist",
+        )
+    )
     gone = EventTypeMapping.objects.filter(connection=connection, missing_since__isnull=False)
     if gone.exists():
-        out.append(Check(WARN, "Event types", "deleted in Calendly but still mapped: "
-                                              + ", ".join(str(m) for m in gone)))
+        out.append(
+            Check(WARN, "Event types", "deleted in Calendly but still mapped: " + ", ".join(str(m) for m in gone))
+        )
     return out
 
 
@@ -181,6 +221,7 @@ def _pending(connection: Connection) -> Check:
     failed = WebhookDelivery.objects.filter(connection=connection, status="failed").count()
     pending = WebhookDelivery.objects.filter(connection=connection, status="pending").count()
     if failed:
-        return Check(FAIL, "Deliveries", f"{failed} failed, {pending} pending: see the admin's webhook log, then "
-                                         "reprocess them")
+        return Check(
+            FAIL, "Deliveries", f"{failed} failed, {pending} pending: see the admin's webhook log, then reprocess them"
+        )
     return Check(OK if pending < 100 else WARN, "Deliveries", f"{pending} pending, none failed")

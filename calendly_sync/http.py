@@ -2,6 +2,7 @@
 
 Pure functions, so the policy is testable without a network.
 """
+
 from __future__ import annotations
 
 import random

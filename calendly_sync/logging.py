@@ -3,6 +3,7 @@
 Belt and braces: code never logs tokens on purpose, and this filter catches what slips through
 (an exception that echoes a header, a URL with a token).
 """
+
 from __future__ import annotations
 
 import logging

@@ -5,6 +5,7 @@ Doors (the webhook view, the admin) hand work over with :func:`dispatch_delivery
 worker thread of this server process takes it. Either way the same functions run:
 :func:`calendly_sync.runtime.drain.drain` and :func:`~calendly_sync.runtime.drain.sweep`.
 """
+
 from __future__ import annotations
 
 import threading
@@ -53,8 +54,11 @@ def dispatch_delivery(delivery_id: int) -> None:
 
 def reprocess(delivery_ids: list[int]) -> int:
     """Admin action: put deliveries back in the queue (a failed one gets a fresh set of attempts)."""
-    n = WebhookDelivery.objects.filter(pk__in=delivery_ids).exclude(status=WebhookDelivery.Status.PROCESSING).update(
-        status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, last_error="")
+    n = (
+        WebhookDelivery.objects.filter(pk__in=delivery_ids)
+        .exclude(status=WebhookDelivery.Status.PROCESSING)
+        .update(status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, last_error="")
+    )
     for pk in delivery_ids:
         transaction.on_commit(lambda pk=pk: dispatch_delivery(pk))
     return n
@@ -70,8 +74,10 @@ def process_delivery_task(delivery_id: int) -> str:
     """
     if drain([delivery_id], background=True) is None:
         return "deferred"
-    status, due = WebhookDelivery.objects.filter(pk=delivery_id).values_list(
-        "status", "next_attempt_at").first() or ("missing", None)
+    status, due = WebhookDelivery.objects.filter(pk=delivery_id).values_list("status", "next_attempt_at").first() or (
+        "missing",
+        None,
+    )
     if status == WebhookDelivery.Status.PENDING and due is not None and due > timezone.now():
         process_delivery_task.apply_async((delivery_id,), countdown=max(1.0, (due - timezone.now()).total_seconds()))
     return str(status)

@@ -2,6 +2,7 @@
 
 The OAuth callback itself is social-auth's (``/oauth/complete/calendly/``, see connector_site/urls.py).
 """
+
 from django.urls import path
 
 from calendly_sync.connect.views import start_connect

@@ -4,6 +4,7 @@ The raw body is read before anything parses it (the HMAC covers the exact bytes)
 committed to the inbox before the 2xx, and processing happens after the commit, in the embedded
 worker thread or a Celery task, so the response never waits for Calendly or Brevo.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -121,7 +122,11 @@ class CalendlyWebhookView(APIView):
                 except SignatureError as exc:
                     last_error = exc.reason
             if len(matches) != 1:
-                reason = last_error if not matches else "several connections verify this delivery; use /webhooks/calendly/<id>/"
+                reason = (
+                    last_error
+                    if not matches
+                    else "several connections verify this delivery; use /webhooks/calendly/<id>/"
+                )
                 return _reject(None, reason)
             connection = matches[0]
 
@@ -139,8 +144,9 @@ class CalendlyWebhookView(APIView):
             return Response({"detail": "Envelope 'payload' must be an object."}, status=400)
         return self._store(connection, envelope, raw, header, django_request)
 
-    def _store(self, connection: Connection, envelope: dict[str, Any], raw: bytes, header: str | None,
-               request: HttpRequest) -> Response:
+    def _store(
+        self, connection: Connection, envelope: dict[str, Any], raw: bytes, header: str | None, request: HttpRequest
+    ) -> Response:
         event = envelope["event"]
         payload = envelope.get("payload") if isinstance(envelope.get("payload"), dict) else {}
         key = idempotency_key(connection.pk, envelope)

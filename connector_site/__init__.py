@@ -1,4 +1,5 @@
 """Django project for the Calendly → Brevo connector."""
+
 from .celery import app as celery_app
 
 __all__ = ("celery_app",)

@@ -3,6 +3,7 @@
 Only used when ``CELERY_BROKER_URL`` is set; without a broker the same functions run in-process
 (see ``calendly_sync.runtime.worker``), so the connector works as a single process on SQLite.
 """
+
 import os
 
 from celery import Celery

@@ -4,6 +4,7 @@ Every variable is documented in README.md and ``.env.example``. The defaults giv
 single-process connector on SQLite with no broker; production sets ``DATABASE_URL``,
 ``CELERY_BROKER_URL``, ``SECRET_KEY`` and ``FIELD_ENCRYPTION_KEYS``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

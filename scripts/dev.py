@@ -9,6 +9,7 @@ and then runs the connector or the test suite.
 the Calendly and Brevo simulators on 127.0.0.1:8025 and :8026 with seeded data, a connection
 pointing at them, and an admin user ``admin`` / ``admin``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,25 +61,29 @@ def run(argv: list[str]) -> int:
     ensure_venv()
     env = dict(os.environ)
     addr = argv[0] if argv else env.get("CONNECTOR_ADDR", "127.0.0.1:8000")
-    sandbox = not (dotenv_has("CALENDLY_ACCESS_TOKEN") or dotenv_has("CALENDLY_CLIENT_ID")) or not dotenv_has("BREVO_API_KEY")
+    sandbox = not (dotenv_has("CALENDLY_ACCESS_TOKEN") or dotenv_has("CALENDLY_CLIENT_ID")) or not dotenv_has(
+        "BREVO_API_KEY"
+    )
     sims: subprocess.Popen[bytes] | None = None
     if sandbox:
-        env.update({
-            "CALENDLY_API_URL": "http://127.0.0.1:8025",
-            "CALENDLY_AUTH_URL": "http://127.0.0.1:8025",
-            "BREVO_API_URL": "http://127.0.0.1:8026/v3",
-            "CONNECTOR_SANDBOX": "1",
-            # the simulator's OAuth app, so "Connect Calendly" works in the sandbox too
-            "CALENDLY_CLIENT_ID": env.get("CALENDLY_CLIENT_ID") or "sandbox-client",
-            "CALENDLY_CLIENT_SECRET": env.get("CALENDLY_CLIENT_SECRET") or "sandbox-secret",
-            "DEBUG": env.get("DEBUG", "1"),
-            "SITE_URL": env.get("SITE_URL", f"http://{addr}"),
-        })
+        env.update(
+            {
+                "CALENDLY_API_URL": "http://127.0.0.1:8025",
+                "CALENDLY_AUTH_URL": "http://127.0.0.1:8025",
+                "BREVO_API_URL": "http://127.0.0.1:8026/v3",
+                "CONNECTOR_SANDBOX": "1",
+                # the simulator's OAuth app, so "Connect Calendly" works in the sandbox too
+                "CALENDLY_CLIENT_ID": env.get("CALENDLY_CLIENT_ID") or "sandbox-client",
+                "CALENDLY_CLIENT_SECRET": env.get("CALENDLY_CLIENT_SECRET") or "sandbox-secret",
+                "DEBUG": env.get("DEBUG", "1"),
+                "SITE_URL": env.get("SITE_URL", f"http://{addr}"),
+            }
+        )
         print("No Calendly/Brevo credentials set: starting the sandbox (simulated Calendly and Brevo).", flush=True)
         sims = subprocess.Popen(
-            [str(PY), "-m", "calendly_sync.sandbox", "--calendly-port", "8025", "--brevo-port", "8026",
-             "--seed", "1"],
-            cwd=ROOT, env=env,
+            [str(PY), "-m", "calendly_sync.sandbox", "--calendly-port", "8025", "--brevo-port", "8026", "--seed", "1"],
+            cwd=ROOT,
+            env=env,
         )
     try:
         sh(str(PY), "manage.py", "migrate", "--noinput", env=env)

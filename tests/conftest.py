@@ -3,6 +3,7 @@
 Connector-level tests point the settings at the per-test simulators, so every Calendly and Brevo
 call in them is real HTTP to a real (simulated) server.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -38,10 +39,14 @@ def _isolated_connector(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
     settings.CONNECTOR_EMBEDDED_WORKER = False
     sleeps = Sleeps()
     fast = RetryPolicy(max_retries=3, base_delay=0.01, max_delay=0.05, max_rate_limit_wait=5)
-    monkeypatch.setattr(clients, "CLIENT_OPTIONS", {
-        "brevo": {"sleep": sleeps, "retry": fast, "requests_per_second": None},
-        "calendly": {"sleep": sleeps, "retry": fast},
-    })
+    monkeypatch.setattr(
+        clients,
+        "CLIENT_OPTIONS",
+        {
+            "brevo": {"sleep": sleeps, "retry": fast, "requests_per_second": None},
+            "calendly": {"sleep": sleeps, "retry": fast},
+        },
+    )
     ratelimit.reset_registry()
     attributes._attribute_cache.clear()
     clients.reset_cache()
@@ -73,8 +78,9 @@ def sims(calendly_sim: Any, brevo_sim: Any, settings: Any) -> tuple[Any, Any]:
 def event_types(sims: tuple[Any, Any]) -> dict[str, dict[str, Any]]:
     calendly_sim, _ = sims
     return {
-        "discovery": calendly_sim.add_event_type("Discovery Call", ["Company name", "Your role", "Phone number"],
-                                                 fire_webhooks=False),
+        "discovery": calendly_sim.add_event_type(
+            "Discovery Call", ["Company name", "Your role", "Phone number"], fire_webhooks=False
+        ),
         "demo": calendly_sim.add_event_type("Product Demo", ["Company", "Team size"], fire_webhooks=False),
         "other": calendly_sim.add_event_type("Coffee Chat", [], fire_webhooks=False),
     }
@@ -88,14 +94,30 @@ def connection(db: Any, sims: tuple[Any, Any], event_types: dict[str, dict[str, 
     from calendly_sync.sandbox.calendly import SANDBOX_TOKEN
 
     calendly_sim, _ = sims
-    conn = Connection.objects.create(name="default", access_token=SANDBOX_TOKEN, brevo_api_key=SANDBOX_API_KEY,
-                                     webhook_signing_key="test-signing-key")
-    EventTypeMapping.objects.create(connection=conn, key="discovery_call", event_type_uri=event_types["discovery"]["uri"],
-                                    event_type_name="Discovery Call", list_ids=[10])
-    EventTypeMapping.objects.create(connection=conn, key="demo", event_type_uri=event_types["demo"]["uri"],
-                                    event_type_name="Product Demo", list_ids=[11])
+    conn = Connection.objects.create(
+        name="default",
+        access_token=SANDBOX_TOKEN,
+        brevo_api_key=SANDBOX_API_KEY,
+        webhook_signing_key="test-signing-key",
+    )
+    EventTypeMapping.objects.create(
+        connection=conn,
+        key="discovery_call",
+        event_type_uri=event_types["discovery"]["uri"],
+        event_type_name="Discovery Call",
+        list_ids=[10],
+    )
+    EventTypeMapping.objects.create(
+        connection=conn,
+        key="demo",
+        event_type_uri=event_types["demo"]["uri"],
+        event_type_name="Product Demo",
+        list_ids=[11],
+    )
     for i, (source, attribute, kind) in enumerate(PAGE_FIELD_MAPPING):
-        FieldMapping.objects.create(connection=conn, source=source, attribute=attribute, attribute_type=kind, position=i)
+        FieldMapping.objects.create(
+            connection=conn, source=source, attribute=attribute, attribute_type=kind, position=i
+        )
     return conn
 
 
@@ -109,13 +131,31 @@ def book(sims: tuple[Any, Any], event_types: dict[str, dict[str, Any]]):  # type
     """Book a meeting in the simulated Calendly (no webhook unless asked)."""
     calendly_sim, _ = sims
 
-    def _book(email: str, *, kind: str = "discovery", days: float = 3, name: str = "Levi Duncan",
-              answers: dict[str, str] | None = None, fire_webhooks: bool = False, **kwargs: Any) -> dict[str, Any]:
-        answers = answers if answers is not None else {"Company name": "Acme Inc", "Your role": "CTO",
-                                                       "Phone number": "+1 404-555-1234"}
+    def _book(
+        email: str,
+        *,
+        kind: str = "discovery",
+        days: float = 3,
+        name: str = "Levi Duncan",
+        answers: dict[str, str] | None = None,
+        fire_webhooks: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        answers = (
+            answers
+            if answers is not None
+            else {"Company name": "Acme Inc", "Your role": "CTO", "Phone number": "+1 404-555-1234"}
+        )
         qas = [{"question": q, "answer": a, "position": i} for i, (q, a) in enumerate(answers.items())]
-        return calendly_sim.book(event_types[kind]["uri"], email, name, in_days(days), questions_and_answers=qas,
-                                 timezone=kwargs.pop("timezone", "America/Chicago"), fire_webhooks=fire_webhooks,
-                                 **kwargs)
+        return calendly_sim.book(
+            event_types[kind]["uri"],
+            email,
+            name,
+            in_days(days),
+            questions_and_answers=qas,
+            timezone=kwargs.pop("timezone", "America/Chicago"),
+            fire_webhooks=fire_webhooks,
+            **kwargs,
+        )
 
     return _book

@@ -4,6 +4,7 @@ Every test gets a fresh :class:`BrevoSim` on an ephemeral port and a :class:`Bre
 it. The client runs on a :class:`FakeClock`: sleeps (pacing, 429 waits, backoff) are recorded and
 advance fake time instead of blocking, so tests stay fast and can assert on the waits.
 """
+
 from __future__ import annotations
 
 import threading

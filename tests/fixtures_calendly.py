@@ -4,6 +4,7 @@ Why function-scoped: every test gets clean state (counters, faults, tokens), and
 starts in milliseconds on an ephemeral port. Sleeps are recorded instead of slept so retry tests
 are fast and can assert the exact waits.
 """
+
 from __future__ import annotations
 
 import queue
@@ -110,8 +111,9 @@ def calendly_sleep() -> RecordingSleep:
 @pytest.fixture
 def calendly_client(calendly_sim: CalendlySim, calendly_sleep: RecordingSleep) -> Iterator[CalendlyClient]:
     """Client with the sandbox PAT; sleeps are recorded in ``calendly_sleep.calls``."""
-    client = CalendlyClient(SANDBOX_TOKEN, calendly_sim.url, sleep=calendly_sleep, retry=RetryPolicy(),
-                            timeout=(2.0, 5.0))
+    client = CalendlyClient(
+        SANDBOX_TOKEN, calendly_sim.url, sleep=calendly_sleep, retry=RetryPolicy(), timeout=(2.0, 5.0)
+    )
     try:
         yield client
     finally:

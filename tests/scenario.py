@@ -4,6 +4,7 @@ The expected state is computed here from the simulator's own records with plain 
 the product's documented behaviour, not with the connector's reducer, so a test comparing the two
 checks the connector rather than restating it.
 """
+
 from __future__ import annotations
 
 import random
@@ -51,8 +52,16 @@ def make_people(n: int, seed: int) -> list[Person]:
     for i in range(n):
         first, last = FIRST[i % len(FIRST)], LAST[(i // len(FIRST)) % len(LAST)]
         email = f"{first.lower().replace('è', 'e').replace('ï', 'i')}.{last.lower()}.{i}@example.com"
-        people.append(Person(email, f"{first} {last}", f"Company {i % 97}", rng.choice(["CTO", "CEO", "Engineer"]),
-                             _phone(rng, i), rng.choice(ZONES)))
+        people.append(
+            Person(
+                email,
+                f"{first} {last}",
+                f"Company {i % 97}",
+                rng.choice(["CTO", "CEO", "Engineer"]),
+                _phone(rng, i),
+                rng.choice(ZONES),
+            )
+        )
     return people
 
 
@@ -64,8 +73,9 @@ class Scenario:
     facts: Counter  # expected automation events by name
 
 
-def build(sim: Any, *, events: int = 1000, seed: int = 7, fire_webhooks: bool = False,
-          people: int | None = None) -> Scenario:
+def build(
+    sim: Any, *, events: int = 1000, seed: int = 7, fire_webhooks: bool = False, people: int | None = None
+) -> Scenario:
     """Bookings across three mapped event types, with cancellations, reschedules and no-shows."""
     rng = random.Random(seed)
     crowd = make_people(people or max(10, int(events * 0.6)), seed)
@@ -81,13 +91,22 @@ def build(sim: Any, *, events: int = 1000, seed: int = 7, fire_webhooks: bool = 
         person = rng.choice(crowd)
         key = rng.choice(list(types))
         start = now + timedelta(days=rng.randint(-60, 80), hours=rng.randint(-6, 6))
-        answers = [{"question": "Company name", "answer": person.company, "position": 0},
-                   {"question": "Your role", "answer": person.role, "position": 1}]
+        answers = [
+            {"question": "Company name", "answer": person.company, "position": 0},
+            {"question": "Your role", "answer": person.role, "position": 1},
+        ]
         if person.phone:
             answers.append({"question": "Phone number", "answer": person.phone, "position": 2})
         email = person.email if rng.random() < 0.85 else person.email.upper()  # same person, other case
-        inv = sim.book(types[key], email, person.name, start, questions_and_answers=answers,
-                       timezone=person.timezone, fire_webhooks=fire_webhooks)
+        inv = sim.book(
+            types[key],
+            email,
+            person.name,
+            start,
+            questions_and_answers=answers,
+            timezone=person.timezone,
+            fire_webhooks=fire_webhooks,
+        )
         facts["calendly_booking_created"] += 1
         roll = rng.random()
         if roll < 0.10:
@@ -109,8 +128,14 @@ def build(sim: Any, *, events: int = 1000, seed: int = 7, fire_webhooks: bool = 
 
 
 def _e164(raw: str, tz: str) -> str | None:
-    region = {"America/New_York": "US", "America/Chicago": "US", "Europe/Paris": "FR", "Europe/London": "GB",
-              "Asia/Kolkata": "IN", "Australia/Sydney": "AU"}.get(tz)
+    region = {
+        "America/New_York": "US",
+        "America/Chicago": "US",
+        "Europe/Paris": "FR",
+        "Europe/London": "GB",
+        "Asia/Kolkata": "IN",
+        "Australia/Sydney": "AU",
+    }.get(tz)
     try:
         number = phonenumbers.parse(raw, None if raw.startswith("+") else region)
     except phonenumbers.NumberParseException:
@@ -143,8 +168,12 @@ def expected_brevo_state(sim: Any, scenario: Scenario) -> dict[str, dict[str, An
         answers = {qa["question"]: qa["answer"] for qa in current["questions_and_answers"]}
         first, _, last = current["name"].partition(" ")
         attributes = {
-            "FIRSTNAME": first, "LASTNAME": last, "COMPANY": answers["Company name"], "JOB_TITLE": answers["Your role"],
-            "CALENDLY_EVENT_TYPE": current["_ev"]["name"], "BOOKING_STATUS": status,
+            "FIRSTNAME": first,
+            "LASTNAME": last,
+            "COMPANY": answers["Company name"],
+            "JOB_TITLE": answers["Your role"],
+            "CALENDLY_EVENT_TYPE": current["_ev"]["name"],
+            "BOOKING_STATUS": status,
             "MEETING_DATE": start.astimezone(ZoneInfo(current["timezone"])).date().isoformat(),
         }
         phone = _e164(answers.get("Phone number", ""), current["timezone"]) if answers.get("Phone number") else None
@@ -160,8 +189,21 @@ def actual_brevo_state(brevo_sim: Any) -> dict[str, dict[str, Any]]:
     with brevo_sim.lock:
         emails = [c["email"] for c in brevo_sim.contacts.values() if c.get("email")]
     for c in (brevo_sim.get_contact(e) for e in emails):
-        attrs = {k: v for k, v in c["attributes"].items() if k in (
-            "FIRSTNAME", "LASTNAME", "COMPANY", "JOB_TITLE", "CALENDLY_EVENT_TYPE", "BOOKING_STATUS", "MEETING_DATE", "SMS")}
+        attrs = {
+            k: v
+            for k, v in c["attributes"].items()
+            if k
+            in (
+                "FIRSTNAME",
+                "LASTNAME",
+                "COMPANY",
+                "JOB_TITLE",
+                "CALENDLY_EVENT_TYPE",
+                "BOOKING_STATUS",
+                "MEETING_DATE",
+                "SMS",
+            )
+        }
         if "SMS" in attrs:
             attrs["SMS"] = "+" + str(attrs["SMS"]).lstrip("+")
         out[c["email"].lower()] = {"attributes": attrs, "listIds": sorted(c["listIds"])}

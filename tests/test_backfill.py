@@ -1,4 +1,5 @@
 """Backfill (`manage.py sync_calendly`) against the simulated Calendly and Brevo over real HTTP."""
+
 from __future__ import annotations
 
 import io
@@ -47,7 +48,9 @@ def test_backfill_creates_contacts_with_mapped_attributes_and_lists(connection, 
     assert brevo_contact(brevo_sim, "ana@example.com")["listIds"] == [11]
     assert brevo_contact(brevo_sim, "zoe@example.com")["listIds"] == []  # unmapped, no default list
     # custom attributes were created before the first push, with the right types
-    types = {a["name"]: a["type"] for a in brevo_sim.attributes.values()} if isinstance(brevo_sim.attributes, dict) else {}
+    types = (
+        {a["name"]: a["type"] for a in brevo_sim.attributes.values()} if isinstance(brevo_sim.attributes, dict) else {}
+    )
     assert types.get("MEETING_DATE") == "date"
     assert types.get("COMPANY") == "text"
     assert "events 3, invitees 3, contacts created 3" in out
@@ -83,9 +86,13 @@ def test_reschedule_keeps_contact_booked_with_the_new_date(connection, sims, boo
     calendly_sim, brevo_sim = sims
     invitee = book("levi@example.com", days=10)
     sync()
-    new = calendly_sim.reschedule(invitee["uri"], invitee["scheduled_event"]["start_time"] if "scheduled_event" in invitee
-                                  else None or __import__("tests.conftest", fromlist=["in_days"]).in_days(20),
-                                  fire_webhooks=False)
+    new = calendly_sim.reschedule(
+        invitee["uri"],
+        invitee["scheduled_event"]["start_time"]
+        if "scheduled_event" in invitee
+        else None or __import__("tests.conftest", fromlist=["in_days"]).in_days(20),
+        fire_webhooks=False,
+    )
     sync()
     attrs = brevo_contact(brevo_sim, "levi@example.com")["attributes"]
     assert attrs["BOOKING_STATUS"] == "booked"
@@ -124,8 +131,11 @@ def test_sms_already_used_retries_without_sms_and_warns(connection, sims, book, 
     sync()
     levi = brevo_contact(brevo_sim, "levi@example.com")
     assert "SMS" not in levi["attributes"] and levi["attributes"]["COMPANY"] == "Acme Inc"
-    warnings = list(ContactSyncLog.objects.filter(email="levi@example.com", status="warning", action="upsert")
-                    .values_list("message", flat=True))
+    warnings = list(
+        ContactSyncLog.objects.filter(email="levi@example.com", status="warning", action="upsert").values_list(
+            "message", flat=True
+        )
+    )
     assert any("SMS" in m and "already associated" in m for m in warnings)
     assert any("sent without SMS" in m for m in warnings)
 
@@ -136,8 +146,9 @@ def test_invalid_phone_from_calendly_is_dropped_with_a_warning(connection, sims,
     sync()
     levi = brevo_contact(brevo_sim, "levi@example.com")
     assert "SMS" not in levi["attributes"] and levi["attributes"]["COMPANY"] == "Acme"
-    assert ContactSyncLog.objects.filter(email="levi@example.com", status="warning",
-                                         message__contains="not a valid phone number").exists()
+    assert ContactSyncLog.objects.filter(
+        email="levi@example.com", status="warning", message__contains="not a valid phone number"
+    ).exists()
 
 
 def test_brevo_outage_leaves_contacts_dirty_and_the_next_run_finishes(connection, sims, book):
@@ -189,7 +200,9 @@ def test_killed_run_resumes_from_its_checkpoint_and_ends_in_the_same_state(conne
     out = sync("--resume")
     assert SyncRun.objects.count() == 1 and SyncRun.objects.get().status == "completed"
     assert Booking.objects.count() == 150
-    assert len(brevo_sim.contacts) == Contact.objects.count() == len(set(Booking.objects.values_list("email", flat=True)))
+    assert (
+        len(brevo_sim.contacts) == Contact.objects.count() == len(set(Booking.objects.values_list("email", flat=True)))
+    )
     assert not Contact.objects.filter(dirty=True).exists()
     assert "events 150," in out  # counts continue from the checkpoint, not from the crash
     assert calendly_sim.count(r"^GET /scheduled_events$") == 3  # page 1, page 2 (crashed), page 2 again

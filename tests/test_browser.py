@@ -7,6 +7,7 @@ step goes to ``artifacts/screenshots/NN-step.png``.
 Without Chromium the test is skipped with the reason, unless ``CONNECTOR_REQUIRE_BROWSER=1`` (CI
 sets it), where it fails instead.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,24 +36,35 @@ from calendly_sync.sandbox.signing import build_delivery
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SIGNING_KEY = "browser-test-signing-key-0001"
 
 
 def chromium_path() -> str | None:
     """``CONNECTOR_CHROMIUM`` when set (and only it), else Debian's chromium."""
     explicit = os.environ.get("CONNECTOR_CHROMIUM")
-    candidates = [explicit] if explicit else ["/usr/bin/chromium", shutil.which("chromium"),
-                                              shutil.which("chromium-browser")]
+    candidates = (
+        [explicit] if explicit else ["/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")]
+    )
     return next((c for c in candidates if c and os.path.exists(c)), None)
 
 
 def browser_missing(reason: str) -> None:
     if os.environ.get("CONNECTOR_REQUIRE_BROWSER") == "1":
         pytest.fail(f"CONNECTOR_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(f"{reason} (install Debian's chromium, or set CONNECTOR_CHROMIUM; "
-                "CONNECTOR_REQUIRE_BROWSER=1 turns this skip into a failure)")
+    pytest.skip(
+        f"{reason} (install Debian's chromium, or set CONNECTOR_CHROMIUM; "
+        "CONNECTOR_REQUIRE_BROWSER=1 turns this skip into a failure)"
+    )
 
 
 @pytest.fixture
@@ -96,8 +108,9 @@ class Shots:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_connect_map_and_receive_a_webhook_in_the_admin(page, live_server, sims, settings, event_types,
-                                                        django_user_model):
+def test_connect_map_and_receive_a_webhook_in_the_admin(
+    page, live_server, sims, settings, event_types, django_user_model
+):
     if isinstance(page, str):
         browser_missing(page)  # a failure under CONNECTOR_REQUIRE_BROWSER=1, else a skip
     calendly_sim, _ = sims
@@ -106,9 +119,12 @@ def test_connect_map_and_receive_a_webhook_in_the_admin(page, live_server, sims,
     settings.CALENDLY_CLIENT_ID = SANDBOX_CLIENT_ID
     settings.CALENDLY_CLIENT_SECRET = SANDBOX_CLIENT_SECRET
     settings.BREVO_API_KEY = SANDBOX_API_KEY
-    calendly_sim.register_oauth_client(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
-                                       redirect_uris=[f"{base}/oauth/complete/calendly/"],
-                                       webhook_signing_key=SANDBOX_WEBHOOK_SIGNING_KEY)
+    calendly_sim.register_oauth_client(
+        SANDBOX_CLIENT_ID,
+        SANDBOX_CLIENT_SECRET,
+        redirect_uris=[f"{base}/oauth/complete/calendly/"],
+        webhook_signing_key=SANDBOX_WEBHOOK_SIGNING_KEY,
+    )
     django_user_model.objects.create_superuser("operator", "operator@example.com", "browser-test-password")
     shot = Shots(page)
 
@@ -163,8 +179,13 @@ def test_connect_map_and_receive_a_webhook_in_the_admin(page, live_server, sims,
     # 6. A signed delivery reaches the webhook endpoint and shows up in the admin.
     from tests.conftest import in_days
 
-    inv = calendly_sim.book(event_types["discovery"]["uri"], "browser.invitee@example.com", "Browser Invitee",
-                            in_days(2), fire_webhooks=False)
+    inv = calendly_sim.book(
+        event_types["discovery"]["uri"],
+        "browser.invitee@example.com",
+        "Browser Invitee",
+        in_days(2),
+        fire_webhooks=False,
+    )
     payload = calendly_sim.render(calendly_sim._invitee_payload(calendly_sim.invitees[inv["uri"].rsplit("/", 1)[-1]]))
     body, headers = build_delivery("invitee.created", payload, calendly_sim.admin["uri"], SIGNING_KEY)
     resp = requests.post(f"{base}/webhooks/calendly/{conn.pk}/", data=body, headers=headers, timeout=10)

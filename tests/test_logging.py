@@ -1,4 +1,5 @@
 """Secrets never reach the logs: the redaction filter, and a verbose run's own log lines."""
+
 from __future__ import annotations
 
 import logging
@@ -10,8 +11,10 @@ from calendly_sync.logging import RedactSecretsFilter, redact
 
 
 def test_redact_removes_token_shaped_values():
-    line = ("Authorization: Bearer abc.def.ghi api-key: xkeysib-0123abcd refresh_token=r3fr3sh "
-            "Calendly-Webhook-Signature: t=1,v1=" + "ab" * 32 + " client_secret=s3cr3t")
+    line = (
+        "Authorization: Bearer abc.def.ghi api-key: xkeysib-0123abcd refresh_token=r3fr3sh "
+        "Calendly-Webhook-Signature: t=1,v1=" + "ab" * 32 + " client_secret=s3cr3t"
+    )
     cleaned = redact(line)
     for secret in ("abc.def.ghi", "xkeysib-0123abcd", "r3fr3sh", "ab" * 32, "s3cr3t"):
         assert secret not in cleaned
@@ -36,12 +39,20 @@ def test_a_verbose_webhook_run_logs_steps_but_no_secret(client, connection, sims
     body, _ = build_delivery("invitee.created", payload, calendly_sim.admin["uri"], None)
     signature = sign(body, "test-signing-key", int(time.time()))
     with caplog.at_level(logging.DEBUG):
-        client.post(f"/webhooks/calendly/{connection.pk}/", data=body, content_type="application/json",
-                    HTTP_CALENDLY_WEBHOOK_SIGNATURE=signature)
+        client.post(
+            f"/webhooks/calendly/{connection.pk}/",
+            data=body,
+            content_type="application/json",
+            HTTP_CALENDLY_WEBHOOK_SIGNATURE=signature,
+        )
         process_delivery(WebhookDelivery.objects.get().pk)
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "stored delivery" in text and "booking changed=True" in text
     connection.refresh_from_db()
-    for secret in (connection.access_token, connection.brevo_api_key, connection.webhook_signing_key,
-                   signature.split("v1=")[1]):
+    for secret in (
+        connection.access_token,
+        connection.brevo_api_key,
+        connection.webhook_signing_key,
+        signature.split("v1=")[1],
+    ):
         assert secret not in text

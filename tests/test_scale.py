@@ -1,5 +1,6 @@
 """End to end at scale: 1,000 events through backfill and through webhooks, against an expected
 Brevo state computed independently from the simulator's records (tests/scenario.py)."""
+
 from __future__ import annotations
 
 import io
@@ -20,12 +21,15 @@ def make_connection(sc: scenario.Scenario) -> Connection:
     from calendly_sync.sandbox.brevo import SANDBOX_API_KEY
     from calendly_sync.sandbox.calendly import SANDBOX_TOKEN
 
-    conn = Connection.objects.create(name="default", access_token=SANDBOX_TOKEN, brevo_api_key=SANDBOX_API_KEY,
-                                     webhook_signing_key="scale-key")
+    conn = Connection.objects.create(
+        name="default", access_token=SANDBOX_TOKEN, brevo_api_key=SANDBOX_API_KEY, webhook_signing_key="scale-key"
+    )
     for key, uri in sc.event_types.items():
         EventTypeMapping.objects.create(connection=conn, key=key, event_type_uri=uri, list_ids=sc.lists[uri])
     for i, (source, attribute, kind) in enumerate(PAGE_FIELD_MAPPING):
-        FieldMapping.objects.create(connection=conn, source=source, attribute=attribute, attribute_type=kind, position=i)
+        FieldMapping.objects.create(
+            connection=conn, source=source, attribute=attribute, attribute_type=kind, position=i
+        )
     return conn
 
 
@@ -90,8 +94,15 @@ def chaos(brevo_sim: Any, rate: float, seed: int) -> None:
             if kind == "5xx":
                 return Fault("status", status=rng.choice([500, 502, 503]), times=1)
             if kind == "429":
-                return Fault("rate_limit", headers={"x-sib-ratelimit-limit": "10", "x-sib-ratelimit-remaining": "0",
-                                                    "x-sib-ratelimit-reset": "1"}, times=1)
+                return Fault(
+                    "rate_limit",
+                    headers={
+                        "x-sib-ratelimit-limit": "10",
+                        "x-sib-ratelimit-remaining": "0",
+                        "x-sib-ratelimit-reset": "1",
+                    },
+                    times=1,
+                )
             return Fault("timeout", seconds=0.6, times=1)
         return fault
 
@@ -118,8 +129,12 @@ def test_1000_deliveries_shuffled_with_duplicates_while_brevo_fails_20_percent(c
     from calendly_sync.sandbox.calendly import SANDBOX_TOKEN
 
     CalendlyClient(SANDBOX_TOKEN, calendly_sim.url).create_webhook_subscription(
-        url="http://127.0.0.1:9/unused", events=list(SUBSCRIBED_EVENTS), organization=calendly_sim.org["uri"],
-        scope="organization", signing_key="scale-key")
+        url="http://127.0.0.1:9/unused",
+        events=list(SUBSCRIBED_EVENTS),
+        organization=calendly_sim.org["uri"],
+        scope="organization",
+        signing_key="scale-key",
+    )
     calendly_sim.delivery_retries = 0
     calendly_sim.deliver_sync = False
     more = scenario.build(calendly_sim, events=700, seed=5, fire_webhooks=True)
@@ -139,11 +154,18 @@ def test_1000_deliveries_shuffled_with_duplicates_while_brevo_fails_20_percent(c
         monkeypatch.setattr(module, "retry_delay", lambda attempts: __import__("datetime").timedelta(seconds=0.05))
     monkeypatch.setattr(deliveries, "MAX_ATTEMPTS", 50)
     monkeypatch.setattr(events, "MAX_EVENT_ATTEMPTS", 50)
-    monkeypatch.setattr(clients, "CLIENT_OPTIONS", {
-        "brevo": {"requests_per_second": None, "timeout": (2.0, 0.3),
-                  "retry": RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.05, max_rate_limit_wait=2)},
-        "calendly": {},
-    })
+    monkeypatch.setattr(
+        clients,
+        "CLIENT_OPTIONS",
+        {
+            "brevo": {
+                "requests_per_second": None,
+                "timeout": (2.0, 0.3),
+                "retry": RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.05, max_rate_limit_wait=2),
+            },
+            "calendly": {},
+        },
+    )
     chaos(brevo_sim, 0.20, seed=13)
 
     broker = os.environ.get("CELERY_BROKER_URL")
@@ -161,8 +183,12 @@ def test_1000_deliveries_shuffled_with_duplicates_while_brevo_fails_20_percent(c
         worker.__enter__()
     try:
         for body in bodies:
-            resp = client.post(f"/webhooks/calendly/{conn.pk}/", data=body, content_type="application/json",
-                               HTTP_CALENDLY_WEBHOOK_SIGNATURE=sign(body, "scale-key"))
+            resp = client.post(
+                f"/webhooks/calendly/{conn.pk}/",
+                data=body,
+                content_type="application/json",
+                HTTP_CALENDLY_WEBHOOK_SIGNATURE=sign(body, "scale-key"),
+            )
             assert resp.status_code == 200
         assert WebhookDelivery.objects.count() == len(items)  # every duplicate recognised
 
@@ -177,9 +203,11 @@ def test_1000_deliveries_shuffled_with_duplicates_while_brevo_fails_20_percent(c
             elif time.monotonic() - last_beat[0] > 2:  # what Celery beat does every minute, faster
                 last_beat[0] = time.monotonic()
                 sweep_task.delay()
-            return (not WebhookDelivery.objects.exclude(status="processed").exists()
-                    and not AutomationEvent.objects.exclude(status__in=["sent", "failed"]).exists()
-                    and not Contact.objects.filter(dirty=True).exists())
+            return (
+                not WebhookDelivery.objects.exclude(status="processed").exists()
+                and not AutomationEvent.objects.exclude(status__in=["sent", "failed"]).exists()
+                and not Contact.objects.filter(dirty=True).exists()
+            )
 
         wait_until(done, timeout=600, what="every delivery applied and every event sent")
     finally:
@@ -198,5 +226,7 @@ def test_1000_deliveries_shuffled_with_duplicates_while_brevo_fails_20_percent(c
     # A timeout after Brevo accepted an event can repeat it; the simulator fails before accepting,
     # so here the count must be exact.
     assert extra == {}, (sent, dict(sc.facts))
-    print(f"\n{len(bodies)} deliveries ({len(items)} distinct) applied in {elapsed:.1f} s "
-          f"({'Celery' if broker else 'inline sweeps'}); Brevo calls {brevo_sim.count(r'^(POST|PUT|GET) /v3/')}")
+    print(
+        f"\n{len(bodies)} deliveries ({len(items)} distinct) applied in {elapsed:.1f} s "
+        f"({'Celery' if broker else 'inline sweeps'}); Brevo calls {brevo_sim.count(r'^(POST|PUT|GET) /v3/')}"
+    )

@@ -2,6 +2,7 @@
 
 These tests commit for real (transactional DB), because work is handed over after the commit.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,8 +54,12 @@ def embedded_worker(settings):
 def test_embedded_worker_applies_a_delivery_after_the_response(client, connection, sims, event_types, embedded_worker):
     calendly_sim, brevo_sim = sims
     body, signature = signed_booking(calendly_sim, event_types, "levi@example.com")
-    resp = client.post(f"/webhooks/calendly/{connection.pk}/", data=body, content_type="application/json",
-                       HTTP_CALENDLY_WEBHOOK_SIGNATURE=signature)
+    resp = client.post(
+        f"/webhooks/calendly/{connection.pk}/",
+        data=body,
+        content_type="application/json",
+        HTTP_CALENDLY_WEBHOOK_SIGNATURE=signature,
+    )
     assert resp.status_code == 200
     wait_until(lambda: WebhookDelivery.objects.filter(status="processed").exists(), what="the delivery to be processed")
     assert brevo_sim.get_contact("levi@example.com")["attributes"]["BOOKING_STATUS"] == "booked"
@@ -70,15 +75,24 @@ def test_embedded_worker_picks_up_what_a_crash_left_pending(connection, sims, ev
     from calendly_sync.views import idempotency_key
 
     calendly_sim, brevo_sim = sims
-    for email, status, claimed in (("pending@example.com", "pending", None),
-                                   ("stale@example.com", "processing", timezone.now() - timedelta(hours=1))):
+    for email, status, claimed in (
+        ("pending@example.com", "pending", None),
+        ("stale@example.com", "processing", timezone.now() - timedelta(hours=1)),
+    ):
         body, _ = signed_booking(calendly_sim, event_types, email)
         import json
 
         envelope = json.loads(body)
-        WebhookDelivery.objects.create(connection=connection, event="invitee.created", status=status,
-                                       idempotency_key=idempotency_key(connection.pk, envelope), payload=envelope,
-                                       invitee_uri=envelope["payload"]["uri"], email=email, next_attempt_at=claimed)
+        WebhookDelivery.objects.create(
+            connection=connection,
+            event="invitee.created",
+            status=status,
+            idempotency_key=idempotency_key(connection.pk, envelope),
+            payload=envelope,
+            invitee_uri=envelope["payload"]["uri"],
+            email=email,
+            next_attempt_at=claimed,
+        )
     embedded_worker.start()  # as when the server process starts again
     wait_until(lambda: WebhookDelivery.objects.filter(status="processed").count() == 2, what="both deliveries")
     assert brevo_sim.get_contact("pending@example.com") and brevo_sim.get_contact("stale@example.com")
@@ -102,10 +116,17 @@ def test_celery_worker_processes_deliveries_through_the_broker(client, connectio
     with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10):
         for email in ("a@example.com", "b@example.com", "c@example.com"):
             body, signature = signed_booking(calendly_sim, event_types, email)
-            resp = client.post(f"/webhooks/calendly/{connection.pk}/", data=body, content_type="application/json",
-                               HTTP_CALENDLY_WEBHOOK_SIGNATURE=signature)
+            resp = client.post(
+                f"/webhooks/calendly/{connection.pk}/",
+                data=body,
+                content_type="application/json",
+                HTTP_CALENDLY_WEBHOOK_SIGNATURE=signature,
+            )
             assert resp.status_code == 200
-        wait_until(lambda: WebhookDelivery.objects.filter(status="processed").count() == 3, timeout=60,
-                   what="Celery to process three deliveries")
+        wait_until(
+            lambda: WebhookDelivery.objects.filter(status="processed").count() == 3,
+            timeout=60,
+            what="Celery to process three deliveries",
+        )
     assert {c["email"] for c in brevo_sim.contacts.values()} == {"a@example.com", "b@example.com", "c@example.com"}
     assert sorted(e["event_name"] for e in brevo_sim.events) == ["calendly_booking_created"] * 3

@@ -1,4 +1,5 @@
 """The webhook endpoint and delivery processing, with deliveries built and signed by the simulated Calendly."""
+
 from __future__ import annotations
 
 import itertools
@@ -25,8 +26,13 @@ def outbox(sims, connection, calendly_client, calendly_webhook_receiver) -> list
     calendly_sim.allow_http_callbacks = True
     calendly_sim.deliver_sync = True
     org = calendly_sim.org["uri"]
-    calendly_client.create_webhook_subscription(url=calendly_webhook_receiver.hook_url, events=list(SUBSCRIBED_EVENTS),
-                                                organization=org, scope="organization", signing_key=KEY)
+    calendly_client.create_webhook_subscription(
+        url=calendly_webhook_receiver.hook_url,
+        events=list(SUBSCRIBED_EVENTS),
+        organization=org,
+        scope="organization",
+        signing_key=KEY,
+    )
     return calendly_sim.outbox
 
 
@@ -49,22 +55,33 @@ def process_all() -> None:
 
 # --- signatures ------------------------------------------------------------------------------
 
+
 def envelope_body(email: str = "levi@example.com") -> bytes:
-    body, _ = build_delivery("invitee.created", {"uri": "https://api.calendly.com/scheduled_events/e/invitees/i",
-                                                  "email": email, "created_at": "2026-08-22T17:13:17.150860Z",
-                                                  "updated_at": "2026-08-22T17:13:17.150860Z"},
-                             "https://api.calendly.com/users/u", None)
+    body, _ = build_delivery(
+        "invitee.created",
+        {
+            "uri": "https://api.calendly.com/scheduled_events/e/invitees/i",
+            "email": email,
+            "created_at": "2026-08-22T17:13:17.150860Z",
+            "updated_at": "2026-08-22T17:13:17.150860Z",
+        },
+        "https://api.calendly.com/users/u",
+        None,
+    )
     return body
 
 
-@pytest.mark.parametrize("case,expected_reason", [
-    ("wrong_key", "signature mismatch"),
-    ("stale", "outside tolerance"),
-    ("future", "outside tolerance"),
-    ("missing", "missing signature header"),
-    ("malformed", "malformed signature header"),
-    ("body_changed", "signature mismatch"),
-])
+@pytest.mark.parametrize(
+    "case,expected_reason",
+    [
+        ("wrong_key", "signature mismatch"),
+        ("stale", "outside tolerance"),
+        ("future", "outside tolerance"),
+        ("missing", "missing signature header"),
+        ("malformed", "malformed signature header"),
+        ("body_changed", "signature mismatch"),
+    ],
+)
 def test_bad_signatures_are_401_and_counted(client, connection, case, expected_reason):
     body = envelope_body()
     now = int(time.time())
@@ -105,7 +122,12 @@ def test_valid_signatures_including_several_v1_and_rotated_key(client, connectio
     connection.save()
     body3 = envelope_body("zoe@example.com")
     assert post(client, connection, body3, sign(body3, KEY, now)).status_code == 200
-    assert post(client, connection, envelope_body("x@example.com"), sign(envelope_body("x@example.com"), "the-new-key", now)).status_code == 200
+    assert (
+        post(
+            client, connection, envelope_body("x@example.com"), sign(envelope_body("x@example.com"), "the-new-key", now)
+        ).status_code
+        == 200
+    )
     connection.signing_key_rotated_at = timezone.now() - timezone.timedelta(days=3)
     connection.save()
     body4 = envelope_body("late@example.com")
@@ -117,13 +139,16 @@ def test_endpoint_without_id_routes_by_the_key_that_verifies(client, connection)
     body = envelope_body()
     assert post(client, None, body, sign(body, "other-key")).status_code == 200
     assert WebhookDelivery.objects.get().connection == other
-    assert post(client, None, envelope_body("b@example.com"), sign(envelope_body("b@example.com"), "nobody")).status_code == 401
+    assert (
+        post(client, None, envelope_body("b@example.com"), sign(envelope_body("b@example.com"), "nobody")).status_code
+        == 401
+    )
 
 
 def test_malformed_json_oversized_and_unknown_events(client, connection):
     bad = b'{"event": "invitee.created", "payload": '
     assert post(client, connection, bad, sign(bad, KEY)).status_code == 400
-    not_envelope = b'[1, 2]'
+    not_envelope = b"[1, 2]"
     assert post(client, connection, not_envelope, sign(not_envelope, KEY)).status_code == 400
     big = b'{"event": "invitee.created", "payload": {"x": "' + b"a" * (1024 * 1024) + b'"}}'
     assert post(client, connection, big, sign(big, KEY)).status_code == 413
@@ -145,6 +170,7 @@ def test_invitee_payload_without_uri_fails_cleanly(client, connection, sims):
 
 
 # --- processing ------------------------------------------------------------------------------
+
 
 def test_booking_webhook_upserts_contact_and_sends_one_event(client, connection, sims, book, outbox):
     _, brevo_sim = sims
@@ -196,8 +222,10 @@ def scenario_items(calendly_sim, book, outbox, kind: str) -> list[dict[str, Any]
 EXPECTED = {
     "reschedule": ("booked", ["calendly_booking_created", "calendly_booking_rescheduled"]),
     "cancel": ("cancelled", ["calendly_booking_canceled", "calendly_booking_created"]),
-    "reschedule+cancel": ("cancelled", ["calendly_booking_canceled", "calendly_booking_created",
-                                        "calendly_booking_rescheduled"]),
+    "reschedule+cancel": (
+        "cancelled",
+        ["calendly_booking_canceled", "calendly_booking_created", "calendly_booking_rescheduled"],
+    ),
     "no_show": ("no_show", ["calendly_booking_created", "calendly_no_show"]),
     "no_show_removed": ("booked", ["calendly_booking_created", "calendly_no_show", "calendly_no_show_removed"]),
 }
@@ -226,8 +254,14 @@ def test_each_event_in_every_arrival_order_with_duplicates(client, connection, s
             assert deliver(client, connection, items[i], resign=True).json()["status"] == "duplicate"
         contact = brevo_sim.get_contact("levi@example.com")
         events = sorted(e["event_name"] for e in brevo_sim.events)
-        results.add((contact["attributes"]["BOOKING_STATUS"], contact["attributes"]["MEETING_DATE"], tuple(events),
-                     tuple(contact["listIds"])))
+        results.add(
+            (
+                contact["attributes"]["BOOKING_STATUS"],
+                contact["attributes"]["MEETING_DATE"],
+                tuple(events),
+                tuple(contact["listIds"]),
+            )
+        )
         assert not WebhookDelivery.objects.exclude(status="processed").exists()
     assert len(results) == 1, results
     status, _, events, lists = results.pop()

@@ -1,4 +1,5 @@
 """Fuzz the webhook endpoint: signed random bodies and random headers never cause a 5xx."""
+
 from __future__ import annotations
 
 import json
@@ -17,25 +18,41 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=20,
 )
-events = st.sampled_from(["invitee.created", "invitee.canceled", "invitee_no_show.created",
-                          "invitee_no_show.deleted", "event_type.updated", "event_type.deleted", "other.thing"])
-payloads = st.fixed_dictionaries({}, optional={
-    "uri": st.text(max_size=40) | st.just("https://api.calendly.com/scheduled_events/e/invitees/i"),
-    "email": st.emails() | st.text(max_size=20) | st.none(),
-    "created_at": st.text(max_size=30) | st.just("2026-08-22T17:13:17.150860Z"),
-    "updated_at": st.text(max_size=30) | st.none(),
-    "status": st.text(max_size=10),
-    "no_show": json_values,
-    "scheduled_event": json_values,
-    "questions_and_answers": json_values,
-    "tracking": json_values,
-    "cancellation": json_values,
-    "rescheduled": json_values,
-})
-envelopes = st.fixed_dictionaries({"event": events | st.text(max_size=20) | json_values}, optional={
-    "payload": payloads | json_values, "created_at": st.text(max_size=30), "created_by": json_values})
+events = st.sampled_from(
+    [
+        "invitee.created",
+        "invitee.canceled",
+        "invitee_no_show.created",
+        "invitee_no_show.deleted",
+        "event_type.updated",
+        "event_type.deleted",
+        "other.thing",
+    ]
+)
+payloads = st.fixed_dictionaries(
+    {},
+    optional={
+        "uri": st.text(max_size=40) | st.just("https://api.calendly.com/scheduled_events/e/invitees/i"),
+        "email": st.emails() | st.text(max_size=20) | st.none(),
+        "created_at": st.text(max_size=30) | st.just("2026-08-22T17:13:17.150860Z"),
+        "updated_at": st.text(max_size=30) | st.none(),
+        "status": st.text(max_size=10),
+        "no_show": json_values,
+        "scheduled_event": json_values,
+        "questions_and_answers": json_values,
+        "tracking": json_values,
+        "cancellation": json_values,
+        "rescheduled": json_values,
+    },
+)
+envelopes = st.fixed_dictionaries(
+    {"event": events | st.text(max_size=20) | json_values},
+    optional={"payload": payloads | json_values, "created_at": st.text(max_size=30), "created_by": json_values},
+)
 bodies = envelopes.map(lambda e: json.dumps(e).encode()) | st.binary(max_size=300)
-headers = st.one_of(st.none(), st.text(max_size=80), st.builds(lambda t, v: f"t={t},v1={v}", st.integers(), st.text(max_size=70)))
+headers = st.one_of(
+    st.none(), st.text(max_size=80), st.builds(lambda t, v: f"t={t},v1={v}", st.integers(), st.text(max_size=70))
+)
 
 
 @pytest.mark.django_db
@@ -45,8 +62,9 @@ def test_no_input_causes_a_server_error(client, body, signed, header, process):
     from calendly_sync.inbox.deliveries import process_delivery
     from calendly_sync.models import WebhookDelivery
 
-    conn, _ = Connection.objects.get_or_create(name="fuzz", defaults={"webhook_signing_key": KEY,
-                                                                      "sync_contacts": False, "sync_events": False})
+    conn, _ = Connection.objects.get_or_create(
+        name="fuzz", defaults={"webhook_signing_key": KEY, "sync_contacts": False, "sync_events": False}
+    )
     signature = sign(body, KEY, int(time.time())) if signed else header
     extra = {"HTTP_CALENDLY_WEBHOOK_SIGNATURE": signature} if signature is not None else {}
     resp = client.post(f"/webhooks/calendly/{conn.pk}/", data=body, content_type="application/json", **extra)

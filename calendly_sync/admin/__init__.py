@@ -4,4 +4,5 @@
 ``logs``: the read-only bookings, contacts and logs; ``display``: the status badge and last-error
 columns they share.
 """
+
 from calendly_sync.admin import connection, logs, mappings  # noqa: F401  (registers the admins)

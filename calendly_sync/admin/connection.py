@@ -4,6 +4,7 @@ operator's actions on a connection (connect, check, sync, register webhooks, res
 A connection's mappings are edited inline (see ``mappings``); the logs have their own read-only
 admins (see ``logs``). Also here: social-auth's own admin, replaced so it masks stored tokens.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -48,7 +49,8 @@ class ConnectionForm(forms.ModelForm):
     """Secrets are write-only: a blank field keeps the stored value; tick "clear" to remove it."""
 
     clear_secrets = forms.MultipleChoiceField(
-        required=False, widget=forms.CheckboxSelectMultiple,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         choices=[(f, f.replace("_", " ")) for f in SECRET_FIELDS],
         help_text="Tick to erase a stored secret.",
     )
@@ -89,48 +91,116 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, admin.ModelAdmin):
     change_list_template = "admin/calendly_sync/connection/change_list.html"
     change_form_template = "admin/calendly_sync/connection/change_form.html"
     list_display = (
-        "name", "status_badge", "auth_kind", "calendly_user_name", "organization_short", "token_hint",
-        "token_expires_at", "mapping_count", "dirty_contacts", "last_delivery_at", "signature_rejections",
+        "name",
+        "status_badge",
+        "auth_kind",
+        "calendly_user_name",
+        "organization_short",
+        "token_hint",
+        "token_expires_at",
+        "mapping_count",
+        "dirty_contacts",
+        "last_delivery_at",
+        "signature_rejections",
         "last_error_short",
     )
     list_filter = ("status", "auth_kind", "enabled")
     search_fields = ("name", "calendly_user_email", "calendly_user_name", "calendly_organization_uri")
     readonly_fields = (
-        "status", "last_error", "last_error_at", "calendly_user_uri", "calendly_user_name", "calendly_user_email",
-        "calendly_organization_uri", "scopes", "token_expires_at", "webhook_subscription_uri",
-        "webhook_subscription_state", "webhook_scope", "webhook_callback_url", "webhook_checked_at",
-        "last_delivery_at", "signature_rejections", "last_rejection_reason", "last_rejection_at",
-        "signing_key_rotated_at", "catalog_loaded_at", "last_synced_at", "created_at", "updated_at", "webhook_url",
+        "status",
+        "last_error",
+        "last_error_at",
+        "calendly_user_uri",
+        "calendly_user_name",
+        "calendly_user_email",
+        "calendly_organization_uri",
+        "scopes",
+        "token_expires_at",
+        "webhook_subscription_uri",
+        "webhook_subscription_state",
+        "webhook_scope",
+        "webhook_callback_url",
+        "webhook_checked_at",
+        "last_delivery_at",
+        "signature_rejections",
+        "last_rejection_reason",
+        "last_rejection_at",
+        "signing_key_rotated_at",
+        "catalog_loaded_at",
+        "last_synced_at",
+        "created_at",
+        "updated_at",
+        "webhook_url",
         "catalog_summary",
     )
     fieldsets = (
         (None, {"fields": ("name", "enabled", "status", "last_error", "last_error_at")}),
-        ("Calendly", {"fields": (
-            "auth_kind", "access_token", "refresh_token", "token_expires_at", "scopes", "calendly_user_name",
-            "calendly_user_email", "calendly_user_uri", "calendly_organization_uri", "owner")}),
-        ("Webhooks", {"fields": (
-            "webhook_url", "webhook_signing_key", "previous_signing_key", "signing_key_rotated_at",
-            "webhook_subscription_uri", "webhook_subscription_state", "webhook_scope", "webhook_callback_url",
-            "webhook_checked_at", "last_delivery_at", "signature_rejections", "last_rejection_reason",
-            "last_rejection_at")}),
+        (
+            "Calendly",
+            {
+                "fields": (
+                    "auth_kind",
+                    "access_token",
+                    "refresh_token",
+                    "token_expires_at",
+                    "scopes",
+                    "calendly_user_name",
+                    "calendly_user_email",
+                    "calendly_user_uri",
+                    "calendly_organization_uri",
+                    "owner",
+                )
+            },
+        ),
+        (
+            "Webhooks",
+            {
+                "fields": (
+                    "webhook_url",
+                    "webhook_signing_key",
+                    "previous_signing_key",
+                    "signing_key_rotated_at",
+                    "webhook_subscription_uri",
+                    "webhook_subscription_state",
+                    "webhook_scope",
+                    "webhook_callback_url",
+                    "webhook_checked_at",
+                    "last_delivery_at",
+                    "signature_rejections",
+                    "last_rejection_reason",
+                    "last_rejection_at",
+                )
+            },
+        ),
         ("Brevo", {"fields": ("brevo_api_key", "default_list_ids")}),
-        ("Behaviour", {"fields": (
-            "sync_contacts", "sync_events", "sync_cancellations", "debug", "log_level", "log_webhooks")}),
+        (
+            "Behaviour",
+            {"fields": ("sync_contacts", "sync_events", "sync_cancellations", "debug", "log_level", "log_webhooks")},
+        ),
         ("Catalog (what the mappings below offer)", {"fields": ("catalog_summary", "catalog_loaded_at")}),
         ("Secrets", {"classes": ("collapse",), "fields": ("clear_secrets",)}),
         ("Times", {"classes": ("collapse",), "fields": ("last_synced_at", "created_at", "updated_at")}),
     )
     raw_id_fields = ("owner",)
     inlines = [EventTypeMappingInline, FieldMappingInline]
-    actions = ["check_connection", "sync_now", "register_webhooks", "resync_contacts", "reload_catalog",
-               "disconnect_calendly"]
+    actions = [
+        "check_connection",
+        "sync_now",
+        "register_webhooks",
+        "resync_contacts",
+        "reload_catalog",
+        "disconnect_calendly",
+    ]
 
     # -- connect / reconnect / reload / disconnect ------------------------------------------------
     def get_urls(self) -> list[Any]:
         info = self.opts.app_label, self.opts.model_name
         return [
-            path("<path:object_id>/reload-catalog/", self.admin_site.admin_view(self.reload_catalog_view),
-                 name="%s_%s_reload_catalog" % info),
+            path(
+                "<path:object_id>/reload-catalog/",
+                self.admin_site.admin_view(self.reload_catalog_view),
+                name="%s_%s_reload_catalog" % info,
+            ),
             *super().get_urls(),
         ]
 
@@ -141,29 +211,51 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, admin.ModelAdmin):
 
     @staticmethod
     def can_reconnect(conn: Connection | None) -> bool:
-        return bool(conn is not None and conn.pk and (
-            conn.status == Connection.Status.NEEDS_RECONNECT
-            or (conn.auth_kind == Connection.AuthKind.OAUTH and not conn.refresh_token)))
+        return bool(
+            conn is not None
+            and conn.pk
+            and (
+                conn.status == Connection.Status.NEEDS_RECONNECT
+                or (conn.auth_kind == Connection.AuthKind.OAUTH and not conn.refresh_token)
+            )
+        )
 
     def _banner_context(self) -> dict[str, Any]:
         stuck = list(Connection.objects.filter(status=Connection.Status.NEEDS_RECONNECT).order_by("name"))
-        return {"reconnect_needed": [
-            {"name": c.name, "reason": c.last_error, "url": self.connect_url(c),
-             "change_url": reverse("admin:calendly_sync_connection_change", args=[c.pk])} for c in stuck]}
+        return {
+            "reconnect_needed": [
+                {
+                    "name": c.name,
+                    "reason": c.last_error,
+                    "url": self.connect_url(c),
+                    "change_url": reverse("admin:calendly_sync_connection_change", args=[c.pk]),
+                }
+                for c in stuck
+            ]
+        }
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         context = {**self._banner_context(), "connect_calendly_url": self.connect_url(), **(extra_context or {})}
         return super().changelist_view(request, extra_context=context)
 
-    def render_change_form(self, request: HttpRequest, context: dict[str, Any], add: bool = False,
-                           change: bool = False, form_url: str = "", obj: Connection | None = None) -> HttpResponse:
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Connection | None = None,
+    ) -> HttpResponse:
         context.update(self._banner_context())
         if obj is not None and obj.pk:
-            context.update({
-                "show_reconnect": self.can_reconnect(obj),
-                "reconnect_calendly_url": self.connect_url(obj),
-                "reload_catalog_url": reverse("admin:calendly_sync_connection_reload_catalog", args=[obj.pk]),
-            })
+            context.update(
+                {
+                    "show_reconnect": self.can_reconnect(obj),
+                    "reconnect_calendly_url": self.connect_url(obj),
+                    "reload_catalog_url": reverse("admin:calendly_sync_connection_reload_catalog", args=[obj.pk]),
+                }
+            )
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def reload_catalog_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -193,12 +285,18 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, admin.ModelAdmin):
     def disconnect_calendly(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         for conn in queryset:
             if conn.auth_kind != Connection.AuthKind.OAUTH:
-                self.message_user(request, f"{conn.name}: not an OAuth connection (clear its token in the form "
-                                           "instead).", messages.WARNING)
+                self.message_user(
+                    request,
+                    f"{conn.name}: not an OAuth connection (clear its token in the form instead).",
+                    messages.WARNING,
+                )
                 continue
             report = disconnect(conn.pk, by=request.user.get_username())
-            self.message_user(request, f"{conn.name}: disconnected; {report.summary()}.",
-                              messages.WARNING if report.problems else messages.SUCCESS)
+            self.message_user(
+                request,
+                f"{conn.name}: disconnected; {report.summary()}.",
+                messages.WARNING if report.problems else messages.SUCCESS,
+            )
 
     def save_model(self, request: HttpRequest, obj: Connection, form: forms.ModelForm, change: bool) -> None:
         """Write only what the form edits: tokens rotated by a refresh while the form was open (and
@@ -206,8 +304,13 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, admin.ModelAdmin):
         if not change:
             return super().save_model(request, obj, form, change)
         cleared = set(form.cleaned_data.get("clear_secrets") or [])
-        names = [f.name for f in obj._meta.concrete_fields if not f.primary_key and f.name in form.cleaned_data
-                 and (f.name not in SECRET_FIELDS or f.name in form.changed_data or f.name in cleared)]
+        names = [
+            f.name
+            for f in obj._meta.concrete_fields
+            if not f.primary_key
+            and f.name in form.cleaned_data
+            and (f.name not in SECRET_FIELDS or f.name in form.changed_data or f.name in cleared)
+        ]
         obj.save(update_fields=[*names, "updated_at"])
         return None
 
@@ -219,8 +322,12 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, admin.ModelAdmin):
         questions = catalog.question_names(obj)
         return format_html(
             "{} Calendly event types ({} custom questions: {}); {} Brevo lists; {} Brevo attributes.",
-            len(event_types), len(questions), ", ".join(questions) or "none", len(obj.brevo_lists or []),
-            len(obj.brevo_attributes or []))
+            len(event_types),
+            len(questions),
+            ", ".join(questions) or "none",
+            len(obj.brevo_lists or []),
+            len(obj.brevo_attributes or []),
+        )
 
     @admin.action(description="Check Calendly and Brevo credentials")
     def check_connection(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
@@ -250,8 +357,11 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, admin.ModelAdmin):
                 continue
             for warning in result.warnings:
                 self.message_user(request, f"{conn.name}: {warning}", messages.WARNING)
-            self.message_user(request, f"{conn.name}: {result.action} {result.scope}-scope subscription → {result.url}",
-                              messages.SUCCESS)
+            self.message_user(
+                request,
+                f"{conn.name}: {result.action} {result.scope}-scope subscription → {result.url}",
+                messages.SUCCESS,
+            )
 
     @admin.action(description="Recompute and resend every contact")
     def resync_contacts(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
@@ -261,9 +371,13 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, admin.ModelAdmin):
             self.message_user(request, f"{conn.name}: {dirty} contacts queued for Brevo", messages.SUCCESS)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Connection]:
-        return super().get_queryset(request).annotate(
-            _mappings=Count("event_type_mappings", distinct=True),
-            _dirty=Count("contacts", filter=Q(contacts__dirty=True), distinct=True),
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _mappings=Count("event_type_mappings", distinct=True),
+                _dirty=Count("contacts", filter=Q(contacts__dirty=True), distinct=True),
+            )
         )
 
     @admin.display(description="organization")
@@ -313,9 +427,12 @@ try:
         def extra_data_masked(self, obj: UserSocialAuth) -> str:
             data = obj.extra_data or {}
             return format_html_join(
-                "", "<div><b>{}</b>: {}</div>",
-                ((k, crypto.mask(str(v)) if _secret_key(k) or isinstance(v, (dict, list)) else v)
-                 for k, v in sorted(data.items())),
+                "",
+                "<div><b>{}</b>: {}</div>",
+                (
+                    (k, crypto.mask(str(v)) if _secret_key(k) or isinstance(v, (dict, list)) else v)
+                    for k, v in sorted(data.items())
+                ),
             )
 except NotRegistered:  # pragma: no cover - social_django admin not loaded
     pass

@@ -5,6 +5,7 @@ length is changed in one place. The two column mixins give a ModelAdmin the usua
 (``status_badge``, ``last_error_short``) for models with a ``status`` choice field and a
 ``last_error`` text field.
 """
+
 from __future__ import annotations
 
 from typing import Protocol
@@ -15,10 +16,24 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 STATUS_COLOURS: dict[str, str] = {
-    "active": "#2e7d32", "processed": "#2e7d32", "completed": "#2e7d32", "ok": "#2e7d32", "sent": "#2e7d32",
-    "new": "#616161", "pending": "#f9a825", "running": "#1565c0", "processing": "#1565c0", "retry": "#f9a825",
-    "ignored": "#757575", "skipped": "#757575", "dry_run": "#757575", "warning": "#ef6c00",
-    "needs_reconnect": "#c62828", "error": "#c62828", "failed": "#c62828", "interrupted": "#ef6c00",
+    "active": "#2e7d32",
+    "processed": "#2e7d32",
+    "completed": "#2e7d32",
+    "ok": "#2e7d32",
+    "sent": "#2e7d32",
+    "new": "#616161",
+    "pending": "#f9a825",
+    "running": "#1565c0",
+    "processing": "#1565c0",
+    "retry": "#f9a825",
+    "ignored": "#757575",
+    "skipped": "#757575",
+    "dry_run": "#757575",
+    "warning": "#ef6c00",
+    "needs_reconnect": "#c62828",
+    "error": "#c62828",
+    "failed": "#c62828",
+    "interrupted": "#ef6c00",
     "disabled": "#757575",
 }
 UNKNOWN_STATUS_COLOUR = "#333"

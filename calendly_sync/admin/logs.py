@@ -4,6 +4,7 @@ Nothing here is typed into: these pages answer an operator's questions (what arr
 sent, what failed and why) and offer the few actions that retry work: push contacts now,
 reprocess deliveries, mark deliveries ignored.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -40,9 +41,24 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Booking)
 class BookingAdmin(ReadOnlyAdmin):
-    list_display = ("email", "event_type_name", "status_badge", "rescheduled", "no_show", "start_time",
-                    "invitee_created_at", "calendly_updated_at", "connection")
-    list_filter = ("status", "rescheduled", "connection", "event_type_name", ("no_show_uri", admin.EmptyFieldListFilter))
+    list_display = (
+        "email",
+        "event_type_name",
+        "status_badge",
+        "rescheduled",
+        "no_show",
+        "start_time",
+        "invitee_created_at",
+        "calendly_updated_at",
+        "connection",
+    )
+    list_filter = (
+        "status",
+        "rescheduled",
+        "connection",
+        "event_type_name",
+        ("no_show_uri", admin.EmptyFieldListFilter),
+    )
     search_fields = ("email", "invitee_uri", "event_uri", "event_type_uri", "event_type_name", "name")
     date_hierarchy = "start_time"
     list_select_related = ("connection",)
@@ -58,8 +74,16 @@ class BookingAdmin(ReadOnlyAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(LastErrorColumn, ReadOnlyAdmin):
-    list_display = ("email", "booking_status", "list_ids", "dirty", "attempts", "last_pushed_at", "last_error_short",
-                    "connection")
+    list_display = (
+        "email",
+        "booking_status",
+        "list_ids",
+        "dirty",
+        "attempts",
+        "last_pushed_at",
+        "last_error_short",
+        "connection",
+    )
     list_filter = ("dirty", "booking_status", "connection")
     search_fields = ("email",)
     list_select_related = ("connection",)
@@ -82,8 +106,17 @@ class ContactAdmin(LastErrorColumn, ReadOnlyAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin):
-    list_display = ("received_at", "event", "email", "status_badge", "attempts", "redeliveries", "next_attempt_at",
-                    "last_error_short", "connection")
+    list_display = (
+        "received_at",
+        "event",
+        "email",
+        "status_badge",
+        "attempts",
+        "redeliveries",
+        "next_attempt_at",
+        "last_error_short",
+        "connection",
+    )
     list_filter = ("status", "event", "connection")
     search_fields = ("email", "invitee_uri", "idempotency_key")
     date_hierarchy = "received_at"
@@ -100,7 +133,8 @@ class WebhookDeliveryAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin):
     @admin.action(description="Mark selected deliveries as ignored")
     def mark_ignored(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         n = queryset.exclude(status=WebhookDelivery.Status.PROCESSED).update(
-            status=WebhookDelivery.Status.IGNORED, next_attempt_at=None, last_error="marked ignored by an operator")
+            status=WebhookDelivery.Status.IGNORED, next_attempt_at=None, last_error="marked ignored by an operator"
+        )
         self.message_user(request, f"{n} deliveries marked ignored", messages.SUCCESS)
 
     @admin.display(description="raw body")
@@ -110,8 +144,17 @@ class WebhookDeliveryAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin):
 
 @admin.register(SyncRun)
 class SyncRunAdmin(StatusBadgeColumn, ReadOnlyAdmin):
-    list_display = ("started_at", "connection", "status_badge", "dry_run", "since", "until", "counts_summary",
-                    "finished_at", "error_short")
+    list_display = (
+        "started_at",
+        "connection",
+        "status_badge",
+        "dry_run",
+        "since",
+        "until",
+        "counts_summary",
+        "finished_at",
+        "error_short",
+    )
     list_filter = ("status", "dry_run", "connection", "trigger")
     date_hierarchy = "started_at"
 
@@ -126,8 +169,16 @@ class SyncRunAdmin(StatusBadgeColumn, ReadOnlyAdmin):
 
 @admin.register(ContactSyncLog)
 class ContactSyncLogAdmin(StatusBadgeColumn, ReadOnlyAdmin):
-    list_display = ("created_at", "email", "action", "status_badge", "http_status", "brevo_code", "message_short",
-                    "connection")
+    list_display = (
+        "created_at",
+        "email",
+        "action",
+        "status_badge",
+        "http_status",
+        "brevo_code",
+        "message_short",
+        "connection",
+    )
     list_filter = ("status", "action", "connection")
     search_fields = ("email", "message", "brevo_code")
     date_hierarchy = "created_at"
@@ -140,7 +191,16 @@ class ContactSyncLogAdmin(StatusBadgeColumn, ReadOnlyAdmin):
 
 @admin.register(AutomationEvent)
 class AutomationEventAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin):
-    list_display = ("created_at", "event_name", "email", "status_badge", "attempts", "event_date", "sent_at",
-                    "last_error_short", "connection")
+    list_display = (
+        "created_at",
+        "event_name",
+        "email",
+        "status_badge",
+        "attempts",
+        "event_date",
+        "sent_at",
+        "last_error_short",
+        "connection",
+    )
     list_filter = ("status", "event_name", "connection")
     search_fields = ("email", "event_name", "key")

@@ -4,6 +4,7 @@ Both are edited inline on a connection and on their own pages. Their forms pick 
 connection's loaded catalog (Calendly event types and questions, Brevo lists and attributes)
 instead of asking for URIs and ids, and fall back to free text while no catalog is loaded.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,6 +22,7 @@ from calendly_sync.sync.mapping import KNOWN_SOURCES, QUESTION_PREFIX
 
 
 # -- mapping forms: pick from the loaded catalog instead of typing URIs and ids -----------------
+
 
 class DatalistTextInput(forms.TextInput):
     """A text input with suggestions (free text stays possible)."""
@@ -69,26 +71,37 @@ class EventTypeMappingForm(CatalogFormMixin, forms.ModelForm):
             if current and current not in dict(event_types):
                 event_types.append((current, f"{self.instance.event_type_name or current} (not in the loaded catalog)"))
             self.fields["event_type_uri"] = forms.ChoiceField(
-                label="Event type", choices=[("", "— choose a Calendly event type —"), *event_types],
-                help_text="Loaded from Calendly. 'Reload event types and Brevo lists' on the connection refreshes it.")
+                label="Event type",
+                choices=[("", "— choose a Calendly event type —"), *event_types],
+                help_text="Loaded from Calendly. 'Reload event types and Brevo lists' on the connection refreshes it.",
+            )
         lists = catalog.list_choices(conn)
         if lists and "list_ids" in self.fields:
             current_ids = [int(i) for i in (self.instance.list_ids or []) if str(i).lstrip("-").isdigit()]
             known = {i for i, _ in lists}
             lists += [(i, f"#{i} (not in the loaded Brevo lists)") for i in current_ids if i not in known]
             self.fields["list_ids"] = forms.TypedMultipleChoiceField(
-                label="Brevo lists", coerce=int, choices=lists, required=False,
+                label="Brevo lists",
+                coerce=int,
+                choices=lists,
+                required=False,
                 widget=forms.SelectMultiple(attrs={"size": min(6, max(2, len(lists)))}),
-                help_text="Bookings of this event type join these lists (Ctrl/Cmd-click for several).")
+                help_text="Bookings of this event type join these lists (Ctrl/Cmd-click for several).",
+            )
             self.initial["list_ids"] = current_ids
 
     def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data
         uri = cleaned.get("event_type_uri")
-        if uri and "event_type_name" in self.fields and (
+        if (
+            uri
+            and "event_type_name" in self.fields
+            and (
                 not cleaned.get("event_type_name")
-                or ("event_type_uri" in self.changed_data and "event_type_name" not in self.changed_data)):
+                or ("event_type_uri" in self.changed_data and "event_type_name" not in self.changed_data)
+            )
+        ):
             name = catalog.event_type_name(self.catalog(), uri)
             if name:
                 cleaned["event_type_name"] = name[:200]
@@ -115,11 +128,13 @@ class FieldMappingForm(CatalogFormMixin, forms.ModelForm):
                     groups.append(("Current value", [(current, current)]))
                 self.fields["source"] = forms.ChoiceField(
                     choices=[("", "— choose a Calendly field or question —"), *groups],
-                    help_text="Invitee/event field, or the answer to a custom question of the loaded event types.")
+                    help_text="Invitee/event field, or the answer to a custom question of the loaded event types.",
+                )
             else:
                 self.fields["source"].widget = DatalistTextInput(
                     sorted(KNOWN_SOURCES) + [f"{QUESTION_PREFIX}{q}" for q in catalog.question_names(conn)],
-                    list_id="calendly-sources")
+                    list_id="calendly-sources",
+                )
         attributes = catalog.attribute_choices(conn)
         if attributes and "attribute" in self.fields:
             current = self.instance.attribute
@@ -127,19 +142,21 @@ class FieldMappingForm(CatalogFormMixin, forms.ModelForm):
                 attributes.append((current, f"{current} (not in the loaded Brevo attributes)"))
             self.fields["attribute"] = forms.ChoiceField(
                 choices=[("", "— choose a Brevo attribute —"), *attributes],
-                help_text="Loaded from Brevo (create missing ones with manage.py brevo_setup).")
+                help_text="Loaded from Brevo (create missing ones with manage.py brevo_setup).",
+            )
 
     def clean_source(self) -> str:
         value = str(self.cleaned_data.get("source") or "").strip()
         if value.casefold().startswith(QUESTION_PREFIX):
-            if not value[len(QUESTION_PREFIX):].strip():
+            if not value[len(QUESTION_PREFIX) :].strip():
                 raise ValidationError("Name the question after 'question:'.")
             return value
         if value.casefold() in KNOWN_SOURCES:
             return value.casefold()
         if value not in KNOWN_SOURCES:
-            raise ValidationError(f"Unknown source {value!r}: use one of {', '.join(sorted(KNOWN_SOURCES))} "
-                                  "or question:<question text>.")
+            raise ValidationError(
+                f"Unknown source {value!r}: use one of {', '.join(sorted(KNOWN_SOURCES))} or question:<question text>."
+            )
         return value
 
     def clean_attribute(self) -> str:
@@ -192,7 +209,15 @@ class CatalogModelAdmin(admin.ModelAdmin):
 @admin.register(EventTypeMapping)
 class EventTypeMappingAdmin(CatalogModelAdmin):
     form = EventTypeMappingForm
-    list_display = ("__str__", "connection", "event_type_name", "event_type_uri", "list_ids", "enabled", "missing_since")
+    list_display = (
+        "__str__",
+        "connection",
+        "event_type_name",
+        "event_type_uri",
+        "list_ids",
+        "enabled",
+        "missing_since",
+    )
     list_filter = ("connection", "enabled", ("missing_since", admin.EmptyFieldListFilter))
     search_fields = ("key", "event_type_name", "event_type_uri")
 
@@ -203,4 +228,3 @@ class FieldMappingAdmin(CatalogModelAdmin):
     list_display = ("source", "attribute", "attribute_type", "connection", "enabled", "position")
     list_filter = ("connection", "attribute_type", "enabled")
     search_fields = ("source", "attribute")
-

@@ -1,4 +1,5 @@
 """Brevo v3 API client (framework-free): see :mod:`calendly_sync.brevo.client`."""
+
 from calendly_sync.brevo.client import DEFAULT_BASE_URL, BrevoClient, UpsertResult
 from calendly_sync.brevo.errors import (
     BrevoAuthError,

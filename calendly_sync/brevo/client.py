@@ -14,6 +14,7 @@ Behaviour worth knowing:
   read timeout can repeat it: harmless for upserts, but an event may be recorded twice.
 * 204 responses have no body and are never parsed.
 """
+
 from __future__ import annotations
 
 import json
@@ -176,8 +177,10 @@ class BrevoClient:
             status = resp.status_code
             if bucket == "other":
                 remaining = resp.headers.get("x-sib-ratelimit-remaining")
-                self.other_budget.observe(int(remaining) if remaining and remaining.strip().isdigit() else None,
-                                          header_seconds(resp.headers, "x-sib-ratelimit-reset"))
+                self.other_budget.observe(
+                    int(remaining) if remaining and remaining.strip().isdigit() else None,
+                    header_seconds(resp.headers, "x-sib-ratelimit-reset"),
+                )
             if status < 400:
                 return resp
             body = _body(resp)
@@ -443,8 +446,9 @@ class BrevoClient:
         max_poll_interval: float = 60.0,
     ) -> dict[str, Any]:
         """Poll until the process completes; raises :class:`BrevoError` if it fails or times out."""
-        outcome = self.wait_for_processes([process_id], poll_interval=poll_interval, timeout=timeout,
-                                          max_poll_interval=max_poll_interval)[process_id]
+        outcome = self.wait_for_processes(
+            [process_id], poll_interval=poll_interval, timeout=timeout, max_poll_interval=max_poll_interval
+        )[process_id]
         if isinstance(outcome, BrevoError):
             raise outcome
         return outcome
@@ -480,8 +484,11 @@ class BrevoClient:
                 elif status in TERMINAL_FAILED:
                     outcomes[process_id] = BrevoError(
                         f"process {process_id} ended with status {status!r}: {process.get('error')!r}",
-                        code=status, metadata={"process": process}, method="GET",
-                        path=f"/processes/{process_id}")
+                        code=status,
+                        metadata={"process": process},
+                        method="GET",
+                        path=f"/processes/{process_id}",
+                    )
                 else:
                     continue
                 waiting.remove(process_id)
@@ -492,8 +499,12 @@ class BrevoClient:
                 for process_id in waiting:
                     status = str(last[process_id].get("status", "")).lower()
                     outcomes[process_id] = BrevoError(
-                        f"process {process_id} still {status!r} after {elapsed:.0f}s", code="timeout",
-                        metadata={"process": last[process_id]}, method="GET", path=f"/processes/{process_id}")
+                        f"process {process_id} still {status!r} after {elapsed:.0f}s",
+                        code="timeout",
+                        metadata={"process": last[process_id]},
+                        method="GET",
+                        path=f"/processes/{process_id}",
+                    )
                 break
             self._sleep(interval)
             waited += interval

@@ -6,6 +6,7 @@ duplicate-SMS message has been seen with ``duplicate_parameter`` and ``invalid_p
 classification below matches on the *message* and ``metadata`` as well as the status, and keeps
 Brevo's fields verbatim for logging. Nothing here ever sees or prints the API key.
 """
+
 from __future__ import annotations
 
 import json
@@ -208,8 +209,13 @@ def error_from_response(
         text = (body or "").strip() if isinstance(body, str) else ""
         message = text[:500] if text else f"HTTP {status} with no error body"
     kwargs: dict[str, Any] = {
-        "status": status, "code": code, "metadata": metadata, "method": method, "path": path,
-        "request_id": request_id, "body": body,
+        "status": status,
+        "code": code,
+        "metadata": metadata,
+        "method": method,
+        "path": path,
+        "request_id": request_id,
+        "body": body,
     }
     if status == 401:
         return BrevoAuthError(message, **kwargs)

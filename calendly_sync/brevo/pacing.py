@@ -5,6 +5,7 @@ endpoints" bucket to 100 an hour on the General plan (shared/reference/brevo-api
 pieces keep the client under those limits before a 429 says so; they know nothing of HTTP, so
 they are tested with a fake clock.
 """
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """Calendly API v2 client, typed errors, rate limiting and webhook signature checks."""
+
 from calendly_sync.calendly.auth import StaticToken, TokenSource
 from calendly_sync.calendly.client import DEFAULT_BASE_URL, CalendlyClient, Page, format_time, uuid_from_uri
 from calendly_sync.calendly.errors import (

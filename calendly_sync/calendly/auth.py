@@ -4,6 +4,7 @@ Why a protocol: a PAT never changes, while an OAuth token must be refreshed (sin
 rotating refresh tokens, serialized per account) by code that owns persistence. The client only
 needs "give me a token" and "that one was rejected: can you get a fresh one?".
 """
+
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable

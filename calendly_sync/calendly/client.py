@@ -4,6 +4,7 @@ Why hand-written: the connector needs exact control over retries (429 waits for
 ``X-RateLimit-Reset``; 5xx/timeouts back off within a bound; 401 triggers one token refresh),
 checkpointable cursor pagination, and typed errors that never leak the token.
 """
+
 from __future__ import annotations
 
 import logging
@@ -65,10 +66,17 @@ class Page:
 class CalendlyClient:
     """Thin, retrying client for api.calendly.com (or the simulator at ``base_url``)."""
 
-    def __init__(self, token: str | TokenSource, base_url: str = DEFAULT_BASE_URL, *,
-                 session: requests.Session | None = None, retry: RetryPolicy = RetryPolicy(),
-                 sleep: Callable[[float], None] = time.sleep, rate_limiter: RateLimiter | None = None,
-                 timeout: float | tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        token: str | TokenSource,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        session: requests.Session | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+        rate_limiter: RateLimiter | None = None,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> None:
         self.tokens: TokenSource = StaticToken(token) if isinstance(token, str) else token
         self.base_url = base_url.rstrip("/")
         self.session = session or new_session()
@@ -118,8 +126,7 @@ class CalendlyClient:
         return out
 
     # -- core request loop -----------------------------------------------------------------------
-    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-                json: Any = None) -> Any:
+    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None) -> Any:
         """Send with retries; return parsed JSON (None for empty bodies) or raise a CalendlyError."""
         method = method.upper()
         url = self._url(path)
@@ -134,17 +141,22 @@ class CalendlyClient:
             headers = {"Authorization": f"Bearer {self.tokens.access_token()}", "Accept": "application/json"}
             self._bump("calls")
             try:
-                resp = self.session.request(method, url, params=query or None, json=json, headers=headers,
-                                            timeout=self.timeout)
+                resp = self.session.request(
+                    method, url, params=query or None, json=json, headers=headers, timeout=self.timeout
+                )
             except requests.RequestException as exc:
                 ambiguous = isinstance(exc, requests.ReadTimeout) and method not in IDEMPOTENT
                 transient += 1
                 kind = type(exc).__name__
-                if ambiguous or transient > self.retry.max_retries or not isinstance(
-                        exc, (requests.Timeout, requests.ConnectionError)):
+                if (
+                    ambiguous
+                    or transient > self.retry.max_retries
+                    or not isinstance(exc, (requests.Timeout, requests.ConnectionError))
+                ):
                     note = " (the request may have been applied; not retried)" if ambiguous else ""
                     raise CalendlyTransportError(
-                        None, kind, f"{kind} after {transient} attempt(s){note}", method=method, path=where) from None
+                        None, kind, f"{kind} after {transient} attempt(s){note}", method=method, path=where
+                    ) from None
                 delay = self.retry.backoff(transient)
                 logger.warning("Calendly %s %s failed (%s); retry %d in %.2fs", method, where, kind, transient, delay)
                 self._bump("retries")
@@ -196,8 +208,9 @@ class CalendlyClient:
             try:
                 return resp.json()
             except ValueError:
-                raise CalendlyError(status, "Invalid Response", "Calendly returned a non-JSON body",
-                                    method=method, path=where) from None
+                raise CalendlyError(
+                    status, "Invalid Response", "Calendly returned a non-JSON body", method=method, path=where
+                ) from None
 
     @staticmethod
     def _error(resp: requests.Response, method: str, path: str, reset_seconds: float | None = None) -> CalendlyError:
@@ -205,16 +218,23 @@ class CalendlyClient:
             body = resp.json()
         except ValueError:
             body = None
-        return error_for_status(resp.status_code, body, method=method, path=path,
-                                text=resp.text if body is None else "", reset_seconds=reset_seconds)
+        return error_for_status(
+            resp.status_code,
+            body,
+            method=method,
+            path=path,
+            text=resp.text if body is None else "",
+            reset_seconds=reset_seconds,
+        )
 
     def _resource(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         data = self.request(method, path, **kwargs)
         return data.get("resource", data) if isinstance(data, dict) else {}
 
     # -- pagination ------------------------------------------------------------------------------
-    def iter_pages(self, path: str, params: Mapping[str, Any] | None = None,
-                   page_token: str | None = None) -> Iterator[Page]:
+    def iter_pages(
+        self, path: str, params: Mapping[str, Any] | None = None, page_token: str | None = None
+    ) -> Iterator[Page]:
         """Yield pages, re-sending the original filters with each ``page_token`` (§6, §13.11)."""
         base = self._clean(params)
         base.setdefault("count", PAGE_SIZE)
@@ -228,9 +248,13 @@ class CalendlyClient:
             next_token = pagination.get("next_page_token")
             if not next_token and pagination.get("next_page"):
                 next_token = (parse_qs(urlsplit(pagination["next_page"]).query).get("page_token") or [None])[0]
-            yield Page(items=list(data.get("collection") or []), next_page_token=next_token,
-                       previous_page_token=pagination.get("previous_page_token"), page_token=token,
-                       raw_pagination=pagination)
+            yield Page(
+                items=list(data.get("collection") or []),
+                next_page_token=next_token,
+                previous_page_token=pagination.get("previous_page_token"),
+                page_token=token,
+                raw_pagination=pagination,
+            )
             if not next_token:
                 return
             token = next_token
@@ -244,41 +268,80 @@ class CalendlyClient:
     def get_current_user(self) -> dict[str, Any]:
         return self._resource("GET", "/users/me")
 
-    def list_event_types(self, *, user: str | None = None, organization: str | None = None,
-                         active: bool | None = None, sort: str | None = None) -> Iterator[dict[str, Any]]:
-        return self.iter_collection("/event_types", {"user": user, "organization": organization,
-                                                     "active": active, "sort": sort})
+    def list_event_types(
+        self,
+        *,
+        user: str | None = None,
+        organization: str | None = None,
+        active: bool | None = None,
+        sort: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        return self.iter_collection(
+            "/event_types", {"user": user, "organization": organization, "active": active, "sort": sort}
+        )
 
     def get_event_type(self, uri_or_uuid: str) -> dict[str, Any]:
         return self._resource("GET", self._path("event_types", uri_or_uuid))
 
     # -- scheduled events / invitees -------------------------------------------------------------
-    def scheduled_events_params(self, *, user: str | None = None, organization: str | None = None,
-                                group: str | None = None, status: str | None = None,
-                                min_start_time: datetime | str | None = None,
-                                max_start_time: datetime | str | None = None,
-                                invitee_email: str | None = None, sort: str | None = None) -> dict[str, Any]:
+    def scheduled_events_params(
+        self,
+        *,
+        user: str | None = None,
+        organization: str | None = None,
+        group: str | None = None,
+        status: str | None = None,
+        min_start_time: datetime | str | None = None,
+        max_start_time: datetime | str | None = None,
+        invitee_email: str | None = None,
+        sort: str | None = None,
+    ) -> dict[str, Any]:
         """The query for /scheduled_events (public so sync code can checkpoint with iter_pages)."""
-        return self._clean({
-            "user": user, "organization": organization, "group": group, "status": status,
-            "min_start_time": format_time(min_start_time) if min_start_time is not None else None,
-            "max_start_time": format_time(max_start_time) if max_start_time is not None else None,
-            "invitee_email": invitee_email, "sort": sort})
+        return self._clean(
+            {
+                "user": user,
+                "organization": organization,
+                "group": group,
+                "status": status,
+                "min_start_time": format_time(min_start_time) if min_start_time is not None else None,
+                "max_start_time": format_time(max_start_time) if max_start_time is not None else None,
+                "invitee_email": invitee_email,
+                "sort": sort,
+            }
+        )
 
-    def list_scheduled_events(self, *, user: str | None = None, organization: str | None = None,
-                              group: str | None = None, status: str | None = None,
-                              min_start_time: datetime | str | None = None,
-                              max_start_time: datetime | str | None = None,
-                              invitee_email: str | None = None, sort: str | None = None) -> Iterator[dict[str, Any]]:
-        return self.iter_collection("/scheduled_events", self.scheduled_events_params(
-            user=user, organization=organization, group=group, status=status, min_start_time=min_start_time,
-            max_start_time=max_start_time, invitee_email=invitee_email, sort=sort))
+    def list_scheduled_events(
+        self,
+        *,
+        user: str | None = None,
+        organization: str | None = None,
+        group: str | None = None,
+        status: str | None = None,
+        min_start_time: datetime | str | None = None,
+        max_start_time: datetime | str | None = None,
+        invitee_email: str | None = None,
+        sort: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        return self.iter_collection(
+            "/scheduled_events",
+            self.scheduled_events_params(
+                user=user,
+                organization=organization,
+                group=group,
+                status=status,
+                min_start_time=min_start_time,
+                max_start_time=max_start_time,
+                invitee_email=invitee_email,
+                sort=sort,
+            ),
+        )
 
     def get_scheduled_event(self, uri_or_uuid: str) -> dict[str, Any]:
         return self._resource("GET", self._path("scheduled_events", uri_or_uuid))
 
-    def list_invitees(self, event_uri_or_uuid: str, *, status: str | None = None, email: str | None = None,
-                      sort: str | None = None) -> Iterator[dict[str, Any]]:
+    def list_invitees(
+        self, event_uri_or_uuid: str, *, status: str | None = None, email: str | None = None, sort: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         path = self._path("scheduled_events", event_uri_or_uuid).rstrip("/") + "/invitees"
         return self.iter_collection(path, {"status": status, "email": email, "sort": sort})
 
@@ -300,16 +363,35 @@ class CalendlyClient:
         self.request("DELETE", self._path("invitee_no_shows", uri))
 
     # -- webhooks --------------------------------------------------------------------------------
-    def list_webhook_subscriptions(self, *, organization: str, scope: str, user: str | None = None,
-                                   group: str | None = None) -> Iterator[dict[str, Any]]:
-        return self.iter_collection("/webhook_subscriptions", {"organization": organization, "scope": scope,
-                                                               "user": user, "group": group})
+    def list_webhook_subscriptions(
+        self, *, organization: str, scope: str, user: str | None = None, group: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        return self.iter_collection(
+            "/webhook_subscriptions", {"organization": organization, "scope": scope, "user": user, "group": group}
+        )
 
-    def create_webhook_subscription(self, *, url: str, events: list[str], organization: str, scope: str,
-                                    user: str | None = None, group: str | None = None,
-                                    signing_key: str | None = None) -> dict[str, Any]:
-        body = self._clean({"url": url, "events": list(events), "organization": organization, "scope": scope,
-                            "user": user, "group": group, "signing_key": signing_key})
+    def create_webhook_subscription(
+        self,
+        *,
+        url: str,
+        events: list[str],
+        organization: str,
+        scope: str,
+        user: str | None = None,
+        group: str | None = None,
+        signing_key: str | None = None,
+    ) -> dict[str, Any]:
+        body = self._clean(
+            {
+                "url": url,
+                "events": list(events),
+                "organization": organization,
+                "scope": scope,
+                "user": user,
+                "group": group,
+                "signing_key": signing_key,
+            }
+        )
         return self._resource("POST", "/webhook_subscriptions", json=body)
 
     def get_webhook_subscription(self, uri: str) -> dict[str, Any]:
@@ -320,25 +402,42 @@ class CalendlyClient:
 
     # -- scheduling ------------------------------------------------------------------------------
     def create_scheduling_link(self, event_type_uri: str, max_event_count: int = 1) -> dict[str, Any]:
-        return self._resource("POST", "/scheduling_links", json={
-            "max_event_count": max_event_count, "owner": event_type_uri, "owner_type": "EventType"})
+        return self._resource(
+            "POST",
+            "/scheduling_links",
+            json={"max_event_count": max_event_count, "owner": event_type_uri, "owner_type": "EventType"},
+        )
 
-    def list_available_times(self, event_type_uri: str, start_time: datetime | str,
-                             end_time: datetime | str) -> list[dict[str, Any]]:
-        data = self.request("GET", "/event_type_available_times", params={
-            "event_type": event_type_uri, "start_time": format_time(start_time), "end_time": format_time(end_time)})
+    def list_available_times(
+        self, event_type_uri: str, start_time: datetime | str, end_time: datetime | str
+    ) -> list[dict[str, Any]]:
+        data = self.request(
+            "GET",
+            "/event_type_available_times",
+            params={
+                "event_type": event_type_uri,
+                "start_time": format_time(start_time),
+                "end_time": format_time(end_time),
+            },
+        )
         return list((data or {}).get("collection") or [])
 
-    def create_invitee(self, event_type_uri: str, start_time: datetime | str, invitee: dict[str, Any],
-                       questions_and_answers: list[dict[str, Any]] | None = None,
-                       location: dict[str, Any] | None = None,
-                       tracking: dict[str, Any] | None = None) -> dict[str, Any]:
+    def create_invitee(
+        self,
+        event_type_uri: str,
+        start_time: datetime | str,
+        invitee: dict[str, Any],
+        questions_and_answers: list[dict[str, Any]] | None = None,
+        location: dict[str, Any] | None = None,
+        tracking: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Scheduling API booking. ``tracking`` is completed to all six keys as Calendly requires."""
         body: dict[str, Any] = {"event_type": event_type_uri, "start_time": format_time(start_time), "invitee": invitee}
         if questions_and_answers is not None:
             body["questions_and_answers"] = [
                 {"question": qa["question"], "answer": qa["answer"], "position": qa.get("position", i)}
-                for i, qa in enumerate(questions_and_answers)]
+                for i, qa in enumerate(questions_and_answers)
+            ]
         if location is not None:
             body["location"] = location
         if tracking is not None:

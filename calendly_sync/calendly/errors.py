@@ -4,6 +4,7 @@ Why typed: callers decide differently per class (re-authorize on 401, surface mi
 403, treat 404 as "gone", 409 as "already exists", retry later on 429/5xx). No error message
 ever contains a token: only status, Calendly's title/message/details and the request path.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,16 @@ _SCOPE_RE = re.compile(r"\b([a-z_]+:(?:read|write))\b")
 class CalendlyError(Exception):
     """Any failed Calendly call. ``status`` is None for transport errors."""
 
-    def __init__(self, status: int | None, title: str = "", message: str = "",
-                 details: list[dict[str, Any]] | None = None, *, method: str = "", path: str = "") -> None:
+    def __init__(
+        self,
+        status: int | None,
+        title: str = "",
+        message: str = "",
+        details: list[dict[str, Any]] | None = None,
+        *,
+        method: str = "",
+        path: str = "",
+    ) -> None:
         self.status = status
         self.title = title
         self.message = message
@@ -29,8 +38,11 @@ class CalendlyError(Exception):
         return f" ({self.method} {self.path})" if self.method and self.path else ""
 
     def _detail_text(self) -> str:
-        parts = [f"{d.get('parameter')}: {d.get('message')}" if d.get("parameter") else str(d.get("message"))
-                 for d in self.details if isinstance(d, dict)]
+        parts = [
+            f"{d.get('parameter')}: {d.get('message')}" if d.get("parameter") else str(d.get("message"))
+            for d in self.details
+            if isinstance(d, dict)
+        ]
         return f" [{'; '.join(parts)}]" if parts else ""
 
     def _describe(self) -> str:
@@ -77,8 +89,12 @@ class CalendlyPermissionError(CalendlyError):
     @property
     def missing_scopes(self) -> list[str]:
         found: list[str] = []
-        texts = [str(d.get("message", "")) for d in self.details if isinstance(d, dict)
-                 if d.get("parameter") in (None, "scope") or "scope" in str(d.get("message", "")).lower()]
+        texts = [
+            str(d.get("message", ""))
+            for d in self.details
+            if isinstance(d, dict)
+            if d.get("parameter") in (None, "scope") or "scope" in str(d.get("message", "")).lower()
+        ]
         if "scope" in self.message.lower():
             texts.append(self.message)
         for text in texts:
@@ -90,8 +106,10 @@ class CalendlyPermissionError(CalendlyError):
     def _describe(self) -> str:
         base = f"Calendly denied access (403 {self.title or 'Permission Denied'}): {self.message or 'no reason given'}"
         if self.missing_scopes:
-            base += (f"; missing scopes: {', '.join(self.missing_scopes)}. "
-                     "Re-authorize with these scopes or use a token that has them")
+            base += (
+                f"; missing scopes: {', '.join(self.missing_scopes)}. "
+                "Re-authorize with these scopes or use a token that has them"
+            )
         return base + self._where()
 
 
@@ -119,8 +137,9 @@ class CalendlyTransportError(CalendlyError):
     """Timeouts / connection failures after the retry budget was spent (no HTTP status)."""
 
 
-def error_for_status(status: int, body: Any, *, method: str = "", path: str = "", text: str = "",
-                     reset_seconds: float | None = None) -> CalendlyError:
+def error_for_status(
+    status: int, body: Any, *, method: str = "", path: str = "", text: str = "", reset_seconds: float | None = None
+) -> CalendlyError:
     """Build the typed error for an HTTP error response (body = parsed JSON or None)."""
     title = message = ""
     details: list[dict[str, Any]] = []

@@ -4,6 +4,7 @@ The endpoint stores what it handles (and acknowledges the rest as ignored), the 
 invitee and event-type events differently, and the subscription asks Calendly for exactly
 ``SUBSCRIBED_EVENTS``.
 """
+
 from __future__ import annotations
 
 INVITEE_EVENTS = ("invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted")

@@ -7,6 +7,7 @@
 Calendly field is one line here and the line of ``observe_invitee`` that reads it, plus a
 migration. Framework-free, so the pure sync core and the models can both build on it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
@@ -88,11 +89,14 @@ class BookingFields(InviteeFields):
     no_show_uri: str = invitee_field("", Column("url", 300), "own")
     no_show_at: datetime | None = invitee_field(None, Column("datetime"), "own")
     no_show_observed_at: datetime | None = invitee_field(
-        None, Column("datetime", help_text="Calendly time of the newest no-show fact applied."), "own")
-    invitee_created_at: datetime | None = invitee_field(None, Column("datetime", help_text="Calendly's created_at."),
-                                                        "own")
+        None, Column("datetime", help_text="Calendly time of the newest no-show fact applied."), "own"
+    )
+    invitee_created_at: datetime | None = invitee_field(
+        None, Column("datetime", help_text="Calendly's created_at."), "own"
+    )
     calendly_updated_at: datetime | None = invitee_field(  # newest observation applied
-        None, Column("datetime", help_text="Calendly time of the newest observation applied."), "own")
+        None, Column("datetime", help_text="Calendly time of the newest observation applied."), "own"
+    )
 
     @property
     def is_no_show(self) -> bool:
@@ -107,5 +111,3 @@ def fields_merged_as(cls: type, *merges: Merge) -> tuple[str, ...]:
 def stored_columns(cls: type) -> list[tuple[str, Column]]:
     """(name, column) of every field of a dataclass that the ``Booking`` table stores."""
     return [(f.name, f.metadata["column"]) for f in fields(cls) if f.metadata.get("column") is not None]
-
-

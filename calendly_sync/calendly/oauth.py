@@ -23,6 +23,7 @@ pytest-django's ``settings`` fixture) work: ``CALENDLY_CLIENT_ID``/``CALENDLY_CL
 with social-auth's ``SOCIAL_AUTH_CALENDLY_KEY``/``SECRET`` as the fallback; endpoints come from
 ``CALENDLY_AUTH_URL`` and ``CALENDLY_API_URL`` so the backend can be pointed at a simulator.
 """
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@ Why: the limit is per *user* across every token and integration, and a backfill 
 (events, then invitees per event), so pacing locally avoids most 429s; the ``X-RateLimit-*``
 headers then tell us what the server really counts (other integrations share the budget).
 """
+
 from __future__ import annotations
 
 import threading
@@ -23,8 +24,14 @@ class RateLimiter:
     outside the lock so other threads can keep updating the limiter.
     """
 
-    def __init__(self, per_minute: int = DEFAULT_PER_MINUTE, *, window: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        per_minute: int = DEFAULT_PER_MINUTE,
+        *,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.limit = per_minute
         self.window = window
         self.clock = clock

@@ -4,6 +4,7 @@ Why this shape: the HMAC must be computed over the raw request bytes (re-seriali
 it), several keys must be accepted during a key rotation, and failures need a readable reason
 for the webhook log without ever echoing a key.
 """
+
 from __future__ import annotations
 
 import hashlib

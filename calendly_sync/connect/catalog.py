@@ -6,6 +6,7 @@ Connection (``calendly_event_types``, ``brevo_lists``, ``brevo_attributes``, ``c
 so the admin forms can offer selects instead of typed URIs and ids. Each half is independent: a
 missing Brevo key or a missing Calendly scope leaves that half as it was and says why.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,15 +48,25 @@ class CatalogReport:
 
 def _event_type_record(et: dict[str, Any]) -> dict[str, Any]:
     questions = [
-        {"name": q.get("name", ""), "type": q.get("type", ""), "position": q.get("position", 0),
-         "enabled": bool(q.get("enabled", True)), "required": bool(q.get("required", False))}
-        for q in (et.get("custom_questions") or []) if isinstance(q, dict) and q.get("name")
+        {
+            "name": q.get("name", ""),
+            "type": q.get("type", ""),
+            "position": q.get("position", 0),
+            "enabled": bool(q.get("enabled", True)),
+            "required": bool(q.get("required", False)),
+        }
+        for q in (et.get("custom_questions") or [])
+        if isinstance(q, dict) and q.get("name")
     ]
     profile = et.get("profile") or {}
     return {
-        "uri": et.get("uri", ""), "name": et.get("name", ""), "slug": et.get("slug", ""),
-        "active": bool(et.get("active", True)), "kind": et.get("kind", ""),
-        "scheduling_url": et.get("scheduling_url", ""), "duration": et.get("duration"),
+        "uri": et.get("uri", ""),
+        "name": et.get("name", ""),
+        "slug": et.get("slug", ""),
+        "active": bool(et.get("active", True)),
+        "kind": et.get("kind", ""),
+        "scheduling_url": et.get("scheduling_url", ""),
+        "duration": et.get("duration"),
         "profile_name": profile.get("name", "") if isinstance(profile, dict) else "",
         "custom_questions": sorted(questions, key=lambda q: q["position"] or 0),
     }
@@ -72,8 +83,12 @@ def fetch_event_types(conn: Connection) -> list[dict[str, Any]]:
         conn.calendly_user_email = conn.calendly_user_email or me.get("email", "")
     items: list[dict[str, Any]]
     try:
-        items = list(client.list_event_types(organization=conn.calendly_organization_uri or None,
-                                             user=None if conn.calendly_organization_uri else conn.calendly_user_uri))
+        items = list(
+            client.list_event_types(
+                organization=conn.calendly_organization_uri or None,
+                user=None if conn.calendly_organization_uri else conn.calendly_user_uri,
+            )
+        )
     except CalendlyPermissionError as exc:
         if exc.missing_scopes or not conn.calendly_user_uri:
             raise
@@ -92,8 +107,10 @@ def load_catalog(conn: Connection) -> CatalogReport:
     except (ReconnectRequired, TokenRefreshError, CalendlyError, MissingCredentials) as exc:
         text = f"Calendly event types not loaded: {exc}"
         if isinstance(exc, CalendlyPermissionError) and exc.missing_scopes:
-            text = (f"Calendly event types not loaded: the token lacks the scope(s) "
-                    f"{', '.join(exc.missing_scopes)}. Reconnect with these scopes ({exc.message}).")
+            text = (
+                f"Calendly event types not loaded: the token lacks the scope(s) "
+                f"{', '.join(exc.missing_scopes)}. Reconnect with these scopes ({exc.message})."
+            )
         report.add(messages.ERROR, text)
         conn.last_error = text[:2000]
         conn.last_error_at = timezone.now()
@@ -103,12 +120,20 @@ def load_catalog(conn: Connection) -> CatalogReport:
         report.event_types = len(event_types)
         questions = sum(len(et["custom_questions"]) for et in event_types)
         report.add(messages.SUCCESS, f"Loaded {len(event_types)} Calendly event types ({questions} custom questions).")
-        fields += ["calendly_event_types", "calendly_user_uri", "calendly_organization_uri", "calendly_user_name",
-                   "calendly_user_email"]
+        fields += [
+            "calendly_event_types",
+            "calendly_user_uri",
+            "calendly_organization_uri",
+            "calendly_user_name",
+            "calendly_user_email",
+        ]
 
     if not conn.effective_brevo_api_key():
-        report.add(messages.WARNING, "Brevo lists and attributes not loaded: no Brevo API key yet. Set one on this "
-                                     "connection (or BREVO_API_KEY), then press 'Reload event types and Brevo lists'.")
+        report.add(
+            messages.WARNING,
+            "Brevo lists and attributes not loaded: no Brevo API key yet. Set one on this "
+            "connection (or BREVO_API_KEY), then press 'Reload event types and Brevo lists'.",
+        )
     else:
         try:
             brevo = brevo_client_for(conn)
@@ -118,13 +143,30 @@ def load_catalog(conn: Connection) -> CatalogReport:
             report.add(messages.ERROR, f"Brevo lists and attributes not loaded: {exc}")
         else:
             conn.brevo_lists = sorted(
-                ({"id": int(lst["id"]), "name": lst.get("name", ""), "folderId": lst.get("folderId"),
-                  "totalSubscribers": lst.get("totalSubscribers")} for lst in lists if lst.get("id") is not None),
-                key=lambda item: (item["name"].lower(), item["id"]))
+                (
+                    {
+                        "id": int(lst["id"]),
+                        "name": lst.get("name", ""),
+                        "folderId": lst.get("folderId"),
+                        "totalSubscribers": lst.get("totalSubscribers"),
+                    }
+                    for lst in lists
+                    if lst.get("id") is not None
+                ),
+                key=lambda item: (item["name"].lower(), item["id"]),
+            )
             conn.brevo_attributes = sorted(
-                ({"name": str(a.get("name", "")).upper(), "category": a.get("category", ""), "type": a.get("type", "")}
-                 for a in attributes if a.get("name")),
-                key=lambda item: item["name"])
+                (
+                    {
+                        "name": str(a.get("name", "")).upper(),
+                        "category": a.get("category", ""),
+                        "type": a.get("type", ""),
+                    }
+                    for a in attributes
+                    if a.get("name")
+                ),
+                key=lambda item: item["name"],
+            )
             report.lists, report.attributes = len(conn.brevo_lists), len(conn.brevo_attributes)
             report.add(messages.SUCCESS, f"Loaded {report.lists} Brevo lists and {report.attributes} attributes.")
             fields += ["brevo_lists", "brevo_attributes"]
@@ -139,6 +181,7 @@ def load_catalog(conn: Connection) -> CatalogReport:
 
 
 # -- choices for the admin forms ----------------------------------------------------------------
+
 
 def event_type_choices(conn: Connection | None) -> list[tuple[str, str]]:
     out = []
@@ -160,8 +203,11 @@ def event_type_name(conn: Connection | None, uri: str) -> str:
 
 
 def list_choices(conn: Connection | None) -> list[tuple[int, str]]:
-    return [(int(lst["id"]), f"{lst.get('name') or 'list'} (#{lst['id']})")
-            for lst in ((conn.brevo_lists if conn else None) or []) if isinstance(lst, dict) and lst.get("id") is not None]
+    return [
+        (int(lst["id"]), f"{lst.get('name') or 'list'} (#{lst['id']})")
+        for lst in ((conn.brevo_lists if conn else None) or [])
+        if isinstance(lst, dict) and lst.get("id") is not None
+    ]
 
 
 def question_names(conn: Connection | None) -> list[str]:
@@ -179,8 +225,9 @@ def source_choices(conn: Connection | None) -> list[tuple[str, list[tuple[str, s
     groups = [("Invitee and event fields", [(s, s) for s in sorted(KNOWN_SOURCES)])]
     questions = question_names(conn)
     if questions:
-        groups.append(("Custom questions (Calendly)", [(f"{QUESTION_PREFIX}{q}", f"{QUESTION_PREFIX}{q}")
-                                                       for q in questions]))
+        groups.append(
+            ("Custom questions (Calendly)", [(f"{QUESTION_PREFIX}{q}", f"{QUESTION_PREFIX}{q}") for q in questions])
+        )
     return groups
 
 

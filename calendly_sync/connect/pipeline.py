@@ -17,6 +17,7 @@ Errors are :class:`social_core.exceptions.AuthException` subclasses, which the
 ``SocialAuthExceptionMiddleware`` turns into an admin message and a redirect to
 ``SOCIAL_AUTH_LOGIN_ERROR_URL``.
 """
+
 from __future__ import annotations
 
 import time
@@ -55,11 +56,17 @@ def check_intent(strategy: Any, backend: Any, user: Any = None, *args: Any, **kw
     """Only a signed-in staff user who pressed Connect/Reconnect in the admin may complete the flow."""
     intent = strategy.session_get(SESSION_KEY)
     if not (user is not None and getattr(user, "is_authenticated", False) and user.is_active and user.is_staff):
-        raise ConnectNotAllowed(backend, "Connecting Calendly needs a signed-in staff user: sign in to the admin "
-                                         "and press 'Connect Calendly' there.")
+        raise ConnectNotAllowed(
+            backend,
+            "Connecting Calendly needs a signed-in staff user: sign in to the admin "
+            "and press 'Connect Calendly' there.",
+        )
     if not isinstance(intent, dict) or intent.get("user_id") != user.pk:
-        raise ConnectNotAllowed(backend, "This Calendly authorization was not started from the admin: press "
-                                         "'Connect Calendly' on the Connections page.")
+        raise ConnectNotAllowed(
+            backend,
+            "This Calendly authorization was not started from the admin: press "
+            "'Connect Calendly' on the Connections page.",
+        )
     if time.time() - float(intent.get("started_at") or 0) > INTENT_MAX_AGE:
         strategy.session_pop(SESSION_KEY)
         raise ConnectNotAllowed(backend, "The Calendly authorization took too long: press 'Connect Calendly' again.")
@@ -74,8 +81,15 @@ def _unique_name(base: str) -> str:
     return name
 
 
-def save_connection(strategy: Any, backend: Any, response: dict[str, Any], user: Any = None,
-                    connect_intent: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> dict[str, Any]:
+def save_connection(
+    strategy: Any,
+    backend: Any,
+    response: dict[str, Any],
+    user: Any = None,
+    connect_intent: dict[str, Any] | None = None,
+    *args: Any,
+    **kwargs: Any,
+) -> dict[str, Any]:
     """Create or update the Connection from the token response and ``/users/me``."""
     intent = connect_intent or {}
     if not response.get("access_token"):
@@ -89,13 +103,21 @@ def save_connection(strategy: Any, backend: Any, response: dict[str, Any], user:
             if conn is None:
                 raise ConnectNotAllowed(backend, "The connection to reconnect no longer exists.")
         else:
-            conn = Connection.objects.select_for_update().filter(
-                auth_kind=Connection.AuthKind.OAUTH, calendly_user_uri=owner_uri).first() if owner_uri else None
+            conn = (
+                Connection.objects.select_for_update()
+                .filter(auth_kind=Connection.AuthKind.OAUTH, calendly_user_uri=owner_uri)
+                .first()
+                if owner_uri
+                else None
+            )
         created = conn is None
         if conn is None:
             first = not Connection.objects.exists()
-            conn = Connection(name="default" if first else _unique_name(
-                response.get("slug") or str(response.get("email") or "").split("@")[0] or "calendly"))
+            conn = Connection(
+                name="default"
+                if first
+                else _unique_name(response.get("slug") or str(response.get("email") or "").split("@")[0] or "calendly")
+            )
         previous_user = conn.calendly_user_uri
         conn.auth_kind = Connection.AuthKind.OAUTH
         store_token_response(conn, response)
@@ -111,18 +133,25 @@ def save_connection(strategy: Any, backend: Any, response: dict[str, Any], user:
     strategy.session_pop(SESSION_KEY)
     who = conn.calendly_user_name or conn.calendly_user_email or owner_uri
     verb = "Connected" if created else "Reconnected"
-    _message(strategy, messages.SUCCESS,
-             f"{verb} Calendly account {who} ({conn.calendly_user_email}) to connection '{conn.name}'. "
-             f"Scopes: {conn.scopes or 'default'}.")
+    _message(
+        strategy,
+        messages.SUCCESS,
+        f"{verb} Calendly account {who} ({conn.calendly_user_email}) to connection '{conn.name}'. "
+        f"Scopes: {conn.scopes or 'default'}.",
+    )
     if previous_user and owner_uri and previous_user != owner_uri:
-        _message(strategy, messages.WARNING,
-                 f"This connection was authorized by a different Calendly user before ({previous_user}); "
-                 f"it now acts as {owner_uri}.")
+        _message(
+            strategy,
+            messages.WARNING,
+            f"This connection was authorized by a different Calendly user before ({previous_user}); "
+            f"it now acts as {owner_uri}.",
+        )
     return {"connection": conn, "connection_created": created}
 
 
-def load_connection_catalog(strategy: Any, connection: Connection | None = None, *args: Any,
-                            **kwargs: Any) -> dict[str, Any]:
+def load_connection_catalog(
+    strategy: Any, connection: Connection | None = None, *args: Any, **kwargs: Any
+) -> dict[str, Any]:
     """Load event types, Brevo lists and attributes; problems become messages, never a failure."""
     if connection is None:
         return {}
@@ -136,8 +165,9 @@ def load_connection_catalog(strategy: Any, connection: Connection | None = None,
     return {"catalog_report": report}
 
 
-def redirect_to_connection(strategy: Any, connection: Connection | None = None, *args: Any,
-                           **kwargs: Any) -> HttpResponseRedirect | dict[str, Any]:
+def redirect_to_connection(
+    strategy: Any, connection: Connection | None = None, *args: Any, **kwargs: Any
+) -> HttpResponseRedirect | dict[str, Any]:
     """End the flow on the connection's admin page (a non-dict result stops the pipeline)."""
     if connection is None:
         return {}

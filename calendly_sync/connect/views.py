@@ -5,6 +5,7 @@ the session, then hands over to social-auth (``/oauth/login/calendly/``), which 
 to Calendly's consent page with ``state`` and a PKCE challenge. Calendly redirects back to
 ``/oauth/complete/calendly/``, where :mod:`calendly_sync.connect.pipeline` saves the connection.
 """
+
 from __future__ import annotations
 
 import time
@@ -45,8 +46,11 @@ def start_connect(request: HttpRequest) -> HttpResponse:
             return HttpResponseRedirect(changelist)
         back = changelist
     if not oauth_configured():
-        messages.error(request, "Calendly OAuth is not configured: set CALENDLY_CLIENT_ID and CALENDLY_CLIENT_SECRET "
-                                f"(the app's redirect URI must be {app_settings.SITE_URL}/oauth/complete/calendly/).")
+        messages.error(
+            request,
+            "Calendly OAuth is not configured: set CALENDLY_CLIENT_ID and CALENDLY_CLIENT_SECRET "
+            f"(the app's redirect URI must be {app_settings.SITE_URL}/oauth/complete/calendly/).",
+        )
         return HttpResponseRedirect(back)
     request.session[SESSION_KEY] = {
         "connection_id": int(connection_id) if connection_id else None,

@@ -1,4 +1,5 @@
 """Build API clients for a connection from its (decrypted) credentials and the settings' URLs."""
+
 from __future__ import annotations
 
 import hashlib
@@ -75,5 +76,13 @@ def identify(connection: Connection, client: CalendlyClient) -> None:
     connection.calendly_user_email = me.get("email") or ""
     if connection.status == Connection.Status.NEW:
         connection.status = Connection.Status.ACTIVE
-    connection.save(update_fields=["calendly_user_uri", "calendly_organization_uri", "calendly_user_name",
-                                   "calendly_user_email", "status", "updated_at"])
+    connection.save(
+        update_fields=[
+            "calendly_user_uri",
+            "calendly_organization_uri",
+            "calendly_user_name",
+            "calendly_user_email",
+            "status",
+            "updated_at",
+        ]
+    )

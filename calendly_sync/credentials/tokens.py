@@ -15,6 +15,7 @@ Token-endpoint calls (refresh, revoke) go through the social-auth backend
 (:class:`calendly_sync.calendly.oauth.CalendlyOAuth2`), so the client credentials are sent the
 same way (HTTP Basic) as during the connect flow.
 """
+
 from __future__ import annotations
 
 import logging
@@ -117,8 +118,17 @@ def _needs_reconnect(conn: Connection, reason: str) -> None:
     conn.access_token = ""
     conn.refresh_token = ""
     conn.token_expires_at = None
-    conn.save(update_fields=["status", "last_error", "last_error_at", "access_token", "refresh_token",
-                             "token_expires_at", "updated_at"])
+    conn.save(
+        update_fields=[
+            "status",
+            "last_error",
+            "last_error_at",
+            "access_token",
+            "refresh_token",
+            "token_expires_at",
+            "updated_at",
+        ]
+    )
     log.warning("Calendly connection %s needs to be reconnected: %s", conn.name, reason)
 
 
@@ -145,8 +155,10 @@ def refresh_access_token(connection_id: int, stale_token: str | None = None) -> 
         if not conn.refresh_token and conn.status == Connection.Status.DISABLED:
             raise ReconnectRequired(_reconnect_message(conn))  # disconnected on purpose: leave it so
         if not conn.refresh_token:
-            reason = (f"Calendly connection '{conn.name}' has no refresh token: press 'Reconnect Calendly' "
-                      "on this connection.")
+            reason = (
+                f"Calendly connection '{conn.name}' has no refresh token: press 'Reconnect Calendly' "
+                "on this connection."
+            )
             _needs_reconnect(conn, reason)
             failure = ReconnectRequired(reason)
         else:
@@ -156,8 +168,18 @@ def refresh_access_token(connection_id: int, stale_token: str | None = None) -> 
                 store_token_response(conn, body)
                 if conn.status in (Connection.Status.ERROR, Connection.Status.NEW):
                     conn.status = Connection.Status.ACTIVE
-                conn.save(update_fields=["access_token", "refresh_token", "token_expires_at", "scopes",
-                                         "calendly_user_uri", "calendly_organization_uri", "status", "updated_at"])
+                conn.save(
+                    update_fields=[
+                        "access_token",
+                        "refresh_token",
+                        "token_expires_at",
+                        "scopes",
+                        "calendly_user_uri",
+                        "calendly_organization_uri",
+                        "status",
+                        "updated_at",
+                    ]
+                )
                 log.info("refreshed the Calendly access token of connection %s", conn.name)
                 return conn.access_token
             error = str(body.get("error") or f"HTTP {status}")
@@ -172,7 +194,8 @@ def refresh_access_token(connection_id: int, stale_token: str | None = None) -> 
             elif error == "invalid_client":
                 failure = TokenRefreshError(
                     "Calendly rejected the app's client credentials (invalid_client): check CALENDLY_CLIENT_ID "
-                    "and CALENDLY_CLIENT_SECRET.")
+                    "and CALENDLY_CLIENT_SECRET."
+                )
             else:
                 description = str(body.get("error_description") or "").strip()
                 failure = TokenRefreshError(f"Calendly token refresh failed: {error} {description}".strip())
@@ -188,8 +211,11 @@ def mark_revoked(connection_id: int, rejected_token: str | None) -> str | None:
     was stored meanwhile (a reconnect or refresh by someone else), else flags the connection."""
     with _lock_for(connection_id), transaction.atomic():
         conn = Connection.objects.select_for_update().get(pk=connection_id)
-        if conn.status != Connection.Status.NEEDS_RECONNECT and conn.access_token and \
-                conn.access_token != rejected_token:
+        if (
+            conn.status != Connection.Status.NEEDS_RECONNECT
+            and conn.access_token
+            and conn.access_token != rejected_token
+        ):
             return conn.access_token
         if conn.status != Connection.Status.NEEDS_RECONNECT:
             _needs_reconnect(conn, REVOKED_REASON)
@@ -202,8 +228,11 @@ class DisconnectReport:
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        parts = [f"revoked the {' and '.join(self.revoked)} token at Calendly" if self.revoked
-                 else "nothing revoked at Calendly"]
+        parts = [
+            f"revoked the {' and '.join(self.revoked)} token at Calendly"
+            if self.revoked
+            else "nothing revoked at Calendly"
+        ]
         parts += self.problems
         return "; ".join(parts)
 
@@ -225,7 +254,9 @@ def disconnect(connection_id: int, by: str = "") -> DisconnectReport:
             except requests.HTTPError as exc:
                 body = _json(exc.response)
                 code = exc.response.status_code if exc.response is not None else "?"
-                report.problems.append(f"revoking the {label} token failed: HTTP {code} {body.get('error', '')}".strip())
+                report.problems.append(
+                    f"revoking the {label} token failed: HTTP {code} {body.get('error', '')}".strip()
+                )
             except (AuthException, requests.RequestException) as exc:
                 report.problems.append(f"revoking the {label} token failed: {type(exc).__name__}")
         conn.access_token = ""
@@ -233,11 +264,22 @@ def disconnect(connection_id: int, by: str = "") -> DisconnectReport:
         conn.token_expires_at = None
         conn.status = Connection.Status.DISABLED
         who = f" by {by}" if by else ""
-        conn.last_error = (f"Disconnected from Calendly{who} on {timezone.now():%Y-%m-%d %H:%M} UTC; the tokens "
-                           "were deleted. Press 'Reconnect Calendly' to connect it again.")
+        conn.last_error = (
+            f"Disconnected from Calendly{who} on {timezone.now():%Y-%m-%d %H:%M} UTC; the tokens "
+            "were deleted. Press 'Reconnect Calendly' to connect it again."
+        )
         conn.last_error_at = timezone.now()
-        conn.save(update_fields=["access_token", "refresh_token", "token_expires_at", "status", "last_error",
-                                 "last_error_at", "updated_at"])
+        conn.save(
+            update_fields=[
+                "access_token",
+                "refresh_token",
+                "token_expires_at",
+                "status",
+                "last_error",
+                "last_error_at",
+                "updated_at",
+            ]
+        )
     return report
 
 

@@ -3,6 +3,7 @@
 A delivery is done (``processed``) only when its observation is applied *and* its contact is in
 Brevo; a Brevo outage leaves it ``pending`` with a growing backoff, so it heals by itself.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,10 +44,12 @@ def backoff(attempts: int) -> timedelta:
 
 def _due_q(now: datetime) -> Q:
     """Deliveries a worker may take: pending and due, or claimed so long ago that a crash left them."""
-    return (Q(status=WebhookDelivery.Status.PENDING)
-            & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))) | (
+    return (
+        Q(status=WebhookDelivery.Status.PENDING) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    ) | (
         Q(status=WebhookDelivery.Status.PROCESSING)
-        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now - STALE_CLAIM)))
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now - STALE_CLAIM))
+    )
 
 
 def claim_deliveries(delivery_ids: list[int], *, force: bool = False) -> list[WebhookDelivery]:
@@ -58,8 +61,9 @@ def claim_deliveries(delivery_ids: list[int], *, force: bool = False) -> list[We
     qs = WebhookDelivery.objects.filter(pk__in=delivery_ids)
     if not force:
         qs = qs.filter(_due_q(now))
-    claimed = set(claim(qs, status=WebhookDelivery.Status.PROCESSING, attempts=F("attempts") + 1,
-                        next_attempt_at=now))  # the claim time, for stale-claim detection
+    claimed = set(
+        claim(qs, status=WebhookDelivery.Status.PROCESSING, attempts=F("attempts") + 1, next_attempt_at=now)
+    )  # the claim time, for stale-claim detection
     rows = {d.pk: d for d in WebhookDelivery.objects.filter(pk__in=claimed)}
     return [rows[pk] for pk in dict.fromkeys(delivery_ids) if pk in rows]
 
@@ -85,8 +89,7 @@ def process_batch(delivery_ids: list[int], *, force: bool = False) -> dict[int, 
     return results
 
 
-def apply_claimed(claimed: list[WebhookDelivery], cache: RulesCache,
-                  results: dict[int, str]) -> list[Applied]:
+def apply_claimed(claimed: list[WebhookDelivery], cache: RulesCache, results: dict[int, str]) -> list[Applied]:
     """Apply claimed deliveries to the database (no Brevo call): [(delivery, email it touched)]."""
     by_connection: dict[int, list[WebhookDelivery]] = {}
     for delivery in claimed:
@@ -97,8 +100,7 @@ def apply_claimed(claimed: list[WebhookDelivery], cache: RulesCache,
     return applied
 
 
-def finish(applied: list[Applied], cache: RulesCache,
-           results: dict[int, str]) -> None:
+def finish(applied: list[Applied], cache: RulesCache, results: dict[int, str]) -> None:
     """Bring the applied deliveries' contacts and events to Brevo, then record each delivery's outcome."""
     done: list[int] = []
     grouped: dict[int, list[Applied]] = {}
@@ -123,12 +125,12 @@ def finish(applied: list[Applied], cache: RulesCache,
                 done.append(delivery.pk)
     if done:
         WebhookDelivery.objects.filter(pk__in=done).update(
-            status=WebhookDelivery.Status.PROCESSED, processed_at=timezone.now(), last_error="", next_attempt_at=None)
+            status=WebhookDelivery.Status.PROCESSED, processed_at=timezone.now(), last_error="", next_attempt_at=None
+        )
         results.update({pk: WebhookDelivery.Status.PROCESSED for pk in done})
 
 
-def _apply_all(deliveries: list[WebhookDelivery], cache: RulesCache,
-               results: dict[int, str]) -> list[Applied]:
+def _apply_all(deliveries: list[WebhookDelivery], cache: RulesCache, results: dict[int, str]) -> list[Applied]:
     """Apply one connection's claimed deliveries: invitee events in one batch, the rest one by one.
 
     A delivery that cannot be applied is retried or failed on its own; if the batch as a whole
@@ -152,8 +154,7 @@ def _apply_all(deliveries: list[WebhookDelivery], cache: RulesCache,
             applied.extend((d, obs.email) for d, obs in batch)
             batch = []
         except Exception as exc:  # noqa: BLE001 - any failure: fall back to one at a time, nothing lost
-            log.info("batch of %d deliveries applied one by one instead (%s: %s)", len(batch),
-                     type(exc).__name__, exc)
+            log.info("batch of %d deliveries applied one by one instead (%s: %s)", len(batch), type(exc).__name__, exc)
     for delivery in [d for d, _ in batch] + singles:
         try:
             applied.append((delivery, apply_delivery(delivery, cache)))
@@ -174,11 +175,17 @@ def _connection_rules(connection_id: int, cache: RulesCache) -> tuple[Connection
 
 def _observe(connection: Connection, delivery: WebhookDelivery) -> Observation:
     envelope: dict[str, Any] = delivery.payload or {}
-    obs = observe_invitee(envelope.get("payload"), event_name=delivery.event,
-                          envelope_created_at=envelope.get("created_at"))
+    obs = observe_invitee(
+        envelope.get("payload"), event_name=delivery.event, envelope_created_at=envelope.get("created_at")
+    )
     if connection.verbose:
-        log.info("delivery %s: %s for invitee %s (observed at %s)", delivery.pk, delivery.event,
-                 obs.invitee_uri, obs.observed_at.isoformat())
+        log.info(
+            "delivery %s: %s for invitee %s (observed at %s)",
+            delivery.pk,
+            delivery.event,
+            obs.invitee_uri,
+            obs.observed_at.isoformat(),
+        )
     return obs
 
 
@@ -186,14 +193,17 @@ def _retry(delivery: WebhookDelivery, error: str) -> str:
     if delivery.attempts >= MAX_ATTEMPTS:
         return _fail(delivery, f"gave up after {delivery.attempts} attempts: {error}")
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=WebhookDelivery.Status.PENDING, last_error=error[:4000],
-        next_attempt_at=timezone.now() + backoff(delivery.attempts))
+        status=WebhookDelivery.Status.PENDING,
+        last_error=error[:4000],
+        next_attempt_at=timezone.now() + backoff(delivery.attempts),
+    )
     return WebhookDelivery.Status.PENDING
 
 
 def _fail(delivery: WebhookDelivery, error: str) -> str:
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=WebhookDelivery.Status.FAILED, last_error=error[:4000], next_attempt_at=None)
+        status=WebhookDelivery.Status.FAILED, last_error=error[:4000], next_attempt_at=None
+    )
     return WebhookDelivery.Status.FAILED
 
 
@@ -219,8 +229,9 @@ def _still_dirty(connection: Connection, emails: list[str]) -> set[str]:
     """Which of these contacts are still due for Brevo (a transient failure left them dirty)."""
     if not connection.sync_contacts:
         return set()
-    return set(Contact.objects.filter(connection=connection, email__in=emails, dirty=True)
-               .values_list("email", flat=True))
+    return set(
+        Contact.objects.filter(connection=connection, email__in=emails, dirty=True).values_list("email", flat=True)
+    )
 
 
 def apply_delivery(delivery: WebhookDelivery, cache: RulesCache | None = None) -> str | None:
@@ -235,14 +246,20 @@ def apply_delivery(delivery: WebhookDelivery, cache: RulesCache | None = None) -
     return None
 
 
-def _apply_invitee_event(connection: Connection, rules: Rules, delivery: WebhookDelivery,
-                         envelope: dict[str, Any]) -> str:
+def _apply_invitee_event(
+    connection: Connection, rules: Rules, delivery: WebhookDelivery, envelope: dict[str, Any]
+) -> str:
     obs = _observe(connection, delivery)
     verbose = connection.verbose
     [result] = ingest(connection, [(obs, delivery.event)], rules=rules, with_events=True)
     if verbose:
-        log.info("delivery %s: booking changed=%s, contact dirty=%s, events queued=%s", delivery.pk,
-                 result.booking_changed, result.contact_dirty, result.events_queued)
+        log.info(
+            "delivery %s: booking changed=%s, contact dirty=%s, events queued=%s",
+            delivery.pk,
+            result.booking_changed,
+            result.contact_dirty,
+            result.events_queued,
+        )
     return obs.email
 
 
@@ -252,16 +269,23 @@ def _apply_event_type_event(connection: Connection, envelope: dict[str, Any]) ->
     uri = str(payload.get("uri") or "")
     if not uri:
         raise MalformedPayload("event type payload has no uri")
-    at = parse_time(payload.get("deleted_at")) or parse_time(payload.get("updated_at")) or parse_time(
-        envelope.get("created_at")) or timezone.now()
+    at = (
+        parse_time(payload.get("deleted_at"))
+        or parse_time(payload.get("updated_at"))
+        or parse_time(envelope.get("created_at"))
+        or timezone.now()
+    )
     for mapping in EventTypeMapping.objects.filter(connection=connection, event_type_uri=uri):
         if envelope.get("event") == "event_type.deleted":
             if mapping.missing_since is None or mapping.missing_since > at:
                 mapping.missing_since = at
         elif mapping.missing_since is not None and mapping.missing_since <= at:
             mapping.missing_since = None  # an update newer than the deletion: the type is back
-        if payload.get("name") and (mapping.missing_since is None or envelope.get("event") == "event_type.deleted"
-                                    or at <= mapping.missing_since):
+        if payload.get("name") and (
+            mapping.missing_since is None
+            or envelope.get("event") == "event_type.deleted"
+            or at <= mapping.missing_since
+        ):
             mapping.event_type_name = str(payload["name"])[:200]
         mapping.save(update_fields=["missing_since", "event_type_name", "updated_at"])
 

@@ -4,6 +4,7 @@ Calendly disables a subscription after 24 h of failed deliveries and never re-en
 sends no alert. So a periodic check recreates it and backfills the gap since the last delivery
 through the same code as ``sync_calendly``: nothing is lost while the endpoint was unreachable.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,10 @@ from calendly_sync.sync.observations import parse_time
 
 log = logging.getLogger(__name__)
 GAP_MARGIN = timedelta(hours=1)
-USER_SCOPE_WARNING = ("The token's user is not an organization owner or admin, so the subscription is user-scoped: "
-                      "bookings with colleagues will not arrive. Connect with an admin's token for organization scope.")
+USER_SCOPE_WARNING = (
+    "The token's user is not an organization owner or admin, so the subscription is user-scoped: "
+    "bookings with colleagues will not arrive. Connect with an admin's token for organization scope."
+)
 
 
 @dataclass
@@ -44,22 +47,29 @@ def callback_url(connection: Connection) -> str:
     return app_settings.SITE_URL + reverse("calendly_sync:webhook-connection", args=[connection.pk])
 
 
-def list_subscriptions(connection: Connection, client: CalendlyClient | None = None) -> tuple[str, list[dict[str, Any]]]:
+def list_subscriptions(
+    connection: Connection, client: CalendlyClient | None = None
+) -> tuple[str, list[dict[str, Any]]]:
     """(scope, subscriptions): organization scope when allowed, else the user's own."""
     client = client or calendly_client_for(connection)
     identify(connection, client)
     try:
-        subs = list(client.list_webhook_subscriptions(organization=connection.calendly_organization_uri,
-                                                      scope="organization"))
+        subs = list(
+            client.list_webhook_subscriptions(organization=connection.calendly_organization_uri, scope="organization")
+        )
         return "organization", subs
     except CalendlyPermissionError:
-        subs = list(client.list_webhook_subscriptions(organization=connection.calendly_organization_uri,
-                                                      scope="user", user=connection.calendly_user_uri))
+        subs = list(
+            client.list_webhook_subscriptions(
+                organization=connection.calendly_organization_uri, scope="user", user=connection.calendly_user_uri
+            )
+        )
         return "user", subs
 
 
-def ensure_subscription(connection: Connection, url: str | None = None, *, client: CalendlyClient | None = None,
-                        backfill_gap: bool = True) -> EnsureResult:
+def ensure_subscription(
+    connection: Connection, url: str | None = None, *, client: CalendlyClient | None = None, backfill_gap: bool = True
+) -> EnsureResult:
     client = client or calendly_client_for(connection)
     url = url or callback_url(connection)
     scope, subs = list_subscriptions(connection, client)
@@ -69,8 +79,12 @@ def ensure_subscription(connection: Connection, url: str | None = None, *, clien
     was_disabled = False
     gap_start = connection.last_delivery_at
     for sub in [s for s in subs if s.get("callback_url") == url]:
-        identical = (sub.get("state") == "active" and set(SUBSCRIBED_EVENTS) <= set(sub.get("events") or [])
-                     and sub.get("scope") == scope and bool(connection.webhook_signing_key))
+        identical = (
+            sub.get("state") == "active"
+            and set(SUBSCRIBED_EVENTS) <= set(sub.get("events") or [])
+            and sub.get("scope") == scope
+            and bool(connection.webhook_signing_key)
+        )
         if identical:
             _store(connection, sub, scope, url)
             return EnsureResult("reused", scope, sub["uri"], url, warnings)
@@ -88,10 +102,13 @@ def ensure_subscription(connection: Connection, url: str | None = None, *, clien
     return result
 
 
-def _create(connection: Connection, client: CalendlyClient, url: str, scope: str, warnings: list[str]) -> tuple[dict, str]:
+def _create(
+    connection: Connection, client: CalendlyClient, url: str, scope: str, warnings: list[str]
+) -> tuple[dict, str]:
     key = secrets.token_urlsafe(32)
-    kwargs: dict[str, Any] = dict(url=url, events=list(SUBSCRIBED_EVENTS),
-                                  organization=connection.calendly_organization_uri, signing_key=key)
+    kwargs: dict[str, Any] = dict(
+        url=url, events=list(SUBSCRIBED_EVENTS), organization=connection.calendly_organization_uri, signing_key=key
+    )
     for attempt in range(2):
         try:
             if scope == "organization":
@@ -111,8 +128,9 @@ def _create(connection: Connection, client: CalendlyClient, url: str, scope: str
             for other in ("user", "organization"):
                 try:
                     extra = {"user": connection.calendly_user_uri} if other == "user" else {}
-                    for s in client.list_webhook_subscriptions(organization=connection.calendly_organization_uri,
-                                                               scope=other, **extra):
+                    for s in client.list_webhook_subscriptions(
+                        organization=connection.calendly_organization_uri, scope=other, **extra
+                    ):
                         if s.get("callback_url") == url:
                             client.delete_webhook_subscription(s["uri"])
                 except CalendlyPermissionError:
@@ -135,7 +153,9 @@ def _store(connection: Connection, sub: dict[str, Any], scope: str, url: str) ->
     connection.save()
 
 
-def delete_subscriptions(connection: Connection, url: str | None = None, client: CalendlyClient | None = None) -> list[str]:
+def delete_subscriptions(
+    connection: Connection, url: str | None = None, client: CalendlyClient | None = None
+) -> list[str]:
     client = client or calendly_client_for(connection)
     _, subs = list_subscriptions(connection, client)
     deleted = []
@@ -173,8 +193,9 @@ def check_health(connection: Connection, client: CalendlyClient | None = None) -
     except CalendlyNotFound:
         sub = {"state": "missing"}
     state = sub.get("state", "")
-    Connection.objects.filter(pk=connection.pk).update(webhook_subscription_state=state,
-                                                       webhook_checked_at=timezone.now())
+    Connection.objects.filter(pk=connection.pk).update(
+        webhook_subscription_state=state, webhook_checked_at=timezone.now()
+    )
     if state == "active":
         return f"{connection.name}: subscription active"
     result = ensure_subscription(connection, connection.webhook_callback_url or None, client=client)

@@ -1,4 +1,5 @@
 """The app's models, as a package: Django finds them here under the app label ``calendly_sync``."""
+
 from calendly_sync.models.connection import Connection, EventTypeMapping, FieldMapping
 from calendly_sync.models.inbox import WebhookDelivery
 from calendly_sync.models.outbox import AutomationEvent, ContactSyncLog

@@ -5,6 +5,7 @@ may list the same due rows. The claim is the one atomic step that decides who wo
 a row is returned to exactly one caller, because the ``WHERE`` is re-checked on the row as the
 database updates it. One statement per batch instead of a locked read and a write per row.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -4,6 +4,7 @@ The other models follow the flow (see README, "Architecture"): :mod:`~calendly_s
 (webhook deliveries), :mod:`~calendly_sync.models.state` (bookings, contacts, sync runs) and
 :mod:`~calendly_sync.models.outbox` (automation events and the log of Brevo writes).
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -34,8 +35,12 @@ class Connection(models.Model):
         DEBUG = "debug", "debug"
         WARNING = "warning", "warning"
 
-    name = models.SlugField(max_length=100, unique=True, default="default",
-                            help_text="Short name used by commands (--connection) and the config file.")
+    name = models.SlugField(
+        max_length=100,
+        unique=True,
+        default="default",
+        help_text="Short name used by commands (--connection) and the config file.",
+    )
     enabled = models.BooleanField(default=True)
     auth_kind = models.CharField(max_length=10, choices=AuthKind.choices, default=AuthKind.PAT)
 
@@ -44,8 +49,14 @@ class Connection(models.Model):
     refresh_token = EncryptedTextField()
     token_expires_at = models.DateTimeField(null=True, blank=True)
     scopes = models.CharField(max_length=500, blank=True, help_text="Space-separated scopes granted to the token.")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="calendly_connections", help_text="Staff user who connected it.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="calendly_connections",
+        help_text="Staff user who connected it.",
+    )
 
     calendly_user_uri = models.URLField(max_length=300, blank=True)
     calendly_user_name = models.CharField(max_length=200, blank=True)
@@ -68,8 +79,9 @@ class Connection(models.Model):
 
     # Brevo
     brevo_api_key = EncryptedTextField(help_text="Blank: BREVO_API_KEY.")
-    default_list_ids = models.JSONField(default=list, blank=True,
-                                        help_text="Lists for bookings of unmapped event types (empty: no list).")
+    default_list_ids = models.JSONField(
+        default=list, blank=True, help_text="Lists for bookings of unmapped event types (empty: no list)."
+    )
 
     # Behaviour switches (the config file's sync: and debug keys)
     sync_contacts = models.BooleanField(default=True)
@@ -112,9 +124,11 @@ class Connection(models.Model):
     def signing_keys(self, grace_hours: int = 24) -> list[str]:
         """Keys a delivery may be signed with: current, then the previous one during its grace period."""
         keys = [self.webhook_signing_key or app_settings.CALENDLY_WEBHOOK_SIGNING_KEY]
-        if self.previous_signing_key and self.signing_key_rotated_at and (
-            timezone.now() - self.signing_key_rotated_at
-        ).total_seconds() < grace_hours * 3600:
+        if (
+            self.previous_signing_key
+            and self.signing_key_rotated_at
+            and (timezone.now() - self.signing_key_rotated_at).total_seconds() < grace_hours * 3600
+        ):
             keys.append(self.previous_signing_key)
         return [k for k in keys if k]
 
@@ -142,10 +156,12 @@ class EventTypeMapping(models.Model):
     event_type_name = models.CharField(max_length=200, blank=True)
     list_ids = models.JSONField(default=list, help_text="Brevo list ids, e.g. [10, 12].")
     enabled = models.BooleanField(default=True)
-    unlink_on_cancel = models.BooleanField(default=False,
-                                           help_text="Remove the contact from these lists when the booking is cancelled.")
-    missing_since = models.DateTimeField(null=True, blank=True,
-                                         help_text="Set when Calendly reports the event type deleted.")
+    unlink_on_cancel = models.BooleanField(
+        default=False, help_text="Remove the contact from these lists when the booking is cancelled."
+    )
+    missing_since = models.DateTimeField(
+        null=True, blank=True, help_text="Set when Calendly reports the event type deleted."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -173,7 +189,7 @@ class FieldMapping(models.Model):
     source = models.CharField(
         max_length=300,
         help_text="Invitee or event field (email, name, first_name, timezone, tracking.utm_source, "
-                  "event_type_name, scheduled_at, …) or 'question:<text>' for a custom question.",
+        "event_type_name, scheduled_at, …) or 'question:<text>' for a custom question.",
     )
     attribute = models.CharField(max_length=100, help_text="Brevo attribute, upper case (e.g. COMPANY).")
     attribute_type = models.CharField(max_length=10, choices=AttributeType.choices, default=AttributeType.TEXT)

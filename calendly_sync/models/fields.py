@@ -1,4 +1,5 @@
 """A model field that stores its value encrypted and hands the plain value to Python code."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """The durable inbox: every signed webhook delivery, stored before it is acknowledged."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -28,8 +29,9 @@ class WebhookDelivery(models.Model):
     email = models.EmailField(max_length=254, blank=True, db_index=True)
     calendly_created_at = models.DateTimeField(null=True, blank=True)
     signature_timestamp = models.BigIntegerField(null=True, blank=True)
-    payload = models.JSONField(default=dict, blank=True,
-                               help_text="The envelope, kept until processed (purge_deliveries removes old ones).")
+    payload = models.JSONField(
+        default=dict, blank=True, help_text="The envelope, kept until processed (purge_deliveries removes old ones)."
+    )
     raw_body = models.TextField(blank=True, help_text="Only with log_webhooks on.")
     headers = models.JSONField(default=dict, blank=True, help_text="Signature and auth headers removed.")
     redeliveries = models.PositiveIntegerField(default=0)

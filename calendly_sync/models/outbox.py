@@ -1,4 +1,5 @@
 """What went to Brevo: the automation-event outbox and the log of every write."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -54,7 +55,9 @@ class AutomationEvent(models.Model):
     event_date = models.DateTimeField(null=True, blank=True)
     event_properties = models.JSONField(default=dict, blank=True)
     contact_properties = models.JSONField(default=dict, blank=True)
-    booking = models.ForeignKey(Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="automation_events")
+    booking = models.ForeignKey(
+        Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="automation_events"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)

@@ -4,6 +4,7 @@ A webhook delivery or a backfill page becomes an observation of one invitee → 
 (one row per invitee URI, newest Calendly time wins) → :class:`Contact` (one row per connection +
 email: the desired Brevo state, ``dirty`` until pushed).
 """
+
 from __future__ import annotations
 
 from django.db import models
@@ -24,8 +25,7 @@ def _model_field(column: Column, default: object) -> models.Field:  # type: igno
     if column.kind == "url":
         return models.URLField(max_length=column.max_length, blank=blank, **extra)  # type: ignore[arg-type]
     if column.kind == "email":
-        return models.EmailField(max_length=column.max_length, blank=blank, db_index=column.db_index,
-                                 **extra)  # type: ignore[arg-type]
+        return models.EmailField(max_length=column.max_length, blank=blank, db_index=column.db_index, **extra)  # type: ignore[arg-type]
     if column.kind == "text":
         return models.TextField(blank=blank, **extra)  # type: ignore[arg-type]
     if column.kind == "datetime":
@@ -41,12 +41,16 @@ def _invitee_columns() -> dict[str, models.Field]:  # type: ignore[type-arg]
 
 
 #: The invitee's columns, as an abstract model: derived from the one declaration, never written here.
-InviteeColumns = type("InviteeColumns", (models.Model,), {
-    "__module__": __name__,
-    "__doc__": "Booking's columns for the invitee's fields, derived from calendly_sync.calendly.invitee.BookingFields.",
-    "Meta": type("Meta", (), {"abstract": True}),
-    **_invitee_columns(),
-})
+InviteeColumns = type(
+    "InviteeColumns",
+    (models.Model,),
+    {
+        "__module__": __name__,
+        "__doc__": "Booking's columns for the invitee's fields, derived from calendly_sync.calendly.invitee.BookingFields.",
+        "Meta": type("Meta", (), {"abstract": True}),
+        **_invitee_columns(),
+    },
+)
 
 
 class Booking(InviteeColumns):  # type: ignore[misc,valid-type]

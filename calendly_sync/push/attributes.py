@@ -3,6 +3,7 @@
 Brevo drops (or rejects) a value for an attribute it does not know, so the attributes are made
 before the first push of a connection and then remembered per process.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,10 @@ _attribute_cache: dict[tuple[int, str], set[str]] = {}
 
 _attribute_lock = threading.Lock()  # pushers of one drain run in threads: list and create once, not per thread
 
-def ensure_attributes(connection: Connection, client: BrevoClient, *, dry_run: bool = False,
-                      force: bool = False) -> tuple[list[str], list[str]]:
+
+def ensure_attributes(
+    connection: Connection, client: BrevoClient, *, dry_run: bool = False, force: bool = False
+) -> tuple[list[str], list[str]]:
     """Create the custom attributes the mapping names that Brevo lacks. Returns (existing, created)."""
     wanted = attribute_types(connection)
     cache_key = (connection.pk, ",".join(sorted(wanted)))
@@ -30,8 +33,10 @@ def ensure_attributes(connection: Connection, client: BrevoClient, *, dry_run: b
             return sorted(_attribute_cache[cache_key]), []
         return create_missing_attributes(client, wanted, cache_key=cache_key, dry_run=dry_run)
 
-def create_missing_attributes(client: BrevoClient, wanted: Mapping[str, str], *, cache_key: tuple[int, str] | None = None,
-                              dry_run: bool = False) -> tuple[list[str], list[str]]:
+
+def create_missing_attributes(
+    client: BrevoClient, wanted: Mapping[str, str], *, cache_key: tuple[int, str] | None = None, dry_run: bool = False
+) -> tuple[list[str], list[str]]:
     """Create the attributes of ``wanted`` (name → Brevo type) that Brevo lacks: (existing, missing).
 
     Idempotent: an attribute created meanwhile by someone else is not an error. ``cache_key``

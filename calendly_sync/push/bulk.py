@@ -4,6 +4,7 @@ An import needs a destination list, cannot remove list memberships and reports r
 as counts, so contacts without lists or with removals go one by one, and a chunk whose import
 rejected any row is sent again one by one (upserts are idempotent) so nobody is silently lost.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,15 @@ def _retry_later(contacts: list[Contact], error: str, summary: PushSummary) -> N
     summary.retry += len(contacts)
 
 
-def import_contacts(connection: Connection, client: BrevoClient | None, contacts: list[Contact], summary: PushSummary, *,
-                    sync_run: SyncRun | None = None, progress: Callable[[int], None] | None = None) -> list[Contact]:
+def import_contacts(
+    connection: Connection,
+    client: BrevoClient | None,
+    contacts: list[Contact],
+    summary: PushSummary,
+    *,
+    sync_run: SyncRun | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[Contact]:
     """Import what can be imported; return the contacts left for one-by-one upserts.
 
     Every chunk's import is sent before any is polled, so they are waited for together (one
@@ -55,27 +63,33 @@ def import_contacts(connection: Connection, client: BrevoClient | None, contacts
         started: list[tuple[list[Contact], tuple[int, ...], int]] = []
         for list_ids, members in groups.items():
             for start in range(0, len(members), IMPORT_CHUNK):
-                rows = [current[c.pk] for c in members[start:start + IMPORT_CHUNK] if c.pk in current]
+                rows = [current[c.pk] for c in members[start : start + IMPORT_CHUNK] if c.pk in current]
                 # A contact whose projection moved on since it was listed goes the single way, with its new state.
                 chunk = [c for c in rows if c.desired_hash == wanted[c.pk] and c.dirty]
                 rest.extend(c for c in rows if c.dirty and c.desired_hash != wanted[c.pk])
                 if not chunk:
                     continue
                 try:
-                    process_id = client.import_contacts([{"email": c.email, "attributes": c.attributes} for c in chunk],
-                                                        list(list_ids), update_existing=True)
+                    process_id = client.import_contacts(
+                        [{"email": c.email, "attributes": c.attributes} for c in chunk],
+                        list(list_ids),
+                        update_existing=True,
+                    )
                 except BrevoAuthError:
                     raise
                 except BrevoError as err:
-                    log.warning("bulk import of %d contacts failed (%s); falling back to single upserts", len(chunk), err)
+                    log.warning(
+                        "bulk import of %d contacts failed (%s); falling back to single upserts", len(chunk), err
+                    )
                     rest.extend(chunk)
                     continue
                 started.append((chunk, list_ids, process_id))
         if not started:
             return rest
         try:
-            outcomes = client.wait_for_processes([pid for _, _, pid in started], poll_interval=2.0,
-                                                 timeout=IMPORT_TIMEOUT)
+            outcomes = client.wait_for_processes(
+                [pid for _, _, pid in started], poll_interval=2.0, timeout=IMPORT_TIMEOUT
+            )
         except BrevoAuthError:
             raise
         except BrevoError as err:
@@ -86,39 +100,61 @@ def import_contacts(connection: Connection, client: BrevoClient | None, contacts
                 _retry_later(chunk, f"could not follow Brevo import: {err}", summary)
             return rest
         for chunk, list_ids, process_id in started:
-            rest.extend(_record_import(connection, chunk, list_ids, process_id, outcomes[process_id], summary,
-                                       sync_run, progress))
+            rest.extend(
+                _record_import(
+                    connection, chunk, list_ids, process_id, outcomes[process_id], summary, sync_run, progress
+                )
+            )
     return rest
 
 
-def _record_import(connection: Connection, chunk: list[Contact], list_ids: tuple[int, ...], process_id: int,
-                   outcome: dict | BrevoError, summary, sync_run: SyncRun | None,
-                   progress: Callable[[int], None] | None) -> list[Contact]:
+def _record_import(
+    connection: Connection,
+    chunk: list[Contact],
+    list_ids: tuple[int, ...],
+    process_id: int,
+    outcome: dict | BrevoError,
+    summary,
+    sync_run: SyncRun | None,
+    progress: Callable[[int], None] | None,
+) -> list[Contact]:
     """Record one finished import; returns the contacts to send one by one instead."""
     if isinstance(outcome, BrevoError):
         if outcome.code == "timeout":  # still running: it may land later, so no single upserts now
-            log.warning("bulk import %s of %d contacts has not ended (%s); they go again later", process_id,
-                        len(chunk), outcome)
+            log.warning(
+                "bulk import %s of %d contacts has not ended (%s); they go again later", process_id, len(chunk), outcome
+            )
             _retry_later(chunk, str(outcome), summary)
             return []
-        log.warning("bulk import %s of %d contacts failed (%s); falling back to single upserts", process_id,
-                    len(chunk), outcome)
+        log.warning(
+            "bulk import %s of %d contacts failed (%s); falling back to single upserts", process_id, len(chunk), outcome
+        )
         return chunk
     info = (outcome.get("info") or {}).get("import") or {}
-    problems = {k: v for k, v in info.items()
-                if v and any(word in k for word in ("invalid", "duplicate", "missing", "skipped"))}
+    problems = {
+        k: v for k, v in info.items() if v and any(word in k for word in ("invalid", "duplicate", "missing", "skipped"))
+    }
     if problems:
         # An import only counts its rejected rows; it does not say which. Rather than lose a
         # person, send this chunk again one by one: upserts are idempotent, and the single path
         # knows how to retry without a rejected phone number.
         log.warning("import %s rejected rows %s; resending %d contacts one by one", process_id, problems, len(chunk))
         return chunk
-    ContactSyncLog.objects.bulk_create([
-        ContactSyncLog(connection=connection, contact=c, email=c.email, action="import",
-                       status=ContactSyncLog.Status.OK, message=f"imported in process {process_id}",
-                       request={"attributes": c.attributes, "listIds": list(list_ids)}, sync_run=sync_run)
-        for c in chunk
-    ])
+    ContactSyncLog.objects.bulk_create(
+        [
+            ContactSyncLog(
+                connection=connection,
+                contact=c,
+                email=c.email,
+                action="import",
+                status=ContactSyncLog.Status.OK,
+                message=f"imported in process {process_id}",
+                request={"attributes": c.attributes, "listIds": list(list_ids)},
+                sync_run=sync_run,
+            )
+            for c in chunk
+        ]
+    )
     mark_pushed_many({c.pk: c.desired_hash for c in chunk})
     new = info.get("new_contacts")
     if isinstance(new, int) and 0 <= new <= len(chunk):

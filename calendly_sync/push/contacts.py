@@ -7,6 +7,7 @@ A contact stays ``dirty`` until Brevo has exactly what we last computed; a trans
 import (:mod:`calendly_sync.push.bulk`); the contacts' automation events follow
 (:mod:`calendly_sync.push.events`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -64,8 +65,15 @@ def _rejected_attribute(err: BrevoError, attributes: dict[str, Any]) -> str | No
             return name
     return None
 
-def push_contact(connection: Connection, contact: Contact, client: BrevoClient | None, *,
-                 dry_run: bool = False, sync_run: SyncRun | None = None) -> str:
+
+def push_contact(
+    connection: Connection,
+    contact: Contact,
+    client: BrevoClient | None,
+    *,
+    dry_run: bool = False,
+    sync_run: SyncRun | None = None,
+) -> str:
     """Upsert one contact's desired state. Returns created|updated|unchanged|retry|failed|dry_run.
 
     The contact's row stays locked from reading its desired state until the result is recorded,
@@ -79,8 +87,8 @@ def push_contact(connection: Connection, contact: Contact, client: BrevoClient |
             return "unchanged"
         return _push_locked(connection, rows[0], client, sync_run)
 
-def _push_locked(connection: Connection, contact: Contact, client: BrevoClient | None,
-                 sync_run: SyncRun | None) -> str:
+
+def _push_locked(connection: Connection, contact: Contact, client: BrevoClient | None, sync_run: SyncRun | None) -> str:
     digest = contact.desired_hash
     if digest and digest == contact.pushed_hash:
         if contact.dirty:
@@ -98,13 +106,32 @@ def _push_locked(connection: Connection, contact: Contact, client: BrevoClient |
         except BrevoValidationError as err:
             bad = _rejected_attribute(err, attributes)
             if bad is None:
-                record(connection, contact, contact.email, "upsert", ContactSyncLog.Status.ERROR, message=err.message,
-                     http_status=err.status, code=err.code or "", request=request, sync_run=sync_run)
+                record(
+                    connection,
+                    contact,
+                    contact.email,
+                    "upsert",
+                    ContactSyncLog.Status.ERROR,
+                    message=err.message,
+                    http_status=err.status,
+                    code=err.code or "",
+                    request=request,
+                    sync_run=sync_run,
+                )
                 mark_failed(contact, str(err))
                 return "failed"
-            record(connection, contact, contact.email, "upsert", ContactSyncLog.Status.WARNING,
-                 message=f"Brevo rejected {bad}={attributes[bad]!r} ({err.message}); retrying without it.",
-                 http_status=err.status, code=err.code or "", request=request, sync_run=sync_run)
+            record(
+                connection,
+                contact,
+                contact.email,
+                "upsert",
+                ContactSyncLog.Status.WARNING,
+                message=f"Brevo rejected {bad}={attributes[bad]!r} ({err.message}); retrying without it.",
+                http_status=err.status,
+                code=err.code or "",
+                request=request,
+                sync_run=sync_run,
+            )
             dropped.append(bad)
             attributes.pop(bad)
             request["attributes"] = attributes
@@ -112,12 +139,32 @@ def _push_locked(connection: Connection, contact: Contact, client: BrevoClient |
             raise
         except BrevoError as err:
             if is_transient(err):
-                record(connection, contact, contact.email, "upsert", ContactSyncLog.Status.RETRY, message=str(err),
-                     http_status=err.status, code=err.code or "", request=request, sync_run=sync_run)
+                record(
+                    connection,
+                    contact,
+                    contact.email,
+                    "upsert",
+                    ContactSyncLog.Status.RETRY,
+                    message=str(err),
+                    http_status=err.status,
+                    code=err.code or "",
+                    request=request,
+                    sync_run=sync_run,
+                )
                 mark_retry(contact, str(err))
                 return "retry"
-            record(connection, contact, contact.email, "upsert", ContactSyncLog.Status.ERROR, message=str(err),
-                 http_status=err.status, code=err.code or "", request=request, sync_run=sync_run)
+            record(
+                connection,
+                contact,
+                contact.email,
+                "upsert",
+                ContactSyncLog.Status.ERROR,
+                message=str(err),
+                http_status=err.status,
+                code=err.code or "",
+                request=request,
+                sync_run=sync_run,
+            )
             mark_failed(contact, str(err))
             return "failed"
     else:  # pragma: no cover - every attribute rejected
@@ -131,28 +178,56 @@ def _push_locked(connection: Connection, contact: Contact, client: BrevoClient |
             if is_transient(err):
                 mark_retry(contact, str(err))
                 return "retry"
-            record(connection, contact, contact.email, "unlink", ContactSyncLog.Status.WARNING, message=str(err),
-                 http_status=err.status, code=err.code or "", sync_run=sync_run)
+            record(
+                connection,
+                contact,
+                contact.email,
+                "unlink",
+                ContactSyncLog.Status.WARNING,
+                message=str(err),
+                http_status=err.status,
+                code=err.code or "",
+                sync_run=sync_run,
+            )
     outcome = "created" if result.created else "updated"
     status = ContactSyncLog.Status.WARNING if dropped else ContactSyncLog.Status.OK
     message = f"{outcome}" + (f"; sent without {', '.join(dropped)}" if dropped else "")
-    record(connection, contact, contact.email, "upsert", status, message=message,
-         http_status=201 if result.created else 204, request=request, sync_run=sync_run)
+    record(
+        connection,
+        contact,
+        contact.email,
+        "upsert",
+        status,
+        message=message,
+        http_status=201 if result.created else 204,
+        request=request,
+        sync_run=sync_run,
+    )
     mark_pushed(contact, digest, brevo_id=result.id)
     return outcome
+
 
 def due_contacts(connection: Connection, emails: Iterable[str] | None = None) -> QuerySet[Contact]:
     """Dirty contacts whose backoff has passed (of these emails, when given), oldest first."""
     now = timezone.now()
     qs = Contact.objects.filter(connection=connection, dirty=True).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
     if emails is not None:
         qs = qs.filter(email__in=list(emails))
     return qs.order_by("id")
 
-def push_dirty(connection: Connection, client: BrevoClient | None, *, emails: Iterable[str] | None = None,
-               dry_run: bool = False, sync_run: SyncRun | None = None, bulk_threshold: int | None = None,
-               progress: Callable[[int], None] | None = None) -> PushSummary:
+
+def push_dirty(
+    connection: Connection,
+    client: BrevoClient | None,
+    *,
+    emails: Iterable[str] | None = None,
+    dry_run: bool = False,
+    sync_run: SyncRun | None = None,
+    bulk_threshold: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PushSummary:
     """Push every due dirty contact (in bulk above ``bulk_threshold``), then its pending events."""
     summary = PushSummary()
     qs = due_contacts(connection, emails) if connection.sync_contacts else Contact.objects.none()
@@ -161,11 +236,20 @@ def push_dirty(connection: Connection, client: BrevoClient | None, *, emails: It
         ensure_attributes(connection, client)
     if dry_run:
         for c in qs.iterator(chunk_size=PAGE_SIZE):
-            summary.dry_run_writes.append({"POST /contacts": {"email": c.email, "attributes": c.attributes,
-                                                              "listIds": c.list_ids, "updateEnabled": True}})
+            summary.dry_run_writes.append(
+                {
+                    "POST /contacts": {
+                        "email": c.email,
+                        "attributes": c.attributes,
+                        "listIds": c.list_ids,
+                        "updateEnabled": True,
+                    }
+                }
+            )
             if c.unlink_list_ids:
-                summary.dry_run_writes.append({"PUT /contacts/{email}": {"email": c.email,
-                                                                         "unlinkListIds": c.unlink_list_ids}})
+                summary.dry_run_writes.append(
+                    {"PUT /contacts/{email}": {"email": c.email, "unlinkListIds": c.unlink_list_ids}}
+                )
         return summary
     bulk = bulk_threshold is not None and total >= bulk_threshold
     if bulk and client is not None:
@@ -174,8 +258,14 @@ def push_dirty(connection: Connection, client: BrevoClient | None, *, emails: It
         if left is not None and left < polls_needed:
             # Brevo allows 100 calls an hour outside /contacts and /events, and following an
             # import takes some: with too few left, single upserts (10/s) beat a 429 that waits an hour.
-            log.info("connection %s: %d contacts go one by one, not by import: %d of Brevo's hourly "
-                     "/processes budget left, %d needed", connection.name, total, left, polls_needed)
+            log.info(
+                "connection %s: %d contacts go one by one, not by import: %d of Brevo's hourly "
+                "/processes budget left, %d needed",
+                connection.name,
+                total,
+                left,
+                polls_needed,
+            )
             bulk = False
     last_pk = 0
     while True:  # in pages of primary keys: memory stays flat however large the backlog
@@ -195,8 +285,13 @@ def push_dirty(connection: Connection, client: BrevoClient | None, *, emails: It
                 summary.failed += 1
             if progress:
                 progress(1)
-    summary.warnings = ContactSyncLog.objects.filter(
-        connection=connection, status=ContactSyncLog.Status.WARNING, sync_run=sync_run).count() if sync_run else 0
+    summary.warnings = (
+        ContactSyncLog.objects.filter(
+            connection=connection, status=ContactSyncLog.Status.WARNING, sync_run=sync_run
+        ).count()
+        if sync_run
+        else 0
+    )
     sent, failed = send_due_events(connection, client, emails=emails)
     summary.events_sent += sent
     summary.events_failed += failed

@@ -5,6 +5,7 @@ fact); this module claims the due ones just before sending, so concurrent worker
 same event twice, waits for a contact to exist in Brevo before its event, pairs the two halves of
 a reschedule, and backs off on transient failures.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -37,26 +38,36 @@ EVENT_BATCH_MIN = 20  # from this many due events on, use POST /events/batch
 EVENT_BATCH_SIZE = 100
 
 
-def _event_bookings(connection: Connection, events: list[AutomationEvent]) -> tuple[dict[str, Booking], dict[str, Booking]]:
+def _event_bookings(
+    connection: Connection, events: list[AutomationEvent]
+) -> tuple[dict[str, Booking], dict[str, Booking]]:
     """The bookings the events describe (by invitee URI), and each reschedule's previous half
     (by the new half's URI): two queries for any number of events."""
     uris = {(e.event_properties or {}).get("invitee_uri", "") for e in events} - {""}
     bookings = {b.invitee_uri: b for b in Booking.objects.filter(connection=connection, invitee_uri__in=uris)}
-    rescheduled = [bookings[u] for u in uris if u in bookings] if any(
-        e.event_name == automation.BOOKING_RESCHEDULED for e in events) else []
+    rescheduled = (
+        [bookings[u] for u in uris if u in bookings]
+        if any(e.event_name == automation.BOOKING_RESCHEDULED for e in events)
+        else []
+    )
     previous: dict[str, Booking] = {}
     if rescheduled:
         by_new = {b.invitee_uri: b for b in rescheduled}  # a cancelled half names its new half …
         by_old = {b.old_invitee_uri: b for b in rescheduled if b.old_invitee_uri}  # … and the new half its old one
-        for b in Booking.objects.filter(connection=connection).filter(
-                Q(new_invitee_uri__in=list(by_new)) | Q(invitee_uri__in=list(by_old))).order_by("pk"):
+        for b in (
+            Booking.objects.filter(connection=connection)
+            .filter(Q(new_invitee_uri__in=list(by_new)) | Q(invitee_uri__in=list(by_old)))
+            .order_by("pk")
+        ):
             for new in (by_new.get(b.new_invitee_uri), by_old.get(b.invitee_uri)):
                 if new is not None:
                     previous.setdefault(new.invitee_uri, b)
     return bookings, previous
 
-def send_due_events(connection: Connection, client: BrevoClient | None, *,
-                    emails: Iterable[str] | None = None) -> tuple[int, int]:
+
+def send_due_events(
+    connection: Connection, client: BrevoClient | None, *, emails: Iterable[str] | None = None
+) -> tuple[int, int]:
     """Send pending automation events whose contact Brevo already has. Returns (sent, failed).
 
     A handful go one by one; a backlog goes through ``POST /events/batch``.
@@ -64,10 +75,12 @@ def send_due_events(connection: Connection, client: BrevoClient | None, *,
     if client is None or not connection.sync_events:
         return 0, 0
     now = timezone.now()
-    due = (Q(status=AutomationEvent.Status.PENDING, next_attempt_at__isnull=True)
-           | Q(status=AutomationEvent.Status.PENDING, next_attempt_at__lte=now)
-           # a claim older than this was left by a crashed worker (the event may go out twice then)
-           | Q(status=AutomationEvent.Status.SENDING, next_attempt_at__lte=now - STALE_EVENT_CLAIM))
+    due = (
+        Q(status=AutomationEvent.Status.PENDING, next_attempt_at__isnull=True)
+        | Q(status=AutomationEvent.Status.PENDING, next_attempt_at__lte=now)
+        # a claim older than this was left by a crashed worker (the event may go out twice then)
+        | Q(status=AutomationEvent.Status.SENDING, next_attempt_at__lte=now - STALE_EVENT_CLAIM)
+    )
     qs = AutomationEvent.objects.filter(connection=connection).filter(due)
     if emails is not None:
         qs = qs.filter(email__in=list(emails))
@@ -82,33 +95,49 @@ def send_due_events(connection: Connection, client: BrevoClient | None, *,
         booking = bookings.get((event.event_properties or {}).get("invitee_uri", ""))
         if booking is None:
             continue  # the observation that names it is not applied yet; try again later
-        if event.event_name == automation.BOOKING_RESCHEDULED and booking.invitee_uri not in previous and (
-            not booking.old_invitee_uri or now - event.created_at < RESCHEDULE_PAIR_WAIT
+        if (
+            event.event_name == automation.BOOKING_RESCHEDULED
+            and booking.invitee_uri not in previous
+            and (not booking.old_invitee_uri or now - event.created_at < RESCHEDULE_PAIR_WAIT)
         ):
             # Wait for the other half so the event carries the old and the new start; past the wait,
             # send what we know rather than never.
             continue
         wanted.append(event)
+
     def claimed(chunk: list[AutomationEvent]) -> list[tuple[AutomationEvent, dict[str, Any]]]:
         """Claim a chunk just before sending it (one statement), so two workers never send the same
         event, and no claim waits long enough behind other sends to look abandoned."""
-        ids = set(claim(AutomationEvent.objects.filter(pk__in=[e.pk for e in chunk]).filter(due),
-                        status=AutomationEvent.Status.SENDING, next_attempt_at=timezone.now()))
+        ids = set(
+            claim(
+                AutomationEvent.objects.filter(pk__in=[e.pk for e in chunk]).filter(due),
+                status=AutomationEvent.Status.SENDING,
+                next_attempt_at=timezone.now(),
+            )
+        )
         ready = []
         for event in chunk:
             if event.pk in ids:
                 booking = bookings[(event.event_properties or {}).get("invitee_uri", "")]
                 props = automation.event_properties(booking, previous.get(booking.invitee_uri))
                 event_date = event.event_date or booking.invitee_created_at
-                ready.append((event, client.build_event(
-                    event.event_name, email=event.email, event_properties=props,
-                    event_date=automation.iso(event_date))))
+                ready.append(
+                    (
+                        event,
+                        client.build_event(
+                            event.event_name,
+                            email=event.email,
+                            event_properties=props,
+                            event_date=automation.iso(event_date),
+                        ),
+                    )
+                )
         return ready
 
     sent = failed = 0
     if len(wanted) >= EVENT_BATCH_MIN:
         for start in range(0, len(wanted), EVENT_BATCH_SIZE):
-            ready = claimed(wanted[start:start + EVENT_BATCH_SIZE])
+            ready = claimed(wanted[start : start + EVENT_BATCH_SIZE])
             if ready:
                 batch_sent, batch_failed = _send_batches(connection, client, ready)
                 sent, failed = sent + batch_sent, failed + batch_failed
@@ -116,8 +145,12 @@ def send_due_events(connection: Connection, client: BrevoClient | None, *,
     for event in wanted:
         for event, body in claimed([event]):
             try:
-                client.send_event(body["event_name"], email=event.email, event_date=body.get("event_date"),
-                                  event_properties=body.get("event_properties"))
+                client.send_event(
+                    body["event_name"],
+                    email=event.email,
+                    event_date=body.get("event_date"),
+                    event_properties=body.get("event_properties"),
+                )
             except BrevoAuthError:
                 _release([(event, body)])
                 raise
@@ -128,27 +161,44 @@ def send_due_events(connection: Connection, client: BrevoClient | None, *,
             sent += 1
     return sent, failed
 
+
 def _release(ready: list[tuple[AutomationEvent, dict[str, Any]]]) -> None:
     """Give back claims not sent (the key was rejected): pending again, due at once after a fix."""
     AutomationEvent.objects.filter(pk__in=[e.pk for e, _ in ready], status=AutomationEvent.Status.SENDING).update(
-        status=AutomationEvent.Status.PENDING, next_attempt_at=None)
+        status=AutomationEvent.Status.PENDING, next_attempt_at=None
+    )
+
 
 def _events_sent(connection: Connection, items: list[tuple[AutomationEvent, dict[str, Any]]]) -> None:
     """Mark events sent and log them: two statements for any number."""
     if not items:
         return
     AutomationEvent.objects.filter(pk__in=[e.pk for e, _ in items]).update(
-        status=AutomationEvent.Status.SENT, sent_at=timezone.now(), attempts=F("attempts") + 1, last_error="")
+        status=AutomationEvent.Status.SENT, sent_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
+    )
     for event, body in items:
         event.event_properties = body.get("event_properties") or {}
     AutomationEvent.objects.bulk_update([e for e, _ in items], ["event_properties"], batch_size=200)
-    ContactSyncLog.objects.bulk_create([
-        ContactSyncLog(connection=connection, contact=None, email=event.email, action="event",
-                       status=ContactSyncLog.Status.OK, message=event.event_name, http_status=204,
-                       request={"event_name": event.event_name, "event_properties": body.get("event_properties")})
-        for event, body in items])
+    ContactSyncLog.objects.bulk_create(
+        [
+            ContactSyncLog(
+                connection=connection,
+                contact=None,
+                email=event.email,
+                action="event",
+                status=ContactSyncLog.Status.OK,
+                message=event.event_name,
+                http_status=204,
+                request={"event_name": event.event_name, "event_properties": body.get("event_properties")},
+            )
+            for event, body in items
+        ]
+    )
 
-def _event_failed(connection: Connection, event: AutomationEvent, err: BrevoError | str, transient: bool | None = None) -> int:
+
+def _event_failed(
+    connection: Connection, event: AutomationEvent, err: BrevoError | str, transient: bool | None = None
+) -> int:
     """Back off a transient failure; give up on a rejection. Returns 1 when the event is now failed."""
     attempts = event.attempts + 1
     message = str(err)
@@ -156,23 +206,37 @@ def _event_failed(connection: Connection, event: AutomationEvent, err: BrevoErro
         transient = is_transient(err) if isinstance(err, BrevoError) else False
     if transient and attempts < MAX_EVENT_ATTEMPTS:
         AutomationEvent.objects.filter(pk=event.pk).update(
-            status=AutomationEvent.Status.PENDING, attempts=attempts, last_error=message[:2000],
-            next_attempt_at=timezone.now() + retry_delay(attempts))
+            status=AutomationEvent.Status.PENDING,
+            attempts=attempts,
+            last_error=message[:2000],
+            next_attempt_at=timezone.now() + retry_delay(attempts),
+        )
         gave_up = 0
     else:
         AutomationEvent.objects.filter(pk=event.pk).update(
-            attempts=attempts, last_error=message[:2000], status=AutomationEvent.Status.FAILED)
+            attempts=attempts, last_error=message[:2000], status=AutomationEvent.Status.FAILED
+        )
         gave_up = 1
-    record(connection, None, event.email, "event", ContactSyncLog.Status.ERROR if gave_up else ContactSyncLog.Status.RETRY,
-         message=message, http_status=getattr(err, "status", None), code=getattr(err, "code", "") or "",
-         request={"event_name": event.event_name})
+    record(
+        connection,
+        None,
+        event.email,
+        "event",
+        ContactSyncLog.Status.ERROR if gave_up else ContactSyncLog.Status.RETRY,
+        message=message,
+        http_status=getattr(err, "status", None),
+        code=getattr(err, "code", "") or "",
+        request={"event_name": event.event_name},
+    )
     return gave_up
 
-def _send_batches(connection: Connection, client: BrevoClient,
-                  ready: list[tuple[AutomationEvent, dict[str, Any]]]) -> tuple[int, int]:
+
+def _send_batches(
+    connection: Connection, client: BrevoClient, ready: list[tuple[AutomationEvent, dict[str, Any]]]
+) -> tuple[int, int]:
     sent = failed = 0
     for start in range(0, len(ready), EVENT_BATCH_SIZE):
-        chunk = ready[start:start + EVENT_BATCH_SIZE]
+        chunk = ready[start : start + EVENT_BATCH_SIZE]
         try:
             report = client.send_events_batch([body for _, body in chunk])
         except BrevoAuthError:

@@ -5,6 +5,7 @@ a contact's row says what Brevo holds (``pushed_hash``) and whether it must be p
 (``dirty``, with a backoff when Brevo failed). Contacts are locked across their push
 (:func:`locked_contacts`) so two workers never race to send different states.
 """
+
 from __future__ import annotations
 
 import random
@@ -28,6 +29,7 @@ def retry_delay(attempts: int) -> timedelta:
     base = min(3600, 30 * 2 ** max(0, attempts - 1))
     return timedelta(seconds=random.uniform(base / 2, base))
 
+
 @dataclass
 class PushSummary:
     created: int = 0
@@ -45,13 +47,33 @@ class PushSummary:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.dry_run_writes.extend(other.dry_run_writes)
 
-def record(connection: Connection, contact: Contact | None, email: str, action: str, status: str, *,
-         message: str = "", http_status: int | None = None, code: str = "", request: dict[str, Any] | None = None,
-         sync_run: SyncRun | None = None) -> None:
+
+def record(
+    connection: Connection,
+    contact: Contact | None,
+    email: str,
+    action: str,
+    status: str,
+    *,
+    message: str = "",
+    http_status: int | None = None,
+    code: str = "",
+    request: dict[str, Any] | None = None,
+    sync_run: SyncRun | None = None,
+) -> None:
     ContactSyncLog.objects.create(
-        connection=connection, contact=contact, email=email, action=action, status=status, message=message[:4000],
-        http_status=http_status, brevo_code=code or "", request=request or {}, sync_run=sync_run,
+        connection=connection,
+        contact=contact,
+        email=email,
+        action=action,
+        status=status,
+        message=message[:4000],
+        http_status=http_status,
+        brevo_code=code or "",
+        request=request or {},
+        sync_run=sync_run,
     )
+
 
 def mark_pushed(contact: Contact, digest: str, *, brevo_id: int | None = None) -> None:
     """Record what Brevo now holds; still dirty if the projection moved on meanwhile."""
@@ -67,6 +89,7 @@ def mark_pushed(contact: Contact, digest: str, *, brevo_id: int | None = None) -
         updates["brevo_id"] = brevo_id
     Contact.objects.filter(pk=contact.pk).update(**updates)
 
+
 def mark_pushed_many(pushed: dict[int, str]) -> None:
     """:func:`mark_pushed` for many contacts (pk → the hash Brevo now holds), in one statement.
 
@@ -81,38 +104,56 @@ def mark_pushed_many(pushed: dict[int, str]) -> None:
         return
     ops = db_connection.ops
     table = ops.quote_name(Contact._meta.db_table)
-    col = {name: ops.quote_name(Contact._meta.get_field(name).column)
-           for name in ("id", "desired_hash", "pushed_hash", "dirty", "last_pushed_at", "last_error",
-                        "attempts", "next_attempt_at")}
+    col = {
+        name: ops.quote_name(Contact._meta.get_field(name).column)
+        for name in (
+            "id",
+            "desired_hash",
+            "pushed_hash",
+            "dirty",
+            "last_pushed_at",
+            "last_error",
+            "attempts",
+            "next_attempt_at",
+        )
+    }
     now = ops.adapt_datetimefield_value(timezone.now())
     done: set[int] = set()
     items = list(pushed.items())
     with db_connection.cursor() as cursor:
         for start in range(0, len(items), 400):  # 2 parameters a row: under every backend's limit
-            chunk = items[start:start + 400]
+            chunk = items[start : start + 400]
             cursor.execute(
                 f"UPDATE {table} SET {col['pushed_hash']} = {col['desired_hash']}, {col['dirty']} = %s, "
                 f"{col['last_pushed_at']} = %s, {col['last_error']} = '', {col['attempts']} = 0, "
                 f"{col['next_attempt_at']} = NULL "
                 f"WHERE ({col['id']}, {col['desired_hash']}) IN ({', '.join(['(%s, %s)'] * len(chunk))}) "
                 f"RETURNING {col['id']}",
-                [False, now, *(value for pair in chunk for value in pair)])
+                [False, now, *(value for pair in chunk for value in pair)],
+            )
             done.update(row[0] for row in cursor.fetchall())
     for pk, digest in items:
         if pk not in done:
             mark_pushed(Contact(pk=pk), digest)
 
+
 def mark_retry(contact: Contact, error: str) -> None:
     attempts = contact.attempts + 1
     Contact.objects.filter(pk=contact.pk).update(
-        attempts=attempts, last_error=error[:2000], next_attempt_at=timezone.now() + retry_delay(attempts))
+        attempts=attempts, last_error=error[:2000], next_attempt_at=timezone.now() + retry_delay(attempts)
+    )
+
 
 def mark_failed(contact: Contact, error: str) -> None:
     """A rejection that retrying cannot fix: visible in the admin, re-dirtied by a config change or resync."""
-    Contact.objects.filter(pk=contact.pk, desired_hash=contact.desired_hash).update(dirty=False, last_error=error[:2000])
+    Contact.objects.filter(pk=contact.pk, desired_hash=contact.desired_hash).update(
+        dirty=False, last_error=error[:2000]
+    )
     Contact.objects.filter(pk=contact.pk).exclude(desired_hash=contact.desired_hash).update(last_error=error[:2000])
 
+
 _STRIPES = [threading.Lock() for _ in range(256)]
+
 
 @contextmanager
 def locked_contacts(pks: Iterable[int]) -> Iterator[list[Contact]]:

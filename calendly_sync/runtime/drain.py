@@ -5,6 +5,7 @@ and only one process spends Brevo's per-second budget; the other server processe
 for acknowledging webhooks. The embedded worker thread and the Celery tasks both call
 :func:`drain` and :func:`sweep`: the same code path whichever way the connector runs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,8 +45,14 @@ Counts = dict[str, int]
 Busy = Callable[[], bool]
 
 
-def drain(first: Iterable[int] = (), *, limit: int | None = None, wait: bool = False,
-          background: bool = False, busy: Busy | None = None) -> Counts | None:
+def drain(
+    first: Iterable[int] = (),
+    *,
+    limit: int | None = None,
+    wait: bool = False,
+    background: bool = False,
+    busy: Busy | None = None,
+) -> Counts | None:
     """Process every due delivery in batches, unless another worker is already draining (then None).
 
     One drainer at a time (:func:`calendly_sync.runtime.locks.drain_lock`, across processes on
@@ -89,8 +96,9 @@ class Drain:
     (or ``PUSH_EVERY`` / ``PUSH_AFTER`` is reached), then push the round to Brevo together: the
     fewer, larger pushes, the fewer Brevo calls."""
 
-    def __init__(self, counts: Counts, *, limit: int | None = None, background: bool = False,
-                 busy: Busy | None = None) -> None:
+    def __init__(
+        self, counts: Counts, *, limit: int | None = None, background: bool = False, busy: Busy | None = None
+    ) -> None:
         self.counts = counts
         self.limit = limit
         self.background = background
@@ -194,8 +202,9 @@ def _finish_in_thread(current: Round) -> dict[int, str]:
         db.connection.close()  # this thread's own connection; the pool's threads end with the drain
 
 
-def sweep(limit: int | None = None, *, wait: bool = False, background: bool = False,
-          busy: Busy | None = None) -> Counts:
+def sweep(
+    limit: int | None = None, *, wait: bool = False, background: bool = False, busy: Busy | None = None
+) -> Counts:
     """Retry what is due: deliveries, then dirty contacts and pending events of every connection.
 
     The deliveries are left to the worker that is draining, unless ``wait``. ``background`` and
@@ -220,8 +229,11 @@ def sweep(limit: int | None = None, *, wait: bool = False, background: bool = Fa
         except BrevoError as exc:
             log.warning("sweep: Brevo unavailable for connection %s: %s", connection.name, exc)
     if due_deliveries(1) and (limit is None or counts["deliveries"] < limit):
-        drained = drain(limit=None if limit is None else limit - counts["deliveries"],  # arrived meanwhile
-                        background=background, busy=busy)
+        drained = drain(
+            limit=None if limit is None else limit - counts["deliveries"],  # arrived meanwhile
+            background=background,
+            busy=busy,
+        )
         for key, value in (drained or {}).items():
             counts[key] += value
     return counts

@@ -6,6 +6,7 @@ worker never leaves it held. SQLite deployments run in one process, where a thre
 (a second process on SQLite, such as ``process_deliveries`` next to ``runserver``, may drain at
 the same time: the row claims keep that correct, only less efficient).
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,8 +35,7 @@ def drain_lock(*, wait: bool = False) -> Iterator[bool]:
         return
     # Each thread has its own database session, so this also excludes threads of one process.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)" if wait else "SELECT pg_try_advisory_lock(%s)",
-                       [DRAIN_LOCK_KEY])
+        cursor.execute("SELECT pg_advisory_lock(%s)" if wait else "SELECT pg_try_advisory_lock(%s)", [DRAIN_LOCK_KEY])
         row = cursor.fetchone()
     held = wait or bool(row and row[0])
     try:

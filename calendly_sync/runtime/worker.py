@@ -6,6 +6,7 @@ every ``SWEEP_INTERVAL`` seconds retries what is due and picks up what a crash l
 Brevo outage heals with no command and no extra service. Which of the two runs is decided in
 :mod:`calendly_sync.tasks`.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """``python -m calendly_sync.sandbox``: run the simulated Calendly and Brevo together (the sandbox)."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--events", type=int, default=40)
     args = parser.parse_args(argv)
-    calendly = CalendlySim(args.host, args.calendly_port, seed=args.seed, events=args.events,
-                           allow_http_callbacks=True, default_token=True).start()
+    calendly = CalendlySim(
+        args.host, args.calendly_port, seed=args.seed, events=args.events, allow_http_callbacks=True, default_token=True
+    ).start()
     brevo = BrevoSim(args.host, args.brevo_port, rate_limit_per_second=10).start()
     print(f"Calendly simulator: {calendly.url}  (token {SANDBOX_TOKEN})")
     print(f"Brevo simulator:    {brevo.url}/v3  (api-key {SANDBOX_API_KEY})", flush=True)

@@ -4,6 +4,7 @@ Why hand-written instead of a framework: the simulators must run in-process for 
 an ephemeral port, stop cleanly), from the command line for the sandbox, and let tests inject
 faults (latency, 5xx, 429, timeouts) per route, all with no dependency beyond the standard library.
 """
+
 from __future__ import annotations
 
 import json
@@ -141,7 +142,9 @@ class SimServer:
             return Response(504, {"message": "simulated timeout"})
         if fault.kind == "rate_limit":
             return self.rate_limited_response(fault)
-        return Response(fault.status, fault.body if fault.body is not None else {"message": "simulated error"}, dict(fault.headers))
+        return Response(
+            fault.status, fault.body if fault.body is not None else {"message": "simulated error"}, dict(fault.headers)
+        )
 
     def rate_limited_response(self, fault: Fault) -> Response:
         return Response(429, {"message": "Too many requests"}, dict(fault.headers))
@@ -216,8 +219,9 @@ class SimServer:
         self._server = ThreadingHTTPServer((self.host, self.port), _Handler)
         self._server.daemon_threads = True
         server = self._server
-        self._thread = threading.Thread(target=lambda: server.serve_forever(poll_interval=0.05),
-                                        name=f"{self.name}-sim", daemon=True)
+        self._thread = threading.Thread(
+            target=lambda: server.serve_forever(poll_interval=0.05), name=f"{self.name}-sim", daemon=True
+        )
         self._thread.start()
         return self
 

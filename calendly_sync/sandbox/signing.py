@@ -3,6 +3,7 @@
 Kept separate from the simulator so tests can forge deliveries (stale, tampered, re-signed)
 without running a server, using exactly the bytes the simulator would send.
 """
+
 from __future__ import annotations
 
 import hashlib

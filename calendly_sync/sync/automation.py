@@ -5,6 +5,7 @@ One event per Calendly fact: the key is built from the fact, not from the delive
 redelivered webhook, an overlapping backfill and the two halves of a reschedule all name the
 same event and the outbox's unique key keeps it to one.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,8 +57,11 @@ def facts_for(obs: Observation, webhook_event: str | None = None) -> list[Fact]:
         if obs.no_show.present and (webhook_event in ("invitee_no_show.created", None)):
             facts.append(Fact(NO_SHOW, obs.no_show.uri or obs.invitee_uri, obs.invitee_uri, obs.no_show.at))
         elif not obs.no_show.present and webhook_event == "invitee_no_show.deleted":
-            facts.append(Fact(NO_SHOW_REMOVED, f"{obs.invitee_uri}@{obs.no_show.at.isoformat()}",
-                              obs.invitee_uri, obs.no_show.at))
+            facts.append(
+                Fact(
+                    NO_SHOW_REMOVED, f"{obs.invitee_uri}@{obs.no_show.at.isoformat()}", obs.invitee_uri, obs.no_show.at
+                )
+            )
     return facts
 
 
@@ -85,11 +89,15 @@ def event_properties(booking: Any, previous: Any | None = None) -> dict[str, Any
         "host_email": booking.host_email,
     }
     if booking.status == "canceled" and not booking.rescheduled:
-        props.update(cancel_reason=booking.cancel_reason, canceled_by=booking.canceled_by,
-                     canceler_type=booking.canceler_type)
+        props.update(
+            cancel_reason=booking.cancel_reason, canceled_by=booking.canceled_by, canceler_type=booking.canceler_type
+        )
     if previous is not None:
-        props.update(old_start_time=iso(previous.start_time), new_start_time=iso(booking.start_time),
-                     old_invitee_uri=previous.invitee_uri)
+        props.update(
+            old_start_time=iso(previous.start_time),
+            new_start_time=iso(booking.start_time),
+            old_invitee_uri=previous.invitee_uri,
+        )
     for key, value in (booking.tracking or {}).items():
         if key.startswith("utm_") or key == "salesforce_uuid":
             props[key] = value

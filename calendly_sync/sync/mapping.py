@@ -15,6 +15,7 @@ Why the rules look the way they do (see ``shared/reference/calendly-api.md`` §5
 * ``EMAIL`` is the contact's identifier; sending it as an attribute equal to the current address
   gives a 400, so it never appears in the attributes.
 """
+
 from __future__ import annotations
 
 import math
@@ -115,6 +116,7 @@ KNOWN_SOURCES: frozenset[str] = frozenset(
 
 # -- small pure helpers ---------------------------------------------------------------------------
 
+
 def infer_type(attribute: str, declared: str | None = None) -> str:
     """The Brevo type to coerce a value to: the declared one if any, else guessed from the name.
 
@@ -185,6 +187,7 @@ def format_date(value: datetime, tz: str | None) -> str:
 
 # -- questions -------------------------------------------------------------------------------------
 
+
 def _norm_text(value: Any) -> str:
     return " ".join(str(value or "").split()).casefold()
 
@@ -223,8 +226,9 @@ def match_question(key: str, questions_and_answers: list[dict]) -> tuple[dict | 
 
 def _ambiguous(key: str, candidates: Iterable[Mapping[str, Any]]) -> str:
     names = ", ".join(repr(str(qa["question"]).strip()) for qa in candidates)
-    return (f"question key {key!r} matches several questions ({names}); not mapped — "
-            f"use the full question text as the key")
+    return (
+        f"question key {key!r} matches several questions ({names}); not mapped — use the full question text as the key"
+    )
 
 
 # -- value coercion --------------------------------------------------------------------------------
@@ -317,6 +321,7 @@ def _location_text(value: Any) -> Any:
 
 # -- the mapping -----------------------------------------------------------------------------------
 
+
 def _get(booking: Any, name: str) -> Any:
     return getattr(booking, name, None)
 
@@ -353,20 +358,21 @@ def map_fields(booking: Any, rules: Sequence[FieldRule], *, booking_status: str)
             continue
         if attribute == "EMAIL":
             result.warnings.append(
-                f"{attribute}: the contact's email is its identifier and cannot be mapped from {source!r}; skipped")
+                f"{attribute}: the contact's email is its identifier and cannot be mapped from {source!r}; skipped"
+            )
             continue
 
         declared = rule.attribute_type if rule.attribute_type and rule.attribute_type != "text" else None
         if declared and declared.strip().lower() not in ATTRIBUTE_TYPES:
             result.warnings.append(
-                f"{attribute}: unknown attribute type {rule.attribute_type!r}; treated as "
-                f"{infer_type(attribute)}")
+                f"{attribute}: unknown attribute type {rule.attribute_type!r}; treated as {infer_type(attribute)}"
+            )
             declared = None
         kind = infer_type(attribute, declared)
 
         multi_select = False
         if source_key.startswith(QUESTION_PREFIX):
-            key = source[len(QUESTION_PREFIX):].strip()
+            key = source[len(QUESTION_PREFIX) :].strip()
             qa, warning = match_question(key, _get(booking, "questions_and_answers") or [])
             if warning:
                 result.warnings.append(f"{attribute}: {warning}")
@@ -382,15 +388,14 @@ def map_fields(booking: Any, rules: Sequence[FieldRule], *, booking_status: str)
                 if last and "LASTNAME" not in explicit_targets:
                     result.attributes["LASTNAME"] = last
                 continue
-            value = " ".join(_clean(_get(booking, "name")).split()) or " ".join(
-                p for p in _names(booking) if p)
+            value = " ".join(_clean(_get(booking, "name")).split()) or " ".join(p for p in _names(booking) if p)
         elif source_key == "first_name":
             value = _names(booking)[0]
         elif source_key == "last_name":
             value = _names(booking)[1]
-        elif source_key.startswith("tracking.") and source_key[len("tracking."):] in _TRACKING_KEYS:
+        elif source_key.startswith("tracking.") and source_key[len("tracking.") :] in _TRACKING_KEYS:
             tracking = _get(booking, "tracking")
-            value = tracking.get(source_key[len("tracking."):]) if isinstance(tracking, Mapping) else None
+            value = tracking.get(source_key[len("tracking.") :]) if isinstance(tracking, Mapping) else None
         elif source_key in _SIMPLE_SOURCES:
             value = _get(booking, _SIMPLE_SOURCES[source_key])
             if source_key == "location":
@@ -407,8 +412,11 @@ def map_fields(booking: Any, rules: Sequence[FieldRule], *, booking_status: str)
             raw = _to_text(value, multi_select=False) or ""
             coerced = normalize_phone(raw, timezone=tz)
             if coerced is None:
-                hint = "" if raw.lstrip().startswith(("+", "00")) or region_for_timezone(tz) else (
-                    " (no country code, and the invitee's time zone gives no country)")
+                hint = (
+                    ""
+                    if raw.lstrip().startswith(("+", "00")) or region_for_timezone(tz)
+                    else (" (no country code, and the invitee's time zone gives no country)")
+                )
                 result.warnings.append(f"{attribute}: {raw!r} is not a valid phone number{hint}; dropped")
                 continue
         elif kind == "date":
@@ -417,7 +425,8 @@ def map_fields(booking: Any, rules: Sequence[FieldRule], *, booking_status: str)
                 result.warnings.append(f"{attribute}: {_show(value)} is not a date; dropped")
                 continue
             has_time = isinstance(value, datetime) or (
-                isinstance(value, str) and not re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value))
+                isinstance(value, str) and not re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value)
+            )
             if tz and has_time and not warned_tz and _zone(tz) is None:
                 warned_tz = True
                 result.warnings.append(f"time zone {tz!r} is unknown; dates are given in UTC")
@@ -456,6 +465,7 @@ def _names(booking: Any) -> tuple[str, str]:
 
 
 # -- config ----------------------------------------------------------------------------------------
+
 
 def rules_from_config(field_mapping: Mapping[str, Any] | None) -> tuple[list[FieldRule], list[str]]:
     """Rules from the YAML ``field_mapping`` block, exactly as the product page writes it.

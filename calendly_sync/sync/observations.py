@@ -4,6 +4,7 @@ Webhooks and backfill are two doors to the same room: both produce an :class:`Ob
 hand it to the reducer, so nothing about state is decided by where a fact came from.
 Pure functions over plain dicts.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -109,8 +110,16 @@ def observe_invitee(
 
     # The Calendly time this snapshot was true at: its newest own timestamp (the envelope's too for
     # a webhook, whose delivery time is a fact's time for no-show removals).
-    known = [t for t in (updated_at, created_at, parse_time(cancellation.get("created_at")),
-                         envelope_at if event_name else None) if t is not None]
+    known = [
+        t
+        for t in (
+            updated_at,
+            created_at,
+            parse_time(cancellation.get("created_at")),
+            envelope_at if event_name else None,
+        )
+        if t is not None
+    ]
     if not known:
         raise MalformedPayload("payload has neither updated_at nor created_at")
     observed_at = max(known)

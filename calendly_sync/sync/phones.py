@@ -4,6 +4,7 @@ Brevo rejects a whole contact for one phone number without a country code, and C
 invitee country: a local number ("06 12 34 56 78") gets the country of the invitee's time zone,
 read from the tz database (``zone.tab``) with a small built-in table as a fallback.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,26 +19,74 @@ __all__ = ["normalize_phone", "region_for_timezone"]
 
 #: Used when no zone.tab is readable, and for common legacy aliases.
 _FALLBACK_ZONE_REGIONS: dict[str, str] = {
-    "America/New_York": "US", "America/Chicago": "US", "America/Denver": "US", "America/Phoenix": "US",
-    "America/Los_Angeles": "US", "America/Anchorage": "US", "Pacific/Honolulu": "US", "America/Detroit": "US",
-    "US/Eastern": "US", "US/Central": "US", "US/Mountain": "US", "US/Pacific": "US",
-    "America/Toronto": "CA", "America/Vancouver": "CA", "America/Edmonton": "CA", "America/Winnipeg": "CA",
-    "America/Halifax": "CA", "America/Mexico_City": "MX", "America/Sao_Paulo": "BR",
-    "America/Argentina/Buenos_Aires": "AR", "America/Bogota": "CO", "America/Lima": "PE",
+    "America/New_York": "US",
+    "America/Chicago": "US",
+    "America/Denver": "US",
+    "America/Phoenix": "US",
+    "America/Los_Angeles": "US",
+    "America/Anchorage": "US",
+    "Pacific/Honolulu": "US",
+    "America/Detroit": "US",
+    "US/Eastern": "US",
+    "US/Central": "US",
+    "US/Mountain": "US",
+    "US/Pacific": "US",
+    "America/Toronto": "CA",
+    "America/Vancouver": "CA",
+    "America/Edmonton": "CA",
+    "America/Winnipeg": "CA",
+    "America/Halifax": "CA",
+    "America/Mexico_City": "MX",
+    "America/Sao_Paulo": "BR",
+    "America/Argentina/Buenos_Aires": "AR",
+    "America/Bogota": "CO",
+    "America/Lima": "PE",
     "America/Santiago": "CL",
-    "Europe/London": "GB", "Europe/Dublin": "IE", "Europe/Paris": "FR", "Europe/Berlin": "DE",
-    "Europe/Madrid": "ES", "Europe/Rome": "IT", "Europe/Amsterdam": "NL", "Europe/Brussels": "BE",
-    "Europe/Zurich": "CH", "Europe/Vienna": "AT", "Europe/Lisbon": "PT", "Europe/Stockholm": "SE",
-    "Europe/Oslo": "NO", "Europe/Copenhagen": "DK", "Europe/Helsinki": "FI", "Europe/Warsaw": "PL",
-    "Europe/Prague": "CZ", "Europe/Athens": "GR", "Europe/Istanbul": "TR", "Europe/Kyiv": "UA",
-    "Europe/Kiev": "UA", "Europe/Moscow": "RU",
-    "Asia/Kolkata": "IN", "Asia/Calcutta": "IN", "Asia/Tokyo": "JP", "Asia/Shanghai": "CN",
-    "Asia/Hong_Kong": "HK", "Asia/Singapore": "SG", "Asia/Dubai": "AE", "Asia/Seoul": "KR",
-    "Asia/Jakarta": "ID", "Asia/Manila": "PH", "Asia/Bangkok": "TH", "Asia/Karachi": "PK",
-    "Asia/Jerusalem": "IL", "Asia/Riyadh": "SA",
-    "Australia/Sydney": "AU", "Australia/Melbourne": "AU", "Australia/Brisbane": "AU",
-    "Australia/Perth": "AU", "Pacific/Auckland": "NZ",
-    "Africa/Lagos": "NG", "Africa/Johannesburg": "ZA", "Africa/Cairo": "EG", "Africa/Nairobi": "KE",
+    "Europe/London": "GB",
+    "Europe/Dublin": "IE",
+    "Europe/Paris": "FR",
+    "Europe/Berlin": "DE",
+    "Europe/Madrid": "ES",
+    "Europe/Rome": "IT",
+    "Europe/Amsterdam": "NL",
+    "Europe/Brussels": "BE",
+    "Europe/Zurich": "CH",
+    "Europe/Vienna": "AT",
+    "Europe/Lisbon": "PT",
+    "Europe/Stockholm": "SE",
+    "Europe/Oslo": "NO",
+    "Europe/Copenhagen": "DK",
+    "Europe/Helsinki": "FI",
+    "Europe/Warsaw": "PL",
+    "Europe/Prague": "CZ",
+    "Europe/Athens": "GR",
+    "Europe/Istanbul": "TR",
+    "Europe/Kyiv": "UA",
+    "Europe/Kiev": "UA",
+    "Europe/Moscow": "RU",
+    "Asia/Kolkata": "IN",
+    "Asia/Calcutta": "IN",
+    "Asia/Tokyo": "JP",
+    "Asia/Shanghai": "CN",
+    "Asia/Hong_Kong": "HK",
+    "Asia/Singapore": "SG",
+    "Asia/Dubai": "AE",
+    "Asia/Seoul": "KR",
+    "Asia/Jakarta": "ID",
+    "Asia/Manila": "PH",
+    "Asia/Bangkok": "TH",
+    "Asia/Karachi": "PK",
+    "Asia/Jerusalem": "IL",
+    "Asia/Riyadh": "SA",
+    "Australia/Sydney": "AU",
+    "Australia/Melbourne": "AU",
+    "Australia/Brisbane": "AU",
+    "Australia/Perth": "AU",
+    "Pacific/Auckland": "NZ",
+    "Africa/Lagos": "NG",
+    "Africa/Johannesburg": "ZA",
+    "Africa/Cairo": "EG",
+    "Africa/Nairobi": "KE",
     "Africa/Casablanca": "MA",
 }
 
@@ -122,6 +171,7 @@ def region_for_timezone(tz: str | None) -> str | None:
 
 # -- phone numbers ---------------------------------------------------------------------------------
 
+
 def _phone_candidates(raw: str) -> str:
     text = raw.strip()
     compact = re.sub(r"[\s().\-/]", "", text)
@@ -158,5 +208,3 @@ def normalize_phone(raw: str, *, timezone: str | None = None, default_region: st
         if phonenumbers.is_valid_number(number):
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return None
-
-

@@ -4,6 +4,7 @@ Locking order is always booking, then contact, so concurrent workers (Celery at 
 deadlock, and the contact projection is computed while holding the contact's row lock, after
 every other writer of that contact has committed: the last projection sees every booking.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,15 +48,19 @@ class Rules:
     @classmethod
     def load(cls, connection: Connection) -> "Rules":
         rows = FieldMapping.objects.filter(connection=connection, enabled=True).order_by("position", "id")
-        field_rules = tuple(
-            mapping.FieldRule(r.source, r.attribute, r.attribute_type) for r in rows
-        ) or mapping.DEFAULT_RULES
+        field_rules = (
+            tuple(mapping.FieldRule(r.source, r.attribute, r.attribute_type) for r in rows) or mapping.DEFAULT_RULES
+        )
         list_rules = {
             m.event_type_uri: reducer.ListRule(tuple(int(i) for i in m.list_ids or []), m.unlink_on_cancel)
             for m in EventTypeMapping.objects.filter(connection=connection, enabled=True)
         }
-        return cls(field_rules, list_rules, tuple(int(i) for i in connection.default_list_ids or []),
-                   connection.sync_cancellations)
+        return cls(
+            field_rules,
+            list_rules,
+            tuple(int(i) for i in connection.default_list_ids or []),
+            connection.sync_cancellations,
+        )
 
 
 @dataclass
@@ -123,24 +128,30 @@ def ingest(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _ingest_once(connection: Connection, items: Sequence[tuple[Observation, str | None]], rules: Rules,
-                 with_events: bool) -> list[IngestResult]:
+def _ingest_once(
+    connection: Connection, items: Sequence[tuple[Observation, str | None]], rules: Rules, with_events: bool
+) -> list[IngestResult]:
     results = [IngestResult(email=obs.email) for obs, _ in items]
     if not items:
         return results
     now = timezone.now()
     with transaction.atomic():
         uris = sorted({obs.invitee_uri for obs, _ in items})
-        rows = {b.invitee_uri: b for b in Booking.objects.select_for_update().filter(
-            connection=connection, invitee_uri__in=uris).order_by("pk")}
+        rows = {
+            b.invitee_uri: b
+            for b in Booking.objects.select_for_update()
+            .filter(connection=connection, invitee_uri__in=uris)
+            .order_by("pk")
+        }
         existing = set(rows)
         changed: set[str] = set()
         old_emails: set[str] = set()
         for (obs, _), result in zip(items, results):
             row = rows.get(obs.invitee_uri)
             if row is None:
-                row = rows[obs.invitee_uri] = Booking(connection=connection, invitee_uri=obs.invitee_uri,
-                                                      email=obs.email, source=obs.source)
+                row = rows[obs.invitee_uri] = Booking(
+                    connection=connection, invitee_uri=obs.invitee_uri, email=obs.email, source=obs.source
+                )
             result.booking_created = row.calendly_updated_at is None
             before = None if result.booking_created else state_from_row(row)
             after = reducer.apply(before, obs)
@@ -169,8 +180,9 @@ def _ingest_once(connection: Connection, items: Sequence[tuple[Observation, str 
     return results
 
 
-def _queue_events(connection: Connection, items: Sequence[tuple[Observation, str | None]],
-                  results: list[IngestResult], rules: Rules) -> None:
+def _queue_events(
+    connection: Connection, items: Sequence[tuple[Observation, str | None]], results: list[IngestResult], rules: Rules
+) -> None:
     """Write outbox rows for the facts these observations prove (idempotent by fact key)."""
     outbox: dict[str, tuple[AutomationEvent, IngestResult]] = {}
     for (obs, webhook_event), result in zip(items, results):
@@ -190,8 +202,10 @@ def refresh_contacts(connection: Connection, emails: list[str], rules: Rules, no
     a transaction (the caller's), so the row locks last until the bookings it read are committed.
     """
     now = now or timezone.now()
-    contacts = {c.email: c for c in Contact.objects.select_for_update().filter(
-        connection=connection, email__in=emails).order_by("pk")}
+    contacts = {
+        c.email: c
+        for c in Contact.objects.select_for_update().filter(connection=connection, email__in=emails).order_by("pk")
+    }
     bookings: dict[str, list[Booking]] = {email: [] for email in emails}
     for booking in Booking.objects.filter(connection=connection, email__in=emails):
         bookings.setdefault(booking.email, []).append(booking)
@@ -211,27 +225,56 @@ def refresh_contacts(connection: Connection, emails: list[str], rules: Rules, no
             warned.append((contact, warnings))
     Contact.objects.bulk_create(new)  # IntegrityError if another worker created one meanwhile
     if updated:
-        Contact.objects.bulk_update(updated, ["attributes", "list_ids", "unlink_list_ids", "booking_status",
-                                              "current_booking", "desired_hash", "dirty", "attempts",
-                                              "next_attempt_at", "updated_at"], batch_size=200)
-    ContactSyncLog.objects.bulk_create([
-        ContactSyncLog(connection=connection, contact=contact, email=contact.email, action="mapping",
-                       status=ContactSyncLog.Status.WARNING, message="\n".join(warnings))
-        for contact, warnings in warned])
+        Contact.objects.bulk_update(
+            updated,
+            [
+                "attributes",
+                "list_ids",
+                "unlink_list_ids",
+                "booking_status",
+                "current_booking",
+                "desired_hash",
+                "dirty",
+                "attempts",
+                "next_attempt_at",
+                "updated_at",
+            ],
+            batch_size=200,
+        )
+    ContactSyncLog.objects.bulk_create(
+        [
+            ContactSyncLog(
+                connection=connection,
+                contact=contact,
+                email=contact.email,
+                action="mapping",
+                status=ContactSyncLog.Status.WARNING,
+                message="\n".join(warnings),
+            )
+            for contact, warnings in warned
+        ]
+    )
     return {c.email for c in [*new, *updated] if c.dirty}
 
 
-def outbox_rows(connection: Connection, obs: Observation, webhook_event: str | None,
-                rules: Rules) -> list[AutomationEvent]:
+def outbox_rows(
+    connection: Connection, obs: Observation, webhook_event: str | None, rules: Rules
+) -> list[AutomationEvent]:
     """The (unsaved) outbox rows for the facts this observation proves, keyed by fact."""
     rows = []
     for fact in automation.facts_for(obs, webhook_event):
         if fact.event_name == automation.BOOKING_CANCELED and not rules.sync_cancellations:
             continue
-        rows.append(AutomationEvent(
-            key=automation.fact_key(connection.pk, fact), connection=connection, email=obs.email,
-            event_name=fact.event_name, event_date=fact.event_date,
-            event_properties={"invitee_uri": fact.invitee_uri}))
+        rows.append(
+            AutomationEvent(
+                key=automation.fact_key(connection.pk, fact),
+                connection=connection,
+                email=obs.email,
+                event_name=fact.event_name,
+                event_date=fact.event_date,
+                event_properties={"invitee_uri": fact.invitee_uri},
+            )
+        )
     return rows
 
 
@@ -245,8 +288,12 @@ def desired_state_of(bookings: list[Booking], rules: Rules) -> tuple[dict[str, A
         status = reducer.BOOKED
     mapped = mapping.map_fields(current, rules.field_rules, booking_status=status)
     keep, leave = reducer.desired_lists(
-        bookings if rules.sync_cancellations else [b for b in bookings if reducer.booking_status(b) != reducer.CANCELLED] or bookings,
-        rules.list_rules, rules.default_list_ids)
+        bookings
+        if rules.sync_cancellations
+        else [b for b in bookings if reducer.booking_status(b) != reducer.CANCELLED] or bookings,
+        rules.list_rules,
+        rules.default_list_ids,
+    )
     desired = {"attributes": dict(sorted(mapped.attributes.items())), "listIds": keep, "unlinkListIds": leave}
     return desired, list(mapped.warnings), current, status
 
@@ -289,7 +336,7 @@ def refresh_all_contacts(connection: Connection, emails: Iterable[str] | None = 
     todo = sorted(set(emails))
     dirty = 0
     for start in range(0, len(todo), REFRESH_CHUNK):
-        chunk = todo[start:start + REFRESH_CHUNK]
+        chunk = todo[start : start + REFRESH_CHUNK]
         for attempt in range(1, MAX_RACES + 1):
             try:
                 with transaction.atomic():

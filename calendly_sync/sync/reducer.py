@@ -12,6 +12,7 @@ any number of times, gives the same result.
   while the no-show object carries microseconds; on a tie, "unmarked" wins (a removal always
   follows the mark it removes).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -24,6 +25,7 @@ from calendly_sync.sync.observations import NoShowFact, Observation
 BOOKED = "booked"
 CANCELLED = "cancelled"
 NO_SHOW = "no_show"
+
 
 @dataclass(frozen=True, kw_only=True)
 class BookingState(BookingFields):
@@ -93,6 +95,7 @@ def apply(state: BookingState | None, obs: Observation) -> BookingState:
 
 # -- contact projection ----------------------------------------------------------------------
 
+
 def booking_status(booking: Any) -> str:
     """booked | cancelled | no_show, as BOOKING_STATUS shows it.
 
@@ -131,7 +134,9 @@ class ListRule:
     unlink_on_cancel: bool = False
 
 
-def desired_lists(bookings: Iterable[Any], rules: dict[str, ListRule], default_list_ids: Iterable[int]) -> tuple[list[int], list[int]]:
+def desired_lists(
+    bookings: Iterable[Any], rules: dict[str, ListRule], default_list_ids: Iterable[int]
+) -> tuple[list[int], list[int]]:
     """(lists to be in, lists to leave): the union over all bookings; removal only where configured.
 
     A list is left only when every booking that maps to it is a real cancellation and its

@@ -1,4 +1,5 @@
 """The Connection admin, as a staff user sees it: every page loads, secrets never appear in full or in plain text."""
+
 from __future__ import annotations
 
 
@@ -14,8 +15,9 @@ pytestmark = pytest.mark.django_db
 
 def test_secrets_are_unreadable_in_the_database(populated):
     with db.cursor() as cursor:
-        cursor.execute("SELECT access_token, refresh_token, webhook_signing_key, brevo_api_key "
-                       "FROM calendly_sync_connection")
+        cursor.execute(
+            "SELECT access_token, refresh_token, webhook_signing_key, brevo_api_key FROM calendly_sync_connection"
+        )
         raw = " ".join(str(v) for row in cursor.fetchall() for v in row)
     for secret in (PAT, REFRESH, SIGNING, BREVO):
         assert secret not in raw
@@ -54,12 +56,26 @@ def test_saving_the_form_without_retyping_secrets_keeps_them(admin_client, popul
     page = admin_client.get(url).content.decode()
     assert 'type="password"' in page and f'value="{PAT}"' not in page
     data = {
-        "name": "sales", "enabled": "on", "auth_kind": "oauth", "access_token": "", "refresh_token": "",
-        "webhook_signing_key": "", "previous_signing_key": "", "brevo_api_key": "", "default_list_ids": "[]",
-        "sync_contacts": "on", "sync_events": "on", "sync_cancellations": "on", "log_level": "info",
-        "calendly_event_types": "[]", "brevo_lists": "[]", "brevo_attributes": "[]",
-        "event_type_mappings-TOTAL_FORMS": "0", "event_type_mappings-INITIAL_FORMS": "0",
-        "field_mappings-TOTAL_FORMS": "0", "field_mappings-INITIAL_FORMS": "0",
+        "name": "sales",
+        "enabled": "on",
+        "auth_kind": "oauth",
+        "access_token": "",
+        "refresh_token": "",
+        "webhook_signing_key": "",
+        "previous_signing_key": "",
+        "brevo_api_key": "",
+        "default_list_ids": "[]",
+        "sync_contacts": "on",
+        "sync_events": "on",
+        "sync_cancellations": "on",
+        "log_level": "info",
+        "calendly_event_types": "[]",
+        "brevo_lists": "[]",
+        "brevo_attributes": "[]",
+        "event_type_mappings-TOTAL_FORMS": "0",
+        "event_type_mappings-INITIAL_FORMS": "0",
+        "field_mappings-TOTAL_FORMS": "0",
+        "field_mappings-INITIAL_FORMS": "0",
     }
     resp = admin_client.post(url, data)
     assert resp.status_code == 302, resp.context["adminform"].form.errors if resp.context else resp

@@ -1,4 +1,5 @@
 """The one status badge and the one last-error cell every admin list uses (pure: no database)."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace

@@ -1,4 +1,5 @@
 """The read-only admins (bookings, contacts, logs): filters that answer questions, actions that retry work."""
+
 from __future__ import annotations
 
 import pytest

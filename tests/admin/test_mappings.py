@@ -1,6 +1,7 @@
 """The mapping admins' own parts: the free-text input with suggestions, and which connection's catalog
 a stand-alone mapping page uses. (The catalog-fed forms are exercised end to end in
 tests/connect/test_views.py.)"""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,9 @@ from calendly_sync.models import Connection, FieldMapping
 def test_the_datalist_input_suggests_without_restricting():
     html = DatalistTextInput(["email", "question:Role"], list_id="calendly-sources").render("source", "custom")
     assert 'list="calendly-sources"' in html and 'value="custom"' in html
-    assert html.endswith('<datalist id="calendly-sources"><option value="email"><option value="question:Role">'
-                         "</datalist>")
+    assert html.endswith(
+        '<datalist id="calendly-sources"><option value="email"><option value="question:Role"></datalist>'
+    )
 
 
 @pytest.mark.django_db

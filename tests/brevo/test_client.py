@@ -1,4 +1,5 @@
 """BrevoClient against the Brevo simulator over real HTTP."""
+
 from __future__ import annotations
 
 import socket
@@ -123,9 +124,31 @@ def test_ip_allow_list_401_is_explained(brevo_client, brevo_sim):
 @pytest.mark.parametrize(
     ("status", "body", "cls", "identifiers"),
     [
-        (400, {"code": "invalid_parameter", "message": "Unable to update contact, email is already associated with another Contact", "metadata": {"duplicate_identifiers": ["email"]}}, BrevoDuplicateIdentifier, ["email"]),
-        (400, {"code": "invalid_parameter", "message": "SMS is already associate with another Contact"}, BrevoDuplicateIdentifier, ["SMS"]),
-        (400, {"code": "duplicate_parameter", "message": "Unable to update contact, SMS or EXT_ID are already associated with another Contact"}, BrevoDuplicateIdentifier, ["SMS", "EXT_ID"]),
+        (
+            400,
+            {
+                "code": "invalid_parameter",
+                "message": "Unable to update contact, email is already associated with another Contact",
+                "metadata": {"duplicate_identifiers": ["email"]},
+            },
+            BrevoDuplicateIdentifier,
+            ["email"],
+        ),
+        (
+            400,
+            {"code": "invalid_parameter", "message": "SMS is already associate with another Contact"},
+            BrevoDuplicateIdentifier,
+            ["SMS"],
+        ),
+        (
+            400,
+            {
+                "code": "duplicate_parameter",
+                "message": "Unable to update contact, SMS or EXT_ID are already associated with another Contact",
+            },
+            BrevoDuplicateIdentifier,
+            ["SMS", "EXT_ID"],
+        ),
         (400, {"code": "duplicate_parameter", "message": "Contact already exist"}, BrevoDuplicateIdentifier, ["email"]),
         (400, {"code": "something_new", "message": "Invalid phone number"}, BrevoInvalidPhone, None),
         (425, {"code": "account_in_process", "message": "wait"}, BrevoTooEarly, None),
@@ -200,7 +223,9 @@ def test_persistent_connection_failure_is_transport_error(make_brevo_client):
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    client = make_brevo_client(base_url=f"http://127.0.0.1:{port}/v3", retry=RetryPolicy(max_retries=1, base_delay=0.01))
+    client = make_brevo_client(
+        base_url=f"http://127.0.0.1:{port}/v3", retry=RetryPolicy(max_retries=1, base_delay=0.01)
+    )
     with pytest.raises(BrevoTransportError) as info:
         client.list_lists()
     assert is_transient(info.value) and info.value.status is None
@@ -330,7 +355,13 @@ def test_client_pacing_avoids_brevo_429s_for_real(make_brevo_sim):
 
 def test_unpaced_client_trips_the_simulated_limit(make_brevo_sim):
     sim = make_brevo_sim(rate_limit_per_second=10)
-    client = BrevoClient(SANDBOX_API_KEY, f"{sim.url}/v3", requests_per_second=None, sleep=lambda s: None, retry=RetryPolicy(max_retries=0))
+    client = BrevoClient(
+        SANDBOX_API_KEY,
+        f"{sim.url}/v3",
+        requests_per_second=None,
+        sleep=lambda s: None,
+        retry=RetryPolicy(max_retries=0),
+    )
     with pytest.raises(BrevoRateLimited) as info:
         for i in range(15):
             client.upsert_contact(f"user{i}@example.com")

@@ -1,4 +1,5 @@
 """The Brevo client's pacing and hourly budget, with a fake clock (no HTTP)."""
+
 from __future__ import annotations
 
 import pytest

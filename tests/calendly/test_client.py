@@ -1,4 +1,5 @@
 """CalendlyClient against the simulator over real HTTP: pagination, retries, typed errors."""
+
 from __future__ import annotations
 
 import logging
@@ -54,8 +55,9 @@ class FakeClock:
 
 
 # -- pagination -----------------------------------------------------------------------------------
-def test_pagination_collects_250_events_in_exactly_3_pages(calendly_sim: CalendlySim,
-                                                           calendly_client: CalendlyClient) -> None:
+def test_pagination_collects_250_events_in_exactly_3_pages(
+    calendly_sim: CalendlySim, calendly_client: CalendlyClient
+) -> None:
     et = calendly_sim.add_event_type("Bulk")
     created = calendly_data.bulk_events(calendly_sim, 250, et["uri"])
     calendly_sim.reset_counters()
@@ -75,8 +77,9 @@ def test_iter_pages_resumes_from_a_checkpoint(calendly_sim: CalendlySim, calendl
     pages = calendly_client.iter_pages("/scheduled_events", {**params, "count": 10})
     first = next(pages)
     assert len(first.items) == 10 and first.next_page_token
-    resumed = list(calendly_client.iter_pages("/scheduled_events", {**params, "count": 10},
-                                              page_token=first.next_page_token))
+    resumed = list(
+        calendly_client.iter_pages("/scheduled_events", {**params, "count": 10}, page_token=first.next_page_token)
+    )
     assert [len(p.items) for p in resumed] == [10, 5]
     assert resumed[-1].next_page_token is None
     uris = [e["uri"] for p in [first, *resumed] for e in p.items]
@@ -84,8 +87,9 @@ def test_iter_pages_resumes_from_a_checkpoint(calendly_sim: CalendlySim, calendl
 
 
 # -- rate limits ----------------------------------------------------------------------------------
-def test_429_waits_exactly_the_reset_header_then_succeeds(calendly_sim: CalendlySim, calendly_client: CalendlyClient,
-                                                          calendly_sleep: RecordingSleep) -> None:
+def test_429_waits_exactly_the_reset_header_then_succeeds(
+    calendly_sim: CalendlySim, calendly_client: CalendlyClient, calendly_sleep: RecordingSleep
+) -> None:
     calendly_sim.force_429(times=1, reset=7)
     me = calendly_client.get_current_user()
     assert me["email"] == "avery.admin@acme-sales.example"
@@ -120,15 +124,17 @@ def test_rate_limiter_block_is_shared_but_released_by_its_owner() -> None:
 
 
 def test_429_wait_is_capped(calendly_sim: CalendlySim, calendly_sleep: RecordingSleep) -> None:
-    client = CalendlyClient("sandbox-calendly-token", calendly_sim.url, sleep=calendly_sleep,
-                            retry=RetryPolicy(max_rate_limit_wait=30))
+    client = CalendlyClient(
+        "sandbox-calendly-token", calendly_sim.url, sleep=calendly_sleep, retry=RetryPolicy(max_rate_limit_wait=30)
+    )
     calendly_sim.force_429(times=1, reset=600)
     client.get_current_user()
     assert calendly_sleep.calls == [30.0]
 
 
-def test_429_forever_raises_rate_limited(calendly_sim: CalendlySim, calendly_client: CalendlyClient,
-                                         calendly_sleep: RecordingSleep) -> None:
+def test_429_forever_raises_rate_limited(
+    calendly_sim: CalendlySim, calendly_client: CalendlyClient, calendly_sleep: RecordingSleep
+) -> None:
     calendly_sim.force_429(times=100, reset=2)
     with pytest.raises(CalendlyRateLimited) as err:
         calendly_client.get_current_user()
@@ -137,8 +143,9 @@ def test_429_forever_raises_rate_limited(calendly_sim: CalendlySim, calendly_cli
     assert calendly_sim.count(r"^GET /users/me$") == RetryPolicy().max_retries + 1
 
 
-def test_429_without_headers_backs_off(calendly_sim: CalendlySim, calendly_client: CalendlyClient,
-                                       calendly_sleep: RecordingSleep) -> None:
+def test_429_without_headers_backs_off(
+    calendly_sim: CalendlySim, calendly_client: CalendlyClient, calendly_sleep: RecordingSleep
+) -> None:
     calendly_sim.inject(Fault(kind="status", status=429, route="GET /users/me", times=1))
     calendly_client.get_current_user()
     policy = RetryPolicy()
@@ -175,8 +182,12 @@ def test_client_limiter_paces_requests_so_the_server_never_429s() -> None:
     clock = FakeClock()
     sim = CalendlySim(default_token=True, rate_limit_per_minute=5, clock=clock)
     with sim:
-        client = CalendlyClient("sandbox-calendly-token", sim.url, sleep=clock.sleep,
-                                rate_limiter=RateLimiter(500, clock=clock, sleep=clock.sleep))
+        client = CalendlyClient(
+            "sandbox-calendly-token",
+            sim.url,
+            sleep=clock.sleep,
+            rate_limiter=RateLimiter(500, clock=clock, sleep=clock.sleep),
+        )
         for _ in range(12):
             client.get_current_user()
         assert client.stats["rate_limited"] == 0
@@ -186,10 +197,13 @@ def test_client_limiter_paces_requests_so_the_server_never_429s() -> None:
 
 # -- auth -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("state,reason", [("expired", "expired"), ("revoked", "revoked"), ("unknown", "invalid")])
-def test_auth_errors_are_typed_and_never_leak_the_token(calendly_sim: CalendlySim, calendly_sleep: RecordingSleep,
-                                                        caplog: pytest.LogCaptureFixture, state: str, reason: str) -> None:
+def test_auth_errors_are_typed_and_never_leak_the_token(
+    calendly_sim: CalendlySim, calendly_sleep: RecordingSleep, caplog: pytest.LogCaptureFixture, state: str, reason: str
+) -> None:
     if state != "unknown":
-        calendly_sim.add_token(SECRET, calendly_sim.admin["uri"], expired=state == "expired", revoked=state == "revoked")
+        calendly_sim.add_token(
+            SECRET, calendly_sim.admin["uri"], expired=state == "expired", revoked=state == "revoked"
+        )
     client = CalendlyClient(SECRET, calendly_sim.url, sleep=calendly_sleep)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(CalendlyAuthError) as err:
@@ -199,8 +213,10 @@ def test_auth_errors_are_typed_and_never_leak_the_token(calendly_sim: CalendlySi
     assert text.startswith("Calendly rejected the access token: ")
     assert SECRET not in text and SECRET not in repr(err.value) and SECRET not in caplog.text
     if reason == "expired":
-        assert text == ("Calendly rejected the access token: The access token expired. "
-                        "Refresh the OAuth token or issue a new Personal Access Token.")
+        assert text == (
+            "Calendly rejected the access token: The access token expired. "
+            "Refresh the OAuth token or issue a new Personal Access Token."
+        )
     assert calendly_sleep.calls == []  # 401 is not retried blindly
 
 
@@ -233,16 +249,18 @@ def test_token_source_gets_one_refresh_after_401(calendly_sim: CalendlySim, cale
 
 
 # -- 5xx and transport ----------------------------------------------------------------------------
-def test_5xx_is_retried_then_succeeds(calendly_sim: CalendlySim, calendly_client: CalendlyClient,
-                                      calendly_sleep: RecordingSleep) -> None:
+def test_5xx_is_retried_then_succeeds(
+    calendly_sim: CalendlySim, calendly_client: CalendlyClient, calendly_sleep: RecordingSleep
+) -> None:
     calendly_sim.fail(500, times=2)
     assert calendly_client.get_current_user()["resource_type"] == "User"
     assert len(calendly_sleep.calls) == 2
     assert calendly_client.stats["retries"] == 2
 
 
-def test_5xx_forever_raises_server_error_after_the_bound(calendly_sim: CalendlySim,
-                                                         calendly_client: CalendlyClient) -> None:
+def test_5xx_forever_raises_server_error_after_the_bound(
+    calendly_sim: CalendlySim, calendly_client: CalendlyClient
+) -> None:
     calendly_sim.fail(503, times=None)
     with pytest.raises(CalendlyServerError) as err:
         calendly_client.get_current_user()
@@ -259,8 +277,13 @@ def test_timeout_is_retried(calendly_sim: CalendlySim, calendly_sleep: Recording
 
 
 def test_timeouts_forever_raise_transport_error(calendly_sim: CalendlySim, calendly_sleep: RecordingSleep) -> None:
-    client = CalendlyClient("sandbox-calendly-token", calendly_sim.url, sleep=calendly_sleep, timeout=(1.0, 0.1),
-                            retry=RetryPolicy(max_retries=1))
+    client = CalendlyClient(
+        "sandbox-calendly-token",
+        calendly_sim.url,
+        sleep=calendly_sleep,
+        timeout=(1.0, 0.1),
+        retry=RetryPolicy(max_retries=1),
+    )
     calendly_sim.inject(Fault(kind="timeout", seconds=0.3, route="GET /users/me", times=None))
     with pytest.raises(CalendlyTransportError, match="ReadTimeout after 2 attempt"):
         client.get_current_user()
@@ -291,8 +314,12 @@ def test_403_missing_scope_names_the_scope(calendly_sim: CalendlySim, calendly_s
     client = CalendlyClient(SECRET, calendly_sim.url, sleep=calendly_sleep)
     ctx = admin_context(calendly_sim)
     with pytest.raises(CalendlyPermissionError) as err:
-        client.create_webhook_subscription(url="https://h.example/x", events=["invitee.created"],
-                                           organization=ctx["organization"], scope="organization")
+        client.create_webhook_subscription(
+            url="https://h.example/x",
+            events=["invitee.created"],
+            organization=ctx["organization"],
+            scope="organization",
+        )
     assert err.value.status == 403
     assert err.value.missing_scopes == ["webhooks:write"]
     assert "missing scopes: webhooks:write" in str(err.value)
@@ -314,15 +341,22 @@ def test_404_and_409_are_typed(calendly_sim: CalendlySim, calendly_client: Calen
         calendly_client.get_scheduled_event("00000000-0000-0000-0000-000000000000")
     assert nf.value.title == "Resource Not Found"
     ctx = admin_context(calendly_sim)
-    kwargs: dict[str, Any] = dict(url="https://hooks.example/c", events=["invitee.created"],
-                                  organization=ctx["organization"], scope="organization", signing_key="k")
+    kwargs: dict[str, Any] = dict(
+        url="https://hooks.example/c",
+        events=["invitee.created"],
+        organization=ctx["organization"],
+        scope="organization",
+        signing_key="k",
+    )
     calendly_client.create_webhook_subscription(**kwargs)
     with pytest.raises(CalendlyConflict) as conflict:
         calendly_client.create_webhook_subscription(**kwargs)
     assert conflict.value.status == 409 and conflict.value.message == "Hook with this url already exists"
 
 
-def test_400_is_a_validation_error_with_details(calendly_client: CalendlyClient, calendly_sleep: RecordingSleep) -> None:
+def test_400_is_a_validation_error_with_details(
+    calendly_client: CalendlyClient, calendly_sleep: RecordingSleep
+) -> None:
     with pytest.raises(CalendlyValidationError) as err:
         list(calendly_client.list_event_types())
     assert err.value.details and "organization" in str(err.value)
@@ -333,27 +367,46 @@ def test_400_is_a_validation_error_with_details(calendly_client: CalendlyClient,
 def test_webhook_subscription_round_trip(calendly_sim: CalendlySim, calendly_client: CalendlyClient) -> None:
     ctx = admin_context(calendly_sim)
     sub = calendly_client.create_webhook_subscription(
-        url="https://hooks.example/calendly", events=["invitee.created", "invitee.canceled"],
-        organization=ctx["organization"], scope="user", user=ctx["user"], signing_key="secret-key")
+        url="https://hooks.example/calendly",
+        events=["invitee.created", "invitee.canceled"],
+        organization=ctx["organization"],
+        scope="user",
+        user=ctx["user"],
+        signing_key="secret-key",
+    )
     assert sub["scope"] == "user" and sub["user"] == ctx["user"]
-    listed = list(calendly_client.list_webhook_subscriptions(organization=ctx["organization"], scope="user",
-                                                             user=ctx["user"]))
+    listed = list(
+        calendly_client.list_webhook_subscriptions(organization=ctx["organization"], scope="user", user=ctx["user"])
+    )
     assert [s["uri"] for s in listed] == [sub["uri"]]
     assert calendly_client.get_webhook_subscription(uuid_from_uri(sub["uri"]))["callback_url"] == sub["callback_url"]
     calendly_client.delete_webhook_subscription(sub["uri"])
     with pytest.raises(CalendlyNotFound):
         calendly_client.get_webhook_subscription(sub["uri"])
-    assert list(calendly_client.list_webhook_subscriptions(organization=ctx["organization"], scope="organization")) == []
+    assert (
+        list(calendly_client.list_webhook_subscriptions(organization=ctx["organization"], scope="organization")) == []
+    )
 
 
 def test_events_invitees_and_foreign_host_uris(calendly_sim: CalendlySim, calendly_client: CalendlyClient) -> None:
     et = calendly_sim.add_event_type("Discovery Call", ["Company name"], split_name=True)
-    inv = calendly_sim.book(et["uri"], "Levi@Example.com", "Levi Duncan", future(2),
-                            questions_and_answers=[{"question": "Company name", "answer": "Acme"}])
+    inv = calendly_sim.book(
+        et["uri"],
+        "Levi@Example.com",
+        "Levi Duncan",
+        future(2),
+        questions_and_answers=[{"question": "Company name", "answer": "Acme"}],
+    )
     calendly_sim.book(et["uri"], "other@example.com", "Other Person", future(20))
     ctx = admin_context(calendly_sim)
-    window = list(calendly_client.list_scheduled_events(
-        organization=ctx["organization"], min_start_time=future(1), max_start_time=future(10), sort="start_time:desc"))
+    window = list(
+        calendly_client.list_scheduled_events(
+            organization=ctx["organization"],
+            min_start_time=future(1),
+            max_start_time=future(10),
+            sort="start_time:desc",
+        )
+    )
     assert [e["uri"] for e in window] == [inv["event"]]
     sent = [r for r in calendly_sim.requests if r.path == "/scheduled_events"][-1]
     assert sent.q("min_start_time") == format_time(future(1))
@@ -373,9 +426,12 @@ def test_scheduling_api_no_shows_and_cancellation(calendly_sim: CalendlySim, cal
     slots = calendly_client.list_available_times(et["uri"], start, start + timedelta(hours=8))
     assert slots[0]["start_time"] == format_time(start)
     inv = calendly_client.create_invitee(
-        et["uri"], slots[0]["start_time"], {"name": "Ada Lovelace", "email": "ada@example.com", "timezone": "Europe/London"},
+        et["uri"],
+        slots[0]["start_time"],
+        {"name": "Ada Lovelace", "email": "ada@example.com", "timezone": "Europe/London"},
         questions_and_answers=[{"question": "Company", "answer": "Analytical Engines"}],
-        tracking={"utm_source": "partner"})
+        tracking={"utm_source": "partner"},
+    )
     assert inv["scheduling_method"] == "api" and inv["tracking"]["utm_source"] == "partner"
     ns = calendly_client.create_invitee_no_show(inv["uri"])
     assert calendly_client.get_invitee_no_show(ns["uri"])["invitee"] == inv["uri"]

@@ -6,6 +6,7 @@ full login through social-core's default pipeline, the authorization URL, the co
 the refresh. The last tests bind the backend to Django's settings (the connector's strategy) to
 check that settings are read at call time.
 """
+
 from __future__ import annotations
 
 import base64
@@ -41,21 +42,44 @@ class CalendlyOAuth2Test(social_oauth_tests.OAuth2StateTestMixin, social_oauth_t
     backend_path = "calendly_sync.calendly.oauth.CalendlyOAuth2"
     user_data_url = "https://api.calendly.com/users/me"
     expected_username = "acmesales"
-    access_token_body = json.dumps({
-        "token_type": "Bearer", "expires_in": 7200, "created_at": 1548689183,
-        "access_token": "eyJhbGciOiJIUzI1NiJ9.first-access", "refresh_token": "first-refresh",
-        "scope": " ".join(BASE_SCOPES), "owner": USER_URI, "organization": ORG_URI,
-    })
-    user_data_body = json.dumps({"resource": {
-        "uri": USER_URI, "name": "John Doe", "slug": "acmesales", "email": "test@example.com",
-        "scheduling_url": "https://calendly.com/acmesales", "timezone": "America/New_York",
-        "current_organization": ORG_URI, "resource_type": "User",
-    }})
-    refresh_token_body = json.dumps({
-        "token_type": "Bearer", "expires_in": 7200, "created_at": 1548696383,
-        "access_token": "eyJhbGciOiJIUzI1NiJ9.second-access", "refresh_token": "second-refresh",
-        "scope": " ".join(BASE_SCOPES), "owner": USER_URI, "organization": ORG_URI,
-    })
+    access_token_body = json.dumps(
+        {
+            "token_type": "Bearer",
+            "expires_in": 7200,
+            "created_at": 1548689183,
+            "access_token": "eyJhbGciOiJIUzI1NiJ9.first-access",
+            "refresh_token": "first-refresh",
+            "scope": " ".join(BASE_SCOPES),
+            "owner": USER_URI,
+            "organization": ORG_URI,
+        }
+    )
+    user_data_body = json.dumps(
+        {
+            "resource": {
+                "uri": USER_URI,
+                "name": "John Doe",
+                "slug": "acmesales",
+                "email": "test@example.com",
+                "scheduling_url": "https://calendly.com/acmesales",
+                "timezone": "America/New_York",
+                "current_organization": ORG_URI,
+                "resource_type": "User",
+            }
+        }
+    )
+    refresh_token_body = json.dumps(
+        {
+            "token_type": "Bearer",
+            "expires_in": 7200,
+            "created_at": 1548696383,
+            "access_token": "eyJhbGciOiJIUzI1NiJ9.second-access",
+            "refresh_token": "second-refresh",
+            "scope": " ".join(BASE_SCOPES),
+            "owner": USER_URI,
+            "organization": ORG_URI,
+        }
+    )
 
     def token_calls(self) -> list[Any]:
         return [c.request for c in responses.calls if c.request.url.startswith(self.backend.access_token_url())]
@@ -129,10 +153,14 @@ class CalendlyOAuth2Test(social_oauth_tests.OAuth2StateTestMixin, social_oauth_t
         responses.add(responses.POST, "https://auth.calendly.com/oauth/revoke", json={}, status=200)
         self.assertTrue(self.backend.revoke_token("some-token", USER_URI))
         call = responses.calls[-1].request
-        self.assertEqual(form(call.body), {"token": "some-token", "client_id": "a-key", "client_secret": "a-secret-key"})
+        self.assertEqual(
+            form(call.body), {"token": "some-token", "client_id": "a-key", "client_secret": "a-secret-key"}
+        )
 
     def test_endpoints_follow_calendly_auth_url(self) -> None:
-        self.strategy.set_settings({"CALENDLY_AUTH_URL": "http://127.0.0.1:9999/", "CALENDLY_API_URL": "http://127.0.0.1:9998"})
+        self.strategy.set_settings(
+            {"CALENDLY_AUTH_URL": "http://127.0.0.1:9999/", "CALENDLY_API_URL": "http://127.0.0.1:9998"}
+        )
         self.assertEqual(self.backend.authorization_url(), "http://127.0.0.1:9999/oauth/authorize")
         self.assertEqual(self.backend.access_token_url(), "http://127.0.0.1:9999/oauth/token")
         self.assertEqual(self.backend.refresh_token_url(), "http://127.0.0.1:9999/oauth/token")
@@ -140,6 +168,7 @@ class CalendlyOAuth2Test(social_oauth_tests.OAuth2StateTestMixin, social_oauth_t
 
 
 # -- bound to Django's settings (the connector's own strategy) -----------------------------------
+
 
 def test_django_settings_are_read_at_call_time(settings: Any) -> None:
     settings.CALENDLY_CLIENT_ID = "overridden-id"
@@ -163,12 +192,21 @@ def test_social_auth_names_are_the_fallback(settings: Any) -> None:
     assert calendly_backend().get_key_and_secret() == ("social-key", "social-secret")
 
 
-@pytest.mark.parametrize("scheduling,override,expected", [
-    (False, "", "users:read event_types:read scheduled_events:read webhooks:write"),
-    (True, "", ("users:read event_types:read scheduled_events:read webhooks:write scheduling_links:write "
-                "scheduled_events:write")),
-    (True, "users:read webhooks:write", "users:read webhooks:write"),
-])
+@pytest.mark.parametrize(
+    "scheduling,override,expected",
+    [
+        (False, "", "users:read event_types:read scheduled_events:read webhooks:write"),
+        (
+            True,
+            "",
+            (
+                "users:read event_types:read scheduled_events:read webhooks:write scheduling_links:write "
+                "scheduled_events:write"
+            ),
+        ),
+        (True, "users:read webhooks:write", "users:read webhooks:write"),
+    ],
+)
 def test_scopes_from_django_settings(settings: Any, scheduling: bool, override: str, expected: str) -> None:
     settings.CALENDLY_SCHEDULING_FEATURES = scheduling
     settings.CALENDLY_OAUTH_SCOPES = override

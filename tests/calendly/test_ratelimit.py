@@ -1,4 +1,5 @@
 """A connection's first call, made before its Calendly user is known, still counts for that user."""
+
 from calendly_sync.calendly import ratelimit
 
 

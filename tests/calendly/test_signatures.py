@@ -1,4 +1,5 @@
 """Webhook signature verification (connector side) against the simulator's signer."""
+
 from __future__ import annotations
 
 import pytest
@@ -48,8 +49,9 @@ def test_missing_header(header: str | None) -> None:
         verify_signature(BODY, header, [KEY], now=NOW)
 
 
-@pytest.mark.parametrize("header", ["garbage", "t=abc,v1=00", f"t={NOW}", "v1=abcdef", f"t={NOW},v1=xyz!",
-                                    f"t={NOW},t={NOW},v1=ab", KEY])
+@pytest.mark.parametrize(
+    "header", ["garbage", "t=abc,v1=00", f"t={NOW}", "v1=abcdef", f"t={NOW},v1=xyz!", f"t={NOW},t={NOW},v1=ab", KEY]
+)
 def test_malformed_header(header: str) -> None:
     with pytest.raises(SignatureError, match="malformed signature header"):
         parse_signature_header(header)

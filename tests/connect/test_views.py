@@ -5,6 +5,7 @@ The redirects are followed by hand: admin start → social-auth login → the si
 reconnect, refusals, catalog reload, mapping forms offering the catalog, disconnect (revoked at the
 simulator), and secrets never in plain text in the database or in full on admin pages.
 """
+
 from __future__ import annotations
 
 import base64
@@ -51,8 +52,12 @@ def oauth_env(sims: tuple[Any, Any], settings: Any, event_types: dict[str, Any])
     settings.CALENDLY_CLIENT_SECRET = SANDBOX_CLIENT_SECRET
     settings.BREVO_API_KEY = SANDBOX_API_KEY
     # Like a real Calendly app: only the registered redirect URI is accepted.
-    calendly_sim.register_oauth_client(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, redirect_uris=[REDIRECT_URI],
-                                       webhook_signing_key=SANDBOX_WEBHOOK_SIGNING_KEY)
+    calendly_sim.register_oauth_client(
+        SANDBOX_CLIENT_ID,
+        SANDBOX_CLIENT_SECRET,
+        redirect_uris=[REDIRECT_URI],
+        webhook_signing_key=SANDBOX_WEBHOOK_SIGNING_KEY,
+    )
     return sims
 
 
@@ -76,9 +81,12 @@ def authorize_at_sim(client: Client, sim: Any, login_url: str, decision: str = "
     page = requests.get(authorize, timeout=5)
     assert page.status_code == 200, page.text
     assert "wants to access your Calendly account" in page.text
-    hidden = {k: html.unescape(v) for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)}
-    decided = requests.post(f"{sim.url}/oauth/authorize", data={**hidden, "decision": decision},
-                            allow_redirects=False, timeout=5)
+    hidden = {
+        k: html.unescape(v) for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)
+    }
+    decided = requests.post(
+        f"{sim.url}/oauth/authorize", data={**hidden, "decision": decision}, allow_redirects=False, timeout=5
+    )
     assert decided.status_code == 302
     back = decided.headers["Location"]
     assert back.startswith(REDIRECT_URI + "?")
@@ -133,6 +141,7 @@ def admin_post_data(resp: Any) -> dict[str, Any]:
 
 # -- the flow -----------------------------------------------------------------------------------
 
+
 def test_connect_flow_creates_an_active_connection_with_encrypted_tokens_and_catalog(oauth_env, staff, staff_client):
     calendly_sim, _ = oauth_env
     users_before = get_user_model().objects.count()
@@ -168,8 +177,11 @@ def test_connect_flow_creates_an_active_connection_with_encrypted_tokens_and_cat
     # Catalog: event types with their questions, Brevo lists and attributes.
     by_name = {et["name"]: et for et in conn.calendly_event_types}
     assert set(by_name) == {"Discovery Call", "Product Demo", "Coffee Chat"}
-    assert [q["name"] for q in by_name["Discovery Call"]["custom_questions"]] == ["Company name", "Your role",
-                                                                                  "Phone number"]
+    assert [q["name"] for q in by_name["Discovery Call"]["custom_questions"]] == [
+        "Company name",
+        "Your role",
+        "Phone number",
+    ]
     assert {lst["id"] for lst in conn.brevo_lists} == {10, 11, 12}
     assert {"FIRSTNAME", "LASTNAME", "SMS"} <= {a["name"] for a in conn.brevo_attributes}
     assert conn.catalog_loaded_at is not None
@@ -200,8 +212,13 @@ def test_the_database_holds_no_token_in_plain_text(oauth_env, staff_client):
     conn.brevo_api_key = "xkeysib-plaintext-brevo-key-0001"
     conn.previous_signing_key = "whsec-previous-signing-key-0002"
     conn.save()
-    secrets = [conn.access_token, conn.refresh_token, conn.webhook_signing_key, conn.brevo_api_key,
-               conn.previous_signing_key]
+    secrets = [
+        conn.access_token,
+        conn.refresh_token,
+        conn.webhook_signing_key,
+        conn.brevo_api_key,
+        conn.previous_signing_key,
+    ]
     assert all(len(s) > 16 for s in secrets)
 
     tables = db_connection.introspection.table_names()
@@ -265,9 +282,13 @@ def test_refusing_consent_comes_back_with_a_message(oauth_env, staff_client):
 
 def test_reconnect_updates_the_same_connection(oauth_env, staff_client):
     calendly_sim, _ = oauth_env
-    conn = Connection.objects.create(name="sales", auth_kind="oauth", status="needs_reconnect",
-                                     calendly_user_uri=calendly_sim.admin["uri"],
-                                     last_error="Calendly refused the refresh token (invalid_grant).")
+    conn = Connection.objects.create(
+        name="sales",
+        auth_kind="oauth",
+        status="needs_reconnect",
+        calendly_user_uri=calendly_sim.admin["uri"],
+        last_error="Calendly refused the refresh token (invalid_grant).",
+    )
     page = staff_client.get(change_url(conn)).content.decode()
     assert f'href="/connect/calendly/start/?connection={conn.pk}"' in page and "Reconnect Calendly" in page
     assert "calendly-reconnect-banner" in staff_client.get(CHANGELIST).content.decode()
@@ -342,26 +363,44 @@ def test_mapping_forms_offer_the_loaded_catalog(oauth_env, staff_client, event_t
     # Saved through the connection's own change form (inlines), picked from the choices.
     form_page = staff_client.get(change_url(conn))
     data = admin_post_data(form_page)
-    data.update({
-        "event_type_mappings-TOTAL_FORMS": "1",
-        "event_type_mappings-0-key": "discovery_call", "event_type_mappings-0-event_type_uri": discovery,
-        "event_type_mappings-0-event_type_name": "", "event_type_mappings-0-list_ids": ["10", "12"],
-        "event_type_mappings-0-enabled": "on",
-        "field_mappings-TOTAL_FORMS": "1",
-        "field_mappings-0-source": "question:Company name", "field_mappings-0-attribute": "FIRSTNAME",
-        "field_mappings-0-attribute_type": "text", "field_mappings-0-enabled": "on", "field_mappings-0-position": "0",
-        "_continue": "Save and continue editing",
-    })
+    data.update(
+        {
+            "event_type_mappings-TOTAL_FORMS": "1",
+            "event_type_mappings-0-key": "discovery_call",
+            "event_type_mappings-0-event_type_uri": discovery,
+            "event_type_mappings-0-event_type_name": "",
+            "event_type_mappings-0-list_ids": ["10", "12"],
+            "event_type_mappings-0-enabled": "on",
+            "field_mappings-TOTAL_FORMS": "1",
+            "field_mappings-0-source": "question:Company name",
+            "field_mappings-0-attribute": "FIRSTNAME",
+            "field_mappings-0-attribute_type": "text",
+            "field_mappings-0-enabled": "on",
+            "field_mappings-0-position": "0",
+            "_continue": "Save and continue editing",
+        }
+    )
     resp = staff_client.post(change_url(conn), data)
     assert resp.status_code == 302, resp.context["adminform"].form.errors if resp.context else resp
     mapping = EventTypeMapping.objects.get()
-    assert (mapping.event_type_uri, mapping.event_type_name, mapping.list_ids) == (discovery, "Discovery Call", [10, 12])
+    assert (mapping.event_type_uri, mapping.event_type_name, mapping.list_ids) == (
+        discovery,
+        "Discovery Call",
+        [10, 12],
+    )
     assert FieldMapping.objects.get().source == "question:Company name"
 
     # A URI that is not in the catalog is refused when the catalog is loaded.
-    resp = staff_client.post(f"/admin/calendly_sync/eventtypemapping/add/?connection={conn.pk}", {
-        "connection": conn.pk, "key": "x", "event_type_uri": "https://api.calendly.com/event_types/nope",
-        "list_ids": ["10"], "enabled": "on"})
+    resp = staff_client.post(
+        f"/admin/calendly_sync/eventtypemapping/add/?connection={conn.pk}",
+        {
+            "connection": conn.pk,
+            "key": "x",
+            "event_type_uri": "https://api.calendly.com/event_types/nope",
+            "list_ids": ["10"],
+            "enabled": "on",
+        },
+    )
     assert resp.status_code == 200 and "Select a valid choice" in resp.content.decode()
 
 
@@ -369,20 +408,44 @@ def test_mapping_forms_stay_free_text_without_a_catalog(staff_client):
     conn = Connection.objects.create(name="pat", access_token="a-personal-access-token-0000")
     page = staff_client.get(f"/admin/calendly_sync/eventtypemapping/add/?connection={conn.pk}").content.decode()
     assert re.search(r'<input type="url" name="event_type_uri"', page)
-    resp = staff_client.post(f"/admin/calendly_sync/eventtypemapping/add/?connection={conn.pk}", {
-        "connection": conn.pk, "key": "demo", "event_type_uri": "https://api.calendly.com/event_types/xyz789",
-        "event_type_name": "Demo", "list_ids": "[11]", "enabled": "on"})
+    resp = staff_client.post(
+        f"/admin/calendly_sync/eventtypemapping/add/?connection={conn.pk}",
+        {
+            "connection": conn.pk,
+            "key": "demo",
+            "event_type_uri": "https://api.calendly.com/event_types/xyz789",
+            "event_type_name": "Demo",
+            "list_ids": "[11]",
+            "enabled": "on",
+        },
+    )
     assert resp.status_code == 302
     assert EventTypeMapping.objects.get().list_ids == [11]
     page = staff_client.get(f"/admin/calendly_sync/fieldmapping/add/?connection={conn.pk}").content.decode()
     assert 'list="calendly-sources"' in page and '<option value="scheduled_at">' in page
-    resp = staff_client.post("/admin/calendly_sync/fieldmapping/add/", {
-        "connection": conn.pk, "source": "favourite_colour", "attribute": "colour", "attribute_type": "text",
-        "enabled": "on", "position": "0"})
+    resp = staff_client.post(
+        "/admin/calendly_sync/fieldmapping/add/",
+        {
+            "connection": conn.pk,
+            "source": "favourite_colour",
+            "attribute": "colour",
+            "attribute_type": "text",
+            "enabled": "on",
+            "position": "0",
+        },
+    )
     assert resp.status_code == 200 and "Unknown source" in resp.content.decode()
-    resp = staff_client.post("/admin/calendly_sync/fieldmapping/add/", {
-        "connection": conn.pk, "source": "question:role", "attribute": "job_title", "attribute_type": "text",
-        "enabled": "on", "position": "0"})
+    resp = staff_client.post(
+        "/admin/calendly_sync/fieldmapping/add/",
+        {
+            "connection": conn.pk,
+            "source": "question:role",
+            "attribute": "job_title",
+            "attribute_type": "text",
+            "enabled": "on",
+            "position": "0",
+        },
+    )
     assert resp.status_code == 302
     assert FieldMapping.objects.get().attribute == "JOB_TITLE"
 
@@ -441,6 +504,7 @@ def test_disconnect_revokes_at_the_simulator_and_deletes_the_tokens(oauth_env, s
 
 # -- secrets on admin pages ------------------------------------------------------------------------
 
+
 def test_admin_pages_never_show_a_full_secret(staff, staff_client):
     secrets = {
         "access_token": "pat-eyJraWQiOiIxY2UxZTEzNjE3ZGNmNzY2YjNjZWJjY2Y4ZGM1YmFmYSIsInR5cCI6IlBBVCJ9-0001",
@@ -450,12 +514,22 @@ def test_admin_pages_never_show_a_full_secret(staff, staff_client):
         "brevo_api_key": "xkeysib-0123456789abcdef0123456789abcdef0123456789abcdef-0005",
     }
     conn = Connection.objects.create(name="secretive", auth_kind="oauth", **secrets)
-    social = UserSocialAuth.objects.create(user=staff, provider="calendly", uid="https://api.calendly.com/users/U",
-                                           extra_data={"access_token": "social-access-token-abcdefghijklmnop-0006",
-                                                       "refresh_token": "social-refresh-token-abcdefghijklmn-0007",
-                                                       "owner": "https://api.calendly.com/users/U"})
-    pages = [CHANGELIST, change_url(conn), "/admin/social_django/usersocialauth/",
-             f"/admin/social_django/usersocialauth/{social.pk}/change/"]
+    social = UserSocialAuth.objects.create(
+        user=staff,
+        provider="calendly",
+        uid="https://api.calendly.com/users/U",
+        extra_data={
+            "access_token": "social-access-token-abcdefghijklmnop-0006",
+            "refresh_token": "social-refresh-token-abcdefghijklmn-0007",
+            "owner": "https://api.calendly.com/users/U",
+        },
+    )
+    pages = [
+        CHANGELIST,
+        change_url(conn),
+        "/admin/social_django/usersocialauth/",
+        f"/admin/social_django/usersocialauth/{social.pk}/change/",
+    ]
     all_secrets = [*secrets.values(), social.extra_data["access_token"], social.extra_data["refresh_token"]]
     for url in pages:
         resp = staff_client.get(url)

@@ -4,6 +4,7 @@ Refresh ahead of expiry and on a 401 "expired"; two workers refreshing at once s
 token once and both get a working token; invalid_grant and revoked tokens flag the connection
 ``needs_reconnect`` with a readable reason and stop work cleanly; missing scopes are named.
 """
+
 from __future__ import annotations
 
 import base64
@@ -42,14 +43,25 @@ def oauth_grant(sim: Any, scope: str = DEFAULT_SCOPES) -> dict[str, Any]:
     """Authorize (approve on the consent form) and exchange the code, over real HTTP."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
-    params = {"client_id": SANDBOX_CLIENT_ID, "response_type": "code", "redirect_uri": REDIRECT, "state": "xyz",
-              "code_challenge_method": "S256", "code_challenge": challenge, "scope": scope}
-    resp = requests.post(f"{sim.url}/oauth/authorize", data={**params, "decision": "approve"}, allow_redirects=False,
-                         timeout=5)
+    params = {
+        "client_id": SANDBOX_CLIENT_ID,
+        "response_type": "code",
+        "redirect_uri": REDIRECT,
+        "state": "xyz",
+        "code_challenge_method": "S256",
+        "code_challenge": challenge,
+        "scope": scope,
+    }
+    resp = requests.post(
+        f"{sim.url}/oauth/authorize", data={**params, "decision": "approve"}, allow_redirects=False, timeout=5
+    )
     code = parse_qs(urlsplit(resp.headers["Location"]).query)["code"][0]
-    resp = requests.post(f"{sim.url}/oauth/token", auth=(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET), timeout=5,
-                         data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-                               "code_verifier": verifier})
+    resp = requests.post(
+        f"{sim.url}/oauth/token",
+        auth=(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET),
+        timeout=5,
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier},
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -62,8 +74,12 @@ def oauth_sims(sims: tuple[Any, Any], settings: Any) -> tuple[Any, Any]:
 
 
 def make_connection(sim: Any, scope: str = DEFAULT_SCOPES, expires_in: timedelta | None = None) -> Connection:
-    conn = Connection(name="oauth", auth_kind=Connection.AuthKind.OAUTH, brevo_api_key=SANDBOX_API_KEY,
-                      status=Connection.Status.ACTIVE)
+    conn = Connection(
+        name="oauth",
+        auth_kind=Connection.AuthKind.OAUTH,
+        brevo_api_key=SANDBOX_API_KEY,
+        status=Connection.Status.ACTIVE,
+    )
     store_token_response(conn, oauth_grant(sim, scope))
     if expires_in is not None:
         conn.token_expires_at = timezone.now() + expires_in
@@ -76,6 +92,7 @@ def fresh(conn: Connection) -> Connection:
 
 
 # -- concurrency ----------------------------------------------------------------------------------
+
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("why", ["about to expire", "401 on the same token"])
@@ -103,8 +120,9 @@ def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(oauth_sims,
                 results.append(source.access_token())
             else:
                 source._last_token = old_access  # both just had old_access refused with a 401
-                assert source.refresh_after_unauthorized(CalendlyAuthError(401, "Unauthenticated",
-                                                                           "The access token is invalid"))
+                assert source.refresh_after_unauthorized(
+                    CalendlyAuthError(401, "Unauthenticated", "The access token is invalid")
+                )
                 results.append(source._last_token)
         except BaseException as exc:  # reported below
             errors.append(exc)
@@ -128,6 +146,7 @@ def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(oauth_sims,
 
 
 # -- refresh ahead of expiry and on a 401 "expired" ------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_token_about_to_expire_is_refreshed_before_the_call(oauth_sims):
@@ -156,6 +175,7 @@ def test_401_expired_refreshes_once_and_retries(oauth_sims):
 
 
 # -- invalid_grant, revoked, missing scopes --------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_invalid_grant_sets_needs_reconnect_with_a_reason_and_stops_work(oauth_sims, admin_client):

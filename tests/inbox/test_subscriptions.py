@@ -1,4 +1,5 @@
 """`calendly_webhooks` and the subscription health check against the simulated Calendly."""
+
 from __future__ import annotations
 
 import io
@@ -50,8 +51,9 @@ def test_member_token_falls_back_to_user_scope_with_a_warning(connection, sims, 
     settings.SITE_URL = "https://connector.example.com"
     member = calendly_sim.add_user("Mia Member", "mia@acme-sales.example", role="user")
     calendly_sim.add_token("member-token", member["uri"])
-    Connection.objects.filter(pk=connection.pk).update(access_token="member-token", calendly_user_uri="",
-                                                       calendly_organization_uri="")
+    Connection.objects.filter(pk=connection.pk).update(
+        access_token="member-token", calendly_user_uri="", calendly_organization_uri=""
+    )
     connection.refresh_from_db()
     err = io.StringIO()
     call_command("calendly_webhooks", "ensure", stdout=io.StringIO(), stderr=err)
@@ -64,8 +66,13 @@ def test_existing_hook_for_the_url_with_other_events_is_replaced(connection, sim
     calendly_sim, _ = sims
     settings.SITE_URL = "https://connector.example.com"
     url = callback_url(connection)
-    calendly_client.create_webhook_subscription(url=url, events=["invitee.created"], organization=calendly_sim.org["uri"],
-                                                scope="organization", signing_key="someone-elses")
+    calendly_client.create_webhook_subscription(
+        url=url,
+        events=["invitee.created"],
+        organization=calendly_sim.org["uri"],
+        scope="organization",
+        signing_key="someone-elses",
+    )
     result = ensure_subscription(connection)
     assert result.action == "created"
     [hook] = hooks(calendly_sim)
@@ -125,8 +132,12 @@ def test_doctor_reports_expired_token_and_signature_rejections(connection, sims,
 
     calendly_sim, _ = sims
     calendly_sim.expire_token(SANDBOX_TOKEN)
-    client.post(f"/webhooks/calendly/{connection.pk}/", data=b"{}", content_type="application/json",
-                HTTP_CALENDLY_WEBHOOK_SIGNATURE="t=1,v1=00")
+    client.post(
+        f"/webhooks/calendly/{connection.pk}/",
+        data=b"{}",
+        content_type="application/json",
+        HTTP_CALENDLY_WEBHOOK_SIGNATURE="t=1,v1=00",
+    )
     out = io.StringIO()
     with pytest.raises(CommandError):
         call_command("calendly_doctor", stdout=out)

@@ -1,4 +1,5 @@
 """Brevo attributes the mapping writes are created once, against the Brevo simulator over HTTP."""
+
 from __future__ import annotations
 
 from calendly_sync.push.attributes import create_missing_attributes

@@ -4,6 +4,7 @@ Everything runs against the real database and the Brevo/Calendly simulators over
 stand-ins are a "concurrent writer" that inserts a row mid-batch (to prove the fallback) and
 lock holders in threads (to prove one drainer at a time).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -45,17 +46,37 @@ def reset(brevo_sim) -> None:
 
 def snapshot() -> dict[str, Any]:
     """What the database says, without ids or timestamps of our own."""
-    bookings = sorted(Booking.objects.values_list(
-        "invitee_uri", "email", "status", "rescheduled", "old_invitee_uri", "new_invitee_uri", "start_time",
-        "no_show_uri", "cancel_reason", "calendly_updated_at"))
-    contacts = sorted((c.email, c.desired_hash, c.booking_status, tuple(c.list_ids), c.dirty,
-                       c.current_booking.invitee_uri if c.current_booking else None)
-                      for c in Contact.objects.select_related("current_booking"))
+    bookings = sorted(
+        Booking.objects.values_list(
+            "invitee_uri",
+            "email",
+            "status",
+            "rescheduled",
+            "old_invitee_uri",
+            "new_invitee_uri",
+            "start_time",
+            "no_show_uri",
+            "cancel_reason",
+            "calendly_updated_at",
+        )
+    )
+    contacts = sorted(
+        (
+            c.email,
+            c.desired_hash,
+            c.booking_status,
+            tuple(c.list_ids),
+            c.dirty,
+            c.current_booking.invitee_uri if c.current_booking else None,
+        )
+        for c in Contact.objects.select_related("current_booking")
+    )
     events = sorted(AutomationEvent.objects.values_list("key", "event_name", "email", "status"))
     return {"bookings": bookings, "contacts": contacts, "events": events}
 
 
 # -- batched ingest ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", list(EXPECTED))
 def test_each_scenario_applied_as_one_batch_in_any_order(client, connection, sims, book, outbox, kind):
@@ -109,12 +130,14 @@ def test_one_batch_and_one_at_a_time_leave_identical_rows(client, connection, si
     assert snapshot() == one_by_one
     brevo_batch = {e: brevo_sim.get_contact(e) for e in emails}
     assert {e: (c["attributes"], c["listIds"]) for e, c in brevo_batch.items()} == {
-        e: (c["attributes"], c["listIds"]) for e, c in brevo_one.items()}
+        e: (c["attributes"], c["listIds"]) for e, c in brevo_one.items()
+    }
     assert len(one_by_one["events"]) == len({k for k, *_ in one_by_one["events"]}) > 24
 
 
-def test_a_row_created_meanwhile_makes_the_batch_fall_back_to_one_by_one(client, connection, sims, book, outbox,
-                                                                        monkeypatch):
+def test_a_row_created_meanwhile_makes_the_batch_fall_back_to_one_by_one(
+    client, connection, sims, book, outbox, monkeypatch
+):
     """Another worker inserts a booking between our read and our insert: nothing is lost."""
     _, brevo_sim = sims
     for i in range(5):
@@ -126,8 +149,9 @@ def test_a_row_created_meanwhile_makes_the_batch_fall_back_to_one_by_one(client,
     def concurrent_writer(objs, *args, **kwargs):
         if objs and not raced:
             first = objs[0]
-            Booking.objects.create(connection=first.connection, invitee_uri=first.invitee_uri, email=first.email,
-                                   source="webhook")
+            Booking.objects.create(
+                connection=first.connection, invitee_uri=first.invitee_uri, email=first.email, source="webhook"
+            )
             raced.append(first.invitee_uri)
         return original(objs, *args, **kwargs)
 
@@ -162,6 +186,7 @@ def test_processing_cost_does_not_grow_with_the_batch(client, connection, sims, 
 
 # -- claims -----------------------------------------------------------------------------------------
 
+
 def test_claims_are_exclusive_due_only_and_a_stale_claim_expires(client, connection, sims, book, outbox):
     for i in range(3):
         book(f"claim{i}@example.com", fire_webhooks=True)
@@ -172,9 +197,12 @@ def test_claims_are_exclusive_due_only_and_a_stale_claim_expires(client, connect
     WebhookDelivery.objects.filter(pk=ids[1]).update(next_attempt_at=timezone.now() - timedelta(minutes=11))
     assert claim_deliveries([ids[1]]) == []  # 11 minutes: an import may still be followed
     WebhookDelivery.objects.filter(pk=ids[0]).update(
-        next_attempt_at=timezone.now() - deliveries.STALE_CLAIM - timedelta(minutes=1))
+        next_attempt_at=timezone.now() - deliveries.STALE_CLAIM - timedelta(minutes=1)
+    )
     assert [d.pk for d in claim_deliveries(ids)] == [ids[0]]  # the claim a crash left behind expired
-    WebhookDelivery.objects.filter(pk=ids[1]).update(status="pending", next_attempt_at=timezone.now() + timedelta(hours=1))
+    WebhookDelivery.objects.filter(pk=ids[1]).update(
+        status="pending", next_attempt_at=timezone.now() + timedelta(hours=1)
+    )
     assert claim_deliveries([ids[1]]) == []  # backing off
     assert [d.pk for d in claim_deliveries([ids[1]], force=True)] == [ids[1]]
 
@@ -193,8 +221,10 @@ def test_pushed_contacts_are_marked_exactly(connection):
 
 # -- bulk pushes --------------------------------------------------------------------------------------
 
-def test_imports_are_all_sent_before_they_are_polled_together(client, connection, sims, book, outbox, monkeypatch,
-                                                               client_sleeps):
+
+def test_imports_are_all_sent_before_they_are_polled_together(
+    client, connection, sims, book, outbox, monkeypatch, client_sleeps
+):
     from calendly_sync.push import bulk
 
     _, brevo_sim = sims
@@ -215,6 +245,7 @@ def test_imports_are_all_sent_before_they_are_polled_together(client, connection
 
 
 # -- one drainer at a time ----------------------------------------------------------------------------
+
 
 def _hold_lock_in_thread() -> tuple[threading.Event, threading.Event, threading.Thread]:
     held, release = threading.Event(), threading.Event()
@@ -253,8 +284,7 @@ def test_a_second_drainer_defers_to_the_one_holding_the_lock(client, connection,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_holder_takes_along_what_arrived_while_others_deferred(client, connection, sims, book, outbox,
-                                                                   monkeypatch):
+def test_the_holder_takes_along_what_arrived_while_others_deferred(client, connection, sims, book, outbox, monkeypatch):
     """The drainer looks again after releasing its lock, so a deferred delivery never waits for a sweep."""
     book("early@example.com", fire_webhooks=True)
     first = store(client, connection, list(outbox))
@@ -289,6 +319,7 @@ def test_the_holder_takes_along_what_arrived_while_others_deferred(client, conne
 
 
 # -- bursts -----------------------------------------------------------------------------------------
+
 
 @pytest.mark.django_db(transaction=True)
 def test_a_busy_server_defers_the_drain_until_the_burst_passes(client, connection, sims, book, outbox, monkeypatch):
@@ -332,18 +363,28 @@ def test_the_embedded_worker_calls_fifty_deliveries_a_second_a_burst():
 
 # -- failure paths the review of the drain found ------------------------------------------------------
 
+
 def test_an_email_changed_within_one_batch_is_projected_like_one_at_a_time(connection):
     """A booking whose email changes between two observations of the same batch."""
     from calendly_sync.sync.projection import Rules, ingest
     from calendly_sync.sync.observations import observe_invitee
 
     def obs(email: str, updated: str):
-        return observe_invitee({"uri": "https://api.calendly.com/scheduled_events/e1/invitees/i1", "email": email,
-                                "status": "active", "created_at": "2026-08-22T17:13:17Z", "updated_at": updated},
-                               event_name="invitee.created")
+        return observe_invitee(
+            {
+                "uri": "https://api.calendly.com/scheduled_events/e1/invitees/i1",
+                "email": email,
+                "status": "active",
+                "created_at": "2026-08-22T17:13:17Z",
+                "updated_at": updated,
+            },
+            event_name="invitee.created",
+        )
 
-    items = [(obs("first@example.com", "2026-08-22T17:13:17Z"), "invitee.created"),
-             (obs("second@example.com", "2026-08-23T09:00:00Z"), "invitee.created")]
+    items = [
+        (obs("first@example.com", "2026-08-22T17:13:17Z"), "invitee.created"),
+        (obs("second@example.com", "2026-08-23T09:00:00Z"), "invitee.created"),
+    ]
     rules = Rules.load(connection)
     for observation, event in items:
         ingest(connection, [(observation, event)], rules=rules)
@@ -373,8 +414,9 @@ def test_events_are_claimed_chunk_by_chunk_just_before_sending(client, connectio
     assert seen == [{"sending": 100, "pending": 30}, {"sending": 30, "sent": 100}]
 
 
-def test_an_unexpected_error_while_pushing_retries_the_round_with_the_error(client, connection, sims, book, outbox,
-                                                                          monkeypatch):
+def test_an_unexpected_error_while_pushing_retries_the_round_with_the_error(
+    client, connection, sims, book, outbox, monkeypatch
+):
     for i in range(3):
         book(f"boom{i}@example.com", fire_webhooks=True)
     ids = store(client, connection, list(outbox))
@@ -385,12 +427,12 @@ def test_an_unexpected_error_while_pushing_retries_the_round_with_the_error(clie
     monkeypatch.setattr(deliveries, "_push", broken)
     assert set(process_batch(ids).values()) == {"pending"}
     rows = WebhookDelivery.objects.filter(pk__in=ids)
-    assert all(d.status == "pending" and "RuntimeError: database went away" in d.last_error and d.next_attempt_at
-               for d in rows)
+    assert all(
+        d.status == "pending" and "RuntimeError: database went away" in d.last_error and d.next_attempt_at for d in rows
+    )
 
 
-def test_an_import_that_cannot_be_followed_is_not_overtaken_by_single_upserts(client, connection, sims, book,
-                                                                             outbox):
+def test_an_import_that_cannot_be_followed_is_not_overtaken_by_single_upserts(client, connection, sims, book, outbox):
     """If polling fails the import may still land: its contacts wait, then go again; nothing lost."""
     _, brevo_sim = sims
     for i in range(60):

@@ -1,4 +1,5 @@
 """Field mapping: a booking → Brevo attributes (pure functions, no database)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -54,8 +55,14 @@ def make_booking(**overrides: Any) -> SimpleNamespace:
             {"question": "Your role", "answer": "  Head of Sales ", "position": 1},
             {"question": "Phone number", "answer": "+1 404-555-1234", "position": 2},
         ],
-        tracking={"utm_campaign": "fall", "utm_source": "newsletter", "utm_medium": "email",
-                  "utm_content": None, "utm_term": None, "salesforce_uuid": None},
+        tracking={
+            "utm_campaign": "fall",
+            "utm_source": "newsletter",
+            "utm_medium": "email",
+            "utm_content": None,
+            "utm_term": None,
+            "salesforce_uuid": None,
+        },
         invitee_created_at=datetime(2026, 8, 22, 17, 13, 17, tzinfo=UTC),
         cancel_reason="",
     )
@@ -64,6 +71,7 @@ def make_booking(**overrides: Any) -> SimpleNamespace:
 
 
 # -- the product page mapping ------------------------------------------------------------------------
+
 
 def test_product_page_mapping() -> None:
     result = map_fields(make_booking(), PAGE_RULES, booking_status="booked")
@@ -98,8 +106,11 @@ def test_config_block_from_the_page_gives_the_same_rules() -> None:
 def test_default_rules() -> None:
     result = map_fields(make_booking(), DEFAULT_RULES, booking_status="cancelled")
     assert result.attributes == {
-        "FIRSTNAME": "Levi", "LASTNAME": "Duncan", "CALENDLY_EVENT_TYPE": "Mortgage Talk",
-        "MEETING_DATE": "2026-08-25", "BOOKING_STATUS": "cancelled",
+        "FIRSTNAME": "Levi",
+        "LASTNAME": "Duncan",
+        "CALENDLY_EVENT_TYPE": "Mortgage Talk",
+        "MEETING_DATE": "2026-08-25",
+        "BOOKING_STATUS": "cancelled",
     }
 
 
@@ -110,6 +121,7 @@ def test_status_is_the_connector_status_not_calendlys() -> None:
 
 
 # -- email -------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("attribute", ["EMAIL", "email"])
 def test_email_is_never_an_attribute(attribute: str) -> None:
@@ -125,6 +137,7 @@ def test_other_source_mapped_to_email_is_refused_with_warning() -> None:
 
 
 # -- names -------------------------------------------------------------------------------------------
+
 
 def test_split_names_from_calendly_win() -> None:
     booking = make_booking(name="Mary Ann van der Berg", first_name="Mary Ann", last_name="van der Berg")
@@ -163,35 +176,44 @@ def test_first_and_last_name_sources_fall_back_to_split() -> None:
     assert result.attributes == {"PRENOM": "Levi", "NOM": "Duncan"}
 
 
-@pytest.mark.parametrize("full,expected", [
-    ("Levi Duncan", ("Levi", "Duncan")),
-    ("Cher", ("Cher", "")),
-    ("  ", ("", "")),
-    ("Jean Claude  Van Damme", ("Jean", "Claude Van Damme")),
-])
+@pytest.mark.parametrize(
+    "full,expected",
+    [
+        ("Levi Duncan", ("Levi", "Duncan")),
+        ("Cher", ("Cher", "")),
+        ("  ", ("", "")),
+        ("Jean Claude  Van Damme", ("Jean", "Claude Van Damme")),
+    ],
+)
 def test_split_name(full: str, expected: tuple[str, str]) -> None:
     assert split_name(full) == expected
 
 
 # -- questions ---------------------------------------------------------------------------------------
 
+
 def test_ambiguous_question_key_warns_and_is_not_set() -> None:
-    qas = [{"question": "Company name", "answer": "Acme", "position": 0},
-           {"question": "Company size", "answer": "50-200", "position": 1}]
+    qas = [
+        {"question": "Company name", "answer": "Acme", "position": 0},
+        {"question": "Company size", "answer": "50-200", "position": 1},
+    ]
     qa, warning = match_question("company", qas)
     assert qa is None
     assert warning and "Company name" in warning and "Company size" in warning
 
-    result = map_fields(make_booking(questions_and_answers=qas), [FieldRule("question:company", "COMPANY")],
-                        booking_status="booked")
+    result = map_fields(
+        make_booking(questions_and_answers=qas), [FieldRule("question:company", "COMPANY")], booking_status="booked"
+    )
     assert "COMPANY" not in result.attributes
     assert len(result.warnings) == 1 and "Company size" in result.warnings[0]
 
 
 def test_exact_match_beats_word_match() -> None:
-    qas = [{"question": "Company size", "answer": "50-200", "position": 0},
-           {"question": "Company", "answer": "Acme", "position": 1},
-           {"question": "Company name", "answer": "Other", "position": 2}]
+    qas = [
+        {"question": "Company size", "answer": "50-200", "position": 0},
+        {"question": "Company", "answer": "Acme", "position": 1},
+        {"question": "Company name", "answer": "Other", "position": 2},
+    ]
     qa, warning = match_question("  COMPANY ", qas)
     assert warning is None and qa is not None and qa["answer"] == "Acme"
     qa, warning = match_question("company size", qas)
@@ -205,34 +227,40 @@ def test_key_underscores_and_hyphens_are_spaces() -> None:
 
 
 def test_word_match_is_whole_word() -> None:
-    qas = [{"question": "Telephone", "answer": "x", "position": 0},
-           {"question": "Companyname", "answer": "y", "position": 1}]
+    qas = [
+        {"question": "Telephone", "answer": "x", "position": 0},
+        {"question": "Companyname", "answer": "y", "position": 1},
+    ]
     assert match_question("phone", qas) == (None, None)
     assert match_question("company", qas) == (None, None)
 
 
 def test_missing_question_is_silent() -> None:
-    result = map_fields(make_booking(questions_and_answers=[]), [FieldRule("question:company", "COMPANY")],
-                        booking_status="booked")
+    result = map_fields(
+        make_booking(questions_and_answers=[]), [FieldRule("question:company", "COMPANY")], booking_status="booked"
+    )
     assert result.attributes == {}
     assert result.warnings == []
 
 
 def test_multi_select_answer_joined_for_text() -> None:
     qas = [{"question": "Which products interest you?", "answer": "Answer 1\nAnswer 2\nAnswer 3", "position": 0}]
-    result = map_fields(make_booking(questions_and_answers=qas), [FieldRule("question:products", "INTERESTS")],
-                        booking_status="booked")
+    result = map_fields(
+        make_booking(questions_and_answers=qas), [FieldRule("question:products", "INTERESTS")], booking_status="booked"
+    )
     assert result.attributes == {"INTERESTS": "Answer 1, Answer 2, Answer 3"}
 
 
 def test_empty_answer_is_omitted() -> None:
     qas = [{"question": "Company name", "answer": "   ", "position": 0}]
-    result = map_fields(make_booking(questions_and_answers=qas), [FieldRule("question:company", "COMPANY")],
-                        booking_status="booked")
+    result = map_fields(
+        make_booking(questions_and_answers=qas), [FieldRule("question:company", "COMPANY")], booking_status="booked"
+    )
     assert result.attributes == {}
 
 
 # -- phones ------------------------------------------------------------------------------------------
+
 
 def test_local_phone_uses_invitee_timezone() -> None:
     qas = [{"question": "Phone number", "answer": "06 12 34 56 78", "position": 0}]
@@ -242,8 +270,10 @@ def test_local_phone_uses_invitee_timezone() -> None:
 
 
 def test_invalid_phone_dropped_with_warning_rest_kept() -> None:
-    qas = [{"question": "Phone number", "answer": "12345", "position": 0},
-           {"question": "Company name", "answer": "Acme", "position": 1}]
+    qas = [
+        {"question": "Phone number", "answer": "12345", "position": 0},
+        {"question": "Company name", "answer": "Acme", "position": 1},
+    ]
     booking = make_booking(timezone="Europe/Paris", questions_and_answers=qas)
     rules = [FieldRule("question:phone", "SMS"), FieldRule("question:company", "COMPANY")]
     result = map_fields(booking, rules, booking_status="booked")
@@ -261,6 +291,7 @@ def test_text_reminder_number_as_source_and_phone_type() -> None:
 
 
 # -- dates and other types ---------------------------------------------------------------------------
+
 
 def test_date_in_invitee_timezone() -> None:
     booking = make_booking(start_time=datetime(2026, 8, 25, 2, 0, tzinfo=UTC), timezone="America/Chicago")
@@ -283,50 +314,73 @@ def test_format_date() -> None:
 
 
 def test_date_from_string_answer() -> None:
-    qas = [{"question": "Birthday", "answer": "1989-11-23", "position": 0},
-           {"question": "Start", "answer": "2026-08-25T02:00:00Z", "position": 1},
-           {"question": "Renewal", "answer": "next week", "position": 2}]
-    rules = [FieldRule("question:birthday", "DOB", "date"), FieldRule("question:start", "START_DATE"),
-             FieldRule("question:renewal", "RENEWAL_DATE")]
+    qas = [
+        {"question": "Birthday", "answer": "1989-11-23", "position": 0},
+        {"question": "Start", "answer": "2026-08-25T02:00:00Z", "position": 1},
+        {"question": "Renewal", "answer": "next week", "position": 2},
+    ]
+    rules = [
+        FieldRule("question:birthday", "DOB", "date"),
+        FieldRule("question:start", "START_DATE"),
+        FieldRule("question:renewal", "RENEWAL_DATE"),
+    ]
     result = map_fields(make_booking(questions_and_answers=qas), rules, booking_status="booked")
     assert result.attributes == {"DOB": "1989-11-23", "START_DATE": "2026-08-24"}
     assert len(result.warnings) == 1 and result.warnings[0].startswith("RENEWAL_DATE:")
 
 
 def test_float_and_boolean() -> None:
-    qas = [{"question": "Seats", "answer": "12", "position": 0},
-           {"question": "Budget", "answer": "1.5", "position": 1},
-           {"question": "Ratio", "answer": "1,5", "position": 2},
-           {"question": "Newsletter", "answer": "Yes", "position": 3},
-           {"question": "Existing customer", "answer": "0", "position": 4},
-           {"question": "Agreed", "answer": "maybe", "position": 5}]
-    rules = [FieldRule("question:seats", "SEATS", "float"), FieldRule("question:budget", "BUDGET", "float"),
-             FieldRule("question:ratio", "RATIO", "float"), FieldRule("question:newsletter", "OPT_IN", "boolean"),
-             FieldRule("question:existing customer", "CUSTOMER", "boolean"),
-             FieldRule("question:agreed", "AGREED", "boolean")]
+    qas = [
+        {"question": "Seats", "answer": "12", "position": 0},
+        {"question": "Budget", "answer": "1.5", "position": 1},
+        {"question": "Ratio", "answer": "1,5", "position": 2},
+        {"question": "Newsletter", "answer": "Yes", "position": 3},
+        {"question": "Existing customer", "answer": "0", "position": 4},
+        {"question": "Agreed", "answer": "maybe", "position": 5},
+    ]
+    rules = [
+        FieldRule("question:seats", "SEATS", "float"),
+        FieldRule("question:budget", "BUDGET", "float"),
+        FieldRule("question:ratio", "RATIO", "float"),
+        FieldRule("question:newsletter", "OPT_IN", "boolean"),
+        FieldRule("question:existing customer", "CUSTOMER", "boolean"),
+        FieldRule("question:agreed", "AGREED", "boolean"),
+    ]
     result = map_fields(make_booking(questions_and_answers=qas), rules, booking_status="booked")
     assert result.attributes == {"SEATS": 12, "BUDGET": 1.5, "OPT_IN": True, "CUSTOMER": False}
     assert [w.split(":")[0] for w in result.warnings] == ["RATIO", "AGREED"]
 
 
 def test_event_and_tracking_sources() -> None:
-    rules = [FieldRule("host", "HOST"), FieldRule("host_email", "HOST_EMAIL"), FieldRule("location", "LOCATION"),
-             FieldRule("event_type_uri", "EVENT_TYPE_URI"), FieldRule("tracking.utm_campaign", "UTM_CAMPAIGN"),
-             FieldRule("tracking.utm_term", "UTM_TERM"), FieldRule("timezone", "TZ"),
-             FieldRule("end_time", "MEETING_END")]
+    rules = [
+        FieldRule("host", "HOST"),
+        FieldRule("host_email", "HOST_EMAIL"),
+        FieldRule("location", "LOCATION"),
+        FieldRule("event_type_uri", "EVENT_TYPE_URI"),
+        FieldRule("tracking.utm_campaign", "UTM_CAMPAIGN"),
+        FieldRule("tracking.utm_term", "UTM_TERM"),
+        FieldRule("timezone", "TZ"),
+        FieldRule("end_time", "MEETING_END"),
+    ]
     result = map_fields(make_booking(), rules, booking_status="booked")
     assert result.attributes == {
-        "HOST": "Host Name", "HOST_EMAIL": "host@example.com",
+        "HOST": "Host Name",
+        "HOST_EMAIL": "host@example.com",
         "LOCATION": "https://us06web.zoom.us/j/82003739767",
         "EVENT_TYPE_URI": "https://api.calendly.com/event_types/abc123",
-        "UTM_CAMPAIGN": "fall", "TZ": "America/Chicago", "MEETING_END": "2026-08-25T14:00:00Z",
+        "UTM_CAMPAIGN": "fall",
+        "TZ": "America/Chicago",
+        "MEETING_END": "2026-08-25T14:00:00Z",
     }
     assert result.warnings == []
 
 
 def test_unknown_source_warns_and_continues() -> None:
-    rules = [FieldRule("favourite_colour", "COLOUR"), FieldRule("tracking.gclid", "GCLID"),
-             FieldRule("event_type_name", "CALENDLY_EVENT_TYPE")]
+    rules = [
+        FieldRule("favourite_colour", "COLOUR"),
+        FieldRule("tracking.gclid", "GCLID"),
+        FieldRule("event_type_name", "CALENDLY_EVENT_TYPE"),
+    ]
     result = map_fields(make_booking(), rules, booking_status="booked")
     assert result.attributes == {"CALENDLY_EVENT_TYPE": "Mortgage Talk"}
     assert len(result.warnings) == 2
@@ -341,10 +395,18 @@ def test_missing_booking_attributes_do_not_raise() -> None:
     assert result.warnings == []
 
 
-@pytest.mark.parametrize("attribute,declared,expected", [
-    ("MEETING_DATE", None, "date"), ("RENEWAL_DATE", None, "date"), ("SMS", None, "phone"),
-    ("WHATSAPP", None, "phone"), ("LANDLINE_NUMBER", None, "phone"), ("COMPANY", None, "text"),
-    ("MEETING_DATE", "text", "text"), ("SEATS", "float", "float"),
-])
+@pytest.mark.parametrize(
+    "attribute,declared,expected",
+    [
+        ("MEETING_DATE", None, "date"),
+        ("RENEWAL_DATE", None, "date"),
+        ("SMS", None, "phone"),
+        ("WHATSAPP", None, "phone"),
+        ("LANDLINE_NUMBER", None, "phone"),
+        ("COMPANY", None, "text"),
+        ("MEETING_DATE", "text", "text"),
+        ("SEATS", "float", "float"),
+    ],
+)
 def test_infer_type(attribute: str, declared: str | None, expected: str) -> None:
     assert infer_type(attribute, declared) == expected

@@ -1,4 +1,5 @@
 """``manage.py brevo_setup [--dry-run]``: create the Brevo attributes the field mapping needs."""
+
 from __future__ import annotations
 
 from typing import Any

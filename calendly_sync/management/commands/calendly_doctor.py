@@ -1,4 +1,5 @@
 """``manage.py calendly_doctor``: one line per check; non-zero exit when something is wrong."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """``manage.py calendly_webhooks list|ensure|delete [--url URL] [--connection NAME]``."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,7 +8,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from calendly_sync.calendly.errors import CalendlyError
 from calendly_sync.management.commands.sync_calendly import pick_connection
-from calendly_sync.inbox.subscriptions import callback_url, delete_subscriptions, ensure_subscription, list_subscriptions
+from calendly_sync.inbox.subscriptions import (
+    callback_url,
+    delete_subscriptions,
+    ensure_subscription,
+    list_subscriptions,
+)
 
 
 class Command(BaseCommand):
@@ -23,17 +29,22 @@ class Command(BaseCommand):
         try:
             if opts["action"] == "list":
                 scope, subs = list_subscriptions(connection)
-                self.stdout.write(f"{connection.name}: {len(subs)} subscription(s), {scope} scope; "
-                                  f"this connection's URL is {callback_url(connection)}")
+                self.stdout.write(
+                    f"{connection.name}: {len(subs)} subscription(s), {scope} scope; "
+                    f"this connection's URL is {callback_url(connection)}"
+                )
                 for s in subs:
-                    self.stdout.write(f"  {s.get('state', '?'):9} {s.get('scope', '?'):12} {s.get('callback_url')} "
-                                      f"[{', '.join(s.get('events') or [])}] {s.get('uri')}")
+                    self.stdout.write(
+                        f"  {s.get('state', '?'):9} {s.get('scope', '?'):12} {s.get('callback_url')} "
+                        f"[{', '.join(s.get('events') or [])}] {s.get('uri')}"
+                    )
             elif opts["action"] == "ensure":
                 result = ensure_subscription(connection, opts["url"])
                 for warning in result.warnings:
                     self.stderr.write(f"warning: {warning}")
-                self.stdout.write(f"{connection.name}: {result.action} {result.scope}-scope subscription "
-                                  f"{result.uri} → {result.url}")
+                self.stdout.write(
+                    f"{connection.name}: {result.action} {result.scope}-scope subscription {result.uri} → {result.url}"
+                )
                 if result.backfill:
                     self.stdout.write(f"gap backfill: {result.backfill}")
             else:

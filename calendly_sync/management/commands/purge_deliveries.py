@@ -1,4 +1,5 @@
 """``manage.py purge_deliveries --older-than DAYS``: delete old finished webhook deliveries."""
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,4 +1,5 @@
 """``manage.py rotate_encryption_keys``: re-encrypt every stored secret with the first key."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,8 +13,10 @@ from calendly_sync.models import Connection
 
 
 class Command(BaseCommand):
-    help = ("Re-encrypt all secrets with the first key of FIELD_ENCRYPTION_KEYS. Run after putting a new key "
-            "first in the list; remove the old key afterwards.")
+    help = (
+        "Re-encrypt all secrets with the first key of FIELD_ENCRYPTION_KEYS. Run after putting a new key "
+        "first in the list; remove the old key afterwards."
+    )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         names = [f.attname for f in Connection._meta.get_fields() if isinstance(f, EncryptedTextField)]

@@ -5,6 +5,7 @@ credentials, the product page's field mapping, a mapping of each simulated event
 list, a webhook subscription pointing back at this site, and runs a first backfill. Refuses to run
 unless ``CONNECTOR_SANDBOX=1`` (set by ``scripts/dev.py run`` when no credentials are configured).
 """
+
 from __future__ import annotations
 
 import os
@@ -33,22 +34,33 @@ class Command(BaseCommand):
         if not User.objects.filter(username="admin").exists():
             User.objects.create_superuser("admin", "admin@example.com", "admin")
             self.stdout.write("created admin user admin / admin")
-        conn, created = Connection.objects.get_or_create(name="sandbox", defaults={
-            "access_token": SANDBOX_TOKEN, "brevo_api_key": SANDBOX_API_KEY, "log_level": "verbose"})
+        conn, created = Connection.objects.get_or_create(
+            name="sandbox",
+            defaults={"access_token": SANDBOX_TOKEN, "brevo_api_key": SANDBOX_API_KEY, "log_level": "verbose"},
+        )
         if not created:
             self.stdout.write("sandbox connection exists; leaving it as it is")
             return
         for position, (source, attribute, kind) in enumerate(PAGE_FIELD_MAPPING):
-            FieldMapping.objects.get_or_create(connection=conn, source=source, attribute=attribute,
-                                               defaults={"attribute_type": kind, "position": position})
+            FieldMapping.objects.get_or_create(
+                connection=conn,
+                source=source,
+                attribute=attribute,
+                defaults={"attribute_type": kind, "position": position},
+            )
         calendly = calendly_client_for(conn)
         me = calendly.get_current_user()
         lists = [item["id"] for item in brevo_client_for(conn).list_lists()]
         for i, et in enumerate(calendly.list_event_types(organization=me["current_organization"])):
             EventTypeMapping.objects.get_or_create(
-                connection=conn, event_type_uri=et["uri"],
-                defaults={"event_type_name": et["name"], "key": et.get("slug", "")[:100],
-                          "list_ids": [lists[i % len(lists)]] if lists else []})
+                connection=conn,
+                event_type_uri=et["uri"],
+                defaults={
+                    "event_type_name": et["name"],
+                    "key": et.get("slug", "")[:100],
+                    "list_ids": [lists[i % len(lists)]] if lists else [],
+                },
+            )
         from calendly_sync.inbox.subscriptions import ensure_subscription
 
         result = ensure_subscription(conn)

@@ -1,4 +1,5 @@
 """``manage.py sync_calendly``: backfill Calendly bookings into Brevo."""
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,9 @@ def pick_connection(name: str | None) -> Connection:
     if name:
         conn = Connection.objects.filter(name=name).first()
         if conn is None:
-            raise CommandError(f"no connection named {name!r} (known: {', '.join(Connection.objects.values_list('name', flat=True)) or 'none'})")
+            raise CommandError(
+                f"no connection named {name!r} (known: {', '.join(Connection.objects.values_list('name', flat=True)) or 'none'})"
+            )
         return conn
     count = qs.count()
     if count == 1:
@@ -46,17 +49,29 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--connection", help="connection name (needed when there are several)")
-        parser.add_argument("--since", help="meetings starting at or after this ISO date/time "
-                                            "(default: 7 days before the last completed run, or 90 days back)")
+        parser.add_argument(
+            "--since",
+            help="meetings starting at or after this ISO date/time "
+            "(default: 7 days before the last completed run, or 90 days back)",
+        )
         parser.add_argument("--until", help="meetings starting before this ISO date/time (default: 90 days ahead)")
         parser.add_argument("--event-type", help="only this event type (URI or name)")
         parser.add_argument("--dry-run", action="store_true", help="print the Brevo writes it would make; make none")
-        parser.add_argument("--with-events", action="store_true",
-                            help="also send Brevo automation events for backfilled bookings (off: history must not "
-                                 "start welcome flows)")
-        parser.add_argument("--resume", action="store_true", help="continue the last unfinished run from its checkpoint")
-        parser.add_argument("--bulk-threshold", type=int, default=200,
-                            help="use Brevo's bulk import when at least this many contacts are to be written")
+        parser.add_argument(
+            "--with-events",
+            action="store_true",
+            help="also send Brevo automation events for backfilled bookings (off: history must not "
+            "start welcome flows)",
+        )
+        parser.add_argument(
+            "--resume", action="store_true", help="continue the last unfinished run from its checkpoint"
+        )
+        parser.add_argument(
+            "--bulk-threshold",
+            type=int,
+            default=200,
+            help="use Brevo's bulk import when at least this many contacts are to be written",
+        )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
 
     def handle(self, *args: Any, **opts: Any) -> None:

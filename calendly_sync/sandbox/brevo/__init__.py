@@ -4,6 +4,7 @@
 ``lists``, ``events``, ``imports``, ``processes``, ``limits`` and ``control``. Import the public
 names from here.
 """
+
 from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY, BrevoSim, phone_key
 
 __all__ = ["SANDBOX_API_KEY", "BrevoSim", "phone_key"]

@@ -7,6 +7,7 @@ invalid dates refused (``strict_dates``) or dropped, batch updates that apply al
 Every write is validated first (``_prepare``, no mutation) and applied after (``_apply``), so
 imports and events reuse exactly the same rules.
 """
+
 from __future__ import annotations
 
 import copy
@@ -30,7 +31,6 @@ def _valid_date(value: Any) -> bool:
     except ValueError:
         return False
     return True
-
 
 
 class Contacts(BrevoRecords):
@@ -112,7 +112,9 @@ class Contacts(BrevoRecords):
             if kind == "date":
                 if not _valid_date(value):
                     if self.strict_dates:
-                        raise Reply(400, "invalid_parameter", f"Invalid date format for attribute {name}: expected YYYY-MM-DD")
+                        raise Reply(
+                            400, "invalid_parameter", f"Invalid date format for attribute {name}: expected YYYY-MM-DD"
+                        )
                     self.ignored_attributes.append((who, name))
                     continue
             elif kind == "float":
@@ -145,7 +147,10 @@ class Contacts(BrevoRecords):
         attrs = body.get("attributes") or {}
         if not isinstance(attrs, dict):
             raise Reply(400, "invalid_parameter", "attributes should be type object")
-        changes: dict[str, Any] = {"lists_add": self._list_ids(body, "listIds"), "lists_remove": self._list_ids(body, "unlinkListIds")}
+        changes: dict[str, Any] = {
+            "lists_add": self._list_ids(body, "listIds"),
+            "lists_remove": self._list_ids(body, "unlinkListIds"),
+        }
         who = email or (contact and (contact["email"] or str(contact["id"]))) or "?"
         self_id = contact["id"] if contact else None
 
@@ -153,7 +158,12 @@ class Contacts(BrevoRecords):
             new_email = self._valid_email(attrs["EMAIL"])
             owner = self._by_email(new_email)
             if contact is not None and (owner is not None or new_email == contact["email"]):
-                raise Reply(400, "duplicate_parameter", f"Unable to {verb} contact, email is already associated with another Contact", {"duplicate_identifiers": ["email"]})
+                raise Reply(
+                    400,
+                    "duplicate_parameter",
+                    f"Unable to {verb} contact, email is already associated with another Contact",
+                    {"duplicate_identifiers": ["email"]},
+                )
             if contact is not None:
                 changes["email"] = new_email
             elif email is None:
@@ -171,7 +181,12 @@ class Contacts(BrevoRecords):
                     raise Reply(400, "invalid_parameter", "Invalid phone number")
                 owner = self._by_phone(key)
                 if owner is not None and owner["id"] != self_id:
-                    raise Reply(400, "duplicate_parameter", f"Unable to {verb} contact, SMS is already associated with another Contact", {"duplicate_identifiers": ["SMS"]})
+                    raise Reply(
+                        400,
+                        "duplicate_parameter",
+                        f"Unable to {verb} contact, SMS is already associated with another Contact",
+                        {"duplicate_identifiers": ["SMS"]},
+                    )
                 changes["sms"] = (raw.strip() if isinstance(raw, str) else str(raw), key)
 
         if body.get("ext_id") is not None:
@@ -180,7 +195,12 @@ class Contacts(BrevoRecords):
                 raise Reply(400, "invalid_parameter", "ext_id should be type string")
             owner = self._by_ext_id(ext_id)
             if owner is not None and owner["id"] != self_id:
-                raise Reply(400, "duplicate_parameter", f"Unable to {verb} contact, EXT_ID is already associated with another Contact", {"duplicate_identifiers": ["EXT_ID"]})
+                raise Reply(
+                    400,
+                    "duplicate_parameter",
+                    f"Unable to {verb} contact, EXT_ID is already associated with another Contact",
+                    {"duplicate_identifiers": ["EXT_ID"]},
+                )
             changes["ext_id"] = ext_id
 
         for flag in ("emailBlacklisted", "smsBlacklisted"):
@@ -262,7 +282,12 @@ class Contacts(BrevoRecords):
         else:
             existing, ident = self._by_phone(sms_key), "SMS"  # type: ignore[arg-type]
         if existing is not None and not update_enabled:
-            raise Reply(400, "duplicate_parameter", f"Unable to create contact, {ident} is already associated with another Contact", {"duplicate_identifiers": [ident]})
+            raise Reply(
+                400,
+                "duplicate_parameter",
+                f"Unable to create contact, {ident} is already associated with another Contact",
+                {"duplicate_identifiers": [ident]},
+            )
         if existing is None:
             changes = self._prepare(None, body, verb="create", email=email)
             contact = self._apply(None, changes)
@@ -300,7 +325,9 @@ class Contacts(BrevoRecords):
         limit = self._int_query(req, "limit", 50, 1000)
         offset = self._int_query(req, "offset", 0)
         ordered = sorted(self.contacts.values(), key=lambda c: c["id"], reverse=req.q("sort", "desc") != "asc")
-        return Response(200, {"contacts": [self._contact_view(c) for c in ordered[offset : offset + limit]], "count": len(ordered)})
+        return Response(
+            200, {"contacts": [self._contact_view(c) for c in ordered[offset : offset + limit]], "count": len(ordered)}
+        )
 
     def _batch_update(self, req: Request) -> Response:
         body = self._object_body(req)

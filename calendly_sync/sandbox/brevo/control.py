@@ -3,6 +3,7 @@
 Why: tests assert on what Brevo holds (a contact as ``GET /contacts/{email}`` shows it, a list's
 members) and the sandbox shows the whole state in a browser, without an API key or rate limit.
 """
+
 from __future__ import annotations
 
 import copy
@@ -28,19 +29,22 @@ class Control(Lists):
 
     def _sim_state(self, req: Request) -> Response:
         with self.lock:
-            return Response(200, {
-                "counts": {
-                    "contacts": len(self.contacts),
-                    "events": len(self.events),
-                    "lists": len(self.lists),
-                    "folders": len(self.folders),
-                    "attributes": len(self.attributes),
-                    "processes": len(self.processes),
-                    "calls": sum(self.calls.values()),
+            return Response(
+                200,
+                {
+                    "counts": {
+                        "contacts": len(self.contacts),
+                        "events": len(self.events),
+                        "lists": len(self.lists),
+                        "folders": len(self.folders),
+                        "attributes": len(self.attributes),
+                        "processes": len(self.processes),
+                        "calls": sum(self.calls.values()),
+                    },
+                    "contacts": [self._contact_view(c) for c in sorted(self.contacts.values(), key=lambda c: c["id"])],
+                    "lists": [self._list_view(lst) for lst in self.lists.values()],
+                    "attributes": list(self.attributes.values()),
+                    "events": copy.deepcopy(self.events[-100:]),
+                    "processes": [public(p) for p in self.processes.values()],
                 },
-                "contacts": [self._contact_view(c) for c in sorted(self.contacts.values(), key=lambda c: c["id"])],
-                "lists": [self._list_view(lst) for lst in self.lists.values()],
-                "attributes": list(self.attributes.values()),
-                "events": copy.deepcopy(self.events[-100:]),
-                "processes": [public(p) for p in self.processes.values()],
-            })
+            )

@@ -5,6 +5,7 @@ names, identifiers (``contact_id`` wins over the others), dates and property siz
 applies ``contact_properties`` to a known contact, stores events for unknown contacts without
 creating one, and answers a batch with 202, 207 (some failed) or 400 (all failed).
 """
+
 from __future__ import annotations
 
 import copy
@@ -34,7 +35,11 @@ class Events(Contacts):
         if name is None or name == "":
             raise Reply(400, "missing_parameter", "event_name is required")
         if not isinstance(name, str) or not EVENT_NAME_RE.match(name):
-            raise Reply(400, "invalid_parameter", "event_name must be 1-255 characters: only alphanumeric characters, hyphens (-) and underscores (_) are allowed")
+            raise Reply(
+                400,
+                "invalid_parameter",
+                "event_name must be 1-255 characters: only alphanumeric characters, hyphens (-) and underscores (_) are allowed",
+            )
         identifiers = event.get("identifiers")
         if not isinstance(identifiers, dict) or not identifiers:
             raise Reply(400, "missing_parameter", "identifiers is required with at least one identifier")
@@ -67,12 +72,18 @@ class Events(Contacts):
             raise Reply(400, "invalid_parameter", "event_properties should be type object")
         for key in event_props:
             if not EVENT_NAME_RE.match(key):
-                raise Reply(400, "invalid_parameter", f"event_properties key {key!r}: only alphanumeric characters, hyphens (-) and underscores (_) are allowed, max 255")
+                raise Reply(
+                    400,
+                    "invalid_parameter",
+                    f"event_properties key {key!r}: only alphanumeric characters, hyphens (-) and underscores (_) are allowed, max 255",
+                )
         if len(json.dumps(event_props).encode("utf-8")) > EVENT_PROPERTIES_MAX_BYTES:
             raise Reply(400, "invalid_parameter", "event_properties exceeds the 50KB limit")
 
         contact = self._event_contact(identifiers)
-        changes = self._prepare(contact, {"attributes": contact_props}, verb="update") if contact and contact_props else None
+        changes = (
+            self._prepare(contact, {"attributes": contact_props}, verb="update") if contact and contact_props else None
+        )
         record = {
             "event_name": name,
             "event_date": event_date or now_iso(),
@@ -95,7 +106,9 @@ class Events(Contacts):
             return self._by_phone(key) if key else None
         return None
 
-    def _store_event(self, record: dict[str, Any], contact: dict[str, Any] | None, changes: dict[str, Any] | None) -> None:
+    def _store_event(
+        self, record: dict[str, Any], contact: dict[str, Any] | None, changes: dict[str, Any] | None
+    ) -> None:
         if contact is not None and changes is not None:
             self._apply(contact, changes)
         self._ids["event"] += 1
@@ -125,13 +138,16 @@ class Events(Contacts):
         if not accepted:
             first = next(iter(errors))
             raise Reply(400, "invalid_parameter", first)
-        return Response(207, {
-            "status": "partial_success",
-            "total_events": len(events),
-            "successful_events": accepted,
-            "failed_events": len(events) - accepted,
-            "errors": [{"eventIndex": idx, "message": msg} for msg, idx in errors.items()],
-        })
+        return Response(
+            207,
+            {
+                "status": "partial_success",
+                "total_events": len(events),
+                "successful_events": accepted,
+                "failed_events": len(events) - accepted,
+                "errors": [{"eventIndex": idx, "message": msg} for msg, idx in errors.items()],
+            },
+        )
 
     def _get_events(self, req: Request) -> Response:
         limit = self._int_query(req, "limit", 100, 10000)

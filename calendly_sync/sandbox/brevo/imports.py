@@ -4,6 +4,7 @@ Why: backlogs are pushed as imports, which Brevo applies later (see ``processes`
 through the same validation as ``POST /contacts`` and a bad row is counted, not fatal. ``fileUrl``
 is refused (the simulator fetches nothing); ``newList`` creates the list the rows join.
 """
+
 from __future__ import annotations
 
 import csv
@@ -51,7 +52,9 @@ class Imports(Lists):
         update_existing = body.get("updateExistingContacts", True) is not False
         empty_attrs = body.get("emptyContactsAttributes", False) is True
 
-        process = self._new_process("IMPORTUSER", lambda: self._run_import(rows, list_ids, update_existing, empty_attrs))
+        process = self._new_process(
+            "IMPORTUSER", lambda: self._run_import(rows, list_ids, update_existing, empty_attrs)
+        )
         if self.import_delay_polls <= 0:
             self._finish_process(process)
         return Response(202, {"processId": process["id"]})
@@ -93,11 +96,23 @@ class Imports(Lists):
             rows.append(row)
         return rows
 
-    def _run_import(self, rows: list[dict[str, Any]], list_ids: list[int], update_existing: bool, empty_attrs: bool) -> dict[str, int]:
+    def _run_import(
+        self, rows: list[dict[str, Any]], list_ids: list[int], update_existing: bool, empty_attrs: bool
+    ) -> dict[str, int]:
         """Apply rows one by one with the same validation as POST /contacts; bad rows are counted."""
         counts = dict.fromkeys(
-            ("new_contacts", "updated_contacts", "existing_contacts_skipped", "invalid_emails", "invalid_sms",
-             "invalid_attributes", "duplicate_email_id", "duplicate_ext_id", "duplicate_phone_id", "missing_identifier"),
+            (
+                "new_contacts",
+                "updated_contacts",
+                "existing_contacts_skipped",
+                "invalid_emails",
+                "invalid_sms",
+                "invalid_attributes",
+                "duplicate_email_id",
+                "duplicate_ext_id",
+                "duplicate_phone_id",
+                "missing_identifier",
+            ),
             0,
         )
         list_ids = [i for i in list_ids if i in self.lists]
@@ -119,7 +134,11 @@ class Imports(Lists):
                         counts["duplicate_email_id"] += 1
                         continue
                     seen.add(email)
-                existing = self._by_email(email) if email else (self._by_ext_id(str(row["ext_id"])) if row.get("ext_id") else None)
+                existing = (
+                    self._by_email(email)
+                    if email
+                    else (self._by_ext_id(str(row["ext_id"])) if row.get("ext_id") else None)
+                )
                 if existing is not None and not update_existing:
                     counts["existing_contacts_skipped"] += 1
                     continue

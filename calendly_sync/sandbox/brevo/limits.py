@@ -6,6 +6,7 @@ one-second window of accepted requests (``reset`` in whole seconds). ``other_rat
 (off by default; Brevo's General plan: 100) limits every other endpoint, ``GET /processes/{id}``
 among them, over a sliding hour. Tests force 429s, errors, timeouts and latency per route.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,7 +25,9 @@ class Limits(BrevoRecords):
 
     def force_429(self, times: int = 1, reset: int | float = 1, route: str | None = None) -> Fault:
         """Answer the next ``times`` matching calls with Brevo's 429 (headers included)."""
-        return self.inject(Fault(kind="rate_limit", route=route, times=times, headers={"x-sib-ratelimit-reset": str(reset)}))
+        return self.inject(
+            Fault(kind="rate_limit", route=route, times=times, headers={"x-sib-ratelimit-reset": str(reset)})
+        )
 
     def fail_next(
         self,
@@ -36,11 +39,15 @@ class Limits(BrevoRecords):
         headers: dict[str, str] | None = None,
     ) -> Fault:
         """Answer the next ``times`` matching calls with ``status``. ``body=b""`` sends an empty body."""
-        return self.inject(Fault(kind="status", route=route, status=status, body=body, times=times, headers=dict(headers or {})))
+        return self.inject(
+            Fault(kind="status", route=route, status=status, body=body, times=times, headers=dict(headers or {}))
+        )
 
     def too_early(self, times: int = 1, route: str | None = None) -> Fault:
         """Brevo's 425 (contact error model, ``account_in_process``)."""
-        return self.fail_next(425, {"code": "account_in_process", "message": "Account is being processed"}, route, times=times)
+        return self.fail_next(
+            425, {"code": "account_in_process", "message": "Account is being processed"}, route, times=times
+        )
 
     def timeout_next(self, seconds: float = 2.0, route: str | None = None, *, times: int = 1) -> Fault:
         """Hold the next matching calls for ``seconds`` (then 504) so client read-timeouts fire."""
@@ -60,7 +67,10 @@ class Limits(BrevoRecords):
 
     @staticmethod
     def _too_many_body() -> dict[str, str]:
-        return {"code": "too_many_requests", "message": "The rate limit for this endpoint has been exceeded; retry after x-sib-ratelimit-reset seconds"}
+        return {
+            "code": "too_many_requests",
+            "message": "The rate limit for this endpoint has been exceeded; retry after x-sib-ratelimit-reset seconds",
+        }
 
     def _bucket(self, path: str) -> str:
         if path == "/v3/contacts" or path.startswith("/v3/contacts/"):
@@ -73,8 +83,9 @@ class Limits(BrevoRecords):
         bucket = self._bucket(path)
         if path.startswith("/_sim/"):
             return None, {}
-        limit, span = ((self.other_rate_limit_per_hour, 3600.0) if bucket == "other"
-                       else (self.rate_limit_per_second, 1.0))
+        limit, span = (
+            (self.other_rate_limit_per_hour, 3600.0) if bucket == "other" else (self.rate_limit_per_second, 1.0)
+        )
         if limit is None:
             return None, {}
         now = self.clock()
@@ -83,7 +94,11 @@ class Limits(BrevoRecords):
             window.popleft()
         if len(window) >= limit:
             reset = max(1, math.ceil(window[0] + span - now))
-            headers = {"x-sib-ratelimit-limit": str(limit), "x-sib-ratelimit-remaining": "0", "x-sib-ratelimit-reset": str(reset)}
+            headers = {
+                "x-sib-ratelimit-limit": str(limit),
+                "x-sib-ratelimit-remaining": "0",
+                "x-sib-ratelimit-reset": str(reset),
+            }
             self.rate_limited += 1
             return Response(429, self._too_many_body(), headers), {}
         window.append(now)

@@ -4,6 +4,7 @@ Why: the connector creates the attributes it maps and adds contacts to the lists
 map to; Brevo's rules decide what is accepted — attribute names, categories and types, list and
 folder ids, at most 150 contacts per membership call, and a 400 when nobody was added or removed.
 """
+
 from __future__ import annotations
 
 import copy
@@ -122,7 +123,12 @@ class Lists(Contacts, Processes):
 
     def _new_list(self, name: str, folder_id: int) -> int:
         self._ids["list"] = max([self._ids["list"], *self.lists]) + 1
-        self.lists[self._ids["list"]] = {"id": self._ids["list"], "name": name, "folderId": folder_id, "createdAt": now_iso()}
+        self.lists[self._ids["list"]] = {
+            "id": self._ids["list"],
+            "name": name,
+            "folderId": folder_id,
+            "createdAt": now_iso(),
+        }
         return self._ids["list"]
 
     def _list_or_404(self, raw: str) -> dict[str, Any]:
@@ -140,20 +146,24 @@ class Lists(Contacts, Processes):
         members = [c for c in sorted(self.contacts.values(), key=lambda c: c["id"]) if lst["id"] in c["_lists"]]
         limit = self._int_query(req, "limit", 50, 500)
         offset = self._int_query(req, "offset", 0)
-        return Response(200, {"contacts": [self._contact_view(c) for c in members[offset : offset + limit]], "count": len(members)})
+        return Response(
+            200, {"contacts": [self._contact_view(c) for c in members[offset : offset + limit]], "count": len(members)}
+        )
 
     def _get_folders(self, req: Request) -> Response:
         ordered = [self.folders[k] for k in sorted(self.folders)]
         views = []
         for folder in self._page(req, ordered):
             lists = [self._list_view(lst) for lst in self.lists.values() if lst["folderId"] == folder["id"]]
-            views.append({
-                "id": folder["id"],
-                "name": folder["name"],
-                "totalBlacklisted": sum(v["totalBlacklisted"] for v in lists),
-                "totalSubscribers": sum(v["totalSubscribers"] for v in lists),
-                "uniqueSubscribers": sum(v["uniqueSubscribers"] for v in lists),
-            })
+            views.append(
+                {
+                    "id": folder["id"],
+                    "name": folder["name"],
+                    "totalBlacklisted": sum(v["totalBlacklisted"] for v in lists),
+                    "totalSubscribers": sum(v["totalSubscribers"] for v in lists),
+                    "uniqueSubscribers": sum(v["uniqueSubscribers"] for v in lists),
+                }
+            )
         return Response(200, {"count": len(ordered), "folders": views})
 
     def _create_folder(self, req: Request) -> Response:

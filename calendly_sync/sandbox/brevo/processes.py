@@ -5,6 +5,7 @@ Why: Brevo answers such calls at once and does the work later; the connector pol
 ``queued`` then ``processing_status`` ("in_process", the SW2 spelling; OAS3 says "processing"),
 or at once when ``import_delay_polls=0``; ``complete_processes()`` finishes them all from a test.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable

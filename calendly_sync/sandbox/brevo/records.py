@@ -4,6 +4,7 @@ Why a module of its own: contacts, lists, events, imports, rate limits and the c
 read and write the same dictionaries under the same lock and answer errors in Brevo's
 ``{"code", "message"}`` shape; keeping that here lets each part be a small mixin over one base.
 """
+
 from __future__ import annotations
 
 import copy

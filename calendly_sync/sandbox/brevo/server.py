@@ -36,6 +36,7 @@ and test helpers). This module puts them together: the constructor, the request 
 ``/v3`` call passes through (api-key → rate limit → handler under the state lock, with Brevo-shaped
 errors), the route table and the command line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -147,10 +148,13 @@ class BrevoSim(Control, Imports, Events, Limits):
         if key not in self.api_keys:
             return Response(401, {"message": "Key not found", "code": "unauthorized"})
         if self.blocked_ip:
-            return Response(401, {
-                "code": "unauthorized",
-                "message": f"We have detected you are using an unrecognised IP address {self.blocked_ip}. If you performed this action make sure to add the new IP address in this link: https://app.brevo.com/security/authorised_ips",
-            })
+            return Response(
+                401,
+                {
+                    "code": "unauthorized",
+                    "message": f"We have detected you are using an unrecognised IP address {self.blocked_ip}. If you performed this action make sure to add the new IP address in this link: https://app.brevo.com/security/authorised_ips",
+                },
+            )
         with self.lock:
             limited, rl_headers = self._rate_check(req.path)
             if limited is not None:
@@ -200,7 +204,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8026)
     parser.add_argument("--rate-limit", type=int, default=None, help="enforce N requests/second on contacts and events")
-    parser.add_argument("--lenient-dates", action="store_true", help="drop bad date values silently (Brevo's documented behaviour)")
+    parser.add_argument(
+        "--lenient-dates", action="store_true", help="drop bad date values silently (Brevo's documented behaviour)"
+    )
     parser.add_argument("--import-delay-polls", type=int, default=1)
     args = parser.parse_args(list(argv) if argv is not None else None)
     sim = BrevoSim(

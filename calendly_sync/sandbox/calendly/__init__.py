@@ -4,6 +4,7 @@
 ``account``, ``auth``, the route modules, ``oauth`` and ``control``; ``seeding`` fills it with
 realistic data. Import the public names from here.
 """
+
 from calendly_sync.sandbox.calendly.server import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,

@@ -5,6 +5,7 @@ revoked token (401 variants), a missing scope (403 naming it), a per-user slidin
 (429 with ``X-RateLimit-*`` headers) — and the faults tests inject on purpose (forced 429s, 5xx
 in Calendly's error shape). The router in ``server.py`` runs every API call through these checks.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,9 +72,18 @@ class Auth(CalendlyRecords):
 
     # =========================================================================================
     # tokens
-    def add_token(self, token: str, user_uri: str, scopes: set[str] | None = None, expired: bool = False,
-                  revoked: bool = False, *, kind: str = "pat", client_id: str | None = None,
-                  ttl: float | None = None) -> str:
+    def add_token(
+        self,
+        token: str,
+        user_uri: str,
+        scopes: set[str] | None = None,
+        expired: bool = False,
+        revoked: bool = False,
+        *,
+        kind: str = "pat",
+        client_id: str | None = None,
+        ttl: float | None = None,
+    ) -> str:
         """Register a bearer token (PAT by default; ``scopes=None`` = legacy full access)."""
         with self.lock:
             uid = self.uuid_of(user_uri, "users")
@@ -81,9 +91,15 @@ class Auth(CalendlyRecords):
                 raise KeyError(f"unknown user {user_uri}")
             now = self.now()
             expires_at = now - 1 if expired else (now + ttl if ttl is not None else None)
-            self.tokens[token] = {"user": uid, "scopes": set(scopes) if scopes is not None else None,
-                                  "expires_at": expires_at, "revoked": revoked, "kind": kind,
-                                  "client_id": client_id, "created_at": now}
+            self.tokens[token] = {
+                "user": uid,
+                "scopes": set(scopes) if scopes is not None else None,
+                "expires_at": expires_at,
+                "revoked": revoked,
+                "kind": kind,
+                "client_id": client_id,
+                "created_at": now,
+            }
             return token
 
     def expire_token(self, token: str) -> None:
@@ -102,21 +118,36 @@ class Auth(CalendlyRecords):
     def force_429(self, times: int = 1, reset: int = 1, route: str | None = r"^\w+ /(?!_sim/|oauth/)") -> Fault:
         """The next ``times`` API calls get 429 with ``X-RateLimit-Reset: reset``."""
         limit = str(self.rate_limit_per_minute or 500)
-        return self.inject(Fault(kind="rate_limit", route=route, times=times, headers={
-            "X-RateLimit-Limit": limit, "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}))
+        return self.inject(
+            Fault(
+                kind="rate_limit",
+                route=route,
+                times=times,
+                headers={"X-RateLimit-Limit": limit, "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+            )
+        )
 
     def fail(self, status: int = 500, times: int | None = 1, route: str | None = r"^\w+ /(?!_sim/|oauth/)") -> Fault:
         return self.inject(Fault(kind="status", status=status, route=route, times=times))
 
     def rate_limited_response(self, fault: Fault) -> Response:
-        headers = {"X-RateLimit-Limit": str(self.rate_limit_per_minute or 500), "X-RateLimit-Remaining": "0",
-                   "X-RateLimit-Reset": str(self.reset_seconds)}
+        headers = {
+            "X-RateLimit-Limit": str(self.rate_limit_per_minute or 500),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(self.reset_seconds),
+        }
         headers.update(fault.headers)
-        return Response(429, {"title": "Too Many Requests", "message": "You have exceeded the rate limit. Retry after the reset."}, headers)
+        return Response(
+            429,
+            {"title": "Too Many Requests", "message": "You have exceeded the rate limit. Retry after the reset."},
+            headers,
+        )
 
     def fault_response(self, fault: Fault, req: Request) -> Response | None:
         if fault.kind == "status" and fault.body is None:
-            title = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}.get(fault.status, "Error")
+            title = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}.get(
+                fault.status, "Error"
+            )
             msg = "The server encountered an unexpected condition that prevented it from fulfilling the request."
             return Response(fault.status, {"title": title, "message": msg}, dict(fault.headers))
         return super().fault_response(fault, req)
@@ -141,8 +172,11 @@ class Auth(CalendlyRecords):
         window = float(self.reset_seconds)
         now = self.now()
         if uid is None:
-            return True, {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(limit),
-                          "X-RateLimit-Reset": str(int(window))}
+            return True, {
+                "X-RateLimit-Limit": str(limit),
+                "X-RateLimit-Remaining": str(limit),
+                "X-RateLimit-Reset": str(int(window)),
+            }
         dq = self._windows.setdefault(uid, deque())
         while dq and dq[0] <= now - window:
             dq.popleft()
@@ -150,5 +184,8 @@ class Auth(CalendlyRecords):
         if allowed:
             dq.append(now)
         reset = max(1, math.ceil(dq[0] + window - now)) if dq else int(window)
-        return allowed, {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(0, limit - len(dq))),
-                         "X-RateLimit-Reset": str(reset)}
+        return allowed, {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(max(0, limit - len(dq))),
+            "X-RateLimit-Reset": str(reset),
+        }

@@ -4,6 +4,7 @@ Why: the sandbox and the browser tests drive the simulated account from outside 
 shell, another server), so the Python API's main moves are exposed as plain JSON routes; their
 errors are ``400 {"message": ...}``, not Calendly's shape, because no real client ever sees them.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -30,17 +31,28 @@ class ControlRoutes(Account):
             return Response(400, {"message": "email and name are required"})
         with self.lock:
             et_uri = data.get("event_type") or next(
-                (et["uri"] for et in sorted(self.event_types.values(), key=lambda e: e["_created"]) if et["active"]), None)
+                (et["uri"] for et in sorted(self.event_types.values(), key=lambda e: e["_created"]) if et["active"]),
+                None,
+            )
         if not et_uri:
             return Response(400, {"message": "no active event type; add one first"})
         start = data.get("start_time") or (
-            datetime.fromtimestamp(self.now(), timezone.utc).replace(hour=10, minute=0, second=0, microsecond=0) + timedelta(days=1))
+            datetime.fromtimestamp(self.now(), timezone.utc).replace(hour=10, minute=0, second=0, microsecond=0)
+            + timedelta(days=1)
+        )
         try:
-            inv = self.book(et_uri, data["email"], data["name"], start,
-                            questions_and_answers=data.get("questions_and_answers"), first_name=data.get("first_name"),
-                            last_name=data.get("last_name"), tracking=data.get("tracking"),
-                            text_reminder_number=data.get("text_reminder_number"),
-                            timezone=data.get("timezone", "America/New_York"))
+            inv = self.book(
+                et_uri,
+                data["email"],
+                data["name"],
+                start,
+                questions_and_answers=data.get("questions_and_answers"),
+                first_name=data.get("first_name"),
+                last_name=data.get("last_name"),
+                tracking=data.get("tracking"),
+                text_reminder_number=data.get("text_reminder_number"),
+                timezone=data.get("timezone", "America/New_York"),
+            )
         except (KeyError, ValueError) as exc:
             return Response(400, {"message": str(exc)})
         return Response(201, {"resource": inv})
@@ -73,9 +85,17 @@ class ControlRoutes(Account):
 
     def _h_sim_state(self, req: Request) -> Response:
         with self.lock:
-            return Response(200, {
-                "users": len(self.users), "event_types": len(self.event_types), "scheduled_events": len(self.events),
-                "invitees": len(self.invitees), "no_shows": len(self.no_shows),
-                "webhook_subscriptions": len(self.subscriptions), "outbox": len(self.outbox),
-                "deliveries": len(self.deliveries), "token_requests": dict(self.token_requests),
-            })
+            return Response(
+                200,
+                {
+                    "users": len(self.users),
+                    "event_types": len(self.event_types),
+                    "scheduled_events": len(self.events),
+                    "invitees": len(self.invitees),
+                    "no_shows": len(self.no_shows),
+                    "webhook_subscriptions": len(self.subscriptions),
+                    "outbox": len(self.outbox),
+                    "deliveries": len(self.deliveries),
+                    "token_requests": dict(self.token_requests),
+                },
+            )

@@ -3,6 +3,7 @@
 Why: the connector lists event types to map them, and the Scheduling API books only open times;
 availability is bounded by ``max_available_days`` (31 by default, as documented).
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -68,9 +69,13 @@ class EventTypeRoutes(Account):
         collection = []
         for t, remaining in self._slots(et, start, end):
             day = datetime.fromtimestamp(t, timezone.utc)
-            collection.append({
-                "status": "available", "invitees_remaining": remaining, "start_time": fmt_time(t),
-                "scheduling_url": f"https://calendly.com/{owner['slug']}/{et['slug']}/"
-                                  f"{day.strftime('%Y-%m-%dT%H:%M:%SZ')}?month={day.strftime('%Y-%m')}&date={day.strftime('%Y-%m-%d')}",
-            })
+            collection.append(
+                {
+                    "status": "available",
+                    "invitees_remaining": remaining,
+                    "start_time": fmt_time(t),
+                    "scheduling_url": f"https://calendly.com/{owner['slug']}/{et['slug']}/"
+                    f"{day.strftime('%Y-%m-%dT%H:%M:%SZ')}?month={day.strftime('%Y-%m')}&date={day.strftime('%Y-%m-%d')}",
+                }
+            )
         return Response(200, {"collection": collection})

@@ -5,6 +5,7 @@ that expire after 10 minutes, PKCE (S256, required for native apps), HTTP Basic 
 authentication, refresh tokens that rotate and are single-use (concurrent refreshes: one wins),
 an optional per-user limit on token requests, and access tokens that expire after their TTL.
 """
+
 from __future__ import annotations
 
 import base64
@@ -37,13 +38,26 @@ class OAuthServer(Auth):
     token_requests_per_minute: int | None
     oauth_user_uri: str  # who "logs in" on the consent page
 
-    def register_oauth_client(self, client_id: str, client_secret: str | None, redirect_uris: list[str] | None = None,
-                              *, name: str = "Calendly → Brevo connector", kind: str = "web",
-                              webhook_signing_key: str | None = None) -> dict[str, Any]:
+    def register_oauth_client(
+        self,
+        client_id: str,
+        client_secret: str | None,
+        redirect_uris: list[str] | None = None,
+        *,
+        name: str = "Calendly → Brevo connector",
+        kind: str = "web",
+        webhook_signing_key: str | None = None,
+    ) -> dict[str, Any]:
         """``redirect_uris=None`` accepts any redirect URI (sandbox convenience)."""
         with self.lock:
-            rec = {"client_id": client_id, "client_secret": client_secret, "redirect_uris": redirect_uris,
-                   "name": name, "kind": kind, "webhook_signing_key": webhook_signing_key or secrets.token_urlsafe(32)}
+            rec = {
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "redirect_uris": redirect_uris,
+                "name": name,
+                "kind": kind,
+                "webhook_signing_key": webhook_signing_key or secrets.token_urlsafe(32),
+            }
             self.oauth_clients[client_id] = rec
             return dict(rec)
 
@@ -71,18 +85,20 @@ class OAuthServer(Auth):
         values = {k: v[0] for k, v in req.query.items()}
         client, error = self._authorize_params(values)
         if error:
-            return Response(400, f"<!doctype html><title>Calendly</title><h1>Invalid request</h1><p>{html.escape(error)}</p>")
+            return Response(
+                400, f"<!doctype html><title>Calendly</title><h1>Invalid request</h1><p>{html.escape(error)}</p>"
+            )
         assert client is not None
         scopes = (values.get("scope") or "default").split()
-        hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in values.items())
+        hidden = "".join(
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in values.items()
+        )
         user = self._user_rec(self.oauth_user_uri) or {}
         page = (
             "<!doctype html><html><head><title>Authorize application – Calendly</title></head><body>"
             f"<h1>{html.escape(client['name'])} wants to access your Calendly account</h1>"
             f"<p>Signed in as {html.escape(user.get('email', ''))}</p>"
-            "<p>Requested permissions:</p><ul>"
-            + "".join(f"<li>{html.escape(s)}</li>" for s in scopes)
-            + "</ul>"
+            "<p>Requested permissions:</p><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in scopes) + "</ul>"
             f'<form method="post" action="/oauth/authorize">{hidden}'
             '<button type="submit" name="decision" value="approve">Approve</button> '
             '<button type="submit" name="decision" value="deny">Deny</button></form></body></html>'
@@ -101,9 +117,15 @@ class OAuthServer(Auth):
             return Response(302, None, {"Location": redirect + sep + urlencode({"error": "access_denied", **state})})
         code = secrets.token_hex(32)
         with self.lock:
-            self.codes[code] = {"client_id": values["client_id"], "redirect_uri": redirect,
-                                "challenge": values.get("code_challenge") or None, "scope": values.get("scope") or None,
-                                "user": self.uuid_of(self.oauth_user_uri, "users"), "created": self.now(), "used": False}
+            self.codes[code] = {
+                "client_id": values["client_id"],
+                "redirect_uri": redirect,
+                "challenge": values.get("code_challenge") or None,
+                "scope": values.get("scope") or None,
+                "user": self.uuid_of(self.oauth_user_uri, "users"),
+                "created": self.now(),
+                "used": False,
+            }
         return Response(302, None, {"Location": redirect + sep + urlencode({"code": code, **state})})
 
     def _client_auth(self, req: Request, form: dict[str, str]) -> tuple[dict[str, Any] | None, Response | None]:
@@ -127,19 +149,50 @@ class OAuthServer(Auth):
     def _issue(self, client: dict[str, Any], user_id: str, scope: str | None) -> dict[str, Any]:
         now = self.now()
         head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-        body = b64(json.dumps({"iss": "https://auth.calendly.com", "iat": int(now), "jti": secrets.token_hex(16),
-                                "user_uuid": user_id, "app_uid": client["client_id"], "scope": scope or "default"}).encode())
+        body = b64(
+            json.dumps(
+                {
+                    "iss": "https://auth.calendly.com",
+                    "iat": int(now),
+                    "jti": secrets.token_hex(16),
+                    "user_uuid": user_id,
+                    "app_uid": client["client_id"],
+                    "scope": scope or "default",
+                }
+            ).encode()
+        )
         access = f"{head}.{body}.{secrets.token_urlsafe(32)}"
         refresh = secrets.token_hex(32)
         scopes = set(scope.split()) if scope and scope != "default" else None
-        self.add_token(access, f"{API}/users/{user_id}", scopes, kind="oauth", client_id=client["client_id"],
-                       ttl=self.access_token_ttl)
-        self.refresh_tokens[refresh] = {"client_id": client["client_id"], "user": user_id, "scope": scope,
-                                        "used": False, "revoked": False, "access": access}
+        self.add_token(
+            access,
+            f"{API}/users/{user_id}",
+            scopes,
+            kind="oauth",
+            client_id=client["client_id"],
+            ttl=self.access_token_ttl,
+        )
+        self.refresh_tokens[refresh] = {
+            "client_id": client["client_id"],
+            "user": user_id,
+            "scope": scope,
+            "used": False,
+            "revoked": False,
+            "access": access,
+        }
         user = self.users[user_id]
-        return self.render({"token_type": "Bearer", "expires_in": self.access_token_ttl, "created_at": int(now),
-                            "refresh_token": refresh, "access_token": access, "scope": scope or "default",
-                            "owner": user["uri"], "organization": f"{API}/organizations/{user['_org']}"})
+        return self.render(
+            {
+                "token_type": "Bearer",
+                "expires_in": self.access_token_ttl,
+                "created_at": int(now),
+                "refresh_token": refresh,
+                "access_token": access,
+                "scope": scope or "default",
+                "owner": user["uri"],
+                "organization": f"{API}/organizations/{user['_org']}",
+            }
+        )
 
     def _h_token(self, req: Request) -> Response:
         form = req.form()
@@ -152,7 +205,12 @@ class OAuthServer(Auth):
             assert client is not None
             if grant == "authorization_code":
                 rec = self.codes.get(form.get("code", ""))
-                if rec is None or rec["used"] or rec["client_id"] != client["client_id"] or self.now() - rec["created"] > CODE_TTL:
+                if (
+                    rec is None
+                    or rec["used"]
+                    or rec["client_id"] != client["client_id"]
+                    or self.now() - rec["created"] > CODE_TTL
+                ):
                     return self._oauth_error(400, "invalid_grant", INVALID_GRANT)
                 rec["used"] = True  # single use, even when the rest of the exchange fails
                 if form.get("redirect_uri") != rec["redirect_uri"]:
@@ -174,7 +232,9 @@ class OAuthServer(Auth):
                 rec["used"] = True  # rotation: the old refresh token is revoked immediately
                 user_id, scope = rec["user"], rec["scope"]
             else:
-                return self._oauth_error(400, "unsupported_grant_type", "The authorization grant type is not supported.")
+                return self._oauth_error(
+                    400, "unsupported_grant_type", "The authorization grant type is not supported."
+                )
             if self.token_requests_per_minute is not None:
                 dq = self._token_windows.setdefault(user_id, deque())
                 now = self.now()
@@ -210,8 +270,18 @@ class OAuthServer(Auth):
             if rec is None or rec["revoked"] or (rec["expires_at"] is not None and now >= rec["expires_at"]):
                 return Response(200, {"active": False})
             user = self.users[rec["user"]]
-            return Response(200, self.render({
-                "active": True, "scope": " ".join(sorted(rec["scopes"])) if rec["scopes"] is not None else "default",
-                "client_id": rec["client_id"], "token_type": "Bearer",
-                "exp": int(rec["expires_at"]) if rec["expires_at"] is not None else None, "iat": int(rec["created_at"]),
-                "owner": user["uri"], "organization": f"{API}/organizations/{user['_org']}"}))
+            return Response(
+                200,
+                self.render(
+                    {
+                        "active": True,
+                        "scope": " ".join(sorted(rec["scopes"])) if rec["scopes"] is not None else "default",
+                        "client_id": rec["client_id"],
+                        "token_type": "Bearer",
+                        "exp": int(rec["expires_at"]) if rec["expires_at"] is not None else None,
+                        "iat": int(rec["created_at"]),
+                        "owner": user["uri"],
+                        "organization": f"{API}/organizations/{user['_org']}",
+                    }
+                ),
+            )

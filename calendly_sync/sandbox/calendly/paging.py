@@ -4,6 +4,7 @@ Why: every list endpoint validates ``count`` (1–100), ``sort`` (``field:asc|de
 and booleans the same way, and pages with opaque tokens that are bound to the request's filters,
 stable under inserts, and carry both ``next_page`` URLs and bare tokens.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -83,8 +84,13 @@ def bool_param(req: Request, name: str) -> bool | None:
     raise invalid(name, "must be true or false")
 
 
-def paginate(sim: CalendlyRecords, req: Request, items: list[dict[str, Any]], sort: list[tuple[str, bool]],
-             keyfn: Callable[[dict[str, Any], str], Any]) -> Response:
+def paginate(
+    sim: CalendlyRecords,
+    req: Request,
+    items: list[dict[str, Any]],
+    sort: list[tuple[str, bool]],
+    keyfn: Callable[[dict[str, Any], str], Any],
+) -> Response:
     """Keyset pagination with opaque tokens bound to the request's filters (§6)."""
     count = count_param(req)
     filters = [(k, v) for k in sorted(req.query) if k not in ("count", "page_token") for v in req.query[k]]
@@ -114,7 +120,7 @@ def paginate(sim: CalendlyRecords, req: Request, items: list[dict[str, Any]], so
             start = bisect.bisect_right(ranks, cursor_rank)
         else:
             start = max(0, bisect.bisect_left(ranks, cursor_rank) - count)
-    page = keyed[start:start + count]
+    page = keyed[start : start + count]
     end = start + len(page)
 
     def tok(direction: str, key: list[Any]) -> str:
@@ -128,11 +134,19 @@ def paginate(sim: CalendlyRecords, req: Request, items: list[dict[str, Any]], so
             return None
         return f"{sim.url}{req.path}?{urlencode(filters + [('count', str(count)), ('page_token', t)])}"
 
-    return Response(200, {
-        "collection": [sim.render(r) for _, r in page],
-        "pagination": {"count": len(page), "next_page": link(next_tok), "previous_page": link(prev_tok),
-                       "next_page_token": next_tok, "previous_page_token": prev_tok},
-    })
+    return Response(
+        200,
+        {
+            "collection": [sim.render(r) for _, r in page],
+            "pagination": {
+                "count": len(page),
+                "next_page": link(next_tok),
+                "previous_page": link(prev_tok),
+                "next_page_token": next_tok,
+                "previous_page_token": prev_tok,
+            },
+        },
+    )
 
 
 def json_body(req: Request) -> dict[str, Any]:

@@ -9,6 +9,7 @@ URIs inside stored records use the canonical ``https://api.calendly.com`` host a
 to this server's own URL when rendered, so objects created before ``start()`` still work and a
 client following ``uri`` fields talks to the simulator.
 """
+
 from __future__ import annotations
 
 import base64
@@ -60,7 +61,9 @@ class ApiError(Exception):
 
 
 def invalid(parameter: str, message: str) -> ApiError:
-    return ApiError(400, "Invalid Argument", "The supplied parameters are invalid.", [{"parameter": parameter, "message": message}])
+    return ApiError(
+        400, "Invalid Argument", "The supplied parameters are invalid.", [{"parameter": parameter, "message": message}]
+    )
 
 
 def forbidden(message: str = "You do not have permission to access this resource.") -> ApiError:
@@ -88,8 +91,7 @@ class CalendlyRecords(SimServer):
     _org_id: str
     _admin_id: str
 
-    def __init__(self, host: str, port: int, *, seed: int | None,
-                 clock: Callable[[], float | datetime] | None) -> None:
+    def __init__(self, host: str, port: int, *, seed: int | None, clock: Callable[[], float | datetime] | None) -> None:
         super().__init__(host, port)
         self.clock = clock or time.time
         self.rng = random.Random(seed)

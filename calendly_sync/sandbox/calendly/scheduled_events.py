@@ -4,6 +4,7 @@ Why: backfill pages through ``/scheduled_events`` and their invitees with Calend
 (an admin may read the organization, a member only their own events), filters and keyset
 pagination; hosts cancel events and mark no-shows, each firing the matching webhooks.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,7 +20,9 @@ from calendly_sync.sandbox.httpbase import Request, Response
 class ScheduledEventRoutes(Account):
     """Handlers for ``/scheduled_events…`` and ``/invitee_no_shows…``."""
 
-    def _event_for(self, ctx: Caller, uuid: str, denied: str = "You do not have permission to access this resource.") -> dict[str, Any]:
+    def _event_for(
+        self, ctx: Caller, uuid: str, denied: str = "You do not have permission to access this resource."
+    ) -> dict[str, Any]:
         ev = self.events.get(uuid)
         if ev is None:
             raise not_found()
@@ -42,11 +45,15 @@ class ScheduledEventRoutes(Account):
             if user is None or user["_org"] != ctx.org:
                 raise forbidden("This user is not in your organization")
             if user["_id"] != ctx.uid and not org_q:
-                raise forbidden("Please also specify organization when requesting events for a user within your organization.")
+                raise forbidden(
+                    "Please also specify organization when requesting events for a user within your organization."
+                )
             items = [e for e in items if e["_host"] == user["_id"]]
         if group_q:
             if not org_q:
-                raise forbidden("Please also specify organization when requesting events for a group within your organization.")
+                raise forbidden(
+                    "Please also specify organization when requesting events for a group within your organization."
+                )
             group = self.groups.get(self.uuid_of(group_q, "groups"))
             if group is None:
                 raise not_found()
@@ -106,7 +113,12 @@ class ScheduledEventRoutes(Account):
         for inv in [i for i in self.invitees.values() if i["_event"] == ev["_id"] and i["status"] == "active"]:
             self._cancel_invitee_locked(inv, reason, "host", ctx.user["name"], now)
             self._fire_invitee("invitee.canceled", inv, out)
-        cancellation = {"canceled_by": ctx.user["name"], "reason": reason, "canceler_type": "host", "created_at": fmt_time(now)}
+        cancellation = {
+            "canceled_by": ctx.user["name"],
+            "reason": reason,
+            "canceler_type": "host",
+            "created_at": fmt_time(now),
+        }
         ev.update(status="canceled", cancellation=cancellation, updated_at=fmt_time(now))
         return Response(201, {"resource": self.render(cancellation)})
 

@@ -4,6 +4,7 @@ Why: booking over the API validates what Calendly validates (time zone, required
 question text, full tracking, guests, location kind, an open slot) and books the same record a
 Python ``book`` would, with ``scheduling_method: "api"``.
 """
+
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -59,7 +60,9 @@ class SchedulingRoutes(Account):
         answered = set()
         for qa in qas:
             if not isinstance(qa, dict) or qa.get("question") not in names:
-                raise invalid("questions_and_answers", f"unknown question {qa.get('question') if isinstance(qa, dict) else qa!r}")
+                raise invalid(
+                    "questions_and_answers", f"unknown question {qa.get('question') if isinstance(qa, dict) else qa!r}"
+                )
             answered.add(qa["question"])
         for qname, q in names.items():
             if q["required"] and qname not in answered:
@@ -79,10 +82,22 @@ class SchedulingRoutes(Account):
         if not any(abs(t - start) < 1 for t, _ in self._slots(et, start - 1, start + 1)):
             raise invalid("start_time", "The selected time is not available")
         inv = self._book_locked(
-            et["uri"], str(email), str(name), start, questions_and_answers=qas, first_name=first,
-            last_name=last, tracking=tracking, text_reminder_number=invitee.get("text_reminder_number"),
-            tz=str(tz), scheduling_method="api", event_uri=None, created=None, location=location,
-            event_guests=guests)
+            et["uri"],
+            str(email),
+            str(name),
+            start,
+            questions_and_answers=qas,
+            first_name=first,
+            last_name=last,
+            tracking=tracking,
+            text_reminder_number=invitee.get("text_reminder_number"),
+            tz=str(tz),
+            scheduling_method="api",
+            event_uri=None,
+            created=None,
+            location=location,
+            event_guests=guests,
+        )
         self._fire_invitee("invitee.created", inv, out)
         return Response(201, {"resource": self.render(inv)})
 
@@ -101,6 +116,10 @@ class SchedulingRoutes(Account):
         if et["_org"] != ctx.org:
             raise forbidden()
         code = "".join(self.rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(8))
-        link = {"booking_url": f"https://calendly.com/d/{code[:4]}-{code[4:]}/{et['slug']}", "owner": et["uri"], "owner_type": "EventType"}
+        link = {
+            "booking_url": f"https://calendly.com/d/{code[:4]}-{code[4:]}/{et['slug']}",
+            "owner": et["uri"],
+            "owner_type": "EventType",
+        }
         self.scheduling_links.append(link)
         return Response(201, {"resource": self.render(link)})

@@ -5,6 +5,7 @@ and single name fields, empty and full Q&A, phone numbers in E.164 and local for
 countries, UTM tracking on some bookings, group events with several invitees, cancellations,
 reschedule pairs and no-shows — and the same seed must always give the same data.
 """
+
 from __future__ import annotations
 
 import random
@@ -51,34 +52,75 @@ def _au(r: random.Random) -> tuple[str, str]:
 
 # country: (first names, last names, time zones, phone maker)
 COUNTRIES: dict[str, tuple[list[str], list[str], list[str], Callable[[random.Random], tuple[str, str]]]] = {
-    "US": (["Levi", "Madison", "Jordan", "Tyler", "Hannah", "Marcus", "Olivia", "Ethan"],
-           ["Duncan", "Brooks", "Carter", "Nguyen", "Reyes", "Walker", "Patel", "Kim"],
-           ["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"], _us),
-    "GB": (["Oliver", "Amelia", "Harry", "Isla", "George", "Freya"],
-           ["Smith", "Hughes", "Evans", "O'Brien", "Wright", "Khan"], ["Europe/London"], _uk),
-    "DE": (["Lukas", "Anna", "Jonas", "Lea", "Felix", "Marie"],
-           ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Becker"], ["Europe/Berlin"], _de),
-    "FR": (["Camille", "Léa", "Hugo", "Chloé", "Lucas", "Manon"],
-           ["Martin", "Bernard", "Dubois", "Lefèvre", "Moreau", "Laurent"], ["Europe/Paris"], _fr),
-    "BR": (["João", "Maria", "Pedro", "Ana", "Gabriel", "Juliana"],
-           ["Silva", "Santos", "Oliveira", "Souza", "Pereira", "Costa"], ["America/Sao_Paulo"], _br),
-    "IN": (["Aarav", "Priya", "Rohan", "Ananya", "Vikram", "Isha"],
-           ["Sharma", "Iyer", "Reddy", "Gupta", "Nair", "Mehta"], ["Asia/Kolkata"], _in),
-    "AU": (["Jack", "Charlotte", "Noah", "Mia", "William", "Zoe"],
-           ["Taylor", "Wilson", "Anderson", "Thompson", "White", "Martin"], ["Australia/Sydney"], _au),
+    "US": (
+        ["Levi", "Madison", "Jordan", "Tyler", "Hannah", "Marcus", "Olivia", "Ethan"],
+        ["Duncan", "Brooks", "Carter", "Nguyen", "Reyes", "Walker", "Patel", "Kim"],
+        ["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"],
+        _us,
+    ),
+    "GB": (
+        ["Oliver", "Amelia", "Harry", "Isla", "George", "Freya"],
+        ["Smith", "Hughes", "Evans", "O'Brien", "Wright", "Khan"],
+        ["Europe/London"],
+        _uk,
+    ),
+    "DE": (
+        ["Lukas", "Anna", "Jonas", "Lea", "Felix", "Marie"],
+        ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Becker"],
+        ["Europe/Berlin"],
+        _de,
+    ),
+    "FR": (
+        ["Camille", "Léa", "Hugo", "Chloé", "Lucas", "Manon"],
+        ["Martin", "Bernard", "Dubois", "Lefèvre", "Moreau", "Laurent"],
+        ["Europe/Paris"],
+        _fr,
+    ),
+    "BR": (
+        ["João", "Maria", "Pedro", "Ana", "Gabriel", "Juliana"],
+        ["Silva", "Santos", "Oliveira", "Souza", "Pereira", "Costa"],
+        ["America/Sao_Paulo"],
+        _br,
+    ),
+    "IN": (
+        ["Aarav", "Priya", "Rohan", "Ananya", "Vikram", "Isha"],
+        ["Sharma", "Iyer", "Reddy", "Gupta", "Nair", "Mehta"],
+        ["Asia/Kolkata"],
+        _in,
+    ),
+    "AU": (
+        ["Jack", "Charlotte", "Noah", "Mia", "William", "Zoe"],
+        ["Taylor", "Wilson", "Anderson", "Thompson", "White", "Martin"],
+        ["Australia/Sydney"],
+        _au,
+    ),
 }
 
-COMPANIES = [("Acme Inc", "acme.example"), ("Globex GmbH", "globex.example"), ("Initech", "initech.example"),
-             ("Umbrella Health", "umbrella-health.example"), ("Soylent Foods", "soylent.example"),
-             ("Hooli", "hooli.example"), ("Vandelay Industries", "vandelay.example"),
-             ("Stark Logistics", "stark-logistics.example"), ("Wayne Analytics", "wayne-analytics.example"),
-             ("Pied Piper", "piedpiper.example"), ("Tyrell Robotics", "tyrell.example"),
-             ("Nakatomi Trading", "nakatomi.example")]
+COMPANIES = [
+    ("Acme Inc", "acme.example"),
+    ("Globex GmbH", "globex.example"),
+    ("Initech", "initech.example"),
+    ("Umbrella Health", "umbrella-health.example"),
+    ("Soylent Foods", "soylent.example"),
+    ("Hooli", "hooli.example"),
+    ("Vandelay Industries", "vandelay.example"),
+    ("Stark Logistics", "stark-logistics.example"),
+    ("Wayne Analytics", "wayne-analytics.example"),
+    ("Pied Piper", "piedpiper.example"),
+    ("Tyrell Robotics", "tyrell.example"),
+    ("Nakatomi Trading", "nakatomi.example"),
+]
 FREE_MAIL = ["gmail.example", "outlook.example", "yahoo.example", "proton.example"]
 ROLES = ["CEO", "Head of Marketing", "Sales Manager", "Founder", "Operations Lead", "CTO", "Growth Marketer", ""]
 TEAM_SIZES = ["1-10", "11-50", "51-200", "201-1000", "1000+"]
-CANCEL_REASONS = ["Meeting conflict", "Something came up", "Found another solution", None, "Need to reschedule later",
-                  "Out sick"]
+CANCEL_REASONS = [
+    "Meeting conflict",
+    "Something came up",
+    "Found another solution",
+    None,
+    "Need to reschedule later",
+    "Out sick",
+]
 UTM: dict[str, list[str | None]] = {
     "utm_source": ["google", "newsletter", "linkedin", "facebook", "partner"],
     "utm_medium": ["cpc", "email", "social", "referral"],
@@ -103,8 +145,16 @@ def _person(r: random.Random) -> dict[str, Any]:
     else:
         email = f"{_ascii(first)}.{_ascii(last).replace(' ', '')}@{domain}"
     e164, local = phone(r)
-    return {"first": first, "last": last, "name": f"{first} {last}", "email": email, "company": company,
-            "timezone": r.choice(zones), "phone": e164 if r.random() < 0.5 else local, "country": country}
+    return {
+        "first": first,
+        "last": last,
+        "name": f"{first} {last}",
+        "email": email,
+        "company": company,
+        "timezone": r.choice(zones),
+        "phone": e164 if r.random() < 0.5 else local,
+        "country": country,
+    }
 
 
 def _answers(r: random.Random, et: dict[str, Any], p: dict[str, Any]) -> list[dict[str, Any]]:
@@ -158,21 +208,51 @@ def populate(sim: Account, seed: int, events: int = 40, now: datetime | None = N
     admin_uri = sim.admin["uri"]
     member = sim.add_user("Sam Seller", "sam.seller@acme-sales.example", role="user", timezone_name="Europe/London")
     specs = [
-        dict(name="Discovery Call", duration=30, split_name=True, locations=[{"kind": "zoom_conference"}],
-             questions=[{"name": "Company name", "type": "string", "required": True},
-                        {"name": "Your role", "type": "string"},
-                        {"name": "Phone number", "type": "phone_number"}]),
-        dict(name="Product Demo", duration=45, locations=[{"kind": "google_conference"}],
-             questions=[{"name": "Company", "type": "string", "required": True},
-                        {"name": "Team size", "type": "single_select", "required": True, "answer_choices": TEAM_SIZES}]),
-        dict(name="Onboarding Session", duration=60, owner_uri=member["uri"], questions=[],
-             locations=[{"kind": "physical", "location": "221B Baker Street, London"}]),
-        dict(name="Group Workshop", duration=60, kind="group", invitee_limit=8, split_name=True,
-             locations=[{"kind": "zoom_conference"}],
-             questions=[{"name": "What would you like to learn?", "type": "text"},
-                        {"name": "Topics", "type": "multi_select", "answer_choices": ["Automation", "Reporting", "Billing"]}]),
-        dict(name="Quick Chat", duration=15, locations=[{"kind": "outbound_call"}],
-             questions=[{"name": "Phone number", "type": "phone_number", "required": True}]),
+        dict(
+            name="Discovery Call",
+            duration=30,
+            split_name=True,
+            locations=[{"kind": "zoom_conference"}],
+            questions=[
+                {"name": "Company name", "type": "string", "required": True},
+                {"name": "Your role", "type": "string"},
+                {"name": "Phone number", "type": "phone_number"},
+            ],
+        ),
+        dict(
+            name="Product Demo",
+            duration=45,
+            locations=[{"kind": "google_conference"}],
+            questions=[
+                {"name": "Company", "type": "string", "required": True},
+                {"name": "Team size", "type": "single_select", "required": True, "answer_choices": TEAM_SIZES},
+            ],
+        ),
+        dict(
+            name="Onboarding Session",
+            duration=60,
+            owner_uri=member["uri"],
+            questions=[],
+            locations=[{"kind": "physical", "location": "221B Baker Street, London"}],
+        ),
+        dict(
+            name="Group Workshop",
+            duration=60,
+            kind="group",
+            invitee_limit=8,
+            split_name=True,
+            locations=[{"kind": "zoom_conference"}],
+            questions=[
+                {"name": "What would you like to learn?", "type": "text"},
+                {"name": "Topics", "type": "multi_select", "answer_choices": ["Automation", "Reporting", "Billing"]},
+            ],
+        ),
+        dict(
+            name="Quick Chat",
+            duration=15,
+            locations=[{"kind": "outbound_call"}],
+            questions=[{"name": "Phone number", "type": "phone_number", "required": True}],
+        ),
     ]
     n_types = r.choice([3, 4, 5])
     ets = [sim.add_event_type(**{"owner_uri": admin_uri, **spec}, fire_webhooks=False) for spec in specs[:n_types]]
@@ -189,32 +269,52 @@ def populate(sim: Account, seed: int, events: int = 40, now: datetime | None = N
                 break
         taken.add((rec["_owner"], start))
         latest = min(now, start) - timedelta(minutes=r.randint(5, 120))
-        created = latest - timedelta(minutes=r.randint(0, 14 * 24 * 60), seconds=r.randrange(60),
-                                     microseconds=r.randrange(1_000_000))
+        created = latest - timedelta(
+            minutes=r.randint(0, 14 * 24 * 60), seconds=r.randrange(60), microseconds=r.randrange(1_000_000)
+        )
         n_inv = r.randint(1, 2) if et["kind"] == "group" else 1
         event_uri = None
         for _i in range(n_inv):
             p = _person(r)
             inv = sim.book(
-                et["uri"], p["email"], p["name"], start, questions_and_answers=_answers(r, et, p),
+                et["uri"],
+                p["email"],
+                p["name"],
+                start,
+                questions_and_answers=_answers(r, et, p),
                 first_name=p["first"] if rec["_split_name"] else None,
                 last_name=p["last"] if rec["_split_name"] else None,
-                tracking=_tracking(r), text_reminder_number=p["phone"] if r.random() < 0.3 else None,
-                timezone=p["timezone"] if r.random() < 0.95 else None, fire_webhooks=False,
-                scheduling_method="api" if r.random() < 0.1 else None, event_uri=event_uri, created_at=created)
+                tracking=_tracking(r),
+                text_reminder_number=p["phone"] if r.random() < 0.3 else None,
+                timezone=p["timezone"] if r.random() < 0.95 else None,
+                fire_webhooks=False,
+                scheduling_method="api" if r.random() < 0.1 else None,
+                event_uri=event_uri,
+                created_at=created,
+            )
             event_uri = inv["event"]
             bookings.append({"invitee": inv, "start": start, "created": created, "duration": et["duration"]})
             created += timedelta(minutes=r.randint(1, 600))
             created = min(created, latest)
-    summary = {"event_types": [et["uri"] for et in ets], "member": member["uri"],
-               "canceled": [], "rescheduled": [], "no_shows": []}
+    summary = {
+        "event_types": [et["uri"] for et in ets],
+        "member": member["uri"],
+        "canceled": [],
+        "rescheduled": [],
+        "no_shows": [],
+    }
     for b in bookings:
         inv, start, created = b["invitee"], b["start"], b["created"]
         roll = r.random()
         change_at = created + (min(now, start) - created) * r.uniform(0.2, 0.9)
         if roll < 0.10:
-            sim.cancel(inv["uri"], r.choice(CANCEL_REASONS), "invitee" if r.random() < 0.8 else "host",
-                       fire_webhooks=False, at=change_at)
+            sim.cancel(
+                inv["uri"],
+                r.choice(CANCEL_REASONS),
+                "invitee" if r.random() < 0.8 else "host",
+                fire_webhooks=False,
+                at=change_at,
+            )
             summary["canceled"].append(inv["uri"])
         elif roll < 0.15:
             new_start = start + timedelta(days=r.randint(1, 7))
@@ -229,14 +329,21 @@ def populate(sim: Account, seed: int, events: int = 40, now: datetime | None = N
     return summary
 
 
-def bulk_events(sim: Account, n: int, event_type_uri: str, *, start: datetime | None = None,
-                step_minutes: int = 30) -> list[str]:
+def bulk_events(
+    sim: Account, n: int, event_type_uri: str, *, start: datetime | None = None, step_minutes: int = 30
+) -> list[str]:
     """Create exactly ``n`` scheduled events (one invitee each) quickly; returns their URIs."""
     base = start or (datetime.fromtimestamp(sim.now(), timezone.utc) + timedelta(days=1)).replace(
-        hour=0, minute=0, second=0, microsecond=0)
+        hour=0, minute=0, second=0, microsecond=0
+    )
     uris = []
     for i in range(n):
-        inv = sim.book(event_type_uri, f"bulk{i}@example.com", f"Bulk Invitee {i}",
-                       base + timedelta(minutes=step_minutes * i), fire_webhooks=False)
+        inv = sim.book(
+            event_type_uri,
+            f"bulk{i}@example.com",
+            f"Bulk Invitee {i}",
+            base + timedelta(minutes=step_minutes * i),
+            fire_webhooks=False,
+        )
         uris.append(inv["event"])
     return uris

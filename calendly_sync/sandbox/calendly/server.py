@@ -19,6 +19,7 @@ together: the constructor, the router every API call passes through (authenticat
 check the scope, answer errors in Calendly's shape, deliver the webhooks the call fired once the
 lock is released), the route table and the command line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,8 +73,9 @@ ApiHandler = Callable[[Request, Caller, Outgoing], Response]  # an API route beh
 
 
 # ---------------------------------------------------------------------------------------------
-class CalendlySim(ControlRoutes, OAuthServer, SubscriptionRoutes, SchedulingRoutes, ScheduledEventRoutes,
-                  EventTypeRoutes, UserRoutes):
+class CalendlySim(
+    ControlRoutes, OAuthServer, SubscriptionRoutes, SchedulingRoutes, ScheduledEventRoutes, EventTypeRoutes, UserRoutes
+):
     """Calendly API v2 + OAuth, in-process. See the module docstring for why."""
 
     def __init__(
@@ -115,10 +117,18 @@ class CalendlySim(ControlRoutes, OAuthServer, SubscriptionRoutes, SchedulingRout
         self.delivery_tamper = None
 
         self._org_id = self.uuid_of(self.add_organization("Acme Sales")["uri"])
-        self._admin_id = self.uuid_of(self.add_user("Avery Admin", "avery.admin@acme-sales.example", role="owner",
-                                                    org_uri=f"{API}/organizations/{self._org_id}")["uri"])
+        self._admin_id = self.uuid_of(
+            self.add_user(
+                "Avery Admin",
+                "avery.admin@acme-sales.example",
+                role="owner",
+                org_uri=f"{API}/organizations/{self._org_id}",
+            )["uri"]
+        )
         self.oauth_user_uri = self.admin["uri"]  # who "logs in" on the consent page
-        self.register_oauth_client(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, webhook_signing_key=SANDBOX_WEBHOOK_SIGNING_KEY)
+        self.register_oauth_client(
+            SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, webhook_signing_key=SANDBOX_WEBHOOK_SIGNING_KEY
+        )
         if seed is not None or default_token:
             self.add_token(SANDBOX_TOKEN, self.admin["uri"])
         self._register_routes()
@@ -139,8 +149,7 @@ class CalendlySim(ControlRoutes, OAuthServer, SubscriptionRoutes, SchedulingRout
 
     # =========================================================================================
     # the router
-    def _api(self, method: str, pattern: str, scopes: tuple[str, ...] | None,
-             fn: ApiHandler) -> None:
+    def _api(self, method: str, pattern: str, scopes: tuple[str, ...] | None, fn: ApiHandler) -> None:
         """Register an authenticated, rate-limited, scope-checked API route."""
 
         def handler(req: Request) -> Response:
@@ -152,13 +161,21 @@ class CalendlySim(ControlRoutes, OAuthServer, SubscriptionRoutes, SchedulingRout
                     uid = ctx.uid
                     allowed, rl_headers = self._rate(uid)
                     if not allowed:
-                        resp = Response(429, {"title": "Too Many Requests",
-                                              "message": "You have exceeded the rate limit. Retry after the reset."})
+                        resp = Response(
+                            429,
+                            {
+                                "title": "Too Many Requests",
+                                "message": "You have exceeded the rate limit. Retry after the reset.",
+                            },
+                        )
                     else:
                         if scopes and not any(has_scope(ctx.scopes, s) for s in scopes):
-                            raise ApiError(403, "Permission Denied",
-                                           f"The access token is missing the required scope: {' or '.join(scopes)}",
-                                           [{"parameter": "scope", "message": f"Missing required scope: {s}"} for s in scopes[:1]])
+                            raise ApiError(
+                                403,
+                                "Permission Denied",
+                                f"The access token is missing the required scope: {' or '.join(scopes)}",
+                                [{"parameter": "scope", "message": f"Missing required scope: {s}"} for s in scopes[:1]],
+                            )
                         resp = fn(req, ctx, out)
                 except ApiError as err:
                     resp = err.response()
@@ -218,8 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-limit", type=int, default=None, help="requests per minute per user (default: off)")
     parser.add_argument("--https-only", action="store_true", help="reject http:// webhook callback URLs like Calendly")
     args = parser.parse_args(argv)
-    sim = CalendlySim(args.host, args.port, seed=args.seed, events=args.events, rate_limit_per_minute=args.rate_limit,
-                      allow_http_callbacks=not args.https_only, default_token=True)
+    sim = CalendlySim(
+        args.host,
+        args.port,
+        seed=args.seed,
+        events=args.events,
+        rate_limit_per_minute=args.rate_limit,
+        allow_http_callbacks=not args.https_only,
+        default_token=True,
+    )
     sim.start()
     print(f"Calendly simulator on {sim.url}")
     print(f"  personal access token: {SANDBOX_TOKEN}")

@@ -5,6 +5,7 @@ organization scope needs an admin, a member subscribes only for themselves, HTTP
 (unless ``allow_http_callbacks``), one hook per URL, plan-gated events on a free plan are a 403.
 Delivering to these subscriptions is ``webhooks.py``'s job.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -31,8 +32,9 @@ class SubscriptionRoutes(Account):
     allow_http_callbacks: bool
     plan: str  # "free" → plan-gated webhook events get 403
 
-    def _scope_target(self, ctx: Caller, scope: str | None, user_q: str | None, group_q: str | None,
-                      write: bool) -> tuple[str | None, str | None]:
+    def _scope_target(
+        self, ctx: Caller, scope: str | None, user_q: str | None, group_q: str | None, write: bool
+    ) -> tuple[str | None, str | None]:
         """Validate scope + user/group against the caller's role; return (user_id, group_id)."""
         if scope not in ("organization", "user", "group"):
             raise invalid("scope", "must be one of organization, user, group")
@@ -69,8 +71,14 @@ class SubscriptionRoutes(Account):
         if self.uuid_of(org_q, "organizations") != ctx.org:
             raise forbidden()
         uid, gid = self._scope_target(ctx, scope, req.q("user"), req.q("group"), write=False)
-        items = [s for s in self.subscriptions.values() if s["_org"] == ctx.org and s["scope"] == scope
-                 and (uid is None or s["_user"] == uid) and (gid is None or s["_group"] == gid)]
+        items = [
+            s
+            for s in self.subscriptions.values()
+            if s["_org"] == ctx.org
+            and s["scope"] == scope
+            and (uid is None or s["_user"] == uid)
+            and (gid is None or s["_group"] == gid)
+        ]
         sort = sort_param(req, ("created_at",), "created_at:asc")
         return paginate(self, req, items, sort, lambda r, f: r["_created"])
 
@@ -105,13 +113,26 @@ class SubscriptionRoutes(Account):
         sid = self.new_uuid()
         ts = self.now()
         sub = {
-            "uri": f"{API}/webhook_subscriptions/{sid}", "callback_url": url, "created_at": fmt_time(ts),
-            "updated_at": fmt_time(ts), "retry_started_at": None, "state": "active", "events": list(events),
-            "scope": body["scope"], "organization": f"{API}/organizations/{ctx.org}",
-            "user": f"{API}/users/{uid}" if uid else None, "group": f"{API}/groups/{gid}" if gid else None,
+            "uri": f"{API}/webhook_subscriptions/{sid}",
+            "callback_url": url,
+            "created_at": fmt_time(ts),
+            "updated_at": fmt_time(ts),
+            "retry_started_at": None,
+            "state": "active",
+            "events": list(events),
+            "scope": body["scope"],
+            "organization": f"{API}/organizations/{ctx.org}",
+            "user": f"{API}/users/{uid}" if uid else None,
+            "group": f"{API}/groups/{gid}" if gid else None,
             "creator": ctx.user["uri"],
-            "_id": sid, "_org": ctx.org, "_user": uid, "_group": gid, "_creator": ctx.uid,
-            "_signing_key": key or None, "_created": ts, "_failures": 0,
+            "_id": sid,
+            "_org": ctx.org,
+            "_user": uid,
+            "_group": gid,
+            "_creator": ctx.uid,
+            "_signing_key": key or None,
+            "_created": ts,
+            "_failures": 0,
         }
         self.subscriptions[sid] = sub
         rendered = self.render(sub)
@@ -147,9 +168,15 @@ class SubscriptionRoutes(Account):
             ets = [e for e in self.event_types.values() if e["_org"] == ctx.org]
             payload = self._strip(ets[-1]) if ets else {}
         else:
-            invs = sorted((i for i in self.invitees.values() if self.events[i["_event"]]["_org"] == ctx.org),
-                          key=lambda i: i["_created"])
+            invs = sorted(
+                (i for i in self.invitees.values() if self.events[i["_event"]]["_org"] == ctx.org),
+                key=lambda i: i["_created"],
+            )
             payload = self._invitee_payload(invs[-1]) if invs else {}
-        envelope = {"created_at": datetime.fromtimestamp(int(self.now()), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
-                    "created_by": ctx.user["uri"], "event": event, "payload": payload}
+        envelope = {
+            "created_at": datetime.fromtimestamp(int(self.now()), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
+            "created_by": ctx.user["uri"],
+            "event": event,
+            "payload": payload,
+        }
         return Response(200, self.render(envelope))

@@ -3,6 +3,7 @@
 Why: the connector starts every connection by asking who the token belongs to; a user outside the
 caller's organization is a 403, an unknown one a 404.
 """
+
 from __future__ import annotations
 
 from calendly_sync.sandbox.calendly.account import Account

@@ -6,6 +6,7 @@ of it. Envelopes are serialised and signed once, under the lock, and recorded in
 are sent after the lock is released (``_send``) so a receiver may call back into the simulator.
 ``delivery_tamper`` corrupts outgoing deliveries on purpose (bad signature, stale, no header).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,11 +25,20 @@ ALL_WEBHOOK_EVENTS = (
     *INVITEE_EVENTS,
     "routing_form_submission.created",
     *EVENT_TYPE_EVENTS,
-    "meeting_recap.created", "meeting_recap.updated", "meeting_recap.deleted",
-    "contact.created", "contact.updated", "contact.deleted",
+    "meeting_recap.created",
+    "meeting_recap.updated",
+    "meeting_recap.deleted",
+    "contact.created",
+    "contact.updated",
+    "contact.deleted",
 )
 ORG_ONLY_EVENTS = ("routing_form_submission.created",)
-PLAN_GATED_EVENTS = ("routing_form_submission.created", "meeting_recap.created", "meeting_recap.updated", "meeting_recap.deleted")
+PLAN_GATED_EVENTS = (
+    "routing_form_submission.created",
+    "meeting_recap.created",
+    "meeting_recap.updated",
+    "meeting_recap.deleted",
+)
 
 Outgoing = list[dict[str, Any]]  # deliveries recorded under the lock, sent once it is released
 
@@ -90,8 +100,15 @@ class WebhookDelivery(CalendlyRecords):
             headers[SIGNATURE_HEADER] = headers2[SIGNATURE_HEADER]
         elif self.delivery_tamper == "missing_header":
             headers.pop(SIGNATURE_HEADER, None)
-        item = {"event": event, "subscription": self.render(sub)["uri"], "callback_url": sub["callback_url"],
-                "body": body, "headers": headers, "envelope": json.loads(body), "_sub": sub["_id"]}
+        item = {
+            "event": event,
+            "subscription": self.render(sub)["uri"],
+            "callback_url": sub["callback_url"],
+            "body": body,
+            "headers": headers,
+            "envelope": json.loads(body),
+            "_sub": sub["_id"],
+        }
         self.outbox.append(item)
         return item
 
@@ -113,16 +130,30 @@ class WebhookDelivery(CalendlyRecords):
             status: int | None = None
             error: str | None = None
             try:
-                resp = requests.post(item["callback_url"], data=item["body"], headers=item["headers"],
-                                     timeout=self.delivery_timeout, allow_redirects=False)
+                resp = requests.post(
+                    item["callback_url"],
+                    data=item["body"],
+                    headers=item["headers"],
+                    timeout=self.delivery_timeout,
+                    allow_redirects=False,
+                )
                 status = resp.status_code
             except requests.RequestException as exc:
                 error = type(exc).__name__
             ok = status is not None and 200 <= status < 300  # 3xx counts as failure
             with self._delivered:
-                self.deliveries.append({"event": item["event"], "subscription": item["subscription"],
-                                        "url": item["callback_url"], "attempt": attempt, "status": status,
-                                        "error": error, "ok": ok, "at": self.now()})
+                self.deliveries.append(
+                    {
+                        "event": item["event"],
+                        "subscription": item["subscription"],
+                        "url": item["callback_url"],
+                        "attempt": attempt,
+                        "status": status,
+                        "error": error,
+                        "ok": ok,
+                        "at": self.now(),
+                    }
+                )
                 if ok:
                     sub["_failures"] = 0
                     sub["retry_started_at"] = None

@@ -1,4 +1,5 @@
 """Shared helper for the Brevo simulator tests: raw HTTP to /v3 with the sandbox api-key."""
+
 from __future__ import annotations
 
 import requests

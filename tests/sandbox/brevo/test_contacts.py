@@ -1,4 +1,5 @@
 """Contacts: upserts, validation, duplicates, identifiers, batch updates, dates (sandbox/brevo/contacts.py)."""
+
 from __future__ import annotations
 
 import threading
@@ -9,9 +10,19 @@ from tests.sandbox.brevo.helpers import call
 
 
 def test_create_then_upsert_is_201_then_empty_204(brevo_sim):
-    r = call(brevo_sim, "POST", "/contacts", {"email": "Jane@Example.com", "attributes": {"FIRSTNAME": "Jane", "NOPE": 1}, "listIds": [10]})
+    r = call(
+        brevo_sim,
+        "POST",
+        "/contacts",
+        {"email": "Jane@Example.com", "attributes": {"FIRSTNAME": "Jane", "NOPE": 1}, "listIds": [10]},
+    )
     assert r.status_code == 201 and r.json() == {"id": 1}
-    r = call(brevo_sim, "POST", "/contacts", {"email": "jane@example.com", "attributes": {"LASTNAME": "Doe"}, "listIds": [11], "updateEnabled": True})
+    r = call(
+        brevo_sim,
+        "POST",
+        "/contacts",
+        {"email": "jane@example.com", "attributes": {"LASTNAME": "Doe"}, "listIds": [11], "updateEnabled": True},
+    )
     assert r.status_code == 204 and r.content == b""
     contact = brevo_sim.get_contact("JANE@example.com")
     assert contact["email"] == "jane@example.com"
@@ -33,7 +44,12 @@ def test_existing_without_update_enabled_is_duplicate(brevo_sim):
 
 def test_email_attribute_equal_to_existing_is_400(brevo_sim):
     call(brevo_sim, "POST", "/contacts", {"email": "a@example.com"})
-    r = call(brevo_sim, "POST", "/contacts", {"email": "a@example.com", "attributes": {"EMAIL": "a@example.com"}, "updateEnabled": True})
+    r = call(
+        brevo_sim,
+        "POST",
+        "/contacts",
+        {"email": "a@example.com", "attributes": {"EMAIL": "a@example.com"}, "updateEnabled": True},
+    )
     assert r.status_code == 400 and r.json()["code"] == "duplicate_parameter"
     assert r.json()["metadata"] == {"duplicate_identifiers": ["email"]}
 
@@ -44,7 +60,11 @@ def test_email_attribute_equal_to_existing_is_400(brevo_sim):
         ({"email": "nope"}, "invalid_parameter", "Invalid email address"),
         ({"email": "a@example.com", "attributes": {"SMS": "0612345678"}}, "invalid_parameter", "Invalid phone number"),
         ({"email": "a@example.com", "attributes": {"SMS": "+1 555"}}, "invalid_parameter", "Invalid phone number"),
-        ({"attributes": {"FIRSTNAME": "x"}}, "missing_parameter", "Please provide Email or SMS attribute value to create user"),
+        (
+            {"attributes": {"FIRSTNAME": "x"}},
+            "missing_parameter",
+            "Please provide Email or SMS attribute value to create user",
+        ),
         ({"email": "a@example.com", "listIds": ["12"]}, "invalid_parameter", "listIds/0 should be type number"),
         ({"email": "a@example.com", "listIds": 12}, "invalid_parameter", "listIds should be type array"),
     ],
@@ -62,7 +82,12 @@ def test_unknown_list_id_is_404(brevo_sim):
 
 
 def test_sms_duplicates_compare_by_digits(brevo_sim):
-    assert call(brevo_sim, "POST", "/contacts", {"email": "a@example.com", "attributes": {"SMS": "+33 6 12 34 56 78"}}).status_code == 201
+    assert (
+        call(
+            brevo_sim, "POST", "/contacts", {"email": "a@example.com", "attributes": {"SMS": "+33 6 12 34 56 78"}}
+        ).status_code
+        == 201
+    )
     r = call(brevo_sim, "POST", "/contacts", {"email": "b@example.com", "attributes": {"SMS": "33612345678"}})
     assert r.status_code == 400
     assert r.json() == {
@@ -74,7 +99,15 @@ def test_sms_duplicates_compare_by_digits(brevo_sim):
     r = call(brevo_sim, "PUT", "/contacts/b%40example.com", {"attributes": {"SMS": "0033612345678"}})
     assert r.json()["message"] == "Unable to update contact, SMS is already associated with another Contact"
     # the owner may re-send its own number
-    assert call(brevo_sim, "POST", "/contacts", {"email": "a@example.com", "attributes": {"SMS": "+33612345678"}, "updateEnabled": True}).status_code == 204
+    assert (
+        call(
+            brevo_sim,
+            "POST",
+            "/contacts",
+            {"email": "a@example.com", "attributes": {"SMS": "+33612345678"}, "updateEnabled": True},
+        ).status_code
+        == 204
+    )
 
 
 def test_ext_id_and_sms_only_contacts(brevo_sim):
@@ -89,18 +122,37 @@ def test_ext_id_and_sms_only_contacts(brevo_sim):
 
 
 def test_get_contact_shape_and_identifier_types(brevo_sim):
-    cid = call(brevo_sim, "POST", "/contacts", {"email": "jane+tag@example.com", "attributes": {"FIRSTNAME": "Jane"}, "listIds": [12]}).json()["id"]
+    cid = call(
+        brevo_sim,
+        "POST",
+        "/contacts",
+        {"email": "jane+tag@example.com", "attributes": {"FIRSTNAME": "Jane"}, "listIds": [12]},
+    ).json()["id"]
     r = call(brevo_sim, "GET", "/contacts/jane%2Btag%40example.com", params={"identifierType": "email_id"})
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"id", "email", "emailBlacklisted", "smsBlacklisted", "createdAt", "modifiedAt", "listIds", "listUnsubscribed", "attributes", "statistics"}
+    assert set(body) == {
+        "id",
+        "email",
+        "emailBlacklisted",
+        "smsBlacklisted",
+        "createdAt",
+        "modifiedAt",
+        "listIds",
+        "listUnsubscribed",
+        "attributes",
+        "statistics",
+    }
     assert body["id"] == cid and body["email"] == "jane+tag@example.com" and body["listIds"] == [12]
     # a raw "+" stays a plus, never a space
     assert call(brevo_sim, "GET", "/contacts/jane+tag@example.com").status_code == 200
     assert call(brevo_sim, "GET", f"/contacts/{cid}").json()["email"] == "jane+tag@example.com"
     assert call(brevo_sim, "GET", f"/contacts/{cid}", params={"identifierType": "contact_id"}).status_code == 200
     missing = call(brevo_sim, "GET", "/contacts/ghost%40example.com")
-    assert missing.status_code == 404 and missing.json() == {"code": "document_not_found", "message": "Contact does not exist"}
+    assert missing.status_code == 404 and missing.json() == {
+        "code": "document_not_found",
+        "message": "Contact does not exist",
+    }
     assert call(brevo_sim, "GET", "/contacts/x", params={"identifierType": "bogus"}).status_code == 400
 
 
@@ -109,22 +161,40 @@ def test_put_updates_only(brevo_sim):
     assert r.status_code == 404 and r.json()["message"] == "Contact does not exist"
     assert brevo_sim.contacts == {}
     call(brevo_sim, "POST", "/contacts", {"email": "a@example.com", "listIds": [10, 11]})
-    r = call(brevo_sim, "PUT", "/contacts/a%40example.com", {"attributes": {"FIRSTNAME": "A"}, "listIds": [12], "unlinkListIds": [10]})
+    r = call(
+        brevo_sim,
+        "PUT",
+        "/contacts/a%40example.com",
+        {"attributes": {"FIRSTNAME": "A"}, "listIds": [12], "unlinkListIds": [10]},
+    )
     assert r.status_code == 204 and r.content == b""
     assert brevo_sim.get_contact("a@example.com")["listIds"] == [11, 12]
     # rename via attributes.EMAIL
-    assert call(brevo_sim, "PUT", "/contacts/a%40example.com", {"attributes": {"EMAIL": "new@example.com"}}).status_code == 204
+    assert (
+        call(brevo_sim, "PUT", "/contacts/a%40example.com", {"attributes": {"EMAIL": "new@example.com"}}).status_code
+        == 204
+    )
     assert brevo_sim.get_contact("new@example.com") is not None and brevo_sim.get_contact("a@example.com") is None
 
 
 def test_batch_update_is_all_or_nothing(brevo_sim):
     call(brevo_sim, "POST", "/contacts", {"email": "a@example.com"})
-    r = call(brevo_sim, "POST", "/contacts/batch", {"contacts": [
-        {"email": "a@example.com", "attributes": {"FIRSTNAME": "A"}},
-        {"email": "ghost@example.com", "attributes": {"FIRSTNAME": "G"}},
-        {"email": "ghost2@example.com"},
-    ]})
-    assert r.status_code == 404 and r.json() == {"code": "document_not_found", "message": "No contact found for indexes 1,2"}
+    r = call(
+        brevo_sim,
+        "POST",
+        "/contacts/batch",
+        {
+            "contacts": [
+                {"email": "a@example.com", "attributes": {"FIRSTNAME": "A"}},
+                {"email": "ghost@example.com", "attributes": {"FIRSTNAME": "G"}},
+                {"email": "ghost2@example.com"},
+            ]
+        },
+    )
+    assert r.status_code == 404 and r.json() == {
+        "code": "document_not_found",
+        "message": "No contact found for indexes 1,2",
+    }
     assert "FIRSTNAME" not in brevo_sim.get_contact("a@example.com")["attributes"]
     r = call(brevo_sim, "POST", "/contacts/batch", {"contacts": [{"id": 1, "attributes": {"FIRSTNAME": "A"}}]})
     assert r.status_code == 204 and brevo_sim.get_contact("a@example.com")["attributes"]["FIRSTNAME"] == "A"
@@ -135,7 +205,12 @@ def test_strict_and_lenient_dates(brevo_sim, make_brevo_sim):
         assert call(sim, "POST", "/contacts/attributes/normal/MEETING_DATE", {"type": "date"}).status_code == 201
     r = call(brevo_sim, "POST", "/contacts", {"email": "a@example.com", "attributes": {"MEETING_DATE": "14/03/2025"}})
     assert r.status_code == 400 and r.json()["code"] == "invalid_parameter" and "MEETING_DATE" in r.json()["message"]
-    r = call(lenient, "POST", "/contacts", {"email": "a@example.com", "attributes": {"MEETING_DATE": "14/03/2025", "FIRSTNAME": "A"}})
+    r = call(
+        lenient,
+        "POST",
+        "/contacts",
+        {"email": "a@example.com", "attributes": {"MEETING_DATE": "14/03/2025", "FIRSTNAME": "A"}},
+    )
     assert r.status_code == 201
     assert lenient.get_contact("a@example.com")["attributes"] == {"FIRSTNAME": "A"}
 

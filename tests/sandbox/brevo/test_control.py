@@ -1,4 +1,5 @@
 """/_sim/state needs no api-key (sandbox/brevo/control.py)."""
+
 from __future__ import annotations
 
 import requests

@@ -1,4 +1,5 @@
 """Per-bucket rate limits and forced faults in Brevo's shape (sandbox/brevo/limits.py)."""
+
 from __future__ import annotations
 
 from tests.sandbox.brevo.helpers import call
@@ -26,7 +27,11 @@ def test_rate_limit_per_bucket_with_headers(make_brevo_sim):
 def test_forced_faults(brevo_sim):
     brevo_sim.force_429(times=1, reset=7)
     r = call(brevo_sim, "GET", "/contacts/lists")
-    assert r.status_code == 429 and r.headers["x-sib-ratelimit-reset"] == "7" and r.headers["x-sib-ratelimit-remaining"] == "0"
+    assert (
+        r.status_code == 429
+        and r.headers["x-sib-ratelimit-reset"] == "7"
+        and r.headers["x-sib-ratelimit-remaining"] == "0"
+    )
     assert r.json()["code"] == "too_many_requests"
     brevo_sim.fail_next(502, b"", route=r"GET /v3/contacts/lists")
     r = call(brevo_sim, "GET", "/contacts/lists")

@@ -1,4 +1,5 @@
 """Phone numbers compare by their E.164 digits (sandbox/brevo/records.py)."""
+
 from __future__ import annotations
 
 from calendly_sync.sandbox.brevo import phone_key

@@ -1,4 +1,5 @@
 """The request pipeline's api-key check and the command line (sandbox/brevo/server.py)."""
+
 from __future__ import annotations
 
 from calendly_sync.sandbox.brevo import SANDBOX_API_KEY

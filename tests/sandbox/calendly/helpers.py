@@ -1,4 +1,5 @@
 """Shared helpers for the Calendly simulator tests: raw HTTP with the sandbox token, times, key sets."""
+
 from __future__ import annotations
 
 import re
@@ -14,10 +15,30 @@ AUTH = {"Authorization": f"Bearer {SANDBOX_TOKEN}"}
 
 
 INVITEE_KEYS = {
-    "uri", "email", "first_name", "last_name", "name", "status", "questions_and_answers", "timezone", "event",
-    "created_at", "updated_at", "tracking", "text_reminder_number", "rescheduled", "old_invitee", "new_invitee",
-    "cancel_url", "reschedule_url", "routing_form_submission", "payment", "no_show", "reconfirmation",
-    "scheduling_method", "invitee_scheduled_by",
+    "uri",
+    "email",
+    "first_name",
+    "last_name",
+    "name",
+    "status",
+    "questions_and_answers",
+    "timezone",
+    "event",
+    "created_at",
+    "updated_at",
+    "tracking",
+    "text_reminder_number",
+    "rescheduled",
+    "old_invitee",
+    "new_invitee",
+    "cancel_url",
+    "reschedule_url",
+    "routing_form_submission",
+    "payment",
+    "no_show",
+    "reconfirmation",
+    "scheduling_method",
+    "invitee_scheduled_by",
 }
 
 

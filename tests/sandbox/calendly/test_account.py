@@ -1,4 +1,5 @@
 """The Python API shapes records like Calendly: invitee keys, split names, reschedule pairs (sandbox/calendly/account.py)."""
+
 from __future__ import annotations
 
 from calendly_sync.sandbox.calendly import CalendlySim
@@ -8,12 +9,24 @@ from tests.sandbox.calendly.helpers import INVITEE_KEYS, future, get
 def test_invitee_has_every_documented_key(calendly_sim: CalendlySim) -> None:
     sim = calendly_sim
     et = sim.add_event_type("Discovery", ["Company name"], split_name=True)
-    inv = sim.book(et["uri"], "levi@example.com", "Levi Duncan", future(),
-                   questions_and_answers=[{"question": "Company name", "answer": "Acme", "position": 0}],
-                   tracking={"utm_source": "newsletter"})
+    inv = sim.book(
+        et["uri"],
+        "levi@example.com",
+        "Levi Duncan",
+        future(),
+        questions_and_answers=[{"question": "Company name", "answer": "Acme", "position": 0}],
+        tracking={"utm_source": "newsletter"},
+    )
     assert set(inv) == INVITEE_KEYS
     assert inv["first_name"] == "Levi" and inv["last_name"] == "Duncan"
-    assert set(inv["tracking"]) == {"utm_campaign", "utm_source", "utm_medium", "utm_content", "utm_term", "salesforce_uuid"}
+    assert set(inv["tracking"]) == {
+        "utm_campaign",
+        "utm_source",
+        "utm_medium",
+        "utm_content",
+        "utm_term",
+        "salesforce_uuid",
+    }
     fetched = get(sim, inv["uri"]).json()["resource"]
     assert fetched == inv
     listed = get(sim, inv["event"] + "/invitees").json()

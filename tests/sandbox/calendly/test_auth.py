@@ -1,4 +1,5 @@
 """Tokens, scopes, per-user rate limits and forced faults (sandbox/calendly/auth.py, via the router)."""
+
 from __future__ import annotations
 
 import requests
@@ -11,11 +12,16 @@ from tests.fixtures_calendly import admin_context
 def test_unauthenticated_variants(calendly_sim: CalendlySim) -> None:
     sim = calendly_sim
     assert requests.get(sim.url + "/users/me", timeout=5).json() == {
-        "title": "Unauthenticated", "message": "The access token is invalid"}
+        "title": "Unauthenticated",
+        "message": "The access token is invalid",
+    }
     sim.add_token("old", sim.admin["uri"], expired=True)
     sim.add_token("gone", sim.admin["uri"], revoked=True)
-    for token, message in (("nope", "The access token is invalid"), ("old", "The access token expired"),
-                           ("gone", "The access token was revoked")):
+    for token, message in (
+        ("nope", "The access token is invalid"),
+        ("old", "The access token expired"),
+        ("gone", "The access token was revoked"),
+    ):
         resp = get(sim, "/users/me", token)
         assert resp.status_code == 401
         assert resp.json() == {"title": "Unauthenticated", "message": message}
@@ -40,8 +46,17 @@ def test_missing_scope_is_403_naming_the_scope(calendly_sim: CalendlySim) -> Non
     ctx = admin_context(sim)
     # :write implies :read
     assert get(sim, "/scheduled_events", "narrow", user=ctx["user"]).status_code == 200
-    resp = post(sim, "/webhook_subscriptions", {"url": "https://x.example/h", "events": ["invitee.created"],
-                                                 "organization": ctx["organization"], "scope": "organization"}, "narrow")
+    resp = post(
+        sim,
+        "/webhook_subscriptions",
+        {
+            "url": "https://x.example/h",
+            "events": ["invitee.created"],
+            "organization": ctx["organization"],
+            "scope": "organization",
+        },
+        "narrow",
+    )
     assert resp.status_code == 403
     body = resp.json()
     assert body["title"] == "Permission Denied"

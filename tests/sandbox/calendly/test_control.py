@@ -1,4 +1,5 @@
 """The /_sim/ control API: book, reschedule, no-show, cancel, state (sandbox/calendly/control.py)."""
+
 from __future__ import annotations
 
 import requests
@@ -13,7 +14,9 @@ def test_sim_control_api(calendly_sim: CalendlySim) -> None:
     booked = requests.post(sim.url + "/_sim/book", json={"email": "s@example.com", "name": "Sim User"}, timeout=5)
     assert booked.status_code == 201
     inv = booked.json()["resource"]
-    resched = requests.post(sim.url + "/_sim/reschedule", json={"invitee": inv["uri"], "start_time": future(9).isoformat()}, timeout=5)
+    resched = requests.post(
+        sim.url + "/_sim/reschedule", json={"invitee": inv["uri"], "start_time": future(9).isoformat()}, timeout=5
+    )
     assert resched.status_code == 201
     new = resched.json()["resource"]
     assert requests.post(sim.url + "/_sim/no_show", json={"invitee": new["uri"]}, timeout=5).status_code == 201

@@ -1,4 +1,5 @@
 """The simulated auth.calendly.com: codes, PKCE, client auth, rotation, expiry, revoke (sandbox/calendly/oauth.py)."""
+
 from __future__ import annotations
 
 import base64
@@ -20,15 +21,24 @@ def _pkce() -> tuple[str, str]:
     return verifier, challenge
 
 
-def _authorize(sim: CalendlySim, challenge: str | None, decision: str = "approve", scope: str = "users:read scheduled_events:read") -> dict[str, list[str]]:
-    params = {"client_id": SANDBOX_CLIENT_ID, "response_type": "code", "redirect_uri": "http://localhost:8000/cb",
-              "scope": scope, "state": "st4te"}
+def _authorize(
+    sim: CalendlySim, challenge: str | None, decision: str = "approve", scope: str = "users:read scheduled_events:read"
+) -> dict[str, list[str]]:
+    params = {
+        "client_id": SANDBOX_CLIENT_ID,
+        "response_type": "code",
+        "redirect_uri": "http://localhost:8000/cb",
+        "scope": scope,
+        "state": "st4te",
+    }
     if challenge:
         params.update(code_challenge=challenge, code_challenge_method="S256")
     page = requests.get(sim.url + "/oauth/authorize", params=params, timeout=5)
     assert page.status_code == 200
     assert "users:read" in page.text and "Approve" in page.text and "Deny" in page.text
-    resp = requests.post(sim.url + "/oauth/authorize", data={**params, "decision": decision}, allow_redirects=False, timeout=5)
+    resp = requests.post(
+        sim.url + "/oauth/authorize", data={**params, "decision": decision}, allow_redirects=False, timeout=5
+    )
     assert resp.status_code == 302
     location = resp.headers["Location"]
     assert location.startswith("http://localhost:8000/cb?")
@@ -36,7 +46,9 @@ def _authorize(sim: CalendlySim, challenge: str | None, decision: str = "approve
 
 
 def _token(sim: CalendlySim, **form: str) -> requests.Response:
-    return requests.post(sim.url + "/oauth/token", data=form, auth=(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET), timeout=5)
+    return requests.post(
+        sim.url + "/oauth/token", data=form, auth=(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET), timeout=5
+    )
 
 
 def test_oauth_code_exchange_with_pkce_and_basic_auth(calendly_sim: CalendlySim) -> None:
@@ -45,13 +57,19 @@ def test_oauth_code_exchange_with_pkce_and_basic_auth(calendly_sim: CalendlySim)
     q = _authorize(sim, challenge)
     assert q["state"] == ["st4te"]
     code = q["code"][0]
-    wrong = _token(sim, grant_type="authorization_code", code=code, redirect_uri="http://localhost:8000/cb",
-                   code_verifier="not-the-verifier")
+    wrong = _token(
+        sim,
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri="http://localhost:8000/cb",
+        code_verifier="not-the-verifier",
+    )
     assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
     q = _authorize(sim, challenge)  # the code is single-use even after a failed exchange
     code = q["code"][0]
-    ok = _token(sim, grant_type="authorization_code", code=code, redirect_uri="http://localhost:8000/cb",
-                code_verifier=verifier)
+    ok = _token(
+        sim, grant_type="authorization_code", code=code, redirect_uri="http://localhost:8000/cb", code_verifier=verifier
+    )
     assert ok.status_code == 200, ok.text
     tok = ok.json()
     assert tok["token_type"] == "Bearer" and tok["expires_in"] == 7200
@@ -59,19 +77,28 @@ def test_oauth_code_exchange_with_pkce_and_basic_auth(calendly_sim: CalendlySim)
     assert tok["scope"] == "users:read scheduled_events:read" and isinstance(tok["created_at"], int)
     assert get(sim, "/users/me", tok["access_token"]).status_code == 200
     assert get(sim, "/event_types", tok["access_token"], user=tok["owner"]).status_code == 403  # not granted
-    reuse = _token(sim, grant_type="authorization_code", code=code, redirect_uri="http://localhost:8000/cb",
-                   code_verifier=verifier)
+    reuse = _token(
+        sim, grant_type="authorization_code", code=code, redirect_uri="http://localhost:8000/cb", code_verifier=verifier
+    )
     assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
-    bad_client = requests.post(sim.url + "/oauth/token", data={"grant_type": "refresh_token", "refresh_token": "x"},
-                               auth=(SANDBOX_CLIENT_ID, "wrong"), timeout=5)
+    bad_client = requests.post(
+        sim.url + "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": "x"},
+        auth=(SANDBOX_CLIENT_ID, "wrong"),
+        timeout=5,
+    )
     assert bad_client.status_code == 401 and bad_client.json()["error"] == "invalid_client"
-    intro = requests.post(sim.url + "/oauth/introspect", data={"client_id": SANDBOX_CLIENT_ID,
-                                                               "client_secret": SANDBOX_CLIENT_SECRET,
-                                                               "token": tok["access_token"]}, timeout=5).json()
+    intro = requests.post(
+        sim.url + "/oauth/introspect",
+        data={"client_id": SANDBOX_CLIENT_ID, "client_secret": SANDBOX_CLIENT_SECRET, "token": tok["access_token"]},
+        timeout=5,
+    ).json()
     assert intro["active"] is True and intro["owner"] == tok["owner"]
-    revoke = requests.post(sim.url + "/oauth/revoke", data={"client_id": SANDBOX_CLIENT_ID,
-                                                            "client_secret": SANDBOX_CLIENT_SECRET,
-                                                            "token": tok["access_token"]}, timeout=5)
+    revoke = requests.post(
+        sim.url + "/oauth/revoke",
+        data={"client_id": SANDBOX_CLIENT_ID, "client_secret": SANDBOX_CLIENT_SECRET, "token": tok["access_token"]},
+        timeout=5,
+    )
     assert revoke.status_code == 200 and revoke.json() == {}
     assert get(sim, "/users/me", tok["access_token"]).json()["message"] == "The access token was revoked"
 
@@ -89,8 +116,9 @@ def test_oauth_access_token_expires_after_ttl() -> None:
     now = [1_800_000_000.0]
     with CalendlySim(clock=lambda: now[0], access_token_ttl=60) as sim:
         q = _authorize(sim, None)
-        tok = _token(sim, grant_type="authorization_code", code=q["code"][0],
-                     redirect_uri="http://localhost:8000/cb").json()
+        tok = _token(
+            sim, grant_type="authorization_code", code=q["code"][0], redirect_uri="http://localhost:8000/cb"
+        ).json()
         assert tok["expires_in"] == 60
         assert get(sim, "/users/me", tok["access_token"]).status_code == 200
         now[0] += 61
@@ -100,7 +128,9 @@ def test_oauth_access_token_expires_after_ttl() -> None:
 def test_refresh_tokens_rotate_and_are_single_use(calendly_sim: CalendlySim) -> None:
     sim = calendly_sim
     q = _authorize(sim, None)
-    first = _token(sim, grant_type="authorization_code", code=q["code"][0], redirect_uri="http://localhost:8000/cb").json()
+    first = _token(
+        sim, grant_type="authorization_code", code=q["code"][0], redirect_uri="http://localhost:8000/cb"
+    ).json()
     second = _token(sim, grant_type="refresh_token", refresh_token=first["refresh_token"])
     assert second.status_code == 200
     pair = second.json()
@@ -116,8 +146,9 @@ def test_refresh_tokens_rotate_and_are_single_use(calendly_sim: CalendlySim) -> 
 def test_concurrent_refresh_with_same_token_exactly_one_wins(calendly_sim: CalendlySim) -> None:
     sim = calendly_sim
     q = _authorize(sim, None)
-    refresh = _token(sim, grant_type="authorization_code", code=q["code"][0],
-                     redirect_uri="http://localhost:8000/cb").json()["refresh_token"]
+    refresh = _token(
+        sim, grant_type="authorization_code", code=q["code"][0], redirect_uri="http://localhost:8000/cb"
+    ).json()["refresh_token"]
     barrier = threading.Barrier(4)
     results: list[int] = []
     lock = threading.Lock()
@@ -141,13 +172,29 @@ def test_native_oauth_client_requires_pkce(calendly_sim: CalendlySim) -> None:
     sim = calendly_sim
     sim.register_oauth_client("native-app", None, ["http://localhost:8000/cb"], kind="native")
     verifier, challenge = _pkce()
-    params = {"client_id": "native-app", "response_type": "code", "redirect_uri": "http://localhost:8000/cb",
-              "code_challenge": challenge, "code_challenge_method": "S256", "decision": "approve"}
+    params = {
+        "client_id": "native-app",
+        "response_type": "code",
+        "redirect_uri": "http://localhost:8000/cb",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "decision": "approve",
+    }
     loc = requests.post(sim.url + "/oauth/authorize", data=params, allow_redirects=False, timeout=5).headers["Location"]
     code = parse_qs(urlsplit(loc).query)["code"][0]
-    resp = requests.post(sim.url + "/oauth/token", data={"grant_type": "authorization_code", "code": code,
-                                                         "client_id": "native-app", "code_verifier": verifier,
-                                                         "redirect_uri": "http://localhost:8000/cb"}, timeout=5)
+    resp = requests.post(
+        sim.url + "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": "native-app",
+            "code_verifier": verifier,
+            "redirect_uri": "http://localhost:8000/cb",
+        },
+        timeout=5,
+    )
     assert resp.status_code == 200, resp.text
-    bad_redirect = requests.get(sim.url + "/oauth/authorize", params={**params, "redirect_uri": "http://evil.example/"}, timeout=5)
+    bad_redirect = requests.get(
+        sim.url + "/oauth/authorize", params={**params, "redirect_uri": "http://evil.example/"}, timeout=5
+    )
     assert bad_redirect.status_code == 400

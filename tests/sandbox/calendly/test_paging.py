@@ -1,4 +1,5 @@
 """Keyset pagination: shape, tokens bound to filters, count bounds, stability (sandbox/calendly/paging.py)."""
+
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit

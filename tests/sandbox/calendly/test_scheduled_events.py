@@ -1,4 +1,5 @@
 """Scheduled events: role rules, filters, 404s, host cancellation and no-shows (sandbox/calendly/scheduled_events.py)."""
+
 from __future__ import annotations
 
 import requests
@@ -18,7 +19,10 @@ def test_scheduled_events_role_rules(calendly_sim: CalendlySim) -> None:
     assert resp.json()["title"] == "Permission Denied"
     resp = get(sim, "/scheduled_events", user=member["uri"])  # admin asks for another user without org
     assert resp.status_code == 403
-    assert resp.json()["message"] == "Please also specify organization when requesting events for a user within your organization."
+    assert (
+        resp.json()["message"]
+        == "Please also specify organization when requesting events for a user within your organization."
+    )
     assert get(sim, "/scheduled_events", user=member["uri"], organization=ctx["organization"]).status_code == 200
     assert get(sim, "/scheduled_events", "member-token", user=member["uri"]).status_code == 200
     assert get(sim, "/scheduled_events").status_code == 400
@@ -36,8 +40,13 @@ def test_scheduled_event_filters_and_404(calendly_sim: CalendlySim) -> None:
     by_email = get(sim, "/scheduled_events", user=ctx["user"], invitee_email="b@example.com").json()["collection"]
     assert [e["uri"] for e in by_email] == [b["event"]]
     assert by_email[0]["cancellation"]["reason"] == "conflict"
-    window = get(sim, "/scheduled_events", user=ctx["user"], min_start_time=(future(3)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                 sort="start_time:desc").json()["collection"]
+    window = get(
+        sim,
+        "/scheduled_events",
+        user=ctx["user"],
+        min_start_time=(future(3)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        sort="start_time:desc",
+    ).json()["collection"]
     assert [e["uri"] for e in window] == [b["event"]]
     missing = get(sim, "/scheduled_events/00000000-0000-0000-0000-000000000000")
     assert missing.status_code == 404

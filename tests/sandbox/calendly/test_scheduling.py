@@ -1,4 +1,5 @@
 """The Scheduling API and available times (sandbox/calendly/scheduling.py, event_types.py)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -14,17 +15,30 @@ def test_scheduling_api_and_available_times(calendly_sim: CalendlySim) -> None:
     end = start + timedelta(days=1)
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
     assert get(sim, "/event_type_available_times", event_type=et["uri"]).status_code == 400
-    too_long = get(sim, "/event_type_available_times", event_type=et["uri"], start_time=start.strftime(fmt),
-                   end_time=(start + timedelta(days=32)).strftime(fmt))
+    too_long = get(
+        sim,
+        "/event_type_available_times",
+        event_type=et["uri"],
+        start_time=start.strftime(fmt),
+        end_time=(start + timedelta(days=32)).strftime(fmt),
+    )
     assert too_long.status_code == 400
-    times = get(sim, "/event_type_available_times", event_type=et["uri"], start_time=start.strftime(fmt),
-                end_time=end.strftime(fmt)).json()
+    times = get(
+        sim,
+        "/event_type_available_times",
+        event_type=et["uri"],
+        start_time=start.strftime(fmt),
+        end_time=end.strftime(fmt),
+    ).json()
     assert set(times) == {"collection"}
     slot = times["collection"][0]["start_time"]
     assert slot == start.strftime(fmt)
-    body = {"event_type": et["uri"], "start_time": slot,
-            "invitee": {"name": "Ada Lovelace", "email": "ada@example.com", "timezone": "Europe/London"},
-            "questions_and_answers": [{"question": "company name", "answer": "x", "position": 0}]}
+    body = {
+        "event_type": et["uri"],
+        "start_time": slot,
+        "invitee": {"name": "Ada Lovelace", "email": "ada@example.com", "timezone": "Europe/London"},
+        "questions_and_answers": [{"question": "company name", "answer": "x", "position": 0}],
+    }
     bad = post(sim, "/invitees", body)
     assert bad.status_code == 400  # question text must match exactly (case-sensitive)
     body["questions_and_answers"][0]["question"] = "Company name"

@@ -1,4 +1,5 @@
 """Seeded data is realistic and deterministic (sandbox/calendly/seeding.py)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone

@@ -1,4 +1,5 @@
 """Webhook subscription routes: round trip, validation and role rules (sandbox/calendly/subscriptions.py)."""
+
 from __future__ import annotations
 
 import requests
@@ -11,8 +12,13 @@ from tests.fixtures_calendly import admin_context
 def test_webhook_subscription_round_trip_and_validation(calendly_sim: CalendlySim) -> None:
     sim = calendly_sim
     ctx = admin_context(sim)
-    body = {"url": "https://hooks.example/calendly", "events": ["invitee.created", "invitee.canceled"],
-            "organization": ctx["organization"], "scope": "organization", "signing_key": "k" * 32}
+    body = {
+        "url": "https://hooks.example/calendly",
+        "events": ["invitee.created", "invitee.canceled"],
+        "organization": ctx["organization"],
+        "scope": "organization",
+        "signing_key": "k" * 32,
+    }
     resp = post(sim, "/webhook_subscriptions", body)
     assert resp.status_code == 201
     sub = resp.json()["resource"]
@@ -38,6 +44,10 @@ def test_webhook_subscription_round_trip_and_validation(calendly_sim: CalendlySi
     assert post(sim, "/webhook_subscriptions", body, "member-token").status_code == 403
     own = post(sim, "/webhook_subscriptions", {**body, "scope": "user", "user": member["uri"]}, "member-token")
     assert own.status_code == 201
-    other = post(sim, "/webhook_subscriptions", {**body, "url": "https://h.example/2", "scope": "user",
-                                                 "user": ctx["user"]}, "member-token")
+    other = post(
+        sim,
+        "/webhook_subscriptions",
+        {**body, "url": "https://h.example/2", "scope": "user", "user": ctx["user"]},
+        "member-token",
+    )
     assert other.status_code == 403

@@ -1,4 +1,5 @@
 """Signed webhook delivery, retries, disabling, event type hooks and sample data (sandbox/calendly/webhooks.py)."""
+
 from __future__ import annotations
 
 import secrets
@@ -12,9 +13,13 @@ from tests.fixtures_calendly import WebhookReceiver, admin_context
 
 def _subscribe(sim: CalendlySim, url: str, key: str | None, events: list[str] | None = None) -> dict[str, Any]:
     ctx = admin_context(sim)
-    body = {"url": url, "events": events or ["invitee.created", "invitee.canceled", "invitee_no_show.created",
-                                             "invitee_no_show.deleted"],
-            "organization": ctx["organization"], "scope": "organization"}
+    body = {
+        "url": url,
+        "events": events
+        or ["invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted"],
+        "organization": ctx["organization"],
+        "scope": "organization",
+    }
     if key:
         body["signing_key"] = key
     resp = post(sim, "/webhook_subscriptions", body)
@@ -22,15 +27,21 @@ def _subscribe(sim: CalendlySim, url: str, key: str | None, events: list[str] | 
     return resp.json()["resource"]
 
 
-def test_signed_webhook_is_delivered_and_verifies(calendly_sim: CalendlySim,
-                                                  calendly_webhook_receiver: WebhookReceiver) -> None:
+def test_signed_webhook_is_delivered_and_verifies(
+    calendly_sim: CalendlySim, calendly_webhook_receiver: WebhookReceiver
+) -> None:
     sim, receiver = calendly_sim, calendly_webhook_receiver
     sim.allow_http_callbacks = True
     key = secrets.token_urlsafe(32)
     _subscribe(sim, receiver.hook_url, key)
     et = sim.add_event_type("Discovery", ["Company name"])
-    inv = sim.book(et["uri"], "w@example.com", "Wes Hook", future(),
-                   questions_and_answers=[{"question": "Company name", "answer": "Acme"}])
+    inv = sim.book(
+        et["uri"],
+        "w@example.com",
+        "Wes Hook",
+        future(),
+        questions_and_answers=[{"question": "Company name", "answer": "Acme"}],
+    )
     req = receiver.next(timeout=5)
     assert verify_signature(req.body, req.headers.get("calendly-webhook-signature"), [key]) == key
     envelope = req.json()
@@ -48,8 +59,9 @@ def test_signed_webhook_is_delivered_and_verifies(calendly_sim: CalendlySim,
     assert len(sim.outbox) == 1 and sim.outbox[0]["body"] == req.body
 
 
-def test_reschedule_fires_both_events_and_no_show_events(calendly_sim: CalendlySim,
-                                                         calendly_webhook_receiver: WebhookReceiver) -> None:
+def test_reschedule_fires_both_events_and_no_show_events(
+    calendly_sim: CalendlySim, calendly_webhook_receiver: WebhookReceiver
+) -> None:
     sim, receiver = calendly_sim, calendly_webhook_receiver
     sim.allow_http_callbacks = True
     sim.deliver_sync = True
@@ -60,8 +72,13 @@ def test_reschedule_fires_both_events_and_no_show_events(calendly_sim: CalendlyS
     ns = sim.mark_no_show(new["uri"])
     sim.unmark_no_show(ns["uri"])
     events = [(r.json()["event"], r.json()["payload"]) for r in receiver.wait_for(5)]
-    assert [e for e, _ in events] == ["invitee.created", "invitee.canceled", "invitee.created",
-                                      "invitee_no_show.created", "invitee_no_show.deleted"]
+    assert [e for e, _ in events] == [
+        "invitee.created",
+        "invitee.canceled",
+        "invitee.created",
+        "invitee_no_show.created",
+        "invitee_no_show.deleted",
+    ]
     canceled, created = events[1][1], events[2][1]
     assert canceled["rescheduled"] is True and canceled["new_invitee"] == new["uri"]
     assert created["old_invitee"] == inv["uri"] and created["scheduled_event"]["uri"] != inv["event"]
@@ -71,8 +88,14 @@ def test_reschedule_fires_both_events_and_no_show_events(calendly_sim: CalendlyS
 def test_failed_deliveries_are_retried_then_hook_disabled(calendly_webhook_receiver: WebhookReceiver) -> None:
     receiver = calendly_webhook_receiver
     receiver.status = 500
-    sim = CalendlySim(default_token=True, allow_http_callbacks=True, deliver_sync=True, delivery_retries=2,
-                      delivery_backoff=0.0, disable_after_failures=3)
+    sim = CalendlySim(
+        default_token=True,
+        allow_http_callbacks=True,
+        deliver_sync=True,
+        delivery_retries=2,
+        delivery_backoff=0.0,
+        disable_after_failures=3,
+    )
     with sim:
         sub = _subscribe(sim, receiver.hook_url, "key")
         et = sim.add_event_type("Call")
@@ -98,8 +121,9 @@ def test_retry_then_success_clears_retry_started_at(calendly_webhook_receiver: W
         assert get(sim, sub["uri"]).json()["resource"]["retry_started_at"] is None
 
 
-def test_event_type_webhooks_and_sample_data(calendly_sim: CalendlySim,
-                                             calendly_webhook_receiver: WebhookReceiver) -> None:
+def test_event_type_webhooks_and_sample_data(
+    calendly_sim: CalendlySim, calendly_webhook_receiver: WebhookReceiver
+) -> None:
     sim, receiver = calendly_sim, calendly_webhook_receiver
     sim.allow_http_callbacks = True
     sim.deliver_sync = True
@@ -113,8 +137,9 @@ def test_event_type_webhooks_and_sample_data(calendly_sim: CalendlySim,
     assert got[1]["payload"]["name"] == "Webinar (new)" and got[2]["payload"]["deleted_at"] is not None
     assert len(receiver.received) == 3
     ctx = admin_context(sim)
-    sample = get(sim, "/sample_webhook_data", event="invitee.created", organization=ctx["organization"],
-                 scope="organization")
+    sample = get(
+        sim, "/sample_webhook_data", event="invitee.created", organization=ctx["organization"], scope="organization"
+    )
     assert sample.status_code == 200
     assert sample.json()["payload"]["email"] == "x@example.com"
     assert "calendly-webhook-signature" not in {k.lower() for k in sample.headers}
