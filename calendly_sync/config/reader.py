@@ -1,51 +1,40 @@
-"""The connector's configuration file: parse, validate, apply to the database, export.
+"""Reading the connector's configuration file: YAML text + environment → typed config objects.
 
 The product page documents its configuration as YAML (``connectors: calendly: ...``); this module
 accepts that file exactly as written there, so a team can keep its connector set-up in version
-control and move it between environments, while the admin stays the live editor of the same rows
-(:class:`~calendly_sync.models.Connection`, :class:`~calendly_sync.models.EventTypeMapping`,
-:class:`~calendly_sync.models.FieldMapping`).
+control and move it between environments, while the admin stays the live editor of the same rows.
 
-Three steps, kept apart so each can be tested on its own:
+:func:`load_config` is pure: text + environment → :class:`ConnectionConfig` objects, or one
+:class:`ConfigErrors` listing *every* problem with its key path (a user fixing a file wants all the
+mistakes at once, not one per run). Writing them to the database is
+:mod:`calendly_sync.config.apply`'s job, writing the database back as YAML
+:mod:`calendly_sync.config.export`'s.
 
-* :func:`load_config` is pure: text + environment → :class:`ConnectionConfig` objects, or one
-  :class:`ConfigErrors` listing *every* problem with its key path (a user fixing a file wants all
-  the mistakes at once, not one per run).
-* :func:`apply_config` writes them in one transaction and only saves rows whose values differ, so
-  importing the same file twice is a no-op (no ``updated_at`` moves, the report says "unchanged").
-* :func:`export_config` writes the database back in the same shape, with secrets replaced by
-  ``${VAR}`` placeholders so an export can be committed or pasted into a ticket safely.
-
-Secrets never appear in errors, warnings, reports or ``repr`` output.
+Secrets never appear in errors, warnings or ``repr`` output.
 See ``docs/configuration.md`` for the file format.
 """
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from django.db import transaction
-from django.utils import timezone
-from django.utils.text import slugify
 
 from calendly_sync.sync.mapping import KNOWN_SOURCES, infer_type
-from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
+from calendly_sync.models import Connection, FieldMapping
 
 __all__ = [
-    "ApplyReport",
     "ConfigError",
     "ConfigErrors",
     "ConnectionConfig",
-    "Counts",
     "EventMappingConfig",
     "FieldMappingConfig",
-    "apply_config",
-    "export_config",
+    "default_attribute_type",
+    "list_id_set",
     "load_config",
 ]
 
@@ -70,13 +59,6 @@ LOG_LEVELS: tuple[str, ...] = tuple(Connection.LogLevel.values)
 AUTH_KINDS: tuple[str, ...] = tuple(Connection.AuthKind.values)
 
 DEFAULT_NAME = "default"
-#: Environment variable names ``export_config`` writes for each secret (suffixed for non-default names).
-DEFAULT_SECRET_ENV: dict[str, str] = {
-    "access_token": "CALENDLY_ACCESS_TOKEN",
-    "webhook_signing_key": "CALENDLY_WEBHOOK_SIGNING_KEY",
-    "brevo_api_key": "BREVO_API_KEY",
-}
-
 _BLOCK_KEYS = (
     "name", "enabled", "auth", "access_token", "sync", "event_mapping", "default_list_id", "default_list_ids",
     "webhook", "field_mapping", "brevo", "debug", "log_level", "log_webhooks",
@@ -202,6 +184,14 @@ def default_attribute_type(source: str, attribute: str) -> str:
     if source == "scheduled_at":
         return FieldMapping.AttributeType.DATE.value
     return infer_type(attribute)
+
+
+def list_id_set(value: Any) -> list[int] | None:
+    """List ids as a sorted set, so [12, 10] stored by the admin equals [10, 12] from a file."""
+    try:
+        return sorted({int(v) for v in (value or [])})
+    except (TypeError, ValueError):
+        return None
 
 
 def _join(path: str, key: Any) -> str:
@@ -752,375 +742,3 @@ def _read_field_spec(reader: _Reader, source: str, spec: Any, path: str) -> Fiel
         return None
     attribute_type = explicit_type or default_attribute_type(source, attribute)
     return FieldMappingConfig(source=source, attribute=str(attribute), attribute_type=attribute_type, enabled=enabled)
-
-
-# --- applying ----------------------------------------------------------------------------------
-
-@dataclass
-class Counts:
-    """Rows created / updated / deleted / left as they were, for one model."""
-
-    created: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
-
-    def __str__(self) -> str:
-        return f"{self.created} created, {self.updated} updated, {self.deleted} deleted, {self.unchanged} unchanged"
-
-
-@dataclass
-class ApplyReport:
-    """What an import did (or, in a dry run, would do). ``changes`` never contains secret values."""
-
-    connections: Counts = field(default_factory=Counts)
-    event_mappings: Counts = field(default_factory=Counts)
-    field_mappings: Counts = field(default_factory=Counts)
-    changes: list[str] = field(default_factory=list)
-    dry_run: bool = False
-
-    def _total(self, attr: str) -> int:
-        return sum(getattr(c, attr) for c in (self.connections, self.event_mappings, self.field_mappings))
-
-    @property
-    def created(self) -> int:
-        return self._total("created")
-
-    @property
-    def updated(self) -> int:
-        return self._total("updated")
-
-    @property
-    def deleted(self) -> int:
-        return self._total("deleted")
-
-    @property
-    def unchanged(self) -> int:
-        return self._total("unchanged")
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.created or self.updated or self.deleted)
-
-    def summary(self) -> str:
-        """One line for the command's output."""
-        head = "Dry run, nothing saved: " if self.dry_run else ""
-        return (f"{head}{self.created} created, {self.updated} updated, {self.deleted} deleted, "
-                f"{self.unchanged} unchanged (connections: {self.connections}; event mappings: "
-                f"{self.event_mappings}; field mappings: {self.field_mappings})")
-
-
-_SECRET_FIELDS = ("access_token", "webhook_signing_key", "brevo_api_key")
-
-
-def _norm_ids(value: Any) -> list[int] | None:
-    """List ids as a sorted set, so [12, 10] stored by the admin equals [10, 12] from a file."""
-    try:
-        return sorted({int(v) for v in (value or [])})
-    except (TypeError, ValueError):
-        return None
-
-
-def apply_config(configs: Sequence[ConnectionConfig], *, prune: bool = True, dry_run: bool = False) -> ApplyReport:
-    """Make the database match ``configs`` in one transaction; only rows that differ are saved.
-
-    With ``prune``, mapping rows of the named connections that a present ``event_mapping`` /
-    ``field_mapping`` section does not list are deleted (the file is the whole list). Connections
-    the file does not name are never touched. ``dry_run`` computes the same report and rolls back.
-    """
-    report = ApplyReport(dry_run=dry_run)
-    with transaction.atomic():
-        for cfg in configs:
-            conn = _apply_connection(cfg, report)
-            if cfg.event_mappings is not None:
-                _apply_event_mappings(conn, cfg.event_mappings, prune, report)
-            if cfg.field_mappings is not None:
-                _apply_field_mappings(conn, cfg.field_mappings, prune, report)
-        if dry_run:
-            transaction.set_rollback(True)
-    return report
-
-
-def _apply_connection(cfg: ConnectionConfig, report: ApplyReport) -> Connection:
-    wanted: dict[str, Any] = {
-        "enabled": cfg.enabled, "auth_kind": cfg.auth_kind, "access_token": cfg.access_token,
-        "sync_contacts": cfg.sync_contacts, "sync_events": cfg.sync_events,
-        "sync_cancellations": cfg.sync_cancellations, "webhook_signing_key": cfg.webhook_signing_key,
-        "brevo_api_key": cfg.brevo_api_key, "debug": cfg.debug, "log_level": cfg.log_level,
-        "log_webhooks": cfg.log_webhooks, "default_list_ids": cfg.default_list_ids,
-    }
-    wanted = {k: v for k, v in wanted.items() if v is not None}  # absent keys keep the stored value
-    conn = Connection.objects.select_for_update().filter(name=cfg.name).first()
-    if conn is None:
-        conn = Connection(name=cfg.name, **wanted)
-        conn.save()
-        report.connections.created += 1
-        report.changes.append(f"connection {cfg.name}: created")
-        return conn
-
-    changed: list[str] = []
-    for name, value in wanted.items():
-        current = getattr(conn, name)
-        same = _norm_ids(current) == value if name == "default_list_ids" else current == value
-        if not same:
-            changed.append(name)
-    if not changed:
-        report.connections.unchanged += 1
-        return conn
-
-    extra: list[str] = []
-    if "webhook_signing_key" in changed and conn.webhook_signing_key and wanted["webhook_signing_key"]:
-        # A rotation: deliveries signed with the old key stay valid for the grace period.
-        conn.previous_signing_key = conn.webhook_signing_key
-        conn.signing_key_rotated_at = timezone.now()
-        extra += ["previous_signing_key", "signing_key_rotated_at"]
-    if "auth_kind" in changed and wanted["auth_kind"] == Connection.AuthKind.PAT:
-        # OAuth leftovers would make the client try to refresh a Personal Access Token.
-        if conn.refresh_token or conn.token_expires_at:
-            conn.refresh_token = ""
-            conn.token_expires_at = None
-            extra += ["refresh_token", "token_expires_at"]
-    for name in changed:
-        setattr(conn, name, wanted[name])
-    conn.save(update_fields=changed + extra + ["updated_at"])
-    report.connections.updated += 1
-    shown = [f"{n} (secret)" if n in _SECRET_FIELDS else f"{n}={wanted[n]!r}" for n in changed]
-    report.changes.append(f"connection {cfg.name}: updated {', '.join(shown)}")
-    return conn
-
-
-def _apply_event_mappings(conn: Connection, wanted: list[EventMappingConfig], prune: bool,
-                          report: ApplyReport) -> None:
-    existing = {m.event_type_uri: m for m in EventTypeMapping.objects.select_for_update().filter(connection=conn)}
-    for spec in wanted:
-        row = existing.pop(spec.event_type_uri, None)
-        values: dict[str, Any] = {
-            "key": spec.key, "list_ids": spec.list_ids, "unlink_on_cancel": spec.unlink_on_cancel,
-            "enabled": spec.enabled,
-        }
-        if spec.event_type_name is not None:
-            values["event_type_name"] = spec.event_type_name
-        if row is None:
-            EventTypeMapping.objects.create(connection=conn, event_type_uri=spec.event_type_uri, **values)
-            report.event_mappings.created += 1
-            report.changes.append(f"connection {conn.name}: event mapping {spec.key} created")
-            continue
-        changed = [
-            name for name, value in values.items()
-            if (_norm_ids(row.list_ids) != value if name == "list_ids" else getattr(row, name) != value)
-        ]
-        if not changed:
-            report.event_mappings.unchanged += 1
-            continue
-        for name in changed:
-            setattr(row, name, values[name])
-        row.save(update_fields=changed + ["updated_at"])
-        report.event_mappings.updated += 1
-        report.changes.append(f"connection {conn.name}: event mapping {spec.key} updated {', '.join(changed)}")
-    if prune:
-        for row in existing.values():
-            row.delete()
-            report.event_mappings.deleted += 1
-            report.changes.append(f"connection {conn.name}: event mapping {row.key or row.event_type_uri} deleted")
-
-
-def _apply_field_mappings(conn: Connection, wanted: list[FieldMappingConfig], prune: bool,
-                          report: ApplyReport) -> None:
-    rows = list(FieldMapping.objects.select_for_update().filter(connection=conn).order_by("position", "id"))
-    existing = {(r.source, r.attribute): r for r in rows}
-    # Positions are rewritten only when the file's order differs from the stored order, so rows
-    # the admin created (all position 0, ordered by id) export and re-import without a change.
-    stored_order = [(r.source, r.attribute) for r in rows if (r.source, r.attribute) in
-                    {(w.source, w.attribute) for w in wanted}]
-    file_order = [(w.source, w.attribute) for w in wanted]
-    keep_positions = stored_order == file_order
-
-    for spec in wanted:
-        row = existing.pop((spec.source, spec.attribute), None)
-        values: dict[str, Any] = {"attribute_type": spec.attribute_type, "enabled": spec.enabled}
-        if not keep_positions:
-            values["position"] = spec.position
-        label = f"{spec.source} → {spec.attribute}"
-        if row is None:
-            FieldMapping.objects.create(connection=conn, source=spec.source, attribute=spec.attribute,
-                                        position=spec.position, attribute_type=spec.attribute_type,
-                                        enabled=spec.enabled)
-            report.field_mappings.created += 1
-            report.changes.append(f"connection {conn.name}: field mapping {label} created")
-            continue
-        changed = [name for name, value in values.items() if getattr(row, name) != value]
-        if not changed:
-            report.field_mappings.unchanged += 1
-            continue
-        for name in changed:
-            setattr(row, name, values[name])
-        row.save(update_fields=changed)
-        report.field_mappings.updated += 1
-        report.changes.append(f"connection {conn.name}: field mapping {label} updated {', '.join(changed)}")
-    if prune:
-        for row in existing.values():
-            row.delete()
-            report.field_mappings.deleted += 1
-            report.changes.append(f"connection {conn.name}: field mapping {row.source} → {row.attribute} deleted")
-
-
-# --- exporting ---------------------------------------------------------------------------------
-
-class _Flow(dict):  # type: ignore[type-arg]
-    """A small mapping written on one line, like the page's ``{list_id: 10, event_type_uri: ...}``."""
-
-
-class _Quoted(str):
-    """A string written in double quotes, as the page writes ``${VAR}`` placeholders and URIs."""
-
-
-class _Dumper(yaml.SafeDumper):
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-_Dumper.add_representer(_Flow, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v.items(), flow_style=True))
-_Dumper.add_representer(_Quoted, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", str(v), style='"'))
-
-
-def secret_variable(field_name: str, connection_name: str, secret_env: Mapping[str, str] | None = None) -> str:
-    """The variable a connection's secret is exported as: ``CALENDLY_ACCESS_TOKEN_SALES`` for "sales"."""
-    base = {**DEFAULT_SECRET_ENV, **(secret_env or {})}[field_name]
-    if connection_name == DEFAULT_NAME:
-        return base
-    return f"{base}_{re.sub(r'[^A-Z0-9]', '_', connection_name.upper())}"
-
-
-def _list_ids_for_export(value: Any) -> list[Any]:
-    ids = _norm_ids(value)
-    return ids if ids is not None else list(value or [])
-
-
-def _export_connection(conn: Connection, secret_env: Mapping[str, str] | None, with_name: bool,
-                       variables: list[str]) -> dict[str, Any]:
-    def placeholder(field_name: str) -> _Quoted:
-        var = secret_variable(field_name, conn.name, secret_env)
-        variables.append(var)
-        return _Quoted(f"${{{var}}}")
-
-    block: dict[str, Any] = {}
-    if with_name:
-        block["name"] = conn.name
-    block["enabled"] = conn.enabled
-    block["auth"] = conn.auth_kind
-    if conn.auth_kind == Connection.AuthKind.PAT and conn.access_token:
-        block["access_token"] = placeholder("access_token")
-    block["sync"] = _Flow(contacts=conn.sync_contacts, events=conn.sync_events,
-                          cancellations=conn.sync_cancellations)
-
-    events: dict[str, Any] = {}
-    used: set[str] = set()
-    for m in conn.event_type_mappings.order_by("id"):  # creation order: the file's order
-        key = m.key or _mapping_key(m)
-        base, n = key, 2
-        while key in used:
-            key, n = f"{base}-{n}", n + 1
-        used.add(key)
-        entry = _Flow()
-        ids = _list_ids_for_export(m.list_ids)
-        if len(ids) == 1:
-            entry["list_id"] = ids[0]
-        else:
-            entry["list_ids"] = ids
-        entry["event_type_uri"] = _Quoted(m.event_type_uri)
-        if m.event_type_name:
-            entry["name"] = m.event_type_name
-        if m.unlink_on_cancel:
-            entry["unlink_on_cancel"] = True
-        if not m.enabled:
-            entry["enabled"] = False
-        events[key] = entry
-    block["event_mapping"] = events
-    block["default_list_ids"] = _list_ids_for_export(conn.default_list_ids)
-    if conn.webhook_signing_key:
-        block["webhook"] = {"signing_key": placeholder("webhook_signing_key")}
-    block["field_mapping"] = _export_field_mappings(conn)
-    if conn.brevo_api_key:
-        block["brevo"] = {"api_key": placeholder("brevo_api_key")}
-    block["debug"] = conn.debug
-    block["log_level"] = conn.log_level
-    block["log_webhooks"] = conn.log_webhooks
-    return block
-
-
-def _mapping_key(m: EventTypeMapping) -> str:
-    """A YAML key for a mapping the admin created without one (the import then stores it)."""
-    return (slugify(m.event_type_name).replace("-", "_")
-            or re.sub(r"[^-a-zA-Z0-9_]", "_", m.event_type_uri.rstrip("/").rsplit("/", 1)[-1])[:100]
-            or f"mapping_{m.pk}")
-
-
-def _export_field_mappings(conn: Connection) -> dict[str, Any]:
-    rows = [r for r in conn.field_mappings.order_by("position", "id")
-            if not (r.source == "email" and r.attribute == "email")]  # a legacy identifier row
-    out: dict[str, Any] = {}
-    if not any(r.source == "email" for r in rows):
-        out["email"] = "email"  # the identifier, as on the page (email: X would copy it to X instead)
-    question_idx = [i for i, r in enumerate(rows) if r.source.startswith(QUESTION_PREFIX)]
-    # One questions_and_answers block keeps the page's shape; it can only do so without
-    # reordering when the question rows are next to each other.
-    grouped = bool(question_idx) and question_idx == list(range(question_idx[0], question_idx[-1] + 1))
-    questions: dict[str, Any] = {}
-
-    def spec(r: FieldMapping) -> Any:
-        if r.enabled and r.attribute_type == default_attribute_type(r.source, r.attribute):
-            return r.attribute
-        value = _Flow(attribute=r.attribute, type=r.attribute_type)
-        if not r.enabled:
-            value["enabled"] = False
-        return value
-
-    def put(target: dict[str, Any], key: str, value: Any) -> None:
-        if key not in target:
-            target[key] = value
-        elif isinstance(target[key], list):
-            target[key].append(value)
-        else:
-            target[key] = [target[key], value]
-
-    for r in rows:
-        if r.source.startswith(QUESTION_PREFIX) and grouped:
-            if "questions_and_answers" not in out:
-                out["questions_and_answers"] = questions
-            put(questions, r.source[len(QUESTION_PREFIX):], spec(r))
-        else:
-            put(out, r.source, spec(r))
-    return out
-
-
-def export_config(connections: Iterable[Connection | str] | None = None,
-                  secret_env: Mapping[str, str] | None = None) -> str:
-    """The stored configuration as YAML that :func:`load_config` accepts, secrets as ``${VAR}``.
-
-    ``connections``: Connection objects or names (default: all). ``secret_env`` overrides the base
-    variable names in :data:`DEFAULT_SECRET_ENV` (keys ``access_token``, ``webhook_signing_key``,
-    ``brevo_api_key``); non-default connections get their upper-cased name as a suffix.
-    """
-    if connections is None:
-        conns = list(Connection.objects.order_by("name"))
-    else:
-        conns = []
-        for item in connections:
-            conns.append(item if isinstance(item, Connection) else Connection.objects.get(name=item))
-    if not conns:
-        raise ValueError("no connection to export")
-    unknown = set(secret_env or {}) - set(DEFAULT_SECRET_ENV)
-    if unknown:
-        raise ValueError(f"secret_env keys must be among {', '.join(DEFAULT_SECRET_ENV)}: {', '.join(sorted(unknown))}")
-
-    variables: list[str] = []
-    several = len(conns) > 1
-    blocks = [_export_connection(c, secret_env, several or c.name != DEFAULT_NAME, variables) for c in conns]
-    doc = {"connectors": {"calendly": blocks if several else blocks[0]}}
-    header = ["# Calendly → Brevo connector configuration (manage.py export_connector_config).",
-              "# Import with: manage.py import_connector_config FILE   (see docs/configuration.md)"]
-    if variables:
-        header.append("# Secrets are ${VAR} placeholders; set these variables before importing: "
-                      + ", ".join(dict.fromkeys(variables)))
-    body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
-    return "\n".join(header) + "\n" + body
