@@ -15,7 +15,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from calendly_sync.config.reader import ConnectionConfig, EventMappingConfig, FieldMappingConfig, list_id_set
+from calendly_sync.config.reader import ConnectionConfig, EventMappingConfig, FieldMappingConfig
+from calendly_sync.config.schema import SECRETS, list_id_set
 from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
 
 __all__ = ["ApplyReport", "Counts", "apply_config"]
@@ -73,9 +74,6 @@ class ApplyReport:
         return (f"{head}{self.created} created, {self.updated} updated, {self.deleted} deleted, "
                 f"{self.unchanged} unchanged (connections: {self.connections}; event mappings: "
                 f"{self.event_mappings}; field mappings: {self.field_mappings})")
-
-
-_SECRET_FIELDS = ("access_token", "webhook_signing_key", "brevo_api_key")
 
 
 def apply_config(configs: Sequence[ConnectionConfig], *, prune: bool = True, dry_run: bool = False) -> ApplyReport:
@@ -141,7 +139,7 @@ def _apply_connection(cfg: ConnectionConfig, report: ApplyReport) -> Connection:
         setattr(conn, name, wanted[name])
     conn.save(update_fields=changed + extra + ["updated_at"])
     report.connections.updated += 1
-    shown = [f"{n} (secret)" if n in _SECRET_FIELDS else f"{n}={wanted[n]!r}" for n in changed]
+    shown = [f"{n} (secret)" if n in SECRETS else f"{n}={wanted[n]!r}" for n in changed]
     report.changes.append(f"connection {cfg.name}: updated {', '.join(shown)}")
     return conn
 

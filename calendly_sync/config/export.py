@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from django.utils.text import slugify
 
-from calendly_sync.config.reader import DEFAULT_NAME, QUESTION_PREFIX, default_attribute_type, list_id_set
+from calendly_sync.config.schema import DEFAULT_NAME, QUESTION_PREFIX, default_attribute_type, list_id_set
 from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
 
 __all__ = ["DEFAULT_SECRET_ENV", "export_config", "secret_variable"]
