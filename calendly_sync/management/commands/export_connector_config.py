@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from calendly_sync.config.reader import export_config
+from calendly_sync.config.export import export_config
 from calendly_sync.models import Connection
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from calendly_sync.config.reader import ConfigErrors, apply_config, load_config
+from calendly_sync.config.apply import apply_config
+from calendly_sync.config.reader import ConfigErrors, load_config
 
 
 class Command(BaseCommand):
