@@ -4,6 +4,7 @@
 turns YAML text into config objects, ``apply`` writes them to the database, ``export`` writes the
 database back as YAML. The functions a caller needs are importable from here too.
 """
+
 from calendly_sync.config.apply import ApplyReport, apply_config
 from calendly_sync.config.export import export_config
 from calendly_sync.config.reader import ConfigError, ConfigErrors, ConnectionConfig, load_config

@@ -6,6 +6,7 @@ reader produced and makes the rows match them (:class:`~calendly_sync.models.Con
 one transaction. It saves only rows whose values differ, so importing the same file twice is a
 no-op (no ``updated_at`` moves, the report says "unchanged"), and its report never shows a secret.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -71,9 +72,11 @@ class ApplyReport:
     def summary(self) -> str:
         """One line for the command's output."""
         head = "Dry run, nothing saved: " if self.dry_run else ""
-        return (f"{head}{self.created} created, {self.updated} updated, {self.deleted} deleted, "
-                f"{self.unchanged} unchanged (connections: {self.connections}; event mappings: "
-                f"{self.event_mappings}; field mappings: {self.field_mappings})")
+        return (
+            f"{head}{self.created} created, {self.updated} updated, {self.deleted} deleted, "
+            f"{self.unchanged} unchanged (connections: {self.connections}; event mappings: "
+            f"{self.event_mappings}; field mappings: {self.field_mappings})"
+        )
 
 
 def apply_config(configs: Sequence[ConnectionConfig], *, prune: bool = True, dry_run: bool = False) -> ApplyReport:
@@ -98,11 +101,18 @@ def apply_config(configs: Sequence[ConnectionConfig], *, prune: bool = True, dry
 
 def _apply_connection(cfg: ConnectionConfig, report: ApplyReport) -> Connection:
     wanted: dict[str, Any] = {
-        "enabled": cfg.enabled, "auth_kind": cfg.auth_kind, "access_token": cfg.access_token,
-        "sync_contacts": cfg.sync_contacts, "sync_events": cfg.sync_events,
-        "sync_cancellations": cfg.sync_cancellations, "webhook_signing_key": cfg.webhook_signing_key,
-        "brevo_api_key": cfg.brevo_api_key, "debug": cfg.debug, "log_level": cfg.log_level,
-        "log_webhooks": cfg.log_webhooks, "default_list_ids": cfg.default_list_ids,
+        "enabled": cfg.enabled,
+        "auth_kind": cfg.auth_kind,
+        "access_token": cfg.access_token,
+        "sync_contacts": cfg.sync_contacts,
+        "sync_events": cfg.sync_events,
+        "sync_cancellations": cfg.sync_cancellations,
+        "webhook_signing_key": cfg.webhook_signing_key,
+        "brevo_api_key": cfg.brevo_api_key,
+        "debug": cfg.debug,
+        "log_level": cfg.log_level,
+        "log_webhooks": cfg.log_webhooks,
+        "default_list_ids": cfg.default_list_ids,
     }
     wanted = {k: v for k, v in wanted.items() if v is not None}  # absent keys keep the stored value
     conn = Connection.objects.select_for_update().filter(name=cfg.name).first()
@@ -129,12 +139,15 @@ def _apply_connection(cfg: ConnectionConfig, report: ApplyReport) -> Connection:
         conn.previous_signing_key = conn.webhook_signing_key
         conn.signing_key_rotated_at = timezone.now()
         extra += ["previous_signing_key", "signing_key_rotated_at"]
-    if "auth_kind" in changed and wanted["auth_kind"] == Connection.AuthKind.PAT:
-        # OAuth leftovers would make the client try to refresh a Personal Access Token.
-        if conn.refresh_token or conn.token_expires_at:
-            conn.refresh_token = ""
-            conn.token_expires_at = None
-            extra += ["refresh_token", "token_expires_at"]
+    # OAuth leftovers would make the client try to refresh a Personal Access Token.
+    if (
+        "auth_kind" in changed
+        and wanted["auth_kind"] == Connection.AuthKind.PAT
+        and (conn.refresh_token or conn.token_expires_at)
+    ):
+        conn.refresh_token = ""
+        conn.token_expires_at = None
+        extra += ["refresh_token", "token_expires_at"]
     for name in changed:
         setattr(conn, name, wanted[name])
     conn.save(update_fields=changed + extra + ["updated_at"])
@@ -144,13 +157,14 @@ def _apply_connection(cfg: ConnectionConfig, report: ApplyReport) -> Connection:
     return conn
 
 
-def _apply_event_mappings(conn: Connection, wanted: list[EventMappingConfig], prune: bool,
-                          report: ApplyReport) -> None:
+def _apply_event_mappings(conn: Connection, wanted: list[EventMappingConfig], prune: bool, report: ApplyReport) -> None:
     existing = {m.event_type_uri: m for m in EventTypeMapping.objects.select_for_update().filter(connection=conn)}
     for spec in wanted:
         row = existing.pop(spec.event_type_uri, None)
         values: dict[str, Any] = {
-            "key": spec.key, "list_ids": spec.list_ids, "unlink_on_cancel": spec.unlink_on_cancel,
+            "key": spec.key,
+            "list_ids": spec.list_ids,
+            "unlink_on_cancel": spec.unlink_on_cancel,
             "enabled": spec.enabled,
         }
         if spec.event_type_name is not None:
@@ -161,7 +175,8 @@ def _apply_event_mappings(conn: Connection, wanted: list[EventMappingConfig], pr
             report.changes.append(f"connection {conn.name}: event mapping {spec.key} created")
             continue
         changed = [
-            name for name, value in values.items()
+            name
+            for name, value in values.items()
             if (list_id_set(row.list_ids) != value if name == "list_ids" else getattr(row, name) != value)
         ]
         if not changed:
@@ -169,7 +184,7 @@ def _apply_event_mappings(conn: Connection, wanted: list[EventMappingConfig], pr
             continue
         for name in changed:
             setattr(row, name, values[name])
-        row.save(update_fields=changed + ["updated_at"])
+        row.save(update_fields=[*changed, "updated_at"])
         report.event_mappings.updated += 1
         report.changes.append(f"connection {conn.name}: event mapping {spec.key} updated {', '.join(changed)}")
     if prune:
@@ -179,14 +194,14 @@ def _apply_event_mappings(conn: Connection, wanted: list[EventMappingConfig], pr
             report.changes.append(f"connection {conn.name}: event mapping {row.key or row.event_type_uri} deleted")
 
 
-def _apply_field_mappings(conn: Connection, wanted: list[FieldMappingConfig], prune: bool,
-                          report: ApplyReport) -> None:
+def _apply_field_mappings(conn: Connection, wanted: list[FieldMappingConfig], prune: bool, report: ApplyReport) -> None:
     rows = list(FieldMapping.objects.select_for_update().filter(connection=conn).order_by("position", "id"))
     existing = {(r.source, r.attribute): r for r in rows}
     # Positions are rewritten only when the file's order differs from the stored order, so rows
     # the admin created (all position 0, ordered by id) export and re-import without a change.
-    stored_order = [(r.source, r.attribute) for r in rows if (r.source, r.attribute) in
-                    {(w.source, w.attribute) for w in wanted}]
+    stored_order = [
+        (r.source, r.attribute) for r in rows if (r.source, r.attribute) in {(w.source, w.attribute) for w in wanted}
+    ]
     file_order = [(w.source, w.attribute) for w in wanted]
     keep_positions = stored_order == file_order
 
@@ -197,9 +212,14 @@ def _apply_field_mappings(conn: Connection, wanted: list[FieldMappingConfig], pr
             values["position"] = spec.position
         label = f"{spec.source} → {spec.attribute}"
         if row is None:
-            FieldMapping.objects.create(connection=conn, source=spec.source, attribute=spec.attribute,
-                                        position=spec.position, attribute_type=spec.attribute_type,
-                                        enabled=spec.enabled)
+            FieldMapping.objects.create(
+                connection=conn,
+                source=spec.source,
+                attribute=spec.attribute,
+                position=spec.position,
+                attribute_type=spec.attribute_type,
+                enabled=spec.enabled,
+            )
             report.field_mappings.created += 1
             report.changes.append(f"connection {conn.name}: field mapping {label} created")
             continue

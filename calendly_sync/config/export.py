@@ -5,6 +5,7 @@ set-up made in the admin can be committed, reviewed and imported elsewhere; re-i
 into the database it came from changes nothing. Secrets are replaced by ``${VAR}`` placeholders,
 so an export can be committed or pasted into a ticket safely.
 """
+
 from __future__ import annotations
 
 import re
@@ -57,8 +58,9 @@ def _list_ids_for_export(value: Any) -> list[Any]:
     return ids if ids is not None else list(value or [])
 
 
-def _export_connection(conn: Connection, secret_env: Mapping[str, str] | None, with_name: bool,
-                       variables: list[str]) -> dict[str, Any]:
+def _export_connection(
+    conn: Connection, secret_env: Mapping[str, str] | None, with_name: bool, variables: list[str]
+) -> dict[str, Any]:
     def placeholder(field_name: str) -> _Quoted:
         var = secret_variable(field_name, conn.name, secret_env)
         variables.append(var)
@@ -71,8 +73,7 @@ def _export_connection(conn: Connection, secret_env: Mapping[str, str] | None, w
     block["auth"] = conn.auth_kind
     if conn.auth_kind == Connection.AuthKind.PAT and conn.access_token:
         block["access_token"] = placeholder("access_token")
-    block["sync"] = _Flow(contacts=conn.sync_contacts, events=conn.sync_events,
-                          cancellations=conn.sync_cancellations)
+    block["sync"] = _Flow(contacts=conn.sync_contacts, events=conn.sync_events, cancellations=conn.sync_cancellations)
 
     events: dict[str, Any] = {}
     used: set[str] = set()
@@ -111,14 +112,19 @@ def _export_connection(conn: Connection, secret_env: Mapping[str, str] | None, w
 
 def _mapping_key(m: EventTypeMapping) -> str:
     """A YAML key for a mapping the admin created without one (the import then stores it)."""
-    return (slugify(m.event_type_name).replace("-", "_")
-            or re.sub(r"[^-a-zA-Z0-9_]", "_", m.event_type_uri.rstrip("/").rsplit("/", 1)[-1])[:100]
-            or f"mapping_{m.pk}")
+    return (
+        slugify(m.event_type_name).replace("-", "_")
+        or re.sub(r"[^-a-zA-Z0-9_]", "_", m.event_type_uri.rstrip("/").rsplit("/", 1)[-1])[:100]
+        or f"mapping_{m.pk}"
+    )
 
 
 def _export_field_mappings(conn: Connection) -> dict[str, Any]:
-    rows = [r for r in conn.field_mappings.order_by("position", "id")
-            if not (r.source == "email" and r.attribute == "email")]  # a legacy identifier row
+    rows = [
+        r
+        for r in conn.field_mappings.order_by("position", "id")
+        if not (r.source == "email" and r.attribute == "email")
+    ]  # a legacy identifier row
     out: dict[str, Any] = {}
     if not any(r.source == "email" for r in rows):
         out["email"] = "email"  # the identifier, as on the page (email: X would copy it to X instead)
@@ -148,14 +154,15 @@ def _export_field_mappings(conn: Connection) -> dict[str, Any]:
         if r.source.startswith(QUESTION_PREFIX) and grouped:
             if "questions_and_answers" not in out:
                 out["questions_and_answers"] = questions
-            put(questions, r.source[len(QUESTION_PREFIX):], spec(r))
+            put(questions, r.source[len(QUESTION_PREFIX) :], spec(r))
         else:
             put(out, r.source, spec(r))
     return out
 
 
-def export_config(connections: Iterable[Connection | str] | None = None,
-                  secret_env: Mapping[str, str] | None = None) -> str:
+def export_config(
+    connections: Iterable[Connection | str] | None = None, secret_env: Mapping[str, str] | None = None
+) -> str:
     """The stored configuration as YAML that :func:`load_config` accepts, secrets as ``${VAR}``.
 
     ``connections``: Connection objects or names (default: all). ``secret_env`` overrides the base
@@ -178,10 +185,14 @@ def export_config(connections: Iterable[Connection | str] | None = None,
     several = len(conns) > 1
     blocks = [_export_connection(c, secret_env, several or c.name != DEFAULT_NAME, variables) for c in conns]
     doc = {"connectors": {"calendly": blocks if several else blocks[0]}}
-    header = ["# Calendly → Brevo connector configuration (manage.py export_connector_config).",
-              "# Import with: manage.py import_connector_config FILE   (see docs/configuration.md)"]
+    header = [
+        "# Calendly → Brevo connector configuration (manage.py export_connector_config).",
+        "# Import with: manage.py import_connector_config FILE   (see docs/configuration.md)",
+    ]
     if variables:
-        header.append("# Secrets are ${VAR} placeholders; set these variables before importing: "
-                      + ", ".join(dict.fromkeys(variables)))
+        header.append(
+            "# Secrets are ${VAR} placeholders; set these variables before importing: "
+            + ", ".join(dict.fromkeys(variables))
+        )
     body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
     return "\n".join(header) + "\n" + body

@@ -12,6 +12,7 @@ additions that :func:`join` turns into a key path: :class:`Index` for a list pos
 a path below the mapping, and ``()`` for the mapping itself (a missing key is reported on the
 mapping that lacks it: ``connectors.calendly.event_mapping.demo: event_type_uri is required``).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -49,8 +50,14 @@ def type_name(value: Any) -> str:
     """How a message names a value's YAML type: ``expected a string, got an integer``."""
     if value is None:
         return "nothing"
-    for kind, name in ((bool, "a boolean"), (int, "an integer"), (float, "a number"), (str, "a string"),
-                       (list, "a list"), (dict, "a mapping")):
+    for kind, name in (
+        (bool, "a boolean"),
+        (int, "an integer"),
+        (float, "a number"),
+        (str, "a string"),
+        (list, "a list"),
+        (dict, "a mapping"),
+    ):
         if isinstance(value, kind):
             return name
     return type(value).__name__
@@ -62,6 +69,7 @@ def did_you_mean(key: Hashable, choices: Iterable[str]) -> str:
 
 
 # --- key paths ---------------------------------------------------------------------------------
+
 
 class Index(int):
     """A list position in a key path, written ``[n]`` right after the list's key."""
@@ -270,6 +278,7 @@ class Choice(Text):
 
 
 # --- mappings ----------------------------------------------------------------------------------
+
 
 class Section(YamlField, _Serializer):
     """A mapping with declared keys. Unlike DRF's loop, every key is checked even after a bad one,

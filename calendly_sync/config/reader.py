@@ -12,6 +12,7 @@ run). Writing the objects to the database is :mod:`calendly_sync.config.apply`'s
 
 Secrets never appear in errors, warnings or ``repr`` output. See ``docs/configuration.md``.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,6 +42,7 @@ _REFERENCE_RE = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
 
 
 # --- errors ------------------------------------------------------------------------------------
+
 
 class ConfigError(ValueError):
     """One problem in the file, tied to the key path a user has to look at."""
@@ -72,6 +74,7 @@ class ConfigErrors(ValueError):
 
 
 # --- parsed configuration ----------------------------------------------------------------------
+
 
 @dataclass
 class EventMappingConfig:
@@ -126,6 +129,7 @@ class ConnectionConfig:
 
 # --- ${VAR} substitution -----------------------------------------------------------------------
 
+
 class _Environment:
     """Substitutes ``${VAR}`` / ``${VAR:-default}`` in a string value (``$${`` is a literal ``${``).
 
@@ -145,7 +149,7 @@ class _Environment:
         substituted = False
         unterminated = "unterminated ${ (expected ${NAME}; a default cannot contain braces)"
         for match in _REFERENCE_RE.finditer(value):
-            literal = value[pos:match.start()]
+            literal = value[pos : match.start()]
             if "${" in literal:
                 problems.append(unterminated)
             out.append(literal)
@@ -176,6 +180,7 @@ class _Environment:
 
 
 # --- parsing -----------------------------------------------------------------------------------
+
 
 def _yaml_error(exc: yaml.YAMLError) -> ConfigError:
     mark = getattr(exc, "problem_mark", None)
@@ -212,8 +217,9 @@ def _scan_keys(text: str) -> tuple[list[ConfigError], dict[str, int]]:
                 line = key_node.start_mark.line + 1
                 lines.setdefault(child, line)
                 if key_node.value in first_line:
-                    errors.append(ConfigError(
-                        child, f"duplicate key (line {line}; first at line {first_line[key_node.value]})"))
+                    errors.append(
+                        ConfigError(child, f"duplicate key (line {line}; first at line {first_line[key_node.value]})")
+                    )
                 else:
                     first_line[key_node.value] = line
                 walk(value_node, child)
@@ -266,11 +272,13 @@ def load_config(text: str, environ: Mapping[str, str] | None = None) -> list[Con
                     break
                 path = parent
             return 0
+
         raise ConfigErrors(sorted(errors, key=line_of))
     return [_connection(path, block) for path, block in document.validated_data["connectors"]]
 
 
 # --- validated data → config objects -----------------------------------------------------------
+
 
 def _list_ids(values: Mapping[str, Any], one: str, many: str) -> list[int]:
     """``list_id`` and ``list_ids`` (or their ``default_`` pair) together: their union, sorted."""
@@ -280,11 +288,16 @@ def _list_ids(values: Mapping[str, Any], one: str, many: str) -> list[int]:
 def _connection(path: str, block: dict[str, Any]) -> ConnectionConfig:
     sync = block.get("sync", {})
     cfg = ConnectionConfig(
-        name=block["name"], path=path,
-        enabled=block.get("enabled"), auth_kind=block.get("auth"),
-        sync_contacts=sync.get("contacts"), sync_events=sync.get("events"),
+        name=block["name"],
+        path=path,
+        enabled=block.get("enabled"),
+        auth_kind=block.get("auth"),
+        sync_contacts=sync.get("contacts"),
+        sync_events=sync.get("events"),
         sync_cancellations=sync.get("cancellations"),
-        debug=block.get("debug"), log_level=block.get("log_level"), log_webhooks=block.get("log_webhooks"),
+        debug=block.get("debug"),
+        log_level=block.get("log_level"),
+        log_webhooks=block.get("log_webhooks"),
     )
     if "default_list_id" in block or "default_list_ids" in block:
         cfg.default_list_ids = _list_ids(block, "default_list_id", "default_list_ids")
@@ -302,8 +315,11 @@ def _connection(path: str, block: dict[str, Any]) -> ConnectionConfig:
     if "event_mapping" in block:
         cfg.event_mappings = [
             EventMappingConfig(
-                key=key, event_type_uri=entry["event_type_uri"], list_ids=_list_ids(entry, "list_id", "list_ids"),
-                event_type_name=entry.get("name"), unlink_on_cancel=entry["unlink_on_cancel"],
+                key=key,
+                event_type_uri=entry["event_type_uri"],
+                list_ids=_list_ids(entry, "list_id", "list_ids"),
+                event_type_name=entry.get("name"),
+                unlink_on_cancel=entry["unlink_on_cancel"],
                 enabled=entry["enabled"],
             )
             for key, entry in block["event_mapping"].items()

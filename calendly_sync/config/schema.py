@@ -9,6 +9,7 @@ keys sit next to them as ``check_<key>`` methods. The field types come from
 :mod:`calendly_sync.config.fields`; the reader (:mod:`calendly_sync.config.reader`) parses the
 YAML, supplies ``${VAR}`` substitution and turns the validated data into config objects.
 """
+
 from __future__ import annotations
 
 import re
@@ -40,7 +41,7 @@ from calendly_sync.config.fields import (
     type_name,
 )
 from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
-from calendly_sync.sync.mapping import KNOWN_SOURCES, infer_type
+from calendly_sync.sync.mapping import KNOWN_SOURCES, QUESTION_PREFIX, infer_type
 
 __all__ = [
     "ATTRIBUTE_TYPES",
@@ -62,15 +63,31 @@ __all__ = [
 #: names, plus any alias the mapping code also understands (``start``, ``host_name``, …), so the
 #: file never rejects a source the sync would have handled.
 DOCUMENTED_SOURCES: tuple[str, ...] = (
-    "email", "name", "first_name", "last_name", "timezone", "status", "text_reminder_number",
-    "created_at", "cancel_reason",
-    "tracking.utm_campaign", "tracking.utm_source", "tracking.utm_medium", "tracking.utm_content",
-    "tracking.utm_term", "tracking.salesforce_uuid",
-    "event_type_name", "event_type_uri", "scheduled_at", "start_time", "end_time", "location",
-    "host", "host_email",
+    "email",
+    "name",
+    "first_name",
+    "last_name",
+    "timezone",
+    "status",
+    "text_reminder_number",
+    "created_at",
+    "cancel_reason",
+    "tracking.utm_campaign",
+    "tracking.utm_source",
+    "tracking.utm_medium",
+    "tracking.utm_content",
+    "tracking.utm_term",
+    "tracking.salesforce_uuid",
+    "event_type_name",
+    "event_type_uri",
+    "scheduled_at",
+    "start_time",
+    "end_time",
+    "location",
+    "host",
+    "host_email",
 )
 SOURCES: tuple[str, ...] = DOCUMENTED_SOURCES + tuple(sorted(set(KNOWN_SOURCES) - set(DOCUMENTED_SOURCES)))
-QUESTION_PREFIX = "question:"
 QUESTIONS_KEY = "questions_and_answers"
 ATTRIBUTE_TYPES: tuple[str, ...] = tuple(FieldMapping.AttributeType.values)  # text, date, float, boolean, phone
 TYPE_ALIASES = {"number": "float"}  # the admin labels "float" as "number"
@@ -106,7 +123,8 @@ _SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
 _EVENT_TYPE_PATH_RE = re.compile(r"/event_types/[^/]+")
 SLUG = RegexValidator(_SLUG_RE, "expected a slug (letters, digits, - and _)")
 ATTRIBUTE_NAME = RegexValidator(
-    r"^[A-Z][A-Z0-9_]*$", "expected a Brevo attribute name in upper case (A-Z, 0-9, _), e.g. FIRSTNAME")
+    r"^[A-Z][A-Z0-9_]*$", "expected a Brevo attribute name in upper case (A-Z, 0-9, _), e.g. FIRSTNAME"
+)
 
 
 def is_slug(value: Any, max_length: int) -> bool:
@@ -141,10 +159,12 @@ def calendly_event_type_uri(uri: str) -> None:
         parts = None
     if not (parts and parts.scheme in ("http", "https") and parts.netloc and _EVENT_TYPE_PATH_RE.search(parts.path)):
         raise serializers.ValidationError(
-            "expected a Calendly event type URI like https://api.calendly.com/event_types/<uuid>")
+            "expected a Calendly event type URI like https://api.calendly.com/event_types/<uuid>"
+        )
 
 
 # --- the file's mappings -----------------------------------------------------------------------
+
 
 class SyncSection(Section):
     contacts = Boolean()
@@ -171,8 +191,12 @@ class EventMappingEntry(Section):
     }
     list_id = ListId()
     list_ids = ListIds()
-    event_type_uri = Text(max_length=URI_LENGTH, required=True, validators=[calendly_event_type_uri],
-                          error_messages={"required": "event_type_uri is required"})
+    event_type_uri = Text(
+        max_length=URI_LENGTH,
+        required=True,
+        validators=[calendly_event_type_uri],
+        error_messages={"required": "event_type_uri is required"},
+    )
     name = Text(max_length=EVENT_TYPE_NAME_LENGTH)  # absent: keep what the catalog/admin stored
     unlink_on_cancel = Boolean(default=False)
     enabled = Boolean(default=True)
@@ -223,8 +247,7 @@ class EventMappings(Container):
 class FieldSpec(Section):
     """The long form of a field mapping: ``{attribute: NAME, type: T, enabled: B}``."""
 
-    attribute = Text(max_length=ATTRIBUTE_LENGTH, required=True,
-                     error_messages={"required": "attribute is required"})
+    attribute = Text(max_length=ATTRIBUTE_LENGTH, required=True, error_messages={"required": "attribute is required"})
     type = Choice(ATTRIBUTE_TYPES, aliases=TYPE_ALIASES)  # absent: default_attribute_type
     enabled = Boolean(default=True)
 
@@ -285,7 +308,7 @@ class FieldMappings(Container):
             elif key in SOURCES:
                 self._add(key, spec, key, rows, errors)
             else:
-                hint = did_you_mean(key, SOURCES + (QUESTIONS_KEY,))
+                hint = did_you_mean(key, (*SOURCES, QUESTIONS_KEY))
                 errors[key] = [self.message("source", hint=hint)]
         if errors:
             raise invalid(errors)
@@ -419,7 +442,7 @@ class Connectors(Container):
             elif key == "calendly":
                 read(key, DEFAULT_NAME, value)
             elif isinstance(key, str) and key.startswith(BLOCK_PREFIX) and len(key) > len(BLOCK_PREFIX):
-                read(key, key[len(BLOCK_PREFIX):], value)
+                read(key, key[len(BLOCK_PREFIX) :], value)
             else:
                 errors[key] = [self.message("unknown")]
         if not data:

@@ -34,11 +34,11 @@ __all__ = [
     "FieldRule",
     "KNOWN_SOURCES",
     "MappingResult",
+    "QUESTION_PREFIX",
     "format_date",
     "infer_type",
     "map_fields",
     "match_question",
-    "rules_from_config",
     "split_name",
 ]
 
@@ -462,53 +462,6 @@ def _names(booking: Any) -> tuple[str, str]:
         return first, last
     split_first, split_last = split_name(_clean(_get(booking, "name")))
     return split_first, last or split_last
-
-
-# -- config ----------------------------------------------------------------------------------------
-
-
-def rules_from_config(field_mapping: Mapping[str, Any] | None) -> tuple[list[FieldRule], list[str]]:
-    """Rules from the YAML ``field_mapping`` block, exactly as the product page writes it.
-
-    ``questions_and_answers: {company: COMPANY}`` becomes ``question:company → COMPANY``; other
-    ``source: ATTRIBUTE`` pairs map one to one; a value may also be ``{attribute: X, type: date}``.
-    Returns (rules, warnings) so a bad line is reported instead of failing the whole config.
-    """
-    rules: list[FieldRule] = []
-    warnings: list[str] = []
-    for source, target in (field_mapping or {}).items():
-        source = str(source).strip()
-        if source == "questions_and_answers":
-            if not isinstance(target, Mapping):
-                warnings.append("field_mapping.questions_and_answers must be a mapping of key: ATTRIBUTE")
-                continue
-            for key, attr in target.items():
-                rule = _rule(f"{QUESTION_PREFIX}{str(key).strip()}", attr, warnings)
-                if rule:
-                    rules.append(rule)
-            continue
-        rule = _rule(source, target, warnings)
-        if rule:
-            rules.append(rule)
-    return rules, warnings
-
-
-def _rule(source: str, target: Any, warnings: list[str]) -> FieldRule | None:
-    if isinstance(target, Mapping):
-        attribute = str(target.get("attribute") or "").strip()
-        kind = str(target.get("type") or "text").strip().lower()
-    else:
-        attribute, kind = str(target or "").strip(), "text"
-    if not attribute:
-        warnings.append(f"field_mapping.{source}: no Brevo attribute given")
-        return None
-    if kind not in ATTRIBUTE_TYPES:
-        warnings.append(f"field_mapping.{source}: unknown type {kind!r}; using text")
-        kind = "text"
-    if not source.casefold().startswith(QUESTION_PREFIX) and source.casefold() not in KNOWN_SOURCES:
-        warnings.append(f"field_mapping.{source}: unknown source")
-    # email: email is the identifier line of the page's config; keep it (map_fields skips it).
-    return FieldRule(source, attribute if attribute.lower() == "email" else attribute.upper(), kind)
 
 
 #: The product page's example mapping as (source, attribute, type) rows: the sandbox's default.

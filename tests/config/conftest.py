@@ -1,4 +1,5 @@
 """Shared files and helpers of the configuration tests: the product page's YAML, an extended one."""
+
 from __future__ import annotations
 
 import io
@@ -68,9 +69,14 @@ def error_lines(text: str, environ: dict[str, str] | None = None) -> list[str]:
 def snapshot() -> dict[str, list[tuple]]:
     return {
         "connections": list(Connection.objects.order_by("pk").values_list("pk", "updated_at")),
-        "event_mappings": list(EventTypeMapping.objects.order_by("pk").values_list("pk", "updated_at", "list_ids", "key")),
-        "field_mappings": list(FieldMapping.objects.order_by("pk").values_list(
-            "pk", "source", "attribute", "attribute_type", "position", "enabled")),
+        "event_mappings": list(
+            EventTypeMapping.objects.order_by("pk").values_list("pk", "updated_at", "list_ids", "key")
+        ),
+        "field_mappings": list(
+            FieldMapping.objects.order_by("pk").values_list(
+                "pk", "source", "attribute", "attribute_type", "position", "enabled"
+            )
+        ),
     }
 
 

@@ -1,4 +1,5 @@
 """Applying a configuration: the page's file imported as written, idempotent, pruning, one transaction."""
+
 from __future__ import annotations
 
 import pytest
@@ -96,7 +97,11 @@ def test_extensions(db):
     assert (sales.log_level, sales.debug, sales.log_webhooks) == ("verbose", True, True)
     demo = sales.event_type_mappings.get()
     assert (demo.key, demo.list_ids, demo.event_type_name, demo.unlink_on_cancel) == (
-        "demo", [11, 12, 13], "Product demo", True)
+        "demo",
+        [11, 12, 13],
+        "Product demo",
+        True,
+    )
     rows = [(f.source, f.attribute, f.attribute_type, f.enabled) for f in sales.field_mappings.order_by("position")]
     assert rows == [
         ("first_name", "FIRSTNAME", "text", True),
@@ -138,8 +143,9 @@ def test_changing_the_signing_key_keeps_the_old_one_for_the_grace_period(db):
 
 
 def test_switching_to_a_token_drops_oauth_leftovers(db):
-    conn = Connection.objects.create(name="default", auth_kind="oauth", access_token="oauth-access",
-                                     refresh_token="oauth-refresh")
+    conn = Connection.objects.create(
+        name="default", auth_kind="oauth", access_token="oauth-access", refresh_token="oauth-refresh"
+    )
     apply_config(load_config(PAGE_YAML, ENV))
     conn.refresh_from_db()
     assert conn.auth_kind == "pat" and conn.access_token == TOKEN and conn.refresh_token == ""
@@ -147,11 +153,12 @@ def test_switching_to_a_token_drops_oauth_leftovers(db):
 
 # --- prune, dry run, transaction ---------------------------------------------------------------
 
+
 def test_prune_removes_mappings_dropped_from_the_file(db, tmp_path, page_env):
     run_import(write(tmp_path, PAGE_YAML))
-    smaller = (PAGE_YAML
-               .replace('      demo:           {list_id: 11, event_type_uri: "https://api.calendly.com/event_types/xyz789"}\n', "")
-               .replace("      status: BOOKING_STATUS\n", ""))
+    smaller = PAGE_YAML.replace(
+        '      demo:           {list_id: 11, event_type_uri: "https://api.calendly.com/event_types/xyz789"}\n', ""
+    ).replace("      status: BOOKING_STATUS\n", "")
     path = write(tmp_path, smaller, "smaller.yaml")
 
     out, _ = run_import(path, "--no-prune")
@@ -166,8 +173,9 @@ def test_prune_removes_mappings_dropped_from_the_file(db, tmp_path, page_env):
 
 def test_prune_never_touches_connections_the_file_does_not_name(db):
     other = Connection.objects.create(name="other")
-    EventTypeMapping.objects.create(connection=other, event_type_uri="https://api.calendly.com/event_types/o",
-                                    list_ids=[1])
+    EventTypeMapping.objects.create(
+        connection=other, event_type_uri="https://api.calendly.com/event_types/o", list_ids=[1]
+    )
     apply_config(load_config(PAGE_YAML, ENV))
     assert other.event_type_mappings.count() == 1
 

@@ -1,4 +1,5 @@
 """Exporting: secrets as ${VAR} placeholders, and an export re-imports as a no-op."""
+
 from __future__ import annotations
 
 import io
@@ -44,8 +45,14 @@ def test_export_writes_placeholders_and_reimports_as_a_no_op(db, tmp_path, page_
     block = data["connectors"]["calendly"]
     assert list(block["event_mapping"]) == ["discovery_call", "demo"]
     assert block["event_mapping"]["demo"] == {
-        "list_id": 11, "event_type_uri": "https://api.calendly.com/event_types/xyz789"}
-    assert block["field_mapping"]["questions_and_answers"] == {"company": "COMPANY", "role": "JOB_TITLE", "phone": "SMS"}
+        "list_id": 11,
+        "event_type_uri": "https://api.calendly.com/event_types/xyz789",
+    }
+    assert block["field_mapping"]["questions_and_answers"] == {
+        "company": "COMPANY",
+        "role": "JOB_TITLE",
+        "phone": "SMS",
+    }
     assert block["field_mapping"]["email"] == "email"
 
     env = {**ENV, "BREVO_API_KEY": BREVO_KEY}
@@ -72,8 +79,12 @@ def test_export_of_several_connections_round_trips(db):
     for secret in (TOKEN, SIGNING_KEY, BREVO_KEY, "sales-token-123456789", "support-default-token"):
         assert secret not in text
 
-    env = {**ENV, "CALENDLY_ACCESS_TOKEN_SALES": "sales-token-123456789", "BREVO_API_KEY_SALES": BREVO_KEY,
-           "CALENDLY_ACCESS_TOKEN_SUPPORT": "support-default-token"}
+    env = {
+        **ENV,
+        "CALENDLY_ACCESS_TOKEN_SALES": "sales-token-123456789",
+        "BREVO_API_KEY_SALES": BREVO_KEY,
+        "CALENDLY_ACCESS_TOKEN_SUPPORT": "support-default-token",
+    }
     report = apply_config(load_config(text, env))
     assert (report.created, report.updated, report.deleted) == (0, 0, 0), report.changes
     assert snapshot() == before
@@ -86,13 +97,19 @@ def test_export_of_several_connections_round_trips(db):
 def test_export_of_admin_made_rows_round_trips(db):
     """Rows typed in the admin (no key, unsorted lists, positions all 0) re-import unchanged."""
     conn = Connection.objects.create(name="default", default_list_ids=[9, 3])
-    EventTypeMapping.objects.create(connection=conn, key="demo", list_ids=[12, 10],
-                                    event_type_uri="https://api.calendly.com/event_types/d", enabled=False)
+    EventTypeMapping.objects.create(
+        connection=conn,
+        key="demo",
+        list_ids=[12, 10],
+        event_type_uri="https://api.calendly.com/event_types/d",
+        enabled=False,
+    )
     FieldMapping.objects.create(connection=conn, source="status", attribute="BOOKING_STATUS")
     FieldMapping.objects.create(connection=conn, source="question:company", attribute="COMPANY")
     FieldMapping.objects.create(connection=conn, source="name", attribute="FIRSTNAME")
-    FieldMapping.objects.create(connection=conn, source="question:role", attribute="JOB_TITLE",
-                                attribute_type="text", enabled=False)
+    FieldMapping.objects.create(
+        connection=conn, source="question:role", attribute="JOB_TITLE", attribute_type="text", enabled=False
+    )
     before = snapshot()
 
     text = export_config()

@@ -1,4 +1,5 @@
 """The strict YAML field types: key paths, scalar types, ${VAR} values, sections that report every error."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -43,7 +44,9 @@ def test_scalars_take_yaml_types_only_and_parse_environment_strings():
 def test_list_ids_key_item_errors_by_position_and_null_is_empty():
     assert ListIds().run_validation(None) == []
     assert messages(ListIds(), [1, True, 0]) == {
-        Index(1): ["expected an integer"], Index(2): ["expected a positive integer"]}
+        Index(1): ["expected an integer"],
+        Index(2): ["expected a positive integer"],
+    }
     assert messages(ListIds(), "10") == ["expected a list of integers, e.g. [10, 12]"]
 
 

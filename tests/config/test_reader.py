@@ -1,4 +1,5 @@
 """Reading the configuration file: YAML as written, ${VAR} substitution, every error with its key path."""
+
 from __future__ import annotations
 
 import io
@@ -19,7 +20,8 @@ def test_missing_variable_names_key_and_variable_and_changes_nothing(db, tmp_pat
     with pytest.raises(CommandError, match="1 error; nothing was changed"):
         call_command("import_connector_config", write(tmp_path, PAGE_YAML), stdout=io.StringIO(), stderr=err)
     assert err.getvalue().strip() == (
-        "connectors.calendly.access_token: environment variable CALENDLY_ACCESS_TOKEN is not set")
+        "connectors.calendly.access_token: environment variable CALENDLY_ACCESS_TOKEN is not set"
+    )
     assert Connection.objects.count() == 0
     assert EventTypeMapping.objects.count() == 0 and FieldMapping.objects.count() == 0
 
@@ -46,7 +48,8 @@ def test_variable_default_and_literal_dollar():
     assert cfg.access_token == "set-${x}"
     broken = PAGE_YAML.replace('"${CALENDLY_ACCESS_TOKEN}"', '"${CALENDLY_ACCESS_TOKEN"')
     assert error_lines(broken) == [
-        "connectors.calendly.access_token: unterminated ${ (expected ${NAME}; a default cannot contain braces)"]
+        "connectors.calendly.access_token: unterminated ${ (expected ${NAME}; a default cannot contain braces)"
+    ]
 
 
 def test_integers_and_booleans_from_environment_variables():
@@ -66,13 +69,14 @@ def test_integers_and_booleans_from_environment_variables():
 def test_all_errors_are_reported_together(db, tmp_path, monkeypatch):
     monkeypatch.delenv("CALENDLY_ACCESS_TOKEN", raising=False)
     monkeypatch.setenv("CALENDLY_WEBHOOK_SIGNING_KEY", SIGNING_KEY)
-    text = (PAGE_YAML
-            .replace("{list_id: 11,", '{list_id: "ten",')
-            .replace("log_webhooks: false", 'log_webhooks: "no"')
-            .replace("log_level: info", "log_level: loud")
-            .replace("name: FIRSTNAME", "name: first_name")
-            .replace("event_types/abc123", "scheduled_events/abc123")
-            .replace("    debug: false\n", "    debug: false\n    foo: bar\n"))
+    text = (
+        PAGE_YAML.replace("{list_id: 11,", '{list_id: "ten",')
+        .replace("log_webhooks: false", 'log_webhooks: "no"')
+        .replace("log_level: info", "log_level: loud")
+        .replace("name: FIRSTNAME", "name: first_name")
+        .replace("event_types/abc123", "scheduled_events/abc123")
+        .replace("    debug: false\n", "    debug: false\n    foo: bar\n")
+    )
     err = io.StringIO()
     with pytest.raises(CommandError, match="7 errors"):
         call_command("import_connector_config", write(tmp_path, text), stdout=io.StringIO(), stderr=err)
@@ -94,23 +98,27 @@ def test_structural_errors():
     assert error_lines("") == ["connectors: required (the file is empty)"]
     assert error_lines("connectors: [1]\n") == ["connectors: expected a mapping, got a list"]
     assert error_lines("connectors:\n  calendly: {access_token: 12}\n") == [
-        "connectors.calendly.access_token: expected a string (quote it), got an integer"]
+        "connectors.calendly.access_token: expected a string (quote it), got an integer"
+    ]
     syntax = error_lines("connectors:\n  calendly: {enabled: true\n")
     assert len(syntax) == 1 and syntax[0].startswith("invalid YAML at line")
     duplicate = PAGE_YAML.replace("      demo:  ", "      discovery_call:  ").replace("xyz789", "other")
     assert error_lines(duplicate) == [
-        "connectors.calendly.event_mapping.discovery_call: duplicate key (line 8; first at line 7)"]
+        "connectors.calendly.event_mapping.discovery_call: duplicate key (line 8; first at line 7)"
+    ]
     same_uri = PAGE_YAML.replace("xyz789", "abc123")
     assert error_lines(same_uri) == [
         "connectors.calendly.event_mapping.demo.event_type_uri: the same event type is already mapped by "
-        "connectors.calendly.event_mapping.discovery_call"]
+        "connectors.calendly.event_mapping.discovery_call"
+    ]
     no_list = PAGE_YAML.replace("{list_id: 11, ", "{")
     assert error_lines(no_list) == ["connectors.calendly.event_mapping.demo: list_id or list_ids is required"]
     oauth = PAGE_YAML.replace("    enabled: true\n", "    enabled: true\n    auth: oauth\n")
     assert error_lines(oauth)[0].startswith("connectors.calendly.access_token: not used with auth: oauth")
     bad_type = PAGE_YAML.replace("status: BOOKING_STATUS", "status: {attribute: BOOKING_STATUS, type: datetime}")
     assert error_lines(bad_type) == [
-        "connectors.calendly.field_mapping.status.type: expected one of text, date, float, boolean, phone"]
+        "connectors.calendly.field_mapping.status.type: expected one of text, date, float, boolean, phone"
+    ]
 
 
 def test_warns_about_secrets_written_in_the_file(db, tmp_path, page_env):
@@ -118,3 +126,18 @@ def test_warns_about_secrets_written_in_the_file(db, tmp_path, page_env):
     _, err = run_import(write(tmp_path, text))
     assert "warning: connectors.calendly.access_token: the secret is written in the file" in err
     assert "literal-token-value" not in err
+
+
+def test_config_block_from_the_page_gives_the_same_rules() -> None:
+    """The reader is the one parser of ``field_mapping``: the page's block gives the page's rules."""
+    from calendly_sync.sync.mapping import FieldRule, map_fields
+    from tests.sync.test_mapping import PAGE_RULES, make_booking
+
+    [cfg] = load_config(PAGE_YAML, ENV)
+    assert cfg.warnings == []
+    rules = [FieldRule(r.source, r.attribute, r.attribute_type) for r in cfg.field_mappings or []]
+    # "email: email" names the contact's identifier, not an attribute: the reader keeps no row for it.
+    assert {(r.source, r.attribute) for r in rules} == {
+        (r.source, r.attribute) for r in PAGE_RULES if r.source != "email"
+    }
+    assert map_fields(make_booking(), rules, booking_status="booked").attributes["MEETING_DATE"] == "2026-08-25"

@@ -1,4 +1,5 @@
 """The declared shape of the file: known keys, strict types, list ids, event type URIs, defaults."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,7 +32,8 @@ def test_unknown_keys_are_errors():
     assert error_lines(nested) == ["connectors.calendly.sync.invitees: unknown key"]
     source = PAGE_YAML.replace("status: BOOKING_STATUS", "statuss: BOOKING_STATUS")
     assert error_lines(source)[0].startswith(
-        "connectors.calendly.field_mapping.statuss: unknown source field (did you mean status?)")
+        "connectors.calendly.field_mapping.statuss: unknown source field (did you mean status?)"
+    )
     top = PAGE_YAML + "extra: 1\n"
     assert error_lines(top) == ["extra: unknown key"]
     other = PAGE_YAML + "  hubspot: {}\n"
@@ -60,14 +62,16 @@ connectors:
     assert [c.name for c in load_config(text, {"A": "x"})] == ["one", "two"]
     clash = "connectors:\n  calendly:\n    - {enabled: true}\n    - {enabled: false}\n"
     assert error_lines(clash, {}) == [
-        "connectors.calendly[1].name: duplicate connection name 'default' (also used by connectors.calendly[0])"]
+        "connectors.calendly[1].name: duplicate connection name 'default' (also used by connectors.calendly[0])"
+    ]
 
 
 def test_default_attribute_types_follow_the_sync_rules():
     text = PAGE_YAML.replace(
         "      status: BOOKING_STATUS\n",
         "      status: BOOKING_STATUS\n      created_at: SIGNUP_DATE\n      text_reminder_number: WHATSAPP\n"
-        "      start_time: {attribute: MEETING_START, type: number}\n")
+        "      start_time: {attribute: MEETING_START, type: number}\n",
+    )
     [cfg] = load_config(text, ENV)
     types = {f.attribute: f.attribute_type for f in cfg.field_mappings}
     assert types["SIGNUP_DATE"] == "date" and types["WHATSAPP"] == "phone" and types["MEETING_START"] == "float"

@@ -15,7 +15,6 @@ from calendly_sync.sync.mapping import (
     infer_type,
     map_fields,
     match_question,
-    rules_from_config,
     split_name,
 )
 
@@ -86,21 +85,6 @@ def test_product_page_mapping() -> None:
         "BOOKING_STATUS": "booked",
     }
     assert result.warnings == []
-
-
-def test_config_block_from_the_page_gives_the_same_rules() -> None:
-    config = {
-        "email": "email",
-        "name": "FIRSTNAME",
-        "questions_and_answers": {"company": "COMPANY", "role": "JOB_TITLE", "phone": "SMS"},
-        "event_type_name": "CALENDLY_EVENT_TYPE",
-        "scheduled_at": "MEETING_DATE",
-        "status": "BOOKING_STATUS",
-    }
-    rules, warnings = rules_from_config(config)
-    assert warnings == []
-    assert {(r.source, r.attribute) for r in rules} == {(r.source, r.attribute) for r in PAGE_RULES}
-    assert map_fields(make_booking(), rules, booking_status="booked").attributes["MEETING_DATE"] == "2026-08-25"
 
 
 def test_default_rules() -> None:

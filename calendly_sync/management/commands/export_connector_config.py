@@ -4,6 +4,7 @@ The output is what ``import_connector_config`` accepts, so a set-up made in the 
 committed, reviewed and replayed elsewhere. Secrets are written as ``${VAR}`` placeholders,
 never their values, so the file is safe to share.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,8 +19,12 @@ class Command(BaseCommand):
     help = "Export the connector configuration as YAML (secrets as ${VAR} placeholders)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--connection", action="append", metavar="NAME",
-                            help="Export only this connection (repeat for several; default: all).")
+        parser.add_argument(
+            "--connection",
+            action="append",
+            metavar="NAME",
+            help="Export only this connection (repeat for several; default: all).",
+        )
         parser.add_argument("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output.")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -4,6 +4,7 @@ All or nothing: every problem in the file is printed (one per line, with its key
 nothing is written; a valid file is applied in one transaction. Re-running with the same file
 changes nothing, so the command is safe in a deploy script.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,15 +18,21 @@ from calendly_sync.config.reader import ConfigErrors, load_config
 
 
 class Command(BaseCommand):
-    help = ("Import the connector configuration (connectors: calendly: ...) from a YAML file; "
-            "${VAR} placeholders are read from the environment. See docs/configuration.md.")
+    help = (
+        "Import the connector configuration (connectors: calendly: ...) from a YAML file; "
+        "${VAR} placeholders are read from the environment. See docs/configuration.md."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="YAML file to import, or - for standard input.")
-        parser.add_argument("--dry-run", action="store_true",
-                            help="Validate and report what would change, without saving anything.")
-        parser.add_argument("--no-prune", action="store_true",
-                            help="Keep event/field mappings that the file does not list (default: delete them).")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Validate and report what would change, without saving anything."
+        )
+        parser.add_argument(
+            "--no-prune",
+            action="store_true",
+            help="Keep event/field mappings that the file does not list (default: delete them).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["file"]
