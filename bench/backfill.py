@@ -46,8 +46,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-from common import line, section  # noqa: E402
+import common
+from common import line, section
 
 CALENDLY_LIMIT_PER_MIN = 500  # per user (Calendly's documented limit on paid plans)
 BREVO_LIMIT_PER_S = 10  # contacts and events buckets
@@ -203,8 +203,8 @@ def child_cleanup(spec: dict[str, Any]) -> dict[str, Any]:
 
 def child_connector(spec: dict[str, Any]) -> dict[str, Any]:
     _child_django(spec)
-    from calendly_sync.credentials import clients
     from calendly_sync.backfill import BackfillOptions, run_backfill
+    from calendly_sync.credentials import clients
     from calendly_sync.models import Connection
 
     clients.CLIENT_OPTIONS["brevo"] = {}  # the client's own pacing: 10 req/s (default)

@@ -24,9 +24,10 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -95,7 +96,7 @@ def latency_summary(ms: list[float]) -> str:
 
 
 class Timer:
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self.start = time.perf_counter()
         self.seconds = 0.0
         return self
@@ -142,9 +143,9 @@ def setup_django() -> str:
 
 def reset_client_state(brevo_pacing: bool = True) -> None:
     """Fresh Calendly rate limiters and Brevo attribute cache; Brevo pacing on (10 req/s) or off."""
+    from calendly_sync.calendly import ratelimit
     from calendly_sync.credentials import clients
     from calendly_sync.push import attributes
-    from calendly_sync.calendly import ratelimit
 
     clients.CLIENT_OPTIONS["brevo"] = {} if brevo_pacing else {"requests_per_second": None}
     clients.CLIENT_OPTIONS["calendly"] = {}
@@ -242,7 +243,7 @@ def book_many(
 
 
 def day_start(days_from_now: float) -> datetime:
-    base = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    base = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return base + timedelta(days=days_from_now)
 
 

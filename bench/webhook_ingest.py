@@ -53,8 +53,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-from common import latency_summary, line, percentile, section  # noqa: E402
+import common
+from common import latency_summary, line, percentile, section
 
 PG = "postgres://postgres@127.0.0.1:5432"
 REDIS = "redis://127.0.0.1:6379/14"
@@ -239,10 +239,10 @@ def post_all_in_child(
 # ------------------------------------------------------------------------------------------------
 def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     """One full run; this process's Django is already set up on the scratch database."""
+    from webhooks import invitee_payloads
+
     from calendly_sync.models import WebhookDelivery
     from calendly_sync.sandbox.signing import build_delivery
-
-    from webhooks import invitee_payloads
 
     n = args.deliveries
     sims = common.Sims(brevo_rate_limit_per_second=BREVO_LIMIT)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone as dt_timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.dispatch import receiver
@@ -22,10 +23,10 @@ from calendly_sync.calendly.errors import CalendlyPermissionError
 from calendly_sync.calendly.ratelimit import alias
 from calendly_sync.credentials.clients import brevo_client_for, calendly_client_for, identify
 from calendly_sync.inbox.subscriptions import subscription_gap
-from calendly_sync.sync.projection import Rules, ingest
 from calendly_sync.models import Connection, Contact, SyncRun
-from calendly_sync.sync.observations import MalformedPayload, Observation, observe_invitee
 from calendly_sync.push.contacts import PushSummary, push_dirty
+from calendly_sync.sync.observations import MalformedPayload, Observation, observe_invitee
+from calendly_sync.sync.projection import Rules, ingest
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def default_window(connection: Connection, now: datetime | None = None) -> tuple
 
 
 def _utc(dt: datetime) -> str:
-    return dt.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _event_params(connection: Connection, since: datetime, until: datetime, scope: str) -> dict[str, str]:

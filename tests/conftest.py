@@ -6,8 +6,9 @@ call in them is real HTTP to a real (simulated) server.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -31,10 +32,10 @@ class Sleeps:
 @pytest.fixture(autouse=True)
 def _isolated_connector(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sleeps]:
     """No background thread unless a test asks for it; fresh rate limiters and caches."""
-    from calendly_sync.credentials import clients
-    from calendly_sync.push import attributes
     from calendly_sync.calendly import ratelimit
+    from calendly_sync.credentials import clients
     from calendly_sync.http import RetryPolicy
+    from calendly_sync.push import attributes
 
     settings.CONNECTOR_EMBEDDED_WORKER = False
     sleeps = Sleeps()
@@ -122,7 +123,7 @@ def connection(db: Any, sims: tuple[Any, Any], event_types: dict[str, dict[str, 
 
 
 def in_days(days: float, hour: int = 15) -> datetime:
-    base = datetime.now(timezone.utc).replace(hour=hour, minute=0, second=0, microsecond=0)
+    base = datetime.now(UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
     return base + timedelta(days=days)
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -49,7 +50,7 @@ class WebhookReceiver(SimServer):
         self.status = 200
         self.statuses: list[int] = []
         self.received: list[Request] = []
-        self._queue: "queue.Queue[Request]" = queue.Queue()
+        self._queue: queue.Queue[Request] = queue.Queue()
         self.route("POST", "/hooks/{name}", self._receive)
 
     def _receive(self, req: Request) -> Response:
@@ -59,7 +60,7 @@ class WebhookReceiver(SimServer):
         self._queue.put(req)
         return Response(status, {"ok": status < 300})
 
-    def start(self) -> "WebhookReceiver":
+    def start(self) -> WebhookReceiver:
         super().start()
         quiet_disconnects(self)
         return self

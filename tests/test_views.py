@@ -10,10 +10,10 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from calendly_sync.calendly.events import SUBSCRIBED_EVENTS
 from calendly_sync.inbox.deliveries import process_delivery
 from calendly_sync.models import AutomationEvent, Booking, Connection, Contact, WebhookDelivery
 from calendly_sync.sandbox.signing import SIGNATURE_HEADER, build_delivery, sign
-from calendly_sync.calendly.events import SUBSCRIBED_EVENTS
 
 pytestmark = pytest.mark.django_db
 KEY = "test-signing-key"

@@ -17,7 +17,6 @@ from django.utils.text import Truncator
 
 from calendly_sync.admin.display import LastErrorColumn, StatusBadgeColumn, last_error, status_badge
 from calendly_sync.credentials.clients import brevo_client_for
-from calendly_sync.tasks import reprocess as reprocess_deliveries
 from calendly_sync.models import (
     AutomationEvent,
     Booking,
@@ -27,6 +26,7 @@ from calendly_sync.models import (
     WebhookDelivery,
 )
 from calendly_sync.push.contacts import push_contact
+from calendly_sync.tasks import reprocess as reprocess_deliveries
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

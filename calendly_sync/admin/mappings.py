@@ -20,7 +20,6 @@ from calendly_sync.connect import catalog
 from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
 from calendly_sync.sync.mapping import KNOWN_SOURCES, QUESTION_PREFIX
 
-
 # -- mapping forms: pick from the loaded catalog instead of typing URIs and ids -----------------
 
 

@@ -31,8 +31,8 @@ from django.utils.text import slugify
 from social_core.exceptions import AuthException
 
 from calendly_sync.connect.catalog import load_catalog
-from calendly_sync.models import Connection
 from calendly_sync.credentials.tokens import store_token_response
+from calendly_sync.models import Connection
 
 SESSION_KEY = "calendly_connect_intent"
 INTENT_MAX_AGE = 30 * 60  # seconds between pressing the button and coming back from Calendly

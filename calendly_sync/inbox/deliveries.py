@@ -17,11 +17,11 @@ from django.utils import timezone
 from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
 from calendly_sync.calendly.events import EVENT_TYPE_EVENTS, INVITEE_EVENTS
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for
-from calendly_sync.models.claims import claim
-from calendly_sync.sync.projection import Rules, ingest
 from calendly_sync.models import Connection, Contact, EventTypeMapping, WebhookDelivery
-from calendly_sync.sync.observations import MalformedPayload, Observation, observe_invitee, parse_time
+from calendly_sync.models.claims import claim
 from calendly_sync.push.contacts import push_dirty
+from calendly_sync.sync.observations import MalformedPayload, Observation, observe_invitee, parse_time
+from calendly_sync.sync.projection import Rules, ingest
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def finish(applied: list[Applied], cache: RulesCache, results: dict[int, str]) -
         WebhookDelivery.objects.filter(pk__in=done).update(
             status=WebhookDelivery.Status.PROCESSED, processed_at=timezone.now(), last_error="", next_attempt_at=None
         )
-        results.update({pk: WebhookDelivery.Status.PROCESSED for pk in done})
+        results.update(dict.fromkeys(done, WebhookDelivery.Status.PROCESSED))
 
 
 def _apply_all(deliveries: list[WebhookDelivery], cache: RulesCache, results: dict[int, str]) -> list[Applied]:

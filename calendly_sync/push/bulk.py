@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Callable
+from collections.abc import Callable
 
 from calendly_sync.brevo.client import BrevoClient
 from calendly_sync.brevo.errors import BrevoAuthError, BrevoError

@@ -8,8 +8,9 @@ a reschedule, and backs off on transient failures.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from django.db.models import F, Q
 from django.utils import timezone

@@ -14,9 +14,10 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, cast
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -170,7 +171,7 @@ class SimServer:
         assert self._server is not None, "server not started"
         return f"http://{self.host}:{self._server.server_address[1]}"
 
-    def start(self) -> "SimServer":
+    def start(self) -> SimServer:
         sim = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -231,7 +232,7 @@ class SimServer:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "SimServer":
+    def __enter__(self) -> SimServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -21,19 +21,19 @@ import requests
 from django.db import connection as db_connection
 from django.utils import timezone
 
-from calendly_sync.credentials import tokens
 from calendly_sync.calendly.errors import CalendlyAuthError, CalendlyPermissionError
 from calendly_sync.connect.catalog import load_catalog
+from calendly_sync.credentials import tokens
 from calendly_sync.credentials.clients import calendly_client_for
-from calendly_sync.models import Connection
-from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
-from calendly_sync.sandbox.calendly.server import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from calendly_sync.credentials.tokens import (
     ConnectionTokenSource,
     ReconnectRequired,
     TokenRefreshError,
     store_token_response,
 )
+from calendly_sync.models import Connection
+from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
+from calendly_sync.sandbox.calendly.server import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 DEFAULT_SCOPES = "users:read event_types:read scheduled_events:read webhooks:write"
 REDIRECT = "http://localhost/oauth/complete/calendly/"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,7 +19,7 @@ from calendly_sync.sync.mapping import (
     split_name,
 )
 
-UTC = timezone.utc
+UTC = UTC
 
 # The product page's field_mapping, as rules.
 PAGE_RULES = (

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from calendly_sync.sync import mapping
-from calendly_sync.sync import reducer
+from calendly_sync.sync import mapping, reducer
 from calendly_sync.sync.automation import BOOKING_CANCELED, BOOKING_CREATED, BOOKING_RESCHEDULED, NO_SHOW, facts_for
 from calendly_sync.sync.observations import MalformedPayload, observe_invitee
 
-T0 = datetime(2026, 8, 22, 17, 13, 17, 150860, tzinfo=timezone.utc)
+T0 = datetime(2026, 8, 22, 17, 13, 17, 150860, tzinfo=UTC)
 API = "https://api.calendly.com"
 ET = f"{API}/event_types/et-discovery"
 
@@ -72,8 +71,8 @@ def invitee(
 
 A = f"{API}/scheduled_events/ev1/invitees/inv-a"
 B = f"{API}/scheduled_events/ev2/invitees/inv-b"
-START_A = datetime(2026, 9, 1, 15, 0, tzinfo=timezone.utc)
-START_B = datetime(2026, 9, 3, 15, 0, tzinfo=timezone.utc)
+START_A = datetime(2026, 9, 1, 15, 0, tzinfo=UTC)
+START_B = datetime(2026, 9, 3, 15, 0, tzinfo=UTC)
 T1 = T0 + timedelta(hours=2)  # reschedule
 T2 = T0 + timedelta(hours=5)  # cancel or no-show
 T3 = T0 + timedelta(hours=6)

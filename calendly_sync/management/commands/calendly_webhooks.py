@@ -7,13 +7,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from calendly_sync.calendly.errors import CalendlyError
-from calendly_sync.management.commands.sync_calendly import pick_connection
 from calendly_sync.inbox.subscriptions import (
     callback_url,
     delete_subscriptions,
     ensure_subscription,
     list_subscriptions,
 )
+from calendly_sync.management.commands.sync_calendly import pick_connection
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from calendly_sync.inbox.deliveries import BATCH_SIZE, process_batch
-from calendly_sync.runtime.drain import sweep
 from calendly_sync.models import WebhookDelivery
+from calendly_sync.runtime.drain import sweep
 
 
 class Command(BaseCommand):

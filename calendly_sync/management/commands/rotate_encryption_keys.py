@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from calendly_sync import crypto
-from calendly_sync.models.fields import EncryptedTextField
 from calendly_sync.models import Connection
+from calendly_sync.models.fields import EncryptedTextField
 
 
 class Command(BaseCommand):

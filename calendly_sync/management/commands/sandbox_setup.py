@@ -16,10 +16,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from calendly_sync.backfill import BackfillOptions, run_backfill
 from calendly_sync.credentials.clients import brevo_client_for, calendly_client_for
-from calendly_sync.sync.mapping import PRODUCT_PAGE_MAPPING
 from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
 from calendly_sync.sandbox.brevo import SANDBOX_API_KEY
 from calendly_sync.sandbox.calendly import SANDBOX_TOKEN
+from calendly_sync.sync.mapping import PRODUCT_PAGE_MAPPING
 
 PAGE_FIELD_MAPPING = PRODUCT_PAGE_MAPPING
 

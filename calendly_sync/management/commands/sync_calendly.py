@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, time, timezone as dt_timezone
+from datetime import UTC, datetime, time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -23,7 +23,7 @@ def parse_when(value: str, *, end: bool = False) -> datetime:
             raise CommandError(f"not an ISO date or date-time: {value!r}")
         dt = datetime.combine(d, time.max if end else time.min)
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=dt_timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt
 
 

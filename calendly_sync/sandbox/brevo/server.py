@@ -44,7 +44,8 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterable, cast
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 from calendly_sync.sandbox.brevo.control import Control
 from calendly_sync.sandbox.brevo.events import Events
@@ -91,7 +92,7 @@ class BrevoSim(Control, Imports, Events, Limits):
         self._register_routes()
 
     # -- lifecycle tweaks ----------------------------------------------------------------------
-    def start(self) -> "BrevoSim":
+    def start(self) -> BrevoSim:
         """Start, then disable Nagle on accepted sockets.
 
         The base handler writes headers and body in two sends; with Nagle on, the body waits for

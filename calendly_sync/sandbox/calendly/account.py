@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import html
 import math
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from calendly_sync.sandbox.calendly.records import API, fmt_time, invalid, to_ts
 from calendly_sync.sandbox.calendly.webhooks import Outgoing, WebhookDelivery
@@ -314,7 +315,7 @@ class Account(WebhookDelivery):
         else:
             first_name = last_name = None
         iid = self.new_uuid()
-        full_tracking = {k: None for k in TRACKING_KEYS}
+        full_tracking = dict.fromkeys(TRACKING_KEYS)
         full_tracking.update(tracking or {})
         inv = {
             "uri": f"{event['uri']}/invitees/{iid}",
@@ -569,7 +570,7 @@ class Account(WebhookDelivery):
         t = math.ceil(start / step) * step
         result = []
         while t < end:
-            dt = datetime.fromtimestamp(t, timezone.utc)
+            dt = datetime.fromtimestamp(t, UTC)
             day_start = dt.replace(hour=9, minute=0, second=0, microsecond=0).timestamp()
             day_end = dt.replace(hour=17, minute=0, second=0, microsecond=0).timestamp()
             if dt.weekday() < 5 and day_start <= t and t + dur <= day_end and t >= now:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from calendly_sync.sandbox.calendly.records import CalendlyRecords, b64, invalid, to_ts, unb64
@@ -25,10 +26,10 @@ class _Desc:
     def __init__(self, v: Any) -> None:
         self.v = v
 
-    def __lt__(self, other: "_Desc") -> bool:
+    def __lt__(self, other: _Desc) -> bool:
         return self.v > other.v
 
-    def __gt__(self, other: "_Desc") -> bool:
+    def __gt__(self, other: _Desc) -> bool:
         return self.v < other.v
 
     def __eq__(self, other: object) -> bool:

@@ -19,8 +19,9 @@ import threading
 import time
 import uuid as uuidlib
 from collections import Counter, deque
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from calendly_sync.sandbox.httpbase import Response, SimServer
@@ -32,7 +33,7 @@ API = "https://api.calendly.com"  # canonical host stored in records, rewritten 
 # time helpers
 def fmt_time(ts: float) -> str:
     """Calendly timestamp: UTC with microseconds, e.g. ``2026-08-22T17:13:17.150860Z``."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def to_ts(value: datetime | str | float | int) -> float:
@@ -42,7 +43,7 @@ def to_ts(value: datetime | str | float | int) -> float:
     if isinstance(value, str):
         value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.timestamp()
 
 

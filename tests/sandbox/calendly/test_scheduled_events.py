@@ -5,8 +5,8 @@ from __future__ import annotations
 import requests
 
 from calendly_sync.sandbox.calendly import CalendlySim
-from tests.sandbox.calendly.helpers import AUTH, future, get, post
 from tests.fixtures_calendly import admin_context
+from tests.sandbox.calendly.helpers import AUTH, future, get, post
 
 
 def test_scheduled_events_role_rules(calendly_sim: CalendlySim) -> None:

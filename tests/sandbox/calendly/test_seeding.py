@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from calendly_sync.sandbox.calendly import CalendlySim
 from tests.sandbox.calendly.helpers import CALENDLY_TIME
 
 
 def test_seeded_data_is_realistic_and_deterministic() -> None:
-    now = datetime(2026, 9, 1, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
     a = CalendlySim(seed=7, clock=lambda: now)
     b = CalendlySim(seed=7, clock=lambda: now)
     assert a.render(list(a.invitees.values())) == b.render(list(b.invitees.values()))
