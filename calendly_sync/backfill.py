@@ -96,7 +96,7 @@ def _event_params(connection: Connection, since: datetime, until: datetime, scop
 
 
 def run_backfill(
-    connection: Connection, options: BackfillOptions, progress: Callable[[int], None] | None = None
+    connection: Connection, options: BackfillOptions, progress: Callable[[int], object] | None = None
 ) -> BackfillReport:
     started = time.monotonic()
     calendly = calendly_client_for(connection)
@@ -124,6 +124,7 @@ def run_backfill(
 
     def work() -> None:
         nonlocal scope
+        assert since is not None and until is not None  # _start_run gives every run its window
         page_token = run.checkpoint.get("page_token")
         if run.checkpoint.get("done"):
             return

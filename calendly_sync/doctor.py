@@ -187,7 +187,7 @@ def _brevo_objects(connection: Connection) -> list[Check]:
     client = brevo_client_for(connection)
     out = []
     lists = {int(item["id"]) for item in client.list_lists()}
-    wanted = set()
+    wanted: set[int] = set()
     for mapping in EventTypeMapping.objects.filter(connection=connection, enabled=True):
         wanted.update(int(i) for i in mapping.list_ids or [])
     wanted.update(int(i) for i in connection.default_list_ids or [])

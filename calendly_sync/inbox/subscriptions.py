@@ -104,7 +104,7 @@ def ensure_subscription(
 
 def _create(
     connection: Connection, client: CalendlyClient, url: str, scope: str, warnings: list[str]
-) -> tuple[dict, str]:
+) -> tuple[dict[str, Any], str]:
     key = secrets.token_urlsafe(32)
     kwargs: dict[str, Any] = dict(
         url=url, events=list(SUBSCRIBED_EVENTS), organization=connection.calendly_organization_uri, signing_key=key

@@ -105,8 +105,9 @@ def mark_pushed_many(pushed: dict[int, str]) -> None:
         return
     ops = db_connection.ops
     table = ops.quote_name(Contact._meta.db_table)
+    columns = {f.name: f.column for f in Contact._meta.concrete_fields if f.column}
     col = {
-        name: ops.quote_name(Contact._meta.get_field(name).column)
+        name: ops.quote_name(columns[name])
         for name in (
             "id",
             "desired_hash",

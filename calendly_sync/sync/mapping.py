@@ -192,7 +192,7 @@ def _norm_text(value: Any) -> str:
     return " ".join(str(value or "").split()).casefold()
 
 
-def match_question(key: str, questions_and_answers: list[dict]) -> tuple[dict | None, str | None]:
+def match_question(key: str, questions_and_answers: Iterable[object]) -> tuple[dict[str, Any] | None, str | None]:
     """Find the answer a ``question:<key>`` rule refers to: ``(qa, None)``, ``(None, warning)`` or ``(None, None)``.
 
     Calendly questions have no ids and hosts reword them, so a short key like ``company`` may stand

@@ -65,7 +65,7 @@ def describe_location(location: Any) -> str:
 
 
 def observe_invitee(
-    invitee: dict[str, Any],
+    invitee: object,
     event: dict[str, Any] | None = None,
     *,
     source: str = "webhook",

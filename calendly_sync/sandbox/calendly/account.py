@@ -588,6 +588,6 @@ class Account(WebhookDelivery):
             ev_end = ev["_start"] + (to_ts(ev["end_time"]) - to_ts(ev["start_time"]))
             if ev["_start"] < t + dur and t < ev_end:
                 if et["kind"] == "group" and ev["_event_type"] == et["_id"] and ev["_start"] == t:
-                    return ev["invitees_counter"]["limit"] - ev["invitees_counter"]["active"]
+                    return int(ev["invitees_counter"]["limit"] - ev["invitees_counter"]["active"])
                 return 0
-        return et["_limit"]
+        return int(et["_limit"])

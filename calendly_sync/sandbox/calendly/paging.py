@@ -27,10 +27,10 @@ class _Desc:
         self.v = v
 
     def __lt__(self, other: _Desc) -> bool:
-        return self.v > other.v
+        return bool(self.v > other.v)
 
     def __gt__(self, other: _Desc) -> bool:
-        return self.v < other.v
+        return bool(self.v < other.v)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Desc) and self.v == other.v

@@ -21,12 +21,14 @@ import uuid as uuidlib
 from collections import Counter, deque
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from calendly_sync.sandbox.httpbase import Response, SimServer
 
 API = "https://api.calendly.com"  # canonical host stored in records, rewritten on render
+
+_Json = TypeVar("_Json")  # a record (dict) or a list of them
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,12 +143,13 @@ class CalendlyRecords(SimServer):
     def started(self) -> bool:
         return self._server is not None
 
-    def render(self, obj: Any) -> Any:
+    def render(self, obj: _Json) -> _Json:
         """Deep copy without private ``_`` keys, with API URIs pointing at this server."""
         text = json.dumps(self._strip(obj))
         if self.started:
             text = text.replace(f'"{API}/', f'"{self.url}/')
-        return json.loads(text)
+        rendered: _Json = json.loads(text)  # the same shape: a record comes back a record
+        return rendered
 
     def _strip(self, obj: Any) -> Any:
         if isinstance(obj, dict):

@@ -58,7 +58,7 @@ class WebhookDelivery(CalendlyRecords):
         ev = self._strip(self.events[inv["_event"]])
         ev.pop("calendar_event", None)
         ev.pop("cancellation", None)
-        payload = self._strip(inv)
+        payload: dict[str, Any] = self._strip(inv)
         payload["scheduled_event"] = ev
         return payload
 
