@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import itertools
 import os
 import platform
@@ -81,7 +82,7 @@ def percentile(sorted_values: list[float], p: float) -> float:
     """Nearest-rank percentile of an already sorted list (p in 0..100)."""
     if not sorted_values:
         return float("nan")
-    k = max(0, min(len(sorted_values) - 1, int(round(p / 100.0 * len(sorted_values) + 0.5)) - 1))
+    k = max(0, min(len(sorted_values) - 1, round(p / 100.0 * len(sorted_values) + 0.5) - 1))
     return sorted_values[k]
 
 
@@ -189,10 +190,8 @@ class Sims:
 
     def stop(self) -> None:
         for sim in (self.calendly, self.brevo):
-            try:
+            with contextlib.suppress(Exception):  # best effort at exit
                 sim.stop()
-            except Exception:  # noqa: BLE001 - best effort at exit
-                pass
 
 
 def add_event_type(sim: Any, name: str = "Discovery Call") -> dict[str, Any]:
@@ -390,7 +389,8 @@ def ru_maxrss_mb() -> float:
 
 def machine() -> str:
     try:
-        model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "")
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "")
     except OSError:
         model = ""
     return f"{os.cpu_count()} CPUs{' (' + model + ')' if model else ''}, Python {platform.python_version()}"

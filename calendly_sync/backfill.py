@@ -153,7 +153,7 @@ def run_backfill(
                     if not options.event_type or options.event_type in (e.get("event_type"), e.get("name"))
                 ]
                 invitee_lists = list(pool.map(lambda e: list(calendly.list_invitees(e["uri"])), events))
-                for event, invitees in zip(events, invitee_lists):
+                for event, invitees in zip(events, invitee_lists, strict=True):
                     counts["events"] += 1
                     observed: list[tuple[Observation, str | None]] = []
                     for invitee in invitees:

@@ -195,12 +195,12 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
 
     # -- connect / reconnect / reload / disconnect ------------------------------------------------
     def get_urls(self) -> list[Any]:
-        info = self.opts.app_label, self.opts.model_name
+        app_label, model_name = self.opts.app_label, self.opts.model_name
         return [
             path(
                 "<path:object_id>/reload-catalog/",
                 self.admin_site.admin_view(self.reload_catalog_view),
-                name="%s_%s_reload_catalog" % info,
+                name=f"{app_label}_{model_name}_reload_catalog",
             ),
             *super().get_urls(),
         ]
@@ -271,7 +271,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
     def _report_catalog(self, request: HttpRequest, conn: Connection) -> None:
         try:
             report = catalog.load_catalog(conn)
-        except Exception as exc:  # shown to the operator
+        except Exception as exc:  # noqa: BLE001 - whatever failed is shown to the operator
             self.message_user(request, f"{conn.name}: loading the catalog failed: {exc}", messages.ERROR)
             return
         for level, text in report.lines:
@@ -343,7 +343,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
         for conn in queryset:
             try:
                 report = run_backfill(conn, BackfillOptions(trigger="admin"))
-            except Exception as exc:  # shown to the operator, and kept on the connection
+            except Exception as exc:  # noqa: BLE001 - shown to the operator and kept; the other connections go on
                 conn.record_error(str(exc))
                 self.message_user(request, f"{conn.name}: sync failed: {exc}", messages.ERROR)
                 continue
@@ -354,7 +354,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
         for conn in queryset:
             try:
                 result = ensure_subscription(conn)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - shown to the operator and kept; the other connections go on
                 conn.record_error(str(exc))
                 self.message_user(request, f"{conn.name}: {exc}", messages.ERROR)
                 continue

@@ -100,7 +100,7 @@ class ContactAdmin(LastErrorColumn, ReadOnlyAdmin[Contact]):
             contact.pushed_hash = ""
             try:
                 outcome = push_contact(contact.connection, contact, brevo_client_for(contact.connection))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - one contact's failure is reported, the others are pushed
                 outcome = "failed"
                 self.message_user(request, f"{contact.email}: {exc}", messages.ERROR)
             results[outcome] = results.get(outcome, 0) + 1

@@ -157,7 +157,7 @@ def load_connection_catalog(
         return {}
     try:
         report = load_catalog(connection)
-    except Exception as exc:  # the connection is saved already: say what failed, keep going
+    except Exception as exc:  # noqa: BLE001 - the connection is saved already: say what failed, keep going
         _message(strategy, messages.ERROR, f"Loading the catalog failed: {exc}")
         return {}
     for level, text in report.lines:

@@ -7,6 +7,7 @@ faults (latency, 5xx, 429, timeouts) per route, all with no dependency beyond th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -162,7 +163,7 @@ class SimServer:
                 return resp
         try:
             return self.dispatch(req)
-        except Exception as exc:  # a simulator bug must show up as a 500, like a real server
+        except Exception as exc:  # noqa: BLE001 - a simulator bug must show up as a 500, like a real server
             return Response(500, {"message": f"simulator error: {exc!r}"})
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -263,10 +264,8 @@ def fast_stop(server: SimServer) -> None:
     stopper.start()
     address = cast("tuple[str, int]", httpd.server_address[:2])  # AF_INET: (host, port)
     while stopper.is_alive():
-        try:
+        with contextlib.suppress(OSError):
             socket.create_connection(address, timeout=0.2).close()
-        except OSError:
-            pass
         stopper.join(0.01)
     httpd.server_close()
     server._server = None

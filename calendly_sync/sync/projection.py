@@ -145,7 +145,7 @@ def _ingest_once(
         existing = set(rows)
         changed: set[str] = set()
         old_emails: set[str] = set()
-        for (obs, _), result in zip(items, results):
+        for (obs, _), result in zip(items, results, strict=True):
             row = rows.get(obs.invitee_uri)
             if row is None:
                 row = rows[obs.invitee_uri] = Booking(
@@ -184,7 +184,7 @@ def _queue_events(
 ) -> None:
     """Write outbox rows for the facts these observations prove (idempotent by fact key)."""
     outbox: dict[str, tuple[AutomationEvent, IngestResult]] = {}
-    for (obs, webhook_event), result in zip(items, results):
+    for (obs, webhook_event), result in zip(items, results, strict=True):
         for event in outbox_rows(connection, obs, webhook_event, rules):
             outbox.setdefault(event.key, (event, result))
     known = set(AutomationEvent.objects.filter(key__in=list(outbox)).values_list("key", flat=True))

@@ -97,7 +97,7 @@ class BrevoRecords(SimServer):
         try:
             body = req.json()
         except ValueError:
-            raise Reply(400, "bad_request", "Input must be a valid JSON object")
+            raise Reply(400, "bad_request", "Input must be a valid JSON object") from None
         if body is None:
             return {}
         if not isinstance(body, dict):
@@ -112,7 +112,7 @@ class BrevoRecords(SimServer):
         try:
             value = int(raw)
         except ValueError:
-            raise Reply(400, "invalid_parameter", f"{name} should be type integer")
+            raise Reply(400, "invalid_parameter", f"{name} should be type integer") from None
         if value < 0:
             raise Reply(400, "out_of_range", f"{name} should be >= 0")
         if maximum is not None and value > maximum:
@@ -124,7 +124,7 @@ class BrevoRecords(SimServer):
         try:
             return int(value)
         except ValueError:
-            raise Reply(400, "invalid_parameter", f"{what} should be type integer")
+            raise Reply(400, "invalid_parameter", f"{what} should be type integer") from None
 
     def _list_ids(self, body: dict[str, Any], field: str, *, must_exist: bool = True) -> list[int]:
         raw = body.get(field)

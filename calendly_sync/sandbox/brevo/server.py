@@ -40,6 +40,7 @@ errors), the route table and the command line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
 import threading
 import time
@@ -105,10 +106,8 @@ class BrevoSim(Control, Imports, Events, Limits):
 
         def get_request() -> tuple[socket.socket, Any]:
             conn, addr = accept()
-            try:
+            with contextlib.suppress(OSError):
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
             return conn, addr
 
         server.get_request = get_request  # type: ignore[method-assign]
@@ -153,7 +152,11 @@ class BrevoSim(Control, Imports, Events, Limits):
                 401,
                 {
                     "code": "unauthorized",
-                    "message": f"We have detected you are using an unrecognised IP address {self.blocked_ip}. If you performed this action make sure to add the new IP address in this link: https://app.brevo.com/security/authorised_ips",
+                    "message": (
+                        f"We have detected you are using an unrecognised IP address {self.blocked_ip}. If you "
+                        "performed this action make sure to add the new IP address in this link: "
+                        "https://app.brevo.com/security/authorised_ips"
+                    ),
                 },
             )
         with self.lock:

@@ -397,7 +397,7 @@ class Account(WebhookDelivery):
         elif kind == "outbound_call":
             loc = {"type": "outbound_call", "location": (location or {}).get("location") or invitee_phone}
         else:
-            default = next((l.get("location") for l in et["locations"] if l.get("kind") == kind), None)
+            default = next((option.get("location") for option in et["locations"] if option.get("kind") == kind), None)
             loc = {"type": kind, "location": (location or {}).get("location") or default}
         ev = {
             "uri": f"{API}/scheduled_events/{eid}",
@@ -417,7 +417,7 @@ class Account(WebhookDelivery):
                 {"email": g, "created_at": fmt_time(created), "updated_at": fmt_time(created)}
                 for g in event_guests or []
             ],
-            "calendar_event": {"kind": "google", "external_id": "%020x" % self.rng.getrandbits(80)},
+            "calendar_event": {"kind": "google", "external_id": f"{self.rng.getrandbits(80):020x}"},
             "_id": eid,
             "_event_type": et["_id"],
             "_host": host["_id"],
