@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_calendly", "tests.fixtures_brevo"]
+pytest_plugins = ["tests.fixtures_calendly", "tests.fixtures_brevo", "tests.fixtures_webhooks"]
 
 from calendly_sync.sync.mapping import PRODUCT_PAGE_MAPPING  # noqa: E402
 
@@ -94,7 +94,6 @@ def connection(db: Any, sims: tuple[Any, Any], event_types: dict[str, dict[str, 
     from calendly_sync.sandbox.brevo import SANDBOX_API_KEY
     from calendly_sync.sandbox.calendly import SANDBOX_TOKEN
 
-    calendly_sim, _ = sims
     conn = Connection.objects.create(
         name="default",
         access_token=SANDBOX_TOKEN,

@@ -7,6 +7,7 @@ are fast and can assert the exact waits.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -84,10 +85,8 @@ class WebhookReceiver(SimServer):
                     return list(self.received)
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"received {len(self.received)} of {n} deliveries")
-            try:
+            with contextlib.suppress(queue.Empty):
                 self._queue.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                pass
 
 
 @pytest.fixture

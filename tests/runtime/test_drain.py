@@ -24,7 +24,7 @@ from calendly_sync.models import AutomationEvent, Booking, Contact, WebhookDeliv
 from calendly_sync.runtime import drain as drain_module
 from calendly_sync.runtime.drain import drain, sweep
 from calendly_sync.runtime.locks import drain_lock
-from tests.test_views import EXPECTED, arrival_orders, deliver, outbox, scenario_items  # noqa: F401 - outbox is a fixture
+from tests.fixtures_webhooks import EXPECTED, arrival_orders, deliver, scenario_items
 
 
 def store(client, connection, items: list[dict[str, Any]]) -> list[int]:

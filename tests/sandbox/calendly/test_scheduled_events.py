@@ -1,4 +1,6 @@
-"""Scheduled events: role rules, filters, 404s, host cancellation and no-shows (sandbox/calendly/scheduled_events.py)."""
+"""Scheduled events: role rules, filters, 404s, host cancellation and no-shows.
+
+Mirrors sandbox/calendly/scheduled_events.py."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ def test_seeded_data_is_realistic_and_deterministic() -> None:
     assert a.render(list(a.invitees.values())) == b.render(list(b.invitees.values()))
     names = {et["name"] for et in a.event_types.values()}
     assert {"Discovery Call", "Product Demo", "Onboarding Session"} <= names and 3 <= len(names) <= 5
-    originals = [e for e in a.events.values()]
+    originals = list(a.events.values())
     assert len(originals) >= 40
     invs = list(a.invitees.values())
     assert any(i["status"] == "canceled" and not i["rescheduled"] for i in invs)
