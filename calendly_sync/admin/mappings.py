@@ -181,7 +181,7 @@ class CatalogInlineMixin(Generic[_Mapping]):
 
     def get_formset(self, request: HttpRequest, obj: Connection | None = None, **kwargs: Any) -> Any:
         kwargs["form"] = type(self.form.__name__, (self.form,), {"catalog_connection": obj})
-        return super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
+        return super().get_formset(request, obj, **kwargs)  # type: ignore[misc]  # a mixin: the inline admin is next
 
 
 class EventTypeMappingInline(CatalogInlineMixin[EventTypeMapping], TabularInline[EventTypeMapping, Connection]):
