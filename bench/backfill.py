@@ -31,6 +31,7 @@ Default run ≈ 10 minutes (three runs of ≈ 3 minutes each: Calendly's 500/min
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -46,8 +47,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-from common import line, section  # noqa: E402
+import common
+from common import line, section
 
 CALENDLY_LIMIT_PER_MIN = 500  # per user (Calendly's documented limit on paid plans)
 BREVO_LIMIT_PER_S = 10  # contacts and events buckets
@@ -203,8 +204,8 @@ def child_cleanup(spec: dict[str, Any]) -> dict[str, Any]:
 
 def child_connector(spec: dict[str, Any]) -> dict[str, Any]:
     _child_django(spec)
-    from calendly_sync.credentials import clients
     from calendly_sync.backfill import BackfillOptions, run_backfill
+    from calendly_sync.credentials import clients
     from calendly_sync.models import Connection
 
     clients.CLIENT_OPTIONS["brevo"] = {}  # the client's own pacing: 10 req/s (default)
@@ -352,10 +353,8 @@ class World:
 
     def stop(self) -> None:
         for sim in (self.calendly, self.brevo):
-            try:
+            with contextlib.suppress(Exception):  # best effort at exit
                 sim.stop()
-            except Exception:  # noqa: BLE001 - best effort at exit
-                pass
 
 
 def fmt_calls(by_route: dict[str, int]) -> str:
@@ -483,8 +482,9 @@ def main() -> int:
         need_cal = 1 + math.ceil(n_ev / 100) + n_ev
         seq = need_cal * CALENDLY_LATENCY + n_inv * BREVO_LATENCY
         print(
-            f"   whole data set sequential, no limits: {need_cal:,} Calendly calls × {CALENDLY_LATENCY * 1000:.0f} ms + "
-            f"{n_inv:,} Brevo upserts × {BREVO_LATENCY * 1000:.0f} ms = {seq:.1f} s; with the limits the floor is "
+            f"   whole data set sequential, no limits: {need_cal:,} Calendly calls × "
+            f"{CALENDLY_LATENCY * 1000:.0f} ms + {n_inv:,} Brevo upserts × {BREVO_LATENCY * 1000:.0f} ms = "
+            f"{seq:.1f} s; with the limits the floor is "
             f"max({need_cal:,} ÷ {CALENDLY_LIMIT_PER_MIN}/min, writes ÷ {BREVO_LIMIT_PER_S}/s) ≥ "
             f"{need_cal / (CALENDLY_LIMIT_PER_MIN / 60):.1f} s"
         )
@@ -538,8 +538,8 @@ def main() -> int:
             if r:
                 print(
                     f"   {label:<22}{r['wall']:>8.1f}{r['floor']:>9.1f}{r['ratio']:>7.3f}{r['calendly_calls']:>10,}"
-                    f"{r['brevo_calls']:>7,}{r['brevo_writes']:>8,}{str(r['calendly_429']) + '/' + str(r['brevo_429']):>9}"
-                    f"{r['rss_mb']:>8.1f}"
+                    f"{r['brevo_calls']:>7,}{r['brevo_writes']:>8,}"
+                    f"{str(r['calendly_429']) + '/' + str(r['brevo_429']):>9}{r['rss_mb']:>8.1f}"
                 )
 
         section("targets")
@@ -564,7 +564,8 @@ def main() -> int:
             line(
                 "second run writes nothing",
                 f"{'met' if s['brevo_writes'] == 0 else 'NOT met'}: "
-                f"{s['brevo_writes']} Brevo writes ({s['brevo_calls']} Brevo calls, {s['calendly_calls']:,} Calendly calls)",
+                f"{s['brevo_writes']} Brevo writes ({s['brevo_calls']} Brevo calls, "
+                f"{s['calendly_calls']:,} Calendly calls)",
             )
         else:
             line("second run writes nothing", "not measured (--skip-second)")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import itertools
 import os
 import platform
@@ -24,9 +25,10 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -80,7 +82,7 @@ def percentile(sorted_values: list[float], p: float) -> float:
     """Nearest-rank percentile of an already sorted list (p in 0..100)."""
     if not sorted_values:
         return float("nan")
-    k = max(0, min(len(sorted_values) - 1, int(round(p / 100.0 * len(sorted_values) + 0.5)) - 1))
+    k = max(0, min(len(sorted_values) - 1, round(p / 100.0 * len(sorted_values) + 0.5) - 1))
     return sorted_values[k]
 
 
@@ -95,7 +97,7 @@ def latency_summary(ms: list[float]) -> str:
 
 
 class Timer:
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self.start = time.perf_counter()
         self.seconds = 0.0
         return self
@@ -142,9 +144,9 @@ def setup_django() -> str:
 
 def reset_client_state(brevo_pacing: bool = True) -> None:
     """Fresh Calendly rate limiters and Brevo attribute cache; Brevo pacing on (10 req/s) or off."""
+    from calendly_sync.calendly import ratelimit
     from calendly_sync.credentials import clients
     from calendly_sync.push import attributes
-    from calendly_sync.calendly import ratelimit
 
     clients.CLIENT_OPTIONS["brevo"] = {} if brevo_pacing else {"requests_per_second": None}
     clients.CLIENT_OPTIONS["calendly"] = {}
@@ -188,10 +190,8 @@ class Sims:
 
     def stop(self) -> None:
         for sim in (self.calendly, self.brevo):
-            try:
+            with contextlib.suppress(Exception):  # best effort at exit
                 sim.stop()
-            except Exception:  # noqa: BLE001 - best effort at exit
-                pass
 
 
 def add_event_type(sim: Any, name: str = "Discovery Call") -> dict[str, Any]:
@@ -242,7 +242,7 @@ def book_many(
 
 
 def day_start(days_from_now: float) -> datetime:
-    base = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    base = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return base + timedelta(days=days_from_now)
 
 
@@ -389,7 +389,8 @@ def ru_maxrss_mb() -> float:
 
 def machine() -> str:
     try:
-        model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "")
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "")
     except OSError:
         model = ""
     return f"{os.cpu_count()} CPUs{' (' + model + ')' if model else ''}, Python {platform.python_version()}"

@@ -36,6 +36,7 @@ calls by endpoint, 429s, and the drain's floor (the rate-limited Brevo calls ÷ 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -53,8 +54,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-from common import latency_summary, line, percentile, section  # noqa: E402
+import common
+from common import latency_summary, line, percentile, section
 
 PG = "postgres://postgres@127.0.0.1:5432"
 REDIS = "redis://127.0.0.1:6379/14"
@@ -123,7 +124,8 @@ class Procs:
         self.procs: list[tuple[str, subprocess.Popen, Any]] = []
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
-        log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
+        # Open until stop_all() closes it: the child writes its output there meanwhile.
+        log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)  # noqa: SIM115
         proc = subprocess.Popen(
             argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(common.ROOT), start_new_session=True
         )
@@ -138,25 +140,19 @@ class Procs:
         return ""
 
     def stop_all(self) -> None:
-        for name, proc, log in reversed(self.procs):
+        for _name, proc, log in reversed(self.procs):
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)  # the process group we started (new session)
-                except ProcessLookupError:
-                    pass
                 try:
                     proc.wait(timeout=15)
                 except subprocess.TimeoutExpired:
-                    try:
+                    with contextlib.suppress(ProcessLookupError):
                         os.killpg(proc.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
                     proc.wait(timeout=5)
             log.close()
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(log.name)
-            except OSError:
-                pass
         self.procs.clear()
 
 
@@ -203,10 +199,8 @@ def post_all(port: int, path: str, deliveries: list[tuple[bytes, dict[str, str]]
         t1 = time.perf_counter()
         latencies[i], statuses[i], done_at[i] = (t1 - t0) * 1000.0, status, t1
         if status == 200:
-            try:
+            with contextlib.suppress(ValueError):
                 ids[i] = json.loads(data).get("id")
-            except ValueError:
-                pass
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="calendly") as pool:
@@ -239,10 +233,10 @@ def post_all_in_child(
 # ------------------------------------------------------------------------------------------------
 def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     """One full run; this process's Django is already set up on the scratch database."""
+    from webhooks import invitee_payloads
+
     from calendly_sync.models import WebhookDelivery
     from calendly_sync.sandbox.signing import build_delivery
-
-    from webhooks import invitee_payloads
 
     n = args.deliveries
     sims = common.Sims(brevo_rate_limit_per_second=BREVO_LIMIT)
@@ -473,10 +467,8 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
         procs.stop_all()
         sims.stop()
         if variant == "celery":
-            try:
+            with contextlib.suppress(Exception):  # best effort at exit
                 flush_redis()
-            except Exception:  # noqa: BLE001
-                pass
 
 
 def main() -> int:

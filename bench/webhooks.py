@@ -29,8 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-from common import Timer, latency_summary, line, rate, section  # noqa: E402
+import common
+from common import Timer, latency_summary, line, rate, section
 
 BREVO_LIMIT = 10
 

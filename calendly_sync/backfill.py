@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone as dt_timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.dispatch import receiver
@@ -22,10 +23,10 @@ from calendly_sync.calendly.errors import CalendlyPermissionError
 from calendly_sync.calendly.ratelimit import alias
 from calendly_sync.credentials.clients import brevo_client_for, calendly_client_for, identify
 from calendly_sync.inbox.subscriptions import subscription_gap
-from calendly_sync.sync.projection import Rules, ingest
 from calendly_sync.models import Connection, Contact, SyncRun
-from calendly_sync.sync.observations import MalformedPayload, Observation, observe_invitee
 from calendly_sync.push.contacts import PushSummary, push_dirty
+from calendly_sync.sync.observations import MalformedPayload, Observation, observe_invitee
+from calendly_sync.sync.projection import Rules, ingest
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def default_window(connection: Connection, now: datetime | None = None) -> tuple
 
 
 def _utc(dt: datetime) -> str:
-    return dt.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _event_params(connection: Connection, since: datetime, until: datetime, scope: str) -> dict[str, str]:
@@ -95,7 +96,7 @@ def _event_params(connection: Connection, since: datetime, until: datetime, scop
 
 
 def run_backfill(
-    connection: Connection, options: BackfillOptions, progress: Callable[[int], None] | None = None
+    connection: Connection, options: BackfillOptions, progress: Callable[[int], object] | None = None
 ) -> BackfillReport:
     started = time.monotonic()
     calendly = calendly_client_for(connection)
@@ -123,6 +124,7 @@ def run_backfill(
 
     def work() -> None:
         nonlocal scope
+        assert since is not None and until is not None  # _start_run gives every run its window
         page_token = run.checkpoint.get("page_token")
         if run.checkpoint.get("done"):
             return
@@ -151,7 +153,7 @@ def run_backfill(
                     if not options.event_type or options.event_type in (e.get("event_type"), e.get("name"))
                 ]
                 invitee_lists = list(pool.map(lambda e: list(calendly.list_invitees(e["uri"])), events))
-                for event, invitees in zip(events, invitee_lists):
+                for event, invitees in zip(events, invitee_lists, strict=True):
                     counts["events"] += 1
                     observed: list[tuple[Observation, str | None]] = []
                     for invitee in invitees:

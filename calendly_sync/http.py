@@ -6,6 +6,7 @@ Pure functions, so the policy is testable without a network.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import requests
@@ -28,7 +29,7 @@ class RetryPolicy:
         return r.uniform(ceiling / 2, ceiling)
 
 
-def header_seconds(headers: requests.structures.CaseInsensitiveDict[str] | dict[str, str], *names: str) -> float | None:
+def header_seconds(headers: Mapping[str, str], *names: str) -> float | None:
     """The first of ``names`` that parses as a non-negative number of seconds, else ``None``."""
     for name in names:
         value = headers.get(name)

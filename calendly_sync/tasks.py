@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from functools import partial
 
 from celery import shared_task
 from django.db import transaction
@@ -60,7 +61,7 @@ def reprocess(delivery_ids: list[int]) -> int:
         .update(status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, last_error="")
     )
     for pk in delivery_ids:
-        transaction.on_commit(lambda pk=pk: dispatch_delivery(pk))
+        transaction.on_commit(partial(dispatch_delivery, pk))
     return n
 
 

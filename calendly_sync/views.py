@@ -92,9 +92,9 @@ def _has_nul(value: Any) -> bool:
 class CalendlyWebhookView(APIView):
     """``POST /webhooks/calendly/<connection id>/`` (or without an id when one key verifies)."""
 
-    authentication_classes: list = []
-    permission_classes: list = []
-    throttle_classes: list = []
+    authentication_classes = []
+    permission_classes = []
+    throttle_classes = []
 
     def post(self, request: Request, connection_id: int | None = None) -> Response:
         django_request: HttpRequest = request._request
@@ -148,7 +148,9 @@ class CalendlyWebhookView(APIView):
         self, connection: Connection, envelope: dict[str, Any], raw: bytes, header: str | None, request: HttpRequest
     ) -> Response:
         event = envelope["event"]
-        payload = envelope.get("payload") if isinstance(envelope.get("payload"), dict) else {}
+        payload = envelope.get("payload")
+        if not isinstance(payload, dict):
+            payload = {}
         key = idempotency_key(connection.pk, envelope)
         ignored = event not in HANDLED_EVENTS
         try:

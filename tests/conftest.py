@@ -6,12 +6,13 @@ call in them is real HTTP to a real (simulated) server.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_calendly", "tests.fixtures_brevo"]
+pytest_plugins = ["tests.fixtures_calendly", "tests.fixtures_brevo", "tests.fixtures_webhooks"]
 
 from calendly_sync.sync.mapping import PRODUCT_PAGE_MAPPING  # noqa: E402
 
@@ -31,10 +32,10 @@ class Sleeps:
 @pytest.fixture(autouse=True)
 def _isolated_connector(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sleeps]:
     """No background thread unless a test asks for it; fresh rate limiters and caches."""
-    from calendly_sync.credentials import clients
-    from calendly_sync.push import attributes
     from calendly_sync.calendly import ratelimit
+    from calendly_sync.credentials import clients
     from calendly_sync.http import RetryPolicy
+    from calendly_sync.push import attributes
 
     settings.CONNECTOR_EMBEDDED_WORKER = False
     sleeps = Sleeps()
@@ -93,7 +94,6 @@ def connection(db: Any, sims: tuple[Any, Any], event_types: dict[str, dict[str, 
     from calendly_sync.sandbox.brevo import SANDBOX_API_KEY
     from calendly_sync.sandbox.calendly import SANDBOX_TOKEN
 
-    calendly_sim, _ = sims
     conn = Connection.objects.create(
         name="default",
         access_token=SANDBOX_TOKEN,
@@ -122,7 +122,7 @@ def connection(db: Any, sims: tuple[Any, Any], event_types: dict[str, dict[str, 
 
 
 def in_days(days: float, hour: int = 15) -> datetime:
-    base = datetime.now(timezone.utc).replace(hour=hour, minute=0, second=0, microsecond=0)
+    base = datetime.now(UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
     return base + timedelta(days=days)
 
 

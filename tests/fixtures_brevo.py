@@ -8,7 +8,8 @@ advance fake time instead of blocking, so tests stay fast and can assert on the 
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 

@@ -7,10 +7,12 @@ are fast and can assert the exact waits.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -49,7 +51,7 @@ class WebhookReceiver(SimServer):
         self.status = 200
         self.statuses: list[int] = []
         self.received: list[Request] = []
-        self._queue: "queue.Queue[Request]" = queue.Queue()
+        self._queue: queue.Queue[Request] = queue.Queue()
         self.route("POST", "/hooks/{name}", self._receive)
 
     def _receive(self, req: Request) -> Response:
@@ -59,7 +61,7 @@ class WebhookReceiver(SimServer):
         self._queue.put(req)
         return Response(status, {"ok": status < 300})
 
-    def start(self) -> "WebhookReceiver":
+    def start(self) -> WebhookReceiver:
         super().start()
         quiet_disconnects(self)
         return self
@@ -83,10 +85,8 @@ class WebhookReceiver(SimServer):
                     return list(self.received)
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"received {len(self.received)} of {n} deliveries")
-            try:
+            with contextlib.suppress(queue.Empty):
                 self._queue.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                pass
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -86,7 +86,7 @@ def build(
     }
     lists = {types["discovery"]: [10], types["demo"]: [11], types["onboarding"]: [10, 12]}
     facts: Counter = Counter()
-    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     for _ in range(events):
         person = rng.choice(crowd)
         key = rng.choice(list(types))

@@ -29,7 +29,7 @@ def brevo_contact(brevo_sim: Any, email: str) -> dict[str, Any]:
 
 
 def test_backfill_creates_contacts_with_mapped_attributes_and_lists(connection, sims, book):
-    calendly_sim, brevo_sim = sims
+    _, brevo_sim = sims
     book("levi@example.com", days=3)
     book("ana@example.com", kind="demo", days=5, name="Ana Pereira", answers={"Company": "Initech"})
     book("zoe@example.com", kind="other", days=7, name="Zoe", answers={})

@@ -111,14 +111,14 @@ def chaos(brevo_sim: Any, rate: float, seed: int) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_1000_deliveries_shuffled_with_duplicates_while_brevo_fails_20_percent(client, sims, settings, monkeypatch):
-    from calendly_sync.credentials import clients
-    from calendly_sync.inbox import deliveries
-    from calendly_sync.runtime import drain as drain_module
-    from calendly_sync.push import events, ledger
-    from calendly_sync.http import RetryPolicy
-    from calendly_sync.models import AutomationEvent
-    from calendly_sync.sandbox.signing import sign
     from calendly_sync.calendly.events import SUBSCRIBED_EVENTS
+    from calendly_sync.credentials import clients
+    from calendly_sync.http import RetryPolicy
+    from calendly_sync.inbox import deliveries
+    from calendly_sync.models import AutomationEvent
+    from calendly_sync.push import events, ledger
+    from calendly_sync.runtime import drain as drain_module
+    from calendly_sync.sandbox.signing import sign
     from tests.test_tasks import wait_until
 
     calendly_sim, brevo_sim = sims

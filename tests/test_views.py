@@ -2,50 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
 import time
-from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.test import Client
 
 from calendly_sync.inbox.deliveries import process_delivery
 from calendly_sync.models import AutomationEvent, Booking, Connection, Contact, WebhookDelivery
 from calendly_sync.sandbox.signing import SIGNATURE_HEADER, build_delivery, sign
-from calendly_sync.calendly.events import SUBSCRIBED_EVENTS
+from tests.fixtures_webhooks import EXPECTED, KEY, arrival_orders, deliver, post, scenario_items
 
 pytestmark = pytest.mark.django_db
-KEY = "test-signing-key"
-
-
-@pytest.fixture
-def outbox(sims, connection, calendly_client, calendly_webhook_receiver) -> list[dict[str, Any]]:
-    """Deliveries the simulated Calendly builds and signs (also sent to a throwaway receiver)."""
-    calendly_sim, _ = sims
-    calendly_sim.allow_http_callbacks = True
-    calendly_sim.deliver_sync = True
-    org = calendly_sim.org["uri"]
-    calendly_client.create_webhook_subscription(
-        url=calendly_webhook_receiver.hook_url,
-        events=list(SUBSCRIBED_EVENTS),
-        organization=org,
-        scope="organization",
-        signing_key=KEY,
-    )
-    return calendly_sim.outbox
-
-
-def post(client: Client, connection: Connection | None, body: bytes, signature: str | None, **extra: Any):
-    url = f"/webhooks/calendly/{connection.pk}/" if connection else "/webhooks/calendly/"
-    headers = {"HTTP_CALENDLY_WEBHOOK_SIGNATURE": signature} if signature is not None else {}
-    return client.post(url, data=body, content_type="application/json", **headers, **extra)
-
-
-def deliver(client: Client, connection: Connection, item: dict[str, Any], *, resign: bool = False):
-    body = item["body"]
-    signature = sign(body, KEY) if resign else item["headers"][SIGNATURE_HEADER]
-    return post(client, connection, body, signature)
 
 
 def process_all() -> None:
@@ -198,43 +165,6 @@ def test_booking_webhook_upserts_contact_and_sends_one_event(client, connection,
     process_all()
     assert WebhookDelivery.objects.count() == 1 and WebhookDelivery.objects.get().redeliveries == 1
     assert len(brevo_sim.events) == 1
-
-
-def scenario_items(calendly_sim, book, outbox, kind: str) -> list[dict[str, Any]]:
-    from tests.conftest import in_days
-
-    inv = book("levi@example.com", fire_webhooks=True)
-    if kind == "reschedule":
-        calendly_sim.reschedule(inv["uri"], in_days(9))
-    elif kind == "cancel":
-        calendly_sim.cancel(inv["uri"], reason="Conflict")
-    elif kind == "reschedule+cancel":
-        new = calendly_sim.reschedule(inv["uri"], in_days(9))
-        calendly_sim.cancel(new["uri"], reason="Conflict")
-    elif kind == "no_show":
-        ns = calendly_sim.mark_no_show(inv["uri"])
-    elif kind == "no_show_removed":
-        ns = calendly_sim.mark_no_show(inv["uri"])
-        calendly_sim.unmark_no_show(ns["uri"])
-    return list(outbox)
-
-
-EXPECTED = {
-    "reschedule": ("booked", ["calendly_booking_created", "calendly_booking_rescheduled"]),
-    "cancel": ("cancelled", ["calendly_booking_canceled", "calendly_booking_created"]),
-    "reschedule+cancel": (
-        "cancelled",
-        ["calendly_booking_canceled", "calendly_booking_created", "calendly_booking_rescheduled"],
-    ),
-    "no_show": ("no_show", ["calendly_booking_created", "calendly_no_show"]),
-    "no_show_removed": ("booked", ["calendly_booking_created", "calendly_no_show", "calendly_no_show_removed"]),
-}
-
-
-def arrival_orders(n: int) -> list[tuple[int, ...]]:
-    """Every order of n deliveries when there are few; a spread of them otherwise (first, last and others)."""
-    orders = list(itertools.permutations(range(n)))
-    return orders if len(orders) <= 6 else orders[:: max(1, len(orders) // 6)] + [orders[-1]]
 
 
 @pytest.mark.parametrize("kind", list(EXPECTED))

@@ -6,7 +6,8 @@ import json
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from calendly_sync.models import Connection
 from calendly_sync.sandbox.signing import sign

@@ -25,6 +25,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from calendly_sync import crypto
+from calendly_sync.admin.bases import ModelAdmin, ModelForm
 from calendly_sync.admin.display import LastErrorColumn, StatusBadgeColumn
 from calendly_sync.admin.mappings import EventTypeMappingInline, FieldMappingInline
 from calendly_sync.backfill import BackfillOptions, run_backfill
@@ -45,7 +46,7 @@ class SecretInput(forms.PasswordInput):
         super().__init__(attrs, render_value=False)
 
 
-class ConnectionForm(forms.ModelForm):
+class ConnectionForm(ModelForm[Connection]):
     """Secrets are write-only: a blank field keeps the stored value; tick "clear" to remove it."""
 
     clear_secrets = forms.MultipleChoiceField(
@@ -57,7 +58,7 @@ class ConnectionForm(forms.ModelForm):
 
     class Meta:
         model = Connection
-        fields = "__all__"
+        fields = "__all__"  # ConnectionAdmin's fieldsets choose the fields; this form adds behaviour to them
         widgets = {f: SecretInput() for f in SECRET_FIELDS}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -86,7 +87,7 @@ class ConnectionForm(forms.ModelForm):
 
 
 @admin.register(Connection)
-class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, admin.ModelAdmin):
+class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]):
     form = ConnectionForm
     change_list_template = "admin/calendly_sync/connection/change_list.html"
     change_form_template = "admin/calendly_sync/connection/change_form.html"
@@ -194,12 +195,12 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, admin.ModelAdmin):
 
     # -- connect / reconnect / reload / disconnect ------------------------------------------------
     def get_urls(self) -> list[Any]:
-        info = self.opts.app_label, self.opts.model_name
+        app_label, model_name = self.opts.app_label, self.opts.model_name
         return [
             path(
                 "<path:object_id>/reload-catalog/",
                 self.admin_site.admin_view(self.reload_catalog_view),
-                name="%s_%s_reload_catalog" % info,
+                name=f"{app_label}_{model_name}_reload_catalog",
             ),
             *super().get_urls(),
         ]
@@ -270,7 +271,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, admin.ModelAdmin):
     def _report_catalog(self, request: HttpRequest, conn: Connection) -> None:
         try:
             report = catalog.load_catalog(conn)
-        except Exception as exc:  # shown to the operator
+        except Exception as exc:  # noqa: BLE001 - whatever failed is shown to the operator
             self.message_user(request, f"{conn.name}: loading the catalog failed: {exc}", messages.ERROR)
             return
         for level, text in report.lines:
@@ -298,7 +299,9 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, admin.ModelAdmin):
                 messages.WARNING if report.problems else messages.SUCCESS,
             )
 
-    def save_model(self, request: HttpRequest, obj: Connection, form: forms.ModelForm, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Connection, form: forms.ModelForm[Connection], change: bool
+    ) -> None:
         """Write only what the form edits: tokens rotated by a refresh while the form was open (and
         the status, errors and webhook state kept by the connector) are never overwritten."""
         if not change:
@@ -340,7 +343,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, admin.ModelAdmin):
         for conn in queryset:
             try:
                 report = run_backfill(conn, BackfillOptions(trigger="admin"))
-            except Exception as exc:  # shown to the operator, and kept on the connection
+            except Exception as exc:  # noqa: BLE001 - shown to the operator and kept; the other connections go on
                 conn.record_error(str(exc))
                 self.message_user(request, f"{conn.name}: sync failed: {exc}", messages.ERROR)
                 continue
@@ -351,7 +354,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, admin.ModelAdmin):
         for conn in queryset:
             try:
                 result = ensure_subscription(conn)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - shown to the operator and kept; the other connections go on
                 conn.record_error(str(exc))
                 self.message_user(request, f"{conn.name}: {exc}", messages.ERROR)
                 continue

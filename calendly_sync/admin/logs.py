@@ -7,17 +7,17 @@ reprocess deliveries, mark deliveries ignored.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
+from calendly_sync.admin.bases import ModelAdmin
 from calendly_sync.admin.display import LastErrorColumn, StatusBadgeColumn, last_error, status_badge
 from calendly_sync.credentials.clients import brevo_client_for
-from calendly_sync.tasks import reprocess as reprocess_deliveries
 from calendly_sync.models import (
     AutomationEvent,
     Booking,
@@ -27,9 +27,12 @@ from calendly_sync.models import (
     WebhookDelivery,
 )
 from calendly_sync.push.contacts import push_contact
+from calendly_sync.tasks import reprocess as reprocess_deliveries
+
+_M = TypeVar("_M", bound=Model)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ModelAdmin[_M], Generic[_M]):
     """Logs and Calendly mirrors: looked at, never typed into."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -40,7 +43,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Booking)
-class BookingAdmin(ReadOnlyAdmin):
+class BookingAdmin(ReadOnlyAdmin[Booking]):
     list_display = (
         "email",
         "event_type_name",
@@ -73,7 +76,7 @@ class BookingAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(LastErrorColumn, ReadOnlyAdmin):
+class ContactAdmin(LastErrorColumn, ReadOnlyAdmin[Contact]):
     list_display = (
         "email",
         "booking_status",
@@ -97,7 +100,7 @@ class ContactAdmin(LastErrorColumn, ReadOnlyAdmin):
             contact.pushed_hash = ""
             try:
                 outcome = push_contact(contact.connection, contact, brevo_client_for(contact.connection))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - one contact's failure is reported, the others are pushed
                 outcome = "failed"
                 self.message_user(request, f"{contact.email}: {exc}", messages.ERROR)
             results[outcome] = results.get(outcome, 0) + 1
@@ -105,7 +108,7 @@ class ContactAdmin(LastErrorColumn, ReadOnlyAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin):
+class WebhookDeliveryAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin[WebhookDelivery]):
     list_display = (
         "received_at",
         "event",
@@ -143,7 +146,7 @@ class WebhookDeliveryAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(StatusBadgeColumn, ReadOnlyAdmin):
+class SyncRunAdmin(StatusBadgeColumn, ReadOnlyAdmin[SyncRun]):
     list_display = (
         "started_at",
         "connection",
@@ -168,7 +171,7 @@ class SyncRunAdmin(StatusBadgeColumn, ReadOnlyAdmin):
 
 
 @admin.register(ContactSyncLog)
-class ContactSyncLogAdmin(StatusBadgeColumn, ReadOnlyAdmin):
+class ContactSyncLogAdmin(StatusBadgeColumn, ReadOnlyAdmin[ContactSyncLog]):
     list_display = (
         "created_at",
         "email",
@@ -190,7 +193,7 @@ class ContactSyncLogAdmin(StatusBadgeColumn, ReadOnlyAdmin):
 
 
 @admin.register(AutomationEvent)
-class AutomationEventAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin):
+class AutomationEventAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin[AutomationEvent]):
     list_display = (
         "created_at",
         "event_name",

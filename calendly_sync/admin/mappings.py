@@ -7,7 +7,7 @@ instead of asking for URIs and ids, and fall back to free text while no catalog 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django import forms
 from django.contrib import admin
@@ -16,10 +16,12 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from calendly_sync.admin.bases import ModelAdmin, ModelForm, TabularInline
 from calendly_sync.connect import catalog
 from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
 from calendly_sync.sync.mapping import KNOWN_SOURCES, QUESTION_PREFIX
 
+_Mapping = TypeVar("_Mapping", EventTypeMapping, FieldMapping)
 
 # -- mapping forms: pick from the loaded catalog instead of typing URIs and ids -----------------
 
@@ -38,21 +40,21 @@ class DatalistTextInput(forms.TextInput):
         return format_html('{}<datalist id="{}">{}</datalist>', html, self.list_id, options)
 
 
-class CatalogFormMixin:
+class CatalogFormMixin(Generic[_Mapping]):
     """Forms whose choices come from a connection's loaded catalog (set per request by the admin)."""
 
     catalog_connection: Connection | None = None
-    instance: Any
+    instance: _Mapping
 
     def catalog(self) -> Connection | None:
         if self.catalog_connection is not None:
             return self.catalog_connection
-        if getattr(self.instance, "connection_id", None):
+        if self.instance.connection_id:
             return self.instance.connection
         return None
 
 
-class EventTypeMappingForm(CatalogFormMixin, forms.ModelForm):
+class EventTypeMappingForm(CatalogFormMixin[EventTypeMapping], ModelForm[EventTypeMapping]):
     """Event type: a select of the loaded Calendly event types; lists: a multi-select of Brevo lists.
 
     Without a loaded catalog both stay free text (a URI and a JSON list such as ``[10, 12]``).
@@ -60,7 +62,16 @@ class EventTypeMappingForm(CatalogFormMixin, forms.ModelForm):
 
     class Meta:
         model = EventTypeMapping
-        fields = "__all__"
+        fields = [
+            "connection",
+            "key",
+            "event_type_uri",
+            "event_type_name",
+            "list_ids",
+            "enabled",
+            "unlink_on_cancel",
+            "missing_since",
+        ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -108,13 +119,13 @@ class EventTypeMappingForm(CatalogFormMixin, forms.ModelForm):
         return cleaned
 
 
-class FieldMappingForm(CatalogFormMixin, forms.ModelForm):
+class FieldMappingForm(CatalogFormMixin[FieldMapping], ModelForm[FieldMapping]):
     """Source: the known invitee/event fields plus ``question:<name>`` for each loaded custom
     question; attribute: the loaded Brevo attributes. Free text (with suggestions) without a catalog."""
 
     class Meta:
         model = FieldMapping
-        fields = "__all__"
+        fields = ["connection", "source", "attribute", "attribute_type", "enabled", "position"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -163,17 +174,17 @@ class FieldMappingForm(CatalogFormMixin, forms.ModelForm):
         return str(self.cleaned_data.get("attribute") or "").strip().upper()
 
 
-class CatalogInlineMixin:
+class CatalogInlineMixin(Generic[_Mapping]):
     """Give the inline's forms the parent connection (its catalog fills the choices)."""
 
-    form: type[forms.ModelForm]
+    form: type[forms.ModelForm[_Mapping]]
 
     def get_formset(self, request: HttpRequest, obj: Connection | None = None, **kwargs: Any) -> Any:
         kwargs["form"] = type(self.form.__name__, (self.form,), {"catalog_connection": obj})
-        return super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
+        return super().get_formset(request, obj, **kwargs)  # type: ignore[misc]  # a mixin: the inline admin is next
 
 
-class EventTypeMappingInline(CatalogInlineMixin, admin.TabularInline):
+class EventTypeMappingInline(CatalogInlineMixin[EventTypeMapping], TabularInline[EventTypeMapping, Connection]):
     model = EventTypeMapping
     form = EventTypeMappingForm
     extra = 0
@@ -181,18 +192,18 @@ class EventTypeMappingInline(CatalogInlineMixin, admin.TabularInline):
     readonly_fields = ("missing_since",)
 
 
-class FieldMappingInline(CatalogInlineMixin, admin.TabularInline):
+class FieldMappingInline(CatalogInlineMixin[FieldMapping], TabularInline[FieldMapping, Connection]):
     model = FieldMapping
     form = FieldMappingForm
     extra = 0
     fields = ("source", "attribute", "attribute_type", "enabled", "position")
 
 
-class CatalogModelAdmin(admin.ModelAdmin):
+class CatalogModelAdmin(ModelAdmin[_Mapping], Generic[_Mapping]):
     """Stand-alone mapping admins: the catalog is the mapping's connection's (on add: the one
     named by ``?connection=<id>``, or the only one there is)."""
 
-    def catalog_connection(self, request: HttpRequest, obj: Any = None) -> Connection | None:
+    def catalog_connection(self, request: HttpRequest, obj: _Mapping | None = None) -> Connection | None:
         if obj is not None and obj.connection_id:
             return obj.connection
         wanted = request.GET.get("connection") or request.POST.get("connection") or ""
@@ -207,7 +218,7 @@ class CatalogModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(EventTypeMapping)
-class EventTypeMappingAdmin(CatalogModelAdmin):
+class EventTypeMappingAdmin(CatalogModelAdmin[EventTypeMapping]):
     form = EventTypeMappingForm
     list_display = (
         "__str__",
@@ -223,7 +234,7 @@ class EventTypeMappingAdmin(CatalogModelAdmin):
 
 
 @admin.register(FieldMapping)
-class FieldMappingAdmin(CatalogModelAdmin):
+class FieldMappingAdmin(CatalogModelAdmin[FieldMapping]):
     form = FieldMappingForm
     list_display = ("source", "attribute", "attribute_type", "connection", "enabled", "position")
     list_filter = ("connection", "attribute_type", "enabled")

@@ -9,6 +9,6 @@ from __future__ import annotations
 
 INVITEE_EVENTS = ("invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted")
 EVENT_TYPE_EVENTS = ("event_type.created", "event_type.updated", "event_type.deleted")
-HANDLED_EVENTS = INVITEE_EVENTS + EVENT_TYPE_EVENTS
+HANDLED_EVENTS = (*INVITEE_EVENTS, *EVENT_TYPE_EVENTS)
 # event_type.created tells nothing a mapping needs: a new event type has no mapping yet.
-SUBSCRIBED_EVENTS = INVITEE_EVENTS + ("event_type.updated", "event_type.deleted")
+SUBSCRIBED_EVENTS = (*INVITEE_EVENTS, "event_type.updated", "event_type.deleted")

@@ -75,9 +75,9 @@ class RateLimiter:
 
     def update_from_headers(self, headers: Mapping[str, str]) -> None:
         """Adopt the server's view: limit, remaining budget and seconds until reset."""
-        limit = header_seconds(headers, "X-RateLimit-Limit")  # type: ignore[arg-type]
-        remaining = header_seconds(headers, "X-RateLimit-Remaining")  # type: ignore[arg-type]
-        reset = header_seconds(headers, "X-RateLimit-Reset")  # type: ignore[arg-type]
+        limit = header_seconds(headers, "X-RateLimit-Limit")
+        remaining = header_seconds(headers, "X-RateLimit-Remaining")
+        reset = header_seconds(headers, "X-RateLimit-Reset")
         with self._lock:
             now = self.clock()
             if limit is not None and limit >= 1:

@@ -19,9 +19,9 @@ from django.utils import timezone
 from calendly_sync.brevo.errors import BrevoError
 from calendly_sync.calendly.errors import CalendlyError, CalendlyPermissionError
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for, calendly_client_for
-from calendly_sync.sync.mapping import KNOWN_SOURCES, QUESTION_PREFIX
-from calendly_sync.models import Connection
 from calendly_sync.credentials.tokens import ReconnectRequired, TokenRefreshError
+from calendly_sync.models import Connection
+from calendly_sync.sync.mapping import KNOWN_SOURCES, QUESTION_PREFIX
 
 log = logging.getLogger(__name__)
 

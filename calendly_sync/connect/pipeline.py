@@ -31,8 +31,8 @@ from django.utils.text import slugify
 from social_core.exceptions import AuthException
 
 from calendly_sync.connect.catalog import load_catalog
-from calendly_sync.models import Connection
 from calendly_sync.credentials.tokens import store_token_response
+from calendly_sync.models import Connection
 
 SESSION_KEY = "calendly_connect_intent"
 INTENT_MAX_AGE = 30 * 60  # seconds between pressing the button and coming back from Calendly
@@ -157,7 +157,7 @@ def load_connection_catalog(
         return {}
     try:
         report = load_catalog(connection)
-    except Exception as exc:  # the connection is saved already: say what failed, keep going
+    except Exception as exc:  # noqa: BLE001 - the connection is saved already: say what failed, keep going
         _message(strategy, messages.ERROR, f"Loading the catalog failed: {exc}")
         return {}
     for level, text in report.lines:

@@ -17,11 +17,11 @@ from django.utils import timezone
 from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
 from calendly_sync.calendly.events import EVENT_TYPE_EVENTS, INVITEE_EVENTS
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for
-from calendly_sync.models.claims import claim
-from calendly_sync.sync.projection import Rules, ingest
 from calendly_sync.models import Connection, Contact, EventTypeMapping, WebhookDelivery
-from calendly_sync.sync.observations import MalformedPayload, Observation, observe_invitee, parse_time
+from calendly_sync.models.claims import claim
 from calendly_sync.push.contacts import push_dirty
+from calendly_sync.sync.observations import MalformedPayload, Observation, observe_invitee, parse_time
+from calendly_sync.sync.projection import Rules, ingest
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,9 @@ BATCH_SIZE = 500  # deliveries claimed and applied together
 # (bulk.IMPORT_TIMEOUT: 30 min following an import), so nobody re-claims deliveries in flight.
 STALE_CLAIM = timedelta(minutes=35)
 
-RulesCache = dict[int, tuple[Connection, Rules]]  # per batch: each connection and its rules, loaded once
+# Per batch: each connection and its rules, loaded once. Keyed by the delivery's connection_id, which
+# the column allows to be NULL: such a delivery fails its Connection lookup like a deleted one.
+RulesCache = dict[int | None, tuple[Connection, Rules]]
 Applied = tuple[WebhookDelivery, str | None]  # a delivery applied to the database, and the email it touched
 
 
@@ -91,7 +93,7 @@ def process_batch(delivery_ids: list[int], *, force: bool = False) -> dict[int, 
 
 def apply_claimed(claimed: list[WebhookDelivery], cache: RulesCache, results: dict[int, str]) -> list[Applied]:
     """Apply claimed deliveries to the database (no Brevo call): [(delivery, email it touched)]."""
-    by_connection: dict[int, list[WebhookDelivery]] = {}
+    by_connection: dict[int | None, list[WebhookDelivery]] = {}
     for delivery in claimed:
         by_connection.setdefault(delivery.connection_id, []).append(delivery)
     applied: list[Applied] = []
@@ -103,7 +105,7 @@ def apply_claimed(claimed: list[WebhookDelivery], cache: RulesCache, results: di
 def finish(applied: list[Applied], cache: RulesCache, results: dict[int, str]) -> None:
     """Bring the applied deliveries' contacts and events to Brevo, then record each delivery's outcome."""
     done: list[int] = []
-    grouped: dict[int, list[Applied]] = {}
+    grouped: dict[int | None, list[Applied]] = {}
     for delivery, email in applied:
         grouped.setdefault(delivery.connection_id, []).append((delivery, email))
     for connection_id, items in grouped.items():
@@ -127,7 +129,7 @@ def finish(applied: list[Applied], cache: RulesCache, results: dict[int, str]) -
         WebhookDelivery.objects.filter(pk__in=done).update(
             status=WebhookDelivery.Status.PROCESSED, processed_at=timezone.now(), last_error="", next_attempt_at=None
         )
-        results.update({pk: WebhookDelivery.Status.PROCESSED for pk in done})
+        results.update(dict.fromkeys(done, WebhookDelivery.Status.PROCESSED))
 
 
 def _apply_all(deliveries: list[WebhookDelivery], cache: RulesCache, results: dict[int, str]) -> list[Applied]:
@@ -166,8 +168,10 @@ def _apply_all(deliveries: list[WebhookDelivery], cache: RulesCache, results: di
     return applied
 
 
-def _connection_rules(connection_id: int, cache: RulesCache) -> tuple[Connection, Rules]:
+def _connection_rules(connection_id: int | None, cache: RulesCache) -> tuple[Connection, Rules]:
     if connection_id not in cache:
+        if connection_id is None:
+            raise Connection.DoesNotExist("the delivery has no connection")
         connection = Connection.objects.get(pk=connection_id)
         cache[connection_id] = (connection, Rules.load(connection))
     return cache[connection_id]

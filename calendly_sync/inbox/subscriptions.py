@@ -104,7 +104,7 @@ def ensure_subscription(
 
 def _create(
     connection: Connection, client: CalendlyClient, url: str, scope: str, warnings: list[str]
-) -> tuple[dict, str]:
+) -> tuple[dict[str, Any], str]:
     key = secrets.token_urlsafe(32)
     kwargs: dict[str, Any] = dict(
         url=url, events=list(SUBSCRIBED_EVENTS), organization=connection.calendly_organization_uri, signing_key=key
@@ -209,7 +209,7 @@ def check_all() -> list[str]:
     for connection in Connection.objects.filter(enabled=True).exclude(webhook_subscription_uri=""):
         try:
             out.append(check_health(connection))
-        except Exception as exc:  # one broken connection must not stop the others
+        except Exception as exc:  # noqa: BLE001 - one broken connection must not stop the others
             log.warning("subscription check failed for %s: %s", connection.name, exc)
             out.append(f"{connection.name}: check failed: {exc}")
     return out

@@ -8,7 +8,7 @@ database updates it. One statement per batch instead of a locked read and a writ
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db import connections, transaction
 from django.db.models import QuerySet
@@ -29,7 +29,7 @@ def claim(queryset: QuerySet[Any], **values: Any) -> list[int]:
             pks = list(queryset.select_for_update(skip_locked=True).values_list("pk", flat=True))
             model._base_manager.using(using).filter(pk__in=pks).update(**values)
         return pks
-    query = queryset.query.chain(UpdateQuery)
+    query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))  # chain(klass) returns a klass
     query.add_update_values(values)
     sql, params = query.get_compiler(using).as_sql()
     if not sql:

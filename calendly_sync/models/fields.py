@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
 from calendly_sync import crypto
 
+if TYPE_CHECKING:
+    from django.db.models.expressions import Combinable
 
-class EncryptedTextField(models.TextField):
+    # The stubs make fields generic (what may be assigned, what is read back); Django's classes are
+    # not subscriptable at run time, so the parameters exist for the type checker only.
+    _TextField = models.TextField[str | Combinable, str]
+else:
+    _TextField = models.TextField
+
+
+class EncryptedTextField(_TextField):
     """Text encrypted at rest with :mod:`calendly_sync.crypto`.
 
     Not searchable or indexable by design: a secret is only ever read by its row.

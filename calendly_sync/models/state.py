@@ -7,6 +7,8 @@ email: the desired Brevo state, ``dirty`` until pushed).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.db import models
 from django.utils import timezone
 
@@ -14,7 +16,7 @@ from calendly_sync.calendly.invitee import BookingFields, Column, stored_columns
 from calendly_sync.models.connection import Connection
 
 
-def _model_field(column: Column, default: object) -> models.Field:  # type: ignore[type-arg]
+def _model_field(column: Column, default: object) -> models.Field[Any, Any]:
     """The model field for one declared invitee field (exactly what migration 0001 created)."""
     blank = not column.required
     extra: dict[str, object] = {"help_text": column.help_text} if column.help_text else {}
@@ -35,25 +37,37 @@ def _model_field(column: Column, default: object) -> models.Field:  # type: igno
     return models.JSONField(default=list if column.kind == "list" else dict, blank=True, **extra)  # type: ignore[arg-type]
 
 
-def _invitee_columns() -> dict[str, models.Field]:  # type: ignore[type-arg]
+def _invitee_columns() -> dict[str, models.Field[Any, Any]]:
     defaults = BookingFields()
     return {name: _model_field(column, getattr(defaults, name)) for name, column in stored_columns(BookingFields)}
 
 
 #: The invitee's columns, as an abstract model: derived from the one declaration, never written here.
-InviteeColumns = type(
-    "InviteeColumns",
-    (models.Model,),
-    {
-        "__module__": __name__,
-        "__doc__": "Booking's columns for the invitee's fields, derived from calendly_sync.calendly.invitee.BookingFields.",
-        "Meta": type("Meta", (), {"abstract": True}),
-        **_invitee_columns(),
-    },
-)
+if TYPE_CHECKING:
+    # A class built by type() is opaque to the type checker (Booking would be Any through and
+    # through, and its relations unresolvable). What it sees instead: the same declaration's
+    # attribute types, from BookingFields. (Only the types are borrowed: at run time Booking is no
+    # dataclass, its fields are writable, and questions_and_answers is stored as a JSON list.)
+    class InviteeColumns(models.Model, BookingFields):
+        class Meta:
+            abstract = True
+
+else:
+    InviteeColumns = type(
+        "InviteeColumns",
+        (models.Model,),
+        {
+            "__module__": __name__,
+            "__doc__": (
+                "Booking's columns for the invitee's fields, derived from calendly_sync.calendly.invitee.BookingFields."
+            ),
+            "Meta": type("Meta", (), {"abstract": True}),
+            **_invitee_columns(),
+        },
+    )
 
 
-class Booking(InviteeColumns):  # type: ignore[misc,valid-type]
+class Booking(InviteeColumns):
     """What Calendly last said about one invitee (one row per invitee URI).
 
     The invitee's columns are not written here: they are derived from

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 from calendly_sync.brevo.client import BrevoClient
 from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
@@ -113,8 +114,8 @@ def _record_import(
     chunk: list[Contact],
     list_ids: tuple[int, ...],
     process_id: int,
-    outcome: dict | BrevoError,
-    summary,
+    outcome: dict[str, Any] | BrevoError,
+    summary: PushSummary,
     sync_run: SyncRun | None,
     progress: Callable[[int], None] | None,
 ) -> list[Contact]:

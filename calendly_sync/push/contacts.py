@@ -11,7 +11,8 @@ import (:mod:`calendly_sync.push.bulk`); the contacts' automation events follow
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone

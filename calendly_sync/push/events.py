@@ -8,8 +8,9 @@ a reschedule, and backs off on transient failures.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from django.db.models import F, Q
 from django.utils import timezone
@@ -142,8 +143,8 @@ def send_due_events(
                 batch_sent, batch_failed = _send_batches(connection, client, ready)
                 sent, failed = sent + batch_sent, failed + batch_failed
         return sent, failed
-    for event in wanted:
-        for event, body in claimed([event]):
+    for candidate in wanted:
+        for event, body in claimed([candidate]):
             try:
                 client.send_event(
                     body["event_name"],

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from django.db import connection as db_connection
 from django.db import transaction
@@ -42,7 +43,7 @@ class PushSummary:
     events_failed: int = 0
     dry_run_writes: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, other: "PushSummary") -> None:
+    def add(self, other: PushSummary) -> None:
         for name in ("created", "updated", "unchanged", "failed", "retry", "warnings", "events_sent", "events_failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.dry_run_writes.extend(other.dry_run_writes)
@@ -104,8 +105,9 @@ def mark_pushed_many(pushed: dict[int, str]) -> None:
         return
     ops = db_connection.ops
     table = ops.quote_name(Contact._meta.db_table)
+    columns = {f.name: f.column for f in Contact._meta.concrete_fields if f.column}
     col = {
-        name: ops.quote_name(Contact._meta.get_field(name).column)
+        name: ops.quote_name(columns[name])
         for name in (
             "id",
             "desired_hash",

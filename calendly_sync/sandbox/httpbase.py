@@ -7,6 +7,7 @@ faults (latency, 5xx, 429, timeouts) per route, all with no dependency beyond th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -14,9 +15,10 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, cast
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -161,7 +163,7 @@ class SimServer:
                 return resp
         try:
             return self.dispatch(req)
-        except Exception as exc:  # a simulator bug must show up as a 500, like a real server
+        except Exception as exc:  # noqa: BLE001 - a simulator bug must show up as a 500, like a real server
             return Response(500, {"message": f"simulator error: {exc!r}"})
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -170,7 +172,7 @@ class SimServer:
         assert self._server is not None, "server not started"
         return f"http://{self.host}:{self._server.server_address[1]}"
 
-    def start(self) -> "SimServer":
+    def start(self) -> SimServer:
         sim = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -231,7 +233,7 @@ class SimServer:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "SimServer":
+    def __enter__(self) -> SimServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -262,10 +264,8 @@ def fast_stop(server: SimServer) -> None:
     stopper.start()
     address = cast("tuple[str, int]", httpd.server_address[:2])  # AF_INET: (host, port)
     while stopper.is_alive():
-        try:
+        with contextlib.suppress(OSError):
             socket.create_connection(address, timeout=0.2).close()
-        except OSError:
-            pass
         stopper.join(0.01)
     httpd.server_close()
     server._server = None

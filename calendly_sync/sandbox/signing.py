@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 SIGNATURE_HEADER = "Calendly-Webhook-Signature"
@@ -25,7 +25,7 @@ def sign(body: bytes, key: str, t: int | None = None) -> str:
 
 def envelope_time(t: int) -> str:
     """Envelope ``created_at``: second precision with a ``.000000Z`` suffix (§13.10)."""
-    return datetime.fromtimestamp(int(t), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    return datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
 
 
 def build_delivery(

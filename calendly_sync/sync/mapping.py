@@ -22,7 +22,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone as dt_timezone
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,10 +31,10 @@ from calendly_sync.sync.phones import normalize_phone, region_for_timezone
 __all__ = [
     "ATTRIBUTE_TYPES",
     "DEFAULT_RULES",
-    "FieldRule",
     "KNOWN_SOURCES",
-    "MappingResult",
     "QUESTION_PREFIX",
+    "FieldRule",
+    "MappingResult",
     "format_date",
     "infer_type",
     "map_fields",
@@ -180,9 +180,9 @@ def format_date(value: datetime, tz: str | None) -> str:
     Naive datetimes are taken as UTC (Calendly timestamps are UTC).
     """
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt_timezone.utc)
+        value = value.replace(tzinfo=UTC)
     zone = _zone(tz)
-    return value.astimezone(zone or dt_timezone.utc).date().isoformat()
+    return value.astimezone(zone or UTC).date().isoformat()
 
 
 # -- questions -------------------------------------------------------------------------------------
@@ -192,7 +192,7 @@ def _norm_text(value: Any) -> str:
     return " ".join(str(value or "").split()).casefold()
 
 
-def match_question(key: str, questions_and_answers: list[dict]) -> tuple[dict | None, str | None]:
+def match_question(key: str, questions_and_answers: Iterable[object]) -> tuple[dict[str, Any] | None, str | None]:
     """Find the answer a ``question:<key>`` rule refers to: ``(qa, None)``, ``(None, warning)`` or ``(None, None)``.
 
     Calendly questions have no ids and hosts reword them, so a short key like ``company`` may stand
@@ -244,8 +244,8 @@ def _is_blank(value: Any) -> bool:
 
 def _iso_utc(value: datetime) -> str:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt_timezone.utc)
-    return value.astimezone(dt_timezone.utc).isoformat().replace("+00:00", "Z")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _to_text(value: Any, *, multi_select: bool) -> str | None:

@@ -8,7 +8,7 @@ Pure functions over plain dicts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from calendly_sync.calendly.invitee import InviteeFields
@@ -23,12 +23,12 @@ def parse_time(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError as exc:
         raise MalformedPayload(f"not an ISO 8601 time: {value!r}") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def describe_location(location: Any) -> str:
 
 
 def observe_invitee(
-    invitee: dict[str, Any],
+    invitee: object,
     event: dict[str, Any] | None = None,
     *,
     source: str = "webhook",

@@ -7,9 +7,12 @@ read from the tz database (``zone.tab``) with a small built-in table as a fallba
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.resources
 import os
 import re
+import zoneinfo
 
 import phonenumbers
 
@@ -94,18 +97,9 @@ _FALLBACK_ZONE_REGIONS: dict[str, str] = {
 def _tzdata_dirs() -> list[str]:
     """Directories that may hold zone.tab: the ``tzdata`` wheel first, then the system TZPATH."""
     dirs: list[str] = []
-    try:
-        import importlib.resources
-
+    with contextlib.suppress(ModuleNotFoundError):  # tzdata not installed (it is optional on Linux)
         dirs.append(str(importlib.resources.files("tzdata") / "zoneinfo"))
-    except Exception:  # tzdata not installed (it is optional on Linux)
-        pass
-    try:
-        import zoneinfo
-
-        dirs.extend(zoneinfo.TZPATH)
-    except Exception:
-        pass
+    dirs.extend(zoneinfo.TZPATH)
     dirs.append("/usr/share/zoneinfo")
     return list(dict.fromkeys(dirs))
 
@@ -182,7 +176,7 @@ def _phone_candidates(raw: str) -> str:
     return text
 
 
-def normalize_phone(raw: str, *, timezone: str | None = None, default_region: str | None = None) -> str | None:
+def normalize_phone(raw: str | None, *, timezone: str | None = None, default_region: str | None = None) -> str | None:
     """E.164 (``+33612345678``) or None when the number is not a valid one.
 
     Brevo answers 400 "Invalid phone number" for numbers without a country code, and that fails the

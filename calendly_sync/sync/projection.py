@@ -10,16 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from calendly_sync.sync import automation
-from calendly_sync.sync import mapping
-from calendly_sync.sync import reducer
 from calendly_sync.models import (
     AutomationEvent,
     Booking,
@@ -29,6 +27,7 @@ from calendly_sync.models import (
     EventTypeMapping,
     FieldMapping,
 )
+from calendly_sync.sync import automation, mapping, reducer
 from calendly_sync.sync.observations import Observation
 
 log = logging.getLogger(__name__)
@@ -46,7 +45,7 @@ class Rules:
     sync_cancellations: bool = True
 
     @classmethod
-    def load(cls, connection: Connection) -> "Rules":
+    def load(cls, connection: Connection) -> Rules:
         rows = FieldMapping.objects.filter(connection=connection, enabled=True).order_by("position", "id")
         field_rules = (
             tuple(mapping.FieldRule(r.source, r.attribute, r.attribute_type) for r in rows) or mapping.DEFAULT_RULES
@@ -146,7 +145,7 @@ def _ingest_once(
         existing = set(rows)
         changed: set[str] = set()
         old_emails: set[str] = set()
-        for (obs, _), result in zip(items, results):
+        for (obs, _), result in zip(items, results, strict=True):
             row = rows.get(obs.invitee_uri)
             if row is None:
                 row = rows[obs.invitee_uri] = Booking(
@@ -185,7 +184,7 @@ def _queue_events(
 ) -> None:
     """Write outbox rows for the facts these observations prove (idempotent by fact key)."""
     outbox: dict[str, tuple[AutomationEvent, IngestResult]] = {}
-    for (obs, webhook_event), result in zip(items, results):
+    for (obs, webhook_event), result in zip(items, results, strict=True):
         for event in outbox_rows(connection, obs, webhook_event, rules):
             outbox.setdefault(event.key, (event, result))
     known = set(AutomationEvent.objects.filter(key__in=list(outbox)).values_list("key", flat=True))

@@ -15,9 +15,10 @@ any number of times, gives the same result.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from calendly_sync.calendly.invitee import BookingFields, fields_merged_as
 from calendly_sync.sync.observations import NoShowFact, Observation
@@ -123,7 +124,7 @@ def current_booking(bookings: Iterable[Any]) -> Any | None:
 
     def key(b: Any) -> tuple[datetime, str]:
         t = b.invitee_created_at or b.calendly_updated_at
-        return (t or datetime.min.replace(tzinfo=timezone.utc), b.invitee_uri)
+        return (t or datetime.min.replace(tzinfo=UTC), b.invitee_uri)
 
     return max(pool, key=key)
 

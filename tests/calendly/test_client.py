@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -20,9 +20,9 @@ from calendly_sync.calendly import (
     CalendlyValidationError,
     RateLimiter,
     limiter_for,
+    ratelimit,
 )
 from calendly_sync.calendly.client import format_time, uuid_from_uri
-from calendly_sync.calendly import ratelimit
 from calendly_sync.http import RetryPolicy
 from calendly_sync.sandbox.calendly import seeding as calendly_data
 from calendly_sync.sandbox.calendly.server import CalendlySim
@@ -33,7 +33,7 @@ SECRET = "pat-very-secret-0123456789abcdef"
 
 
 def future(days: int = 3, hour: int = 10) -> datetime:
-    day = (datetime.now(timezone.utc) + timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
+    day = (datetime.now(UTC) + timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
     while day.weekday() >= 5:
         day += timedelta(days=1)
     return day
@@ -447,7 +447,7 @@ def test_scheduling_api_no_shows_and_cancellation(calendly_sim: CalendlySim, cal
 
 
 def test_format_time() -> None:
-    assert format_time(datetime(2026, 1, 2, 3, 4, 5, 678123, tzinfo=timezone.utc)) == "2026-01-02T03:04:05.678123Z"
+    assert format_time(datetime(2026, 1, 2, 3, 4, 5, 678123, tzinfo=UTC)) == "2026-01-02T03:04:05.678123Z"
     assert format_time(datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02T03:04:05.000000Z"
     plus_two = timezone(timedelta(hours=2))
     assert format_time(datetime(2026, 1, 2, 5, 0, tzinfo=plus_two)) == "2026-01-02T03:00:00.000000Z"

@@ -26,16 +26,16 @@ from django.utils import formats
 from django.utils import timezone as dj_timezone
 from social_django.models import UserSocialAuth
 
-from calendly_sync.credentials.clients import calendly_client_for
-from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
 from calendly_sync.connect.pipeline import SESSION_KEY
+from calendly_sync.credentials.clients import calendly_client_for
+from calendly_sync.credentials.tokens import ReconnectRequired
+from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
 from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
 from calendly_sync.sandbox.calendly.server import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_WEBHOOK_SIGNING_KEY,
 )
-from calendly_sync.credentials.tokens import ReconnectRequired
 
 pytestmark = pytest.mark.django_db
 

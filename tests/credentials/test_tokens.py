@@ -21,19 +21,19 @@ import requests
 from django.db import connection as db_connection
 from django.utils import timezone
 
-from calendly_sync.credentials import tokens
 from calendly_sync.calendly.errors import CalendlyAuthError, CalendlyPermissionError
 from calendly_sync.connect.catalog import load_catalog
+from calendly_sync.credentials import tokens
 from calendly_sync.credentials.clients import calendly_client_for
-from calendly_sync.models import Connection
-from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
-from calendly_sync.sandbox.calendly.server import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from calendly_sync.credentials.tokens import (
     ConnectionTokenSource,
     ReconnectRequired,
     TokenRefreshError,
     store_token_response,
 )
+from calendly_sync.models import Connection
+from calendly_sync.sandbox.brevo.server import SANDBOX_API_KEY
+from calendly_sync.sandbox.calendly.server import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 DEFAULT_SCOPES = "users:read event_types:read scheduled_events:read webhooks:write"
 REDIRECT = "http://localhost/oauth/complete/calendly/"
@@ -124,7 +124,7 @@ def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(oauth_sims,
                     CalendlyAuthError(401, "Unauthenticated", "The access token is invalid")
                 )
                 results.append(source._last_token)
-        except BaseException as exc:  # reported below
+        except BaseException as exc:  # noqa: BLE001 - anything a thread raises (a failed assert too) is reported below
             errors.append(exc)
         finally:
             db_connection.close()

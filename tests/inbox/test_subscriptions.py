@@ -8,9 +8,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from calendly_sync.models import Booking, Connection
-from calendly_sync.inbox.subscriptions import callback_url, check_all, ensure_subscription
 from calendly_sync.calendly.events import SUBSCRIBED_EVENTS
+from calendly_sync.inbox.subscriptions import callback_url, check_all, ensure_subscription
+from calendly_sync.models import Booking, Connection
 
 pytestmark = pytest.mark.django_db
 

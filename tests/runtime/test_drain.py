@@ -7,9 +7,9 @@ lock holders in threads (to prove one drainer at a time).
 
 from __future__ import annotations
 
-from collections import Counter
 import random
 import threading
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -20,11 +20,11 @@ from django.utils import timezone
 
 from calendly_sync.inbox import deliveries
 from calendly_sync.inbox.deliveries import claim_deliveries, process_batch, process_delivery
+from calendly_sync.models import AutomationEvent, Booking, Contact, WebhookDelivery
 from calendly_sync.runtime import drain as drain_module
 from calendly_sync.runtime.drain import drain, sweep
 from calendly_sync.runtime.locks import drain_lock
-from calendly_sync.models import AutomationEvent, Booking, Contact, WebhookDelivery
-from tests.test_views import EXPECTED, arrival_orders, deliver, outbox, scenario_items  # noqa: F401 - outbox is a fixture
+from tests.fixtures_webhooks import EXPECTED, arrival_orders, deliver, scenario_items
 
 
 def store(client, connection, items: list[dict[str, Any]]) -> list[int]:
@@ -366,8 +366,8 @@ def test_the_embedded_worker_calls_fifty_deliveries_a_second_a_burst():
 
 def test_an_email_changed_within_one_batch_is_projected_like_one_at_a_time(connection):
     """A booking whose email changes between two observations of the same batch."""
-    from calendly_sync.sync.projection import Rules, ingest
     from calendly_sync.sync.observations import observe_invitee
+    from calendly_sync.sync.projection import Rules, ingest
 
     def obs(email: str, updated: str):
         return observe_invitee(

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from calendly_sync.backfill import BackfillOptions, run_backfill
 from calendly_sync.credentials.clients import brevo_client_for, calendly_client_for
+from calendly_sync.inbox.subscriptions import ensure_subscription
 from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
 from calendly_sync.sandbox.brevo import SANDBOX_API_KEY
 from calendly_sync.sandbox.calendly import SANDBOX_TOKEN
@@ -61,8 +62,6 @@ class Command(BaseCommand):
                     "list_ids": [lists[i % len(lists)]] if lists else [],
                 },
             )
-        from calendly_sync.inbox.subscriptions import ensure_subscription
-
         result = ensure_subscription(conn)
         self.stdout.write(f"webhook subscription {result.action}: {result.url}")
         report = run_backfill(conn, BackfillOptions(trigger="sandbox"))

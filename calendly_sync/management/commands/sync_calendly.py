@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
+from tqdm import tqdm
 
 from calendly_sync.backfill import BackfillOptions, run_backfill
 from calendly_sync.models import Connection
@@ -32,9 +33,8 @@ def pick_connection(name: str | None) -> Connection:
     if name:
         conn = Connection.objects.filter(name=name).first()
         if conn is None:
-            raise CommandError(
-                f"no connection named {name!r} (known: {', '.join(Connection.objects.values_list('name', flat=True)) or 'none'})"
-            )
+            known = ", ".join(Connection.objects.values_list("name", flat=True)) or "none"
+            raise CommandError(f"no connection named {name!r} (known: {known})")
         return conn
     count = qs.count()
     if count == 1:
@@ -89,8 +89,6 @@ class Command(BaseCommand):
             raise CommandError("--since must be before --until")
         bar = None
         if sys.stdout.isatty() and not opts["no_progress"]:
-            from tqdm import tqdm
-
             bar = tqdm(desc="events", unit="event", leave=False)
         try:
             report = run_backfill(connection, options, progress=bar.update if bar else None)

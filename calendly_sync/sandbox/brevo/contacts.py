@@ -355,7 +355,7 @@ class Contacts(BrevoRecords):
                 targets.append(contact)
         if missing:
             raise Reply(404, "document_not_found", f"No contact found for indexes {','.join(missing)}")
-        planned = [(c, self._prepare(c, item, verb="update")) for c, item in zip(targets, items)]
+        planned = [(c, self._prepare(c, item, verb="update")) for c, item in zip(targets, items, strict=True)]
         for contact, changes in planned:  # all-or-nothing: nothing applied until all validated
             self._apply(contact, changes)
         return Response(204)

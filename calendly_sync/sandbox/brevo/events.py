@@ -38,7 +38,8 @@ class Events(Contacts):
             raise Reply(
                 400,
                 "invalid_parameter",
-                "event_name must be 1-255 characters: only alphanumeric characters, hyphens (-) and underscores (_) are allowed",
+                "event_name must be 1-255 characters: only alphanumeric characters, hyphens (-) and underscores (_) "
+                "are allowed",
             )
         identifiers = event.get("identifiers")
         if not isinstance(identifiers, dict) or not identifiers:
@@ -60,7 +61,7 @@ class Events(Contacts):
                     raise ValueError
                 datetime.fromisoformat(event_date.replace("Z", "+00:00"))
             except ValueError:
-                raise Reply(400, "invalid_parameter", "event_date must be an ISO-8601 date-time")
+                raise Reply(400, "invalid_parameter", "event_date must be an ISO-8601 date-time") from None
         contact_props = event.get("contact_properties") or {}
         if not isinstance(contact_props, dict):
             raise Reply(400, "invalid_parameter", "contact_properties should be type object")
@@ -75,7 +76,8 @@ class Events(Contacts):
                 raise Reply(
                     400,
                     "invalid_parameter",
-                    f"event_properties key {key!r}: only alphanumeric characters, hyphens (-) and underscores (_) are allowed, max 255",
+                    f"event_properties key {key!r}: only alphanumeric characters, hyphens (-) and underscores (_) "
+                    "are allowed, max 255",
                 )
         if len(json.dumps(event_props).encode("utf-8")) > EVENT_PROPERTIES_MAX_BYTES:
             raise Reply(400, "invalid_parameter", "event_properties exceeds the 50KB limit")

@@ -85,7 +85,7 @@ class Imports(Lists):
             if not any(c.strip() for c in cells):
                 continue
             row: dict[str, Any] = {"email": None, "ext_id": None, "attributes": {}}
-            for name, value in zip(header, cells):
+            for name, value in zip(header, cells, strict=False):  # rows may be shorter or longer
                 value = value.strip()
                 if name == "EMAIL":
                     row["email"] = value or None

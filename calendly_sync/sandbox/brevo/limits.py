@@ -10,7 +10,8 @@ among them, over a sliding hour. Tests force 429s, errors, timeouts and latency 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from calendly_sync.sandbox.brevo.records import BrevoRecords
 from calendly_sync.sandbox.httpbase import Fault, Response

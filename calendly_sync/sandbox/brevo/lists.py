@@ -38,7 +38,7 @@ class Lists(Contacts, Processes):
         try:
             body = req.json()
         except ValueError:
-            raise Reply(400, "bad_request", "Input must be a valid JSON object")
+            raise Reply(400, "bad_request", "Input must be a valid JSON object") from None
         if not body:
             raise Reply(400, "missing_parameter", "No inputs in the body")
         if not isinstance(body, dict):

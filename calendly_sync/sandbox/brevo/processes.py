@@ -8,7 +8,8 @@ or at once when ``import_delay_polls=0``; ``complete_processes()`` finishes them
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from calendly_sync.sandbox.brevo.records import BrevoRecords, Reply, now_iso, public
 from calendly_sync.sandbox.httpbase import Request, Response

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import re
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import phonenumbers
@@ -38,7 +38,7 @@ class Reply(Exception):
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def phone_key(raw: Any) -> str | None:
@@ -97,7 +97,7 @@ class BrevoRecords(SimServer):
         try:
             body = req.json()
         except ValueError:
-            raise Reply(400, "bad_request", "Input must be a valid JSON object")
+            raise Reply(400, "bad_request", "Input must be a valid JSON object") from None
         if body is None:
             return {}
         if not isinstance(body, dict):
@@ -112,7 +112,7 @@ class BrevoRecords(SimServer):
         try:
             value = int(raw)
         except ValueError:
-            raise Reply(400, "invalid_parameter", f"{name} should be type integer")
+            raise Reply(400, "invalid_parameter", f"{name} should be type integer") from None
         if value < 0:
             raise Reply(400, "out_of_range", f"{name} should be >= 0")
         if maximum is not None and value > maximum:
@@ -124,7 +124,7 @@ class BrevoRecords(SimServer):
         try:
             return int(value)
         except ValueError:
-            raise Reply(400, "invalid_parameter", f"{what} should be type integer")
+            raise Reply(400, "invalid_parameter", f"{what} should be type integer") from None
 
     def _list_ids(self, body: dict[str, Any], field: str, *, must_exist: bool = True) -> list[int]:
         raw = body.get(field)

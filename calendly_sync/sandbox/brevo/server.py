@@ -40,11 +40,13 @@ errors), the route table and the command line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterable, cast
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 from calendly_sync.sandbox.brevo.control import Control
 from calendly_sync.sandbox.brevo.events import Events
@@ -91,7 +93,7 @@ class BrevoSim(Control, Imports, Events, Limits):
         self._register_routes()
 
     # -- lifecycle tweaks ----------------------------------------------------------------------
-    def start(self) -> "BrevoSim":
+    def start(self) -> BrevoSim:
         """Start, then disable Nagle on accepted sockets.
 
         The base handler writes headers and body in two sends; with Nagle on, the body waits for
@@ -104,10 +106,8 @@ class BrevoSim(Control, Imports, Events, Limits):
 
         def get_request() -> tuple[socket.socket, Any]:
             conn, addr = accept()
-            try:
+            with contextlib.suppress(OSError):
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
             return conn, addr
 
         server.get_request = get_request  # type: ignore[method-assign]
@@ -152,7 +152,11 @@ class BrevoSim(Control, Imports, Events, Limits):
                 401,
                 {
                     "code": "unauthorized",
-                    "message": f"We have detected you are using an unrecognised IP address {self.blocked_ip}. If you performed this action make sure to add the new IP address in this link: https://app.brevo.com/security/authorised_ips",
+                    "message": (
+                        f"We have detected you are using an unrecognised IP address {self.blocked_ip}. If you "
+                        "performed this action make sure to add the new IP address in this link: "
+                        "https://app.brevo.com/security/authorised_ips"
+                    ),
                 },
             )
         with self.lock:

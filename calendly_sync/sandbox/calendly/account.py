@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import html
 import math
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from calendly_sync.sandbox.calendly.records import API, fmt_time, invalid, to_ts
 from calendly_sync.sandbox.calendly.webhooks import Outgoing, WebhookDelivery
@@ -314,7 +315,7 @@ class Account(WebhookDelivery):
         else:
             first_name = last_name = None
         iid = self.new_uuid()
-        full_tracking = {k: None for k in TRACKING_KEYS}
+        full_tracking = dict.fromkeys(TRACKING_KEYS)
         full_tracking.update(tracking or {})
         inv = {
             "uri": f"{event['uri']}/invitees/{iid}",
@@ -396,7 +397,7 @@ class Account(WebhookDelivery):
         elif kind == "outbound_call":
             loc = {"type": "outbound_call", "location": (location or {}).get("location") or invitee_phone}
         else:
-            default = next((l.get("location") for l in et["locations"] if l.get("kind") == kind), None)
+            default = next((option.get("location") for option in et["locations"] if option.get("kind") == kind), None)
             loc = {"type": kind, "location": (location or {}).get("location") or default}
         ev = {
             "uri": f"{API}/scheduled_events/{eid}",
@@ -416,7 +417,7 @@ class Account(WebhookDelivery):
                 {"email": g, "created_at": fmt_time(created), "updated_at": fmt_time(created)}
                 for g in event_guests or []
             ],
-            "calendar_event": {"kind": "google", "external_id": "%020x" % self.rng.getrandbits(80)},
+            "calendar_event": {"kind": "google", "external_id": f"{self.rng.getrandbits(80):020x}"},
             "_id": eid,
             "_event_type": et["_id"],
             "_host": host["_id"],
@@ -569,7 +570,7 @@ class Account(WebhookDelivery):
         t = math.ceil(start / step) * step
         result = []
         while t < end:
-            dt = datetime.fromtimestamp(t, timezone.utc)
+            dt = datetime.fromtimestamp(t, UTC)
             day_start = dt.replace(hour=9, minute=0, second=0, microsecond=0).timestamp()
             day_end = dt.replace(hour=17, minute=0, second=0, microsecond=0).timestamp()
             if dt.weekday() < 5 and day_start <= t and t + dur <= day_end and t >= now:
@@ -587,6 +588,6 @@ class Account(WebhookDelivery):
             ev_end = ev["_start"] + (to_ts(ev["end_time"]) - to_ts(ev["start_time"]))
             if ev["_start"] < t + dur and t < ev_end:
                 if et["kind"] == "group" and ev["_event_type"] == et["_id"] and ev["_start"] == t:
-                    return ev["invitees_counter"]["limit"] - ev["invitees_counter"]["active"]
+                    return int(ev["invitees_counter"]["limit"] - ev["invitees_counter"]["active"])
                 return 0
-        return et["_limit"]
+        return int(et["_limit"])

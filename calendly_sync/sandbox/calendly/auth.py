@@ -42,11 +42,11 @@ class Caller:
 
     @property
     def uid(self) -> str:
-        return self.user["_id"]
+        return str(self.user["_id"])
 
     @property
     def org(self) -> str:
-        return self.user["_org"]
+        return str(self.user["_org"])
 
     @property
     def is_admin(self) -> bool:

@@ -7,7 +7,7 @@ errors are ``400 {"message": ...}``, not Calendly's shape, because no real clien
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calendly_sync.sandbox.calendly.account import Account
@@ -37,7 +37,7 @@ class ControlRoutes(Account):
         if not et_uri:
             return Response(400, {"message": "no active event type; add one first"})
         start = data.get("start_time") or (
-            datetime.fromtimestamp(self.now(), timezone.utc).replace(hour=10, minute=0, second=0, microsecond=0)
+            datetime.fromtimestamp(self.now(), UTC).replace(hour=10, minute=0, second=0, microsecond=0)
             + timedelta(days=1)
         )
         try:

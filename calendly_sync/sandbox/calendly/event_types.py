@@ -6,7 +6,7 @@ availability is bounded by ``max_available_days`` (31 by default, as documented)
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from calendly_sync.sandbox.calendly.account import Account
 from calendly_sync.sandbox.calendly.auth import Caller
@@ -68,7 +68,7 @@ class EventTypeRoutes(Account):
         owner = self.users[et["_owner"]]
         collection = []
         for t, remaining in self._slots(et, start, end):
-            day = datetime.fromtimestamp(t, timezone.utc)
+            day = datetime.fromtimestamp(t, UTC)
             collection.append(
                 {
                     "status": "available",

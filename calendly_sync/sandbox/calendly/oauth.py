@@ -107,7 +107,7 @@ class OAuthServer(Auth):
 
     def _h_authorize_decide(self, req: Request) -> Response:
         values = req.form()
-        client, error = self._authorize_params(values)
+        _client, error = self._authorize_params(values)
         if error:
             return Response(400, f"<!doctype html><h1>Invalid request</h1><p>{html.escape(error)}</p>")
         redirect = values["redirect_uri"]
@@ -134,7 +134,7 @@ class OAuthServer(Auth):
         if header.lower().startswith("basic "):
             try:
                 cid, _, secret = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
-            except Exception:
+            except ValueError:  # not base64 (binascii.Error), or not UTF-8
                 return None, self._oauth_error(401, "invalid_client", "Client authentication failed.")
         else:
             cid, secret = form.get("client_id", ""), form.get("client_secret", "")
@@ -249,7 +249,7 @@ class OAuthServer(Auth):
 
     def _h_revoke(self, req: Request) -> Response:
         form = req.form()
-        client, err = self._client_auth(req, form)
+        _client, err = self._client_auth(req, form)
         if err is not None:
             return Response(400, {"error": "invalid_client", "error_description": "Client authentication failed."})
         token = form.get("token", "")
@@ -261,7 +261,7 @@ class OAuthServer(Auth):
 
     def _h_introspect(self, req: Request) -> Response:
         form = req.form()
-        client, err = self._client_auth(req, form)
+        _client, err = self._client_auth(req, form)
         if err is not None:
             return Response(400, {"error": "invalid_client", "error_description": "Client authentication failed."})
         with self.lock:

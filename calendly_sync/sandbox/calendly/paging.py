@@ -10,7 +10,8 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from calendly_sync.sandbox.calendly.records import CalendlyRecords, b64, invalid, to_ts, unb64
@@ -25,11 +26,11 @@ class _Desc:
     def __init__(self, v: Any) -> None:
         self.v = v
 
-    def __lt__(self, other: "_Desc") -> bool:
-        return self.v > other.v
+    def __lt__(self, other: _Desc) -> bool:
+        return bool(self.v > other.v)
 
-    def __gt__(self, other: "_Desc") -> bool:
-        return self.v < other.v
+    def __gt__(self, other: _Desc) -> bool:
+        return bool(self.v < other.v)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Desc) and self.v == other.v
@@ -101,7 +102,7 @@ def paginate(
         return [keyfn(rec, f) for f, _ in sort] + [rec["_id"]]
 
     def rank(values: list[Any]) -> tuple[Any, ...]:
-        return tuple(_Desc(v) if d else v for v, d in zip(values, dirs))
+        return tuple(_Desc(v) if d else v for v, d in zip(values, dirs, strict=False))  # a token's key may not fit
 
     keyed = sorted(((raw_key(r), r) for r in items), key=lambda p: rank(p[0]))
     ranks = [rank(k) for k, _ in keyed]
@@ -112,7 +113,7 @@ def paginate(
             data = json.loads(unb64(token))
             direction, cursor, th = data["d"], data["k"], data["h"]
             cursor_rank = rank(cursor)
-        except Exception:
+        except Exception:  # noqa: BLE001 - whatever is wrong with a token, Calendly answers "is invalid"
             raise invalid("page_token", "is invalid") from None
         if th != fhash:
             raise invalid("page_token", "does not match the other query parameters")
@@ -132,7 +133,7 @@ def paginate(
     def link(t: str | None) -> str | None:
         if t is None:
             return None
-        return f"{sim.url}{req.path}?{urlencode(filters + [('count', str(count)), ('page_token', t)])}"
+        return f"{sim.url}{req.path}?{urlencode([*filters, ('count', str(count)), ('page_token', t)])}"
 
     return Response(
         200,

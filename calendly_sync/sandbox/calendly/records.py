@@ -19,20 +19,23 @@ import threading
 import time
 import uuid as uuidlib
 from collections import Counter, deque
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from calendly_sync.sandbox.httpbase import Response, SimServer
 
 API = "https://api.calendly.com"  # canonical host stored in records, rewritten on render
 
+_Json = TypeVar("_Json")  # a record (dict) or a list of them
+
 
 # ---------------------------------------------------------------------------------------------
 # time helpers
 def fmt_time(ts: float) -> str:
     """Calendly timestamp: UTC with microseconds, e.g. ``2026-08-22T17:13:17.150860Z``."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def to_ts(value: datetime | str | float | int) -> float:
@@ -42,7 +45,7 @@ def to_ts(value: datetime | str | float | int) -> float:
     if isinstance(value, str):
         value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.timestamp()
 
 
@@ -140,12 +143,13 @@ class CalendlyRecords(SimServer):
     def started(self) -> bool:
         return self._server is not None
 
-    def render(self, obj: Any) -> Any:
+    def render(self, obj: _Json) -> _Json:
         """Deep copy without private ``_`` keys, with API URIs pointing at this server."""
         text = json.dumps(self._strip(obj))
         if self.started:
             text = text.replace(f'"{API}/', f'"{self.url}/')
-        return json.loads(text)
+        rendered: _Json = json.loads(text)  # the same shape: a record comes back a record
+        return rendered
 
     def _strip(self, obj: Any) -> Any:
         if isinstance(obj, dict):

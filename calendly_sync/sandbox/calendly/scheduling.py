@@ -68,15 +68,14 @@ class SchedulingRoutes(Account):
             if q["required"] and qname not in answered:
                 raise invalid("questions_and_answers", f"answer required for {qname}")
         tracking = body.get("tracking")
-        if tracking is not None:
-            if not isinstance(tracking, dict) or set(TRACKING_KEYS) - set(tracking):
-                raise invalid("tracking", f"must include all of {', '.join(TRACKING_KEYS)}")
+        if tracking is not None and (not isinstance(tracking, dict) or set(TRACKING_KEYS) - set(tracking)):
+            raise invalid("tracking", f"must include all of {', '.join(TRACKING_KEYS)}")
         guests = body.get("event_guests") or []
         if not isinstance(guests, list) or len(guests) > 10:
             raise invalid("event_guests", "at most 10 guests are allowed")
         location = body.get("location")
         if location is not None:
-            kinds = {l["kind"] for l in et["locations"]}
+            kinds = {option["kind"] for option in et["locations"]}
             if not isinstance(location, dict) or location.get("kind") not in kinds:
                 raise invalid("location.kind", f"must be one of {', '.join(sorted(kinds))}")
         if not any(abs(t - start) < 1 for t, _ in self._slots(et, start - 1, start + 1)):

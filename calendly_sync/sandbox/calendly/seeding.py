@@ -9,8 +9,9 @@ reschedule pairs and no-shows — and the same seed must always give the same da
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from calendly_sync.sandbox.calendly.account import Account
 
@@ -202,9 +203,9 @@ def populate(sim: Account, seed: int, events: int = 40, now: datetime | None = N
     from the server that calls it. Returns a summary (URIs, counts).
     """
     r = random.Random(seed)
-    now = now or datetime.fromtimestamp(sim.now(), timezone.utc)
+    now = now or datetime.fromtimestamp(sim.now(), UTC)
     if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
+        now = now.replace(tzinfo=UTC)
     admin_uri = sim.admin["uri"]
     member = sim.add_user("Sam Seller", "sam.seller@acme-sales.example", role="user", timezone_name="Europe/London")
     specs = [
@@ -333,7 +334,7 @@ def bulk_events(
     sim: Account, n: int, event_type_uri: str, *, start: datetime | None = None, step_minutes: int = 30
 ) -> list[str]:
     """Create exactly ``n`` scheduled events (one invitee each) quickly; returns their URIs."""
-    base = start or (datetime.fromtimestamp(sim.now(), timezone.utc) + timedelta(days=1)).replace(
+    base = start or (datetime.fromtimestamp(sim.now(), UTC) + timedelta(days=1)).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
     uris = []

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import argparse
 import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from calendly_sync.sandbox.calendly import seeding
 from calendly_sync.sandbox.calendly.auth import (
@@ -135,7 +135,7 @@ class CalendlySim(
         if seed is not None:
             seeding.populate(self, seed, events=events)
 
-    def start(self) -> "CalendlySim":
+    def start(self) -> CalendlySim:
         super().start()
         quiet_disconnects(self)
         return self

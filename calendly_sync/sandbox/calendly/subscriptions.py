@@ -8,7 +8,7 @@ Delivering to these subscriptions is ``webhooks.py``'s job.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -174,7 +174,7 @@ class SubscriptionRoutes(Account):
             )
             payload = self._invitee_payload(invs[-1]) if invs else {}
         envelope = {
-            "created_at": datetime.fromtimestamp(int(self.now()), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
+            "created_at": datetime.fromtimestamp(int(self.now()), UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
             "created_by": ctx.user["uri"],
             "event": event,
             "payload": payload,

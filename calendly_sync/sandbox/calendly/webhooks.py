@@ -58,7 +58,7 @@ class WebhookDelivery(CalendlyRecords):
         ev = self._strip(self.events[inv["_event"]])
         ev.pop("calendar_event", None)
         ev.pop("cancellation", None)
-        payload = self._strip(inv)
+        payload: dict[str, Any] = self._strip(inv)
         payload["scheduled_event"] = ev
         return payload
 
@@ -96,7 +96,7 @@ class WebhookDelivery(CalendlyRecords):
         creator = self.render({"u": f"{API}/users/{sub['_creator']}"})["u"]
         body, headers = build_delivery(event, rendered, creator, key, t)
         if self.delivery_tamper == "bad_signature" and key:
-            body2, headers2 = build_delivery(event, rendered, creator, key + "-wrong", t)
+            _body, headers2 = build_delivery(event, rendered, creator, key + "-wrong", t)
             headers[SIGNATURE_HEADER] = headers2[SIGNATURE_HEADER]
         elif self.delivery_tamper == "missing_header":
             headers.pop(SIGNATURE_HEADER, None)

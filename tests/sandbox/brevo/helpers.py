@@ -6,7 +6,6 @@ import requests
 
 from calendly_sync.sandbox.brevo import SANDBOX_API_KEY, BrevoSim
 
-
 KEY = {"api-key": SANDBOX_API_KEY}
 
 

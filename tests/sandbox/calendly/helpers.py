@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
 
 from calendly_sync.sandbox.calendly import SANDBOX_TOKEN, CalendlySim
-
 
 AUTH = {"Authorization": f"Bearer {SANDBOX_TOKEN}"}
 
@@ -47,7 +46,7 @@ CALENDLY_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 def future(days: int = 3, hour: int = 10) -> datetime:
     """A whole hour ``days`` ahead (any weekday: the Python booking API does not check availability)."""
-    return (datetime.now(timezone.utc) + timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return (datetime.now(UTC) + timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
 
 
 def weekday_future(days: int = 3, hour: int = 10) -> datetime:

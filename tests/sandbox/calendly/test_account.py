@@ -1,4 +1,6 @@
-"""The Python API shapes records like Calendly: invitee keys, split names, reschedule pairs (sandbox/calendly/account.py)."""
+"""The Python API shapes records like Calendly: invitee keys, split names, reschedule pairs.
+
+Mirrors sandbox/calendly/account.py."""
 
 from __future__ import annotations
 

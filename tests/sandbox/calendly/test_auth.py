@@ -5,8 +5,8 @@ from __future__ import annotations
 import requests
 
 from calendly_sync.sandbox.calendly import CalendlySim
-from tests.sandbox.calendly.helpers import CALENDLY_TIME, get, post
 from tests.fixtures_calendly import admin_context
+from tests.sandbox.calendly.helpers import CALENDLY_TIME, get, post
 
 
 def test_unauthenticated_variants(calendly_sim: CalendlySim) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from calendly_sync.sandbox.calendly import CalendlySim
-from tests.sandbox.calendly.helpers import get
 from tests.fixtures_calendly import admin_context
+from tests.sandbox.calendly.helpers import get
 
 
 def test_event_types_require_owner_and_sort_by_name(calendly_sim: CalendlySim) -> None:

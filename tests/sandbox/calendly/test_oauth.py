@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from calendly_sync.sandbox.calendly import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, CalendlySim
-from tests.sandbox.calendly.helpers import get
 from tests.fixtures_calendly import admin_context
+from tests.sandbox.calendly.helpers import get
 
 
 def _pkce() -> tuple[str, str]:

@@ -6,8 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from calendly_sync.sandbox.calendly import CalendlySim
 from calendly_sync.sandbox.calendly import seeding as calendly_data
-from tests.sandbox.calendly.helpers import future, get
 from tests.fixtures_calendly import admin_context
+from tests.sandbox.calendly.helpers import future, get
 
 
 def test_pagination_shape_tokens_and_count_bounds(calendly_sim: CalendlySim) -> None:

@@ -1,12 +1,14 @@
-"""Scheduled events: role rules, filters, 404s, host cancellation and no-shows (sandbox/calendly/scheduled_events.py)."""
+"""Scheduled events: role rules, filters, 404s, host cancellation and no-shows.
+
+Mirrors sandbox/calendly/scheduled_events.py."""
 
 from __future__ import annotations
 
 import requests
 
 from calendly_sync.sandbox.calendly import CalendlySim
-from tests.sandbox.calendly.helpers import AUTH, future, get, post
 from tests.fixtures_calendly import admin_context
+from tests.sandbox.calendly.helpers import AUTH, future, get, post
 
 
 def test_scheduled_events_role_rules(calendly_sim: CalendlySim) -> None:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from calendly_sync.sandbox.calendly import CalendlySim
 from tests.sandbox.calendly.helpers import CALENDLY_TIME
 
 
 def test_seeded_data_is_realistic_and_deterministic() -> None:
-    now = datetime(2026, 9, 1, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
     a = CalendlySim(seed=7, clock=lambda: now)
     b = CalendlySim(seed=7, clock=lambda: now)
     assert a.render(list(a.invitees.values())) == b.render(list(b.invitees.values()))
     names = {et["name"] for et in a.event_types.values()}
     assert {"Discovery Call", "Product Demo", "Onboarding Session"} <= names and 3 <= len(names) <= 5
-    originals = [e for e in a.events.values()]
+    originals = list(a.events.values())
     assert len(originals) >= 40
     invs = list(a.invitees.values())
     assert any(i["status"] == "canceled" and not i["rescheduled"] for i in invs)

@@ -7,8 +7,8 @@ from typing import Any
 
 from calendly_sync.calendly.signatures import verify_signature
 from calendly_sync.sandbox.calendly import CalendlySim
-from tests.sandbox.calendly.helpers import INVITEE_KEYS, future, get, post
 from tests.fixtures_calendly import WebhookReceiver, admin_context
+from tests.sandbox.calendly.helpers import INVITEE_KEYS, future, get, post
 
 
 def _subscribe(sim: CalendlySim, url: str, key: str | None, events: list[str] | None = None) -> dict[str, Any]:
