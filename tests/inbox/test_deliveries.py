@@ -1,0 +1,192 @@
+"""Processing stored deliveries: every event, in every arrival order, with duplicates, outages and retries."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core.management import call_command
+
+from calendly_sync.inbox.deliveries import process_delivery
+from calendly_sync.models import AutomationEvent, Booking, Connection, Contact, WebhookDelivery
+from calendly_sync.sandbox.signing import build_delivery, sign
+from tests.fixtures_webhooks import EXPECTED, KEY, arrival_orders, deliver, post, scenario_items
+
+pytestmark = pytest.mark.django_db
+
+
+def process_all() -> None:
+    for pk in WebhookDelivery.objects.filter(status="pending").values_list("pk", flat=True):
+        process_delivery(pk)
+
+
+def test_invitee_payload_without_uri_fails_cleanly(client, connection, sims):
+    body, _ = build_delivery("invitee.created", {"email": "x@example.com"}, "u", None)
+    assert post(client, connection, body, sign(body, KEY)).status_code == 200
+    process_all()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "failed" and "invitee URI" in delivery.last_error
+
+
+def test_booking_webhook_upserts_contact_and_sends_one_event(client, connection, sims, book, outbox):
+    _, brevo_sim = sims
+    book("levi@example.com", fire_webhooks=True)
+    item = outbox[-1]
+    started = time.monotonic()
+    resp = deliver(client, connection, item)
+    assert resp.status_code == 200 and resp.json()["status"] == "accepted"
+    assert time.monotonic() - started < 2
+    assert brevo_sim.count(r"^POST ") == 0  # the request never waits for Brevo
+    assert WebhookDelivery.objects.get().status == "pending"
+
+    process_all()
+    assert WebhookDelivery.objects.get().status == "processed"
+    contact = brevo_sim.get_contact("levi@example.com")
+    assert contact["attributes"]["BOOKING_STATUS"] == "booked" and contact["listIds"] == [10]
+    assert [e["event_name"] for e in brevo_sim.events] == ["calendly_booking_created"]
+    props = brevo_sim.events[0]["event_properties"]
+    assert props["event_type_name"] == "Discovery Call" and props["start_time"] and props["event_type_uri"]
+    assert brevo_sim.events[0]["event_date"].startswith(item["envelope"]["payload"]["created_at"][:19])
+
+    # Calendly redelivers it, re-signed with a new t: nothing changes, no second event
+    resp = deliver(client, connection, item, resign=True)
+    assert resp.json()["status"] == "duplicate"
+    process_all()
+    assert WebhookDelivery.objects.count() == 1 and WebhookDelivery.objects.get().redeliveries == 1
+    assert len(brevo_sim.events) == 1
+
+
+@pytest.mark.parametrize("kind", list(EXPECTED))
+def test_each_event_in_every_arrival_order_with_duplicates(client, connection, sims, book, outbox, kind):
+    calendly_sim, brevo_sim = sims
+    items = scenario_items(calendly_sim, book, outbox, kind)
+    chosen = arrival_orders(len(items))
+    results = set()
+    for order in chosen:
+        for model in (WebhookDelivery, AutomationEvent, Booking, Contact):
+            model.objects.all().delete()
+        brevo_sim.contacts.clear() if hasattr(brevo_sim.contacts, "clear") else None
+        brevo_sim.events.clear()
+        for i in order:
+            assert deliver(client, connection, items[i]).status_code == 200
+            process_all()
+            assert deliver(client, connection, items[i], resign=True).json()["status"] == "duplicate"
+        contact = brevo_sim.get_contact("levi@example.com")
+        events = sorted(e["event_name"] for e in brevo_sim.events)
+        results.add(
+            (
+                contact["attributes"]["BOOKING_STATUS"],
+                contact["attributes"]["MEETING_DATE"],
+                tuple(events),
+                tuple(contact["listIds"]),
+            )
+        )
+        assert not WebhookDelivery.objects.exclude(status="processed").exists()
+    assert len(results) == 1, results
+    status, _, events, lists = results.pop()
+    assert status == EXPECTED[kind][0]
+    assert list(events) == EXPECTED[kind][1]
+    assert lists == (10,)
+
+
+def test_reschedule_event_carries_old_and_new_start(client, connection, sims, book, outbox):
+    calendly_sim, brevo_sim = sims
+    items = scenario_items(calendly_sim, book, outbox, "reschedule")
+    for item in reversed(items):
+        deliver(client, connection, item)
+        process_all()
+    event = next(e for e in brevo_sim.events if e["event_name"] == "calendly_booking_rescheduled")
+    props = event["event_properties"]
+    assert props["old_start_time"] != props["new_start_time"] and props["new_start_time"] == props["start_time"]
+
+
+def test_brevo_outage_keeps_deliveries_pending_until_it_heals(client, connection, sims, book, outbox):
+    from calendly_sync.sandbox.httpbase import Fault
+
+    _, brevo_sim = sims
+    book("levi@example.com", fire_webhooks=True)
+    brevo_sim.inject(Fault("status", route=r"^POST /v3/", status=502, times=None))
+    deliver(client, connection, outbox[-1])
+    process_all()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "pending" and delivery.next_attempt_at and "502" in delivery.last_error
+    assert Contact.objects.get().dirty
+    brevo_sim.clear_faults()
+    out = __import__("io").StringIO()
+    call_command("process_deliveries", "--now", stdout=out)
+    assert WebhookDelivery.objects.get().status == "processed"
+    assert brevo_sim.get_contact("levi@example.com") is not None
+    assert [e["event_name"] for e in brevo_sim.events] == ["calendly_booking_created"]
+    assert "still pending 0" in out.getvalue()
+
+
+def test_delivery_fails_after_the_attempt_limit_and_can_be_reprocessed(client, connection, sims, book, outbox):
+    from calendly_sync import tasks
+    from calendly_sync.inbox import deliveries
+    from calendly_sync.sandbox.httpbase import Fault
+
+    _, brevo_sim = sims
+    book("levi@example.com", fire_webhooks=True)
+    brevo_sim.inject(Fault("status", route=r"^POST /v3/", status=500, times=None))
+    deliver(client, connection, outbox[-1])
+    pk = WebhookDelivery.objects.get().pk
+    for _ in range(deliveries.MAX_ATTEMPTS):
+        process_delivery(pk, force=True)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "failed" and "gave up" in delivery.last_error
+    brevo_sim.clear_faults()
+    tasks.reprocess([pk])
+    process_delivery(pk)
+    assert WebhookDelivery.objects.get().status == "processed"
+
+
+def test_switches_for_events_and_cancellations(client, connection, sims, book, outbox):
+    calendly_sim, brevo_sim = sims
+    Connection.objects.filter(pk=connection.pk).update(sync_cancellations=False)
+    items = scenario_items(calendly_sim, book, outbox, "cancel")
+    for item in items:
+        deliver(client, connection, item)
+    process_all()
+    assert brevo_sim.get_contact("levi@example.com")["attributes"]["BOOKING_STATUS"] == "booked"
+    assert [e["event_name"] for e in brevo_sim.events] == ["calendly_booking_created"]
+
+
+def test_events_switch_off_sends_no_automation_events(client, connection, sims, book, outbox):
+    _, brevo_sim = sims
+    Connection.objects.filter(pk=connection.pk).update(sync_events=False)
+    book("levi@example.com", fire_webhooks=True)
+    deliver(client, connection, outbox[-1])
+    process_all()
+    assert brevo_sim.get_contact("levi@example.com") is not None and brevo_sim.events == []
+
+
+def test_event_type_updated_and_deleted_refresh_mappings(client, connection, sims, event_types, outbox):
+    from calendly_sync.models import EventTypeMapping
+
+    calendly_sim, _ = sims
+    uri = event_types["demo"]["uri"]
+    calendly_sim.update_event_type(uri, name="Product Demo (45 min)")
+    calendly_sim.delete_event_type(uri)
+    for item in outbox:
+        deliver(client, connection, item)
+    process_all()
+    mapping = EventTypeMapping.objects.get(event_type_uri=uri)
+    assert mapping.event_type_name == "Product Demo (45 min)" and mapping.missing_since is not None
+
+
+def test_a_backlog_drains_through_bulk_import_and_batched_events(client, connection, sims, book, outbox):
+    from calendly_sync.runtime.drain import sweep
+
+    _, brevo_sim = sims
+    for i in range(60):
+        book(f"backlog{i}@example.com", fire_webhooks=True, answers={"Company name": f"Co {i}"})
+    for item in outbox:
+        assert deliver(client, connection, item).status_code == 200
+    counts = sweep()
+    assert counts["processed"] == 60
+    assert brevo_sim.count(r"^POST /v3/contacts/import$") == 1
+    assert brevo_sim.count(r"^POST /v3/contacts$") == 0
+    assert brevo_sim.count(r"^POST /v3/events/batch$") == 1
+    assert len(brevo_sim.contacts) == 60
+    assert sorted(e["event_name"] for e in brevo_sim.events) == ["calendly_booking_created"] * 60
+    assert not WebhookDelivery.objects.exclude(status="processed").exists()
