@@ -24,6 +24,7 @@ from calendly_sync.runtime.drain import drain, sweep
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 30.0
+RETRY_AFTER_FAILURE = 1.0  # seconds until a sweep after a step failed
 BUSY_ARRIVALS = 15  # deliveries accepted …
 BUSY_WINDOW = 0.3  # … within this many seconds: a burst (50/s in one server process)
 SUBSCRIPTION_CHECK_INTERVAL = 3600.0
@@ -96,8 +97,11 @@ class EmbeddedWorker:
                     next_subscription_check = time.monotonic() + SUBSCRIPTION_CHECK_INTERVAL
                     for line in check_all():
                         log.info("subscription check: %s", line)
-            except Exception:  # never let the thread die: the next sweep retries
+            except Exception:  # never let the thread die: a sweep soon retries
                 log.exception("embedded worker step failed")
+                # A transient error (SQLite "database is locked" under load, a dropped connection)
+                # must not leave due work waiting a whole sweep interval.
+                next_sweep = min(next_sweep, time.monotonic() + RETRY_AFTER_FAILURE)
             finally:
                 close_old_connections()
             if self.queue.empty():
