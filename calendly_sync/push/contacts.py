@@ -139,33 +139,22 @@ def _push_locked(connection: Connection, contact: Contact, client: BrevoClient |
         except BrevoAuthError:
             raise
         except BrevoError as err:
-            if is_transient(err):
-                record(
-                    connection,
-                    contact,
-                    contact.email,
-                    "upsert",
-                    ContactSyncLog.Status.RETRY,
-                    message=str(err),
-                    http_status=err.status,
-                    code=err.code or "",
-                    request=request,
-                    sync_run=sync_run,
-                )
-                mark_retry(contact, str(err))
-                return "retry"
+            transient = is_transient(err)
             record(
                 connection,
                 contact,
                 contact.email,
                 "upsert",
-                ContactSyncLog.Status.ERROR,
+                ContactSyncLog.Status.RETRY if transient else ContactSyncLog.Status.ERROR,
                 message=str(err),
                 http_status=err.status,
                 code=err.code or "",
                 request=request,
                 sync_run=sync_run,
             )
+            if transient:
+                mark_retry(contact, str(err))
+                return "retry"
             mark_failed(contact, str(err))
             return "failed"
     else:  # pragma: no cover - every attribute rejected
