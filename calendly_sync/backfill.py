@@ -103,7 +103,7 @@ def run_backfill(
     brevo = None if options.dry_run else brevo_client_for(connection)
     identify_stats: dict[str, int] = {}
     if not connection.calendly_user_uri:
-        identify(connection, calendly)
+        identify(connection, calendly, activate=True)
         alias(f"connection:{connection.pk}", connection.calendly_user_uri)
         identify_stats = dict(calendly.stats)
         # Now that the Calendly user is known, use the limiter shared by every client of that user.

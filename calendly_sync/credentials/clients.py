@@ -60,12 +60,12 @@ def calendly_client_for(connection: Connection, **kwargs: object) -> CalendlyCli
     return CalendlyClient(source, app_settings.CALENDLY_API_URL, **options)  # type: ignore[arg-type]
 
 
-def identify(connection: Connection, client: CalendlyClient) -> None:
+def identify(connection: Connection, client: CalendlyClient, *, activate: bool = False) -> None:
     """Learn (once) which Calendly user and organization the connection's token belongs to.
 
-    Webhook subscriptions and organization-wide listings need both URIs. A connection that answers
-    is no longer "new". Only the fields set here are saved, so a token refreshed meanwhile by the
-    same call is never overwritten with the one loaded before it.
+    Webhook subscriptions and organization-wide listings need both URIs. ``activate`` (a sync run):
+    a new connection that answered is now active. Only the fields set here are saved, so a token
+    refreshed meanwhile by the same call is never overwritten with the one loaded before it.
     """
     if connection.calendly_user_uri and connection.calendly_organization_uri:
         return
@@ -74,15 +74,8 @@ def identify(connection: Connection, client: CalendlyClient) -> None:
     connection.calendly_organization_uri = me.get("current_organization", "")
     connection.calendly_user_name = (me.get("name") or "")[:200]
     connection.calendly_user_email = me.get("email") or ""
-    if connection.status == Connection.Status.NEW:
+    fields = ["calendly_user_uri", "calendly_organization_uri", "calendly_user_name", "calendly_user_email"]
+    if activate and connection.status == Connection.Status.NEW:
         connection.status = Connection.Status.ACTIVE
-    connection.save(
-        update_fields=[
-            "calendly_user_uri",
-            "calendly_organization_uri",
-            "calendly_user_name",
-            "calendly_user_email",
-            "status",
-            "updated_at",
-        ]
-    )
+        fields.append("status")
+    connection.save(update_fields=[*fields, "updated_at"])

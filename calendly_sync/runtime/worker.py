@@ -24,7 +24,7 @@ from calendly_sync.runtime.drain import drain, sweep
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 30.0
-RETRY_AFTER_FAILURE = 1.0  # seconds until a sweep after a step failed
+RETRY_AFTER_FAILURE = 1.0  # seconds until a sweep after a step failed (doubling while failures persist)
 BUSY_ARRIVALS = 15  # deliveries accepted …
 BUSY_WINDOW = 0.3  # … within this many seconds: a burst (50/s in one server process)
 SUBSCRIPTION_CHECK_INTERVAL = 3600.0
@@ -72,6 +72,7 @@ class EmbeddedWorker:
     def _run(self) -> None:
         next_sweep = time.monotonic()  # at start-up: pick up what a crash or a restart left pending
         next_subscription_check = time.monotonic() + 60.0  # not at start-up: let the server settle
+        failures = 0  # steps failed in a row
         while not self.stopping.is_set():
             try:
                 item = self.queue.get(timeout=max(0.0, next_sweep - time.monotonic()))
@@ -97,11 +98,15 @@ class EmbeddedWorker:
                     next_subscription_check = time.monotonic() + SUBSCRIPTION_CHECK_INTERVAL
                     for line in check_all():
                         log.info("subscription check: %s", line)
+                failures = 0
             except Exception:  # never let the thread die: a sweep soon retries
                 log.exception("embedded worker step failed")
                 # A transient error (SQLite "database is locked" under load, a dropped connection)
-                # must not leave due work waiting a whole sweep interval.
-                next_sweep = min(next_sweep, time.monotonic() + RETRY_AFTER_FAILURE)
+                # must not leave due work waiting a whole sweep interval; one that persists backs
+                # off (1 s, 2 s, 4 s … up to the sweep interval) instead of failing every second.
+                failures += 1
+                retry = min(self.sweep_interval, RETRY_AFTER_FAILURE * 2 ** (failures - 1))
+                next_sweep = min(next_sweep, time.monotonic() + retry)
             finally:
                 close_old_connections()
             if self.queue.empty():

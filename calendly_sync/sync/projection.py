@@ -174,8 +174,9 @@ def _ingest_once(
 
         emails = sorted({row.email for row in rows.values()} | old_emails)
         dirty = refresh_contacts(connection, emails, rules, now)
-        for result in results:
-            result.contact_dirty = result.email in dirty
+        for (obs, _), result in zip(items, results, strict=True):
+            # The contact this booking now belongs to (an older observation may carry an older email).
+            result.contact_dirty = rows[obs.invitee_uri].email in dirty
     return results
 
 
@@ -223,6 +224,12 @@ def refresh_contacts(connection: Connection, emails: list[str], rules: Rules, no
         if _project(contact, desired, current, status) and warnings:
             warned.append((contact, warnings))
     Contact.objects.bulk_create(new)  # IntegrityError if another worker created one meanwhile
+    if any(contact.pk is None for contact in new):  # a database that returns no ids from a bulk insert
+        ids = dict(
+            Contact.objects.filter(connection=connection, email__in=[c.email for c in new]).values_list("email", "pk")
+        )
+        for contact in new:
+            contact.pk = ids[contact.email]
     if updated:
         Contact.objects.bulk_update(
             updated,
