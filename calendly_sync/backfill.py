@@ -182,7 +182,9 @@ def run_backfill(
         if options.dry_run:
             with transaction.atomic():
                 work()
-                summary = push_dirty(connection, None, emails=touched, dry_run=True)
+                summary = push_dirty(
+                    connection, None, attribute_types=rules.attribute_types, emails=touched, dry_run=True
+                )
                 dry_writes = summary.dry_run_writes
                 counts["contacts_unchanged"] = len(touched) - len(
                     {w.get("POST /contacts", {}).get("email") for w in dry_writes} - {None}
@@ -203,7 +205,13 @@ def run_backfill(
             dirty_before = set(
                 Contact.objects.filter(connection=connection, dirty=True).values_list("email", flat=True)
             )
-            summary = push_dirty(connection, brevo, sync_run=run, bulk_threshold=options.bulk_threshold)
+            summary = push_dirty(
+                connection,
+                brevo,
+                attribute_types=rules.attribute_types,
+                sync_run=run,
+                bulk_threshold=options.bulk_threshold,
+            )
             counts["contacts_unchanged"] = len(touched - dirty_before)
     except BaseException as exc:
         counts["seconds"] = counts.get("seconds", 0) + time.monotonic() - started

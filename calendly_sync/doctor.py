@@ -21,6 +21,7 @@ from calendly_sync.credentials.clients import MissingCredentials, brevo_client_f
 from calendly_sync.inbox.subscriptions import callback_url
 from calendly_sync.models import Connection, EventTypeMapping, WebhookDelivery
 from calendly_sync.push.attributes import ensure_attributes
+from calendly_sync.sync.projection import Rules
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
@@ -199,7 +200,9 @@ def _brevo_objects(connection: Connection) -> list[Check]:
             f"missing list ids {missing}" if missing else f"all {len(wanted)} mapped lists exist",
         )
     )
-    existing, absent = ensure_attributes(connection, client, dry_run=True, force=True)
+    existing, absent = ensure_attributes(
+        connection, client, Rules.load(connection).attribute_types, dry_run=True, force=True
+    )
     out.append(
         Check(
             WARN if absent else OK,

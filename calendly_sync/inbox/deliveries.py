@@ -113,7 +113,7 @@ def finish(applied: list[Applied], cache: RulesCache, results: dict[int, str]) -
         emails = sorted({email for _, email in items if email})
         crashed = False
         try:
-            error = _push(connection, emails) if emails else None
+            error = _push(connection, cache[connection_id][1], emails) if emails else None
             waiting = _still_dirty(connection, emails) if error is None and emails else set()
         except Exception as exc:  # a database error, a bug: retry them later, keep the error visible
             log.exception("pushing %d contacts of connection %s failed", len(emails), connection.name)
@@ -211,7 +211,7 @@ def _fail(delivery: WebhookDelivery, error: str) -> str:
     return WebhookDelivery.Status.FAILED
 
 
-def _push(connection: Connection, emails: list[str]) -> str | None:
+def _push(connection: Connection, rules: Rules, emails: list[str]) -> str | None:
     """Push these contacts and their events; an error message when it must be retried later."""
     if not (connection.sync_contacts or connection.sync_events):
         return None
@@ -220,7 +220,9 @@ def _push(connection: Connection, emails: list[str]) -> str | None:
     except MissingCredentials as exc:
         return str(exc)
     try:
-        push_dirty(connection, client, emails=emails, bulk_threshold=BULK_THRESHOLD)
+        push_dirty(
+            connection, client, attribute_types=rules.attribute_types, emails=emails, bulk_threshold=BULK_THRESHOLD
+        )
     except BrevoAuthError as exc:
         connection.record_error(f"Brevo rejected the API key: {exc.message}", Connection.Status.ERROR)
         return str(exc)

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from calendly_sync.brevo.client import BrevoClient
 from calendly_sync.brevo.errors import BrevoValidationError
 from calendly_sync.models import Connection
-from calendly_sync.sync.projection import attribute_types
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +22,15 @@ _attribute_lock = threading.Lock()  # pushers of one drain run in threads: list 
 
 
 def ensure_attributes(
-    connection: Connection, client: BrevoClient, *, dry_run: bool = False, force: bool = False
+    connection: Connection,
+    client: BrevoClient,
+    wanted: Mapping[str, str],
+    *,
+    dry_run: bool = False,
+    force: bool = False,
 ) -> tuple[list[str], list[str]]:
-    """Create the custom attributes the mapping names that Brevo lacks. Returns (existing, created)."""
-    wanted = attribute_types(connection)
+    """Create the attributes the projection writes (``wanted``: name → Brevo type) that Brevo lacks,
+    once per connection and process. Returns (existing, created)."""
     cache_key = (connection.pk, ",".join(sorted(wanted)))
     with _attribute_lock:
         if not force and not dry_run and cache_key in _attribute_cache:

@@ -11,7 +11,7 @@ import (:mod:`calendly_sync.push.bulk`); the contacts' automation events follow
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -212,18 +212,24 @@ def push_dirty(
     connection: Connection,
     client: BrevoClient | None,
     *,
+    attribute_types: Mapping[str, str],
     emails: Iterable[str] | None = None,
     dry_run: bool = False,
     sync_run: SyncRun | None = None,
     bulk_threshold: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> PushSummary:
-    """Push every due dirty contact (in bulk above ``bulk_threshold``), then its pending events."""
+    """Push every due dirty contact (in bulk above ``bulk_threshold``), then its pending events.
+
+    ``attribute_types`` (the projection's ``Rules.attribute_types``) are the Brevo attributes the
+    contacts carry, created in Brevo first when missing: the pusher reads what the projection
+    declares instead of looking into the mapping rules itself.
+    """
     summary = PushSummary()
     qs = due_contacts(connection, emails) if connection.sync_contacts else Contact.objects.none()
     total = qs.count()
     if client is not None and total and not dry_run:
-        ensure_attributes(connection, client)
+        ensure_attributes(connection, client, attribute_types)
     if dry_run:
         for c in qs.iterator(chunk_size=PAGE_SIZE):
             summary.dry_run_writes.append(

@@ -32,6 +32,7 @@ from calendly_sync.inbox.deliveries import (
 from calendly_sync.models import Connection, WebhookDelivery
 from calendly_sync.push.contacts import push_dirty
 from calendly_sync.runtime.locks import drain_lock
+from calendly_sync.sync.projection import Rules
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +224,12 @@ def sweep(
         except MissingCredentials:
             continue
         try:
-            summary = push_dirty(connection, client, bulk_threshold=BULK_THRESHOLD)
+            summary = push_dirty(
+                connection,
+                client,
+                attribute_types=Rules.load(connection).attribute_types,
+                bulk_threshold=BULK_THRESHOLD,
+            )
             counts["contacts"] += summary.created + summary.updated
             counts["events"] += summary.events_sent
         except BrevoError as exc:

@@ -61,6 +61,11 @@ class Rules:
             connection.sync_cancellations,
         )
 
+    @property
+    def attribute_types(self) -> dict[str, str]:
+        """The Brevo attributes this projection writes, each with the type Brevo must create it with."""
+        return mapping.brevo_attribute_types(self.field_rules)
+
 
 @dataclass
 class IngestResult:
@@ -324,11 +329,6 @@ def _project(contact: Contact, desired: dict[str, Any], current: Booking | None,
             contact.attempts = 0
             contact.next_attempt_at = None
     return changed
-
-
-def attribute_types(connection: Connection) -> dict[str, str]:
-    """The Brevo attributes this connection's projection writes, each with its Brevo type."""
-    return mapping.brevo_attribute_types(Rules.load(connection).field_rules)
 
 
 REFRESH_CHUNK = 500  # contacts recomputed per transaction after a mapping change

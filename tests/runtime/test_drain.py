@@ -421,7 +421,7 @@ def test_an_unexpected_error_while_pushing_retries_the_round_with_the_error(
         book(f"boom{i}@example.com", fire_webhooks=True)
     ids = store(client, connection, list(outbox))
 
-    def broken(connection, emails):
+    def broken(connection, rules, emails):
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(deliveries, "_push", broken)

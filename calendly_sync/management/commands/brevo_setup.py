@@ -10,6 +10,7 @@ from calendly_sync.brevo.errors import BrevoError
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for
 from calendly_sync.models import Connection
 from calendly_sync.push.attributes import ensure_attributes
+from calendly_sync.sync.projection import Rules
 
 
 class Command(BaseCommand):
@@ -29,7 +30,9 @@ class Command(BaseCommand):
         for connection in qs:
             try:
                 client = brevo_client_for(connection)
-                existing, missing = ensure_attributes(connection, client, dry_run=opts["dry_run"], force=True)
+                existing, missing = ensure_attributes(
+                    connection, client, Rules.load(connection).attribute_types, dry_run=opts["dry_run"], force=True
+                )
             except (BrevoError, MissingCredentials) as exc:
                 self.stderr.write(f"{connection.name}: {exc}")
                 failed = True
