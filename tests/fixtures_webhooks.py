@@ -90,3 +90,55 @@ def arrival_orders(n: int) -> list[tuple[int, ...]]:
     """Every order of n deliveries when there are few; a spread of them otherwise (first, last and others)."""
     orders = list(itertools.permutations(range(n)))
     return orders if len(orders) <= 6 else [*orders[:: max(1, len(orders) // 6)], orders[-1]]
+
+
+def store(client, connection, items: list[dict[str, Any]]) -> list[int]:
+    ids = []
+    for item in items:
+        resp = deliver(client, connection, item)
+        assert resp.status_code == 200
+        if resp.json()["status"] != "duplicate":
+            ids.append(resp.json()["id"])
+    return ids
+
+
+def reset(brevo_sim) -> None:
+    from calendly_sync.models import AutomationEvent, Booking, Contact, WebhookDelivery  # after Django's set-up
+
+    for model in (WebhookDelivery, AutomationEvent, Contact, Booking):
+        model.objects.all().delete()
+    brevo_sim.contacts.clear()
+    brevo_sim.events.clear()
+
+
+def snapshot() -> dict[str, Any]:
+    """What the database says, without ids or timestamps of our own."""
+    from calendly_sync.models import AutomationEvent, Booking, Contact  # after Django's set-up
+
+    bookings = sorted(
+        Booking.objects.values_list(
+            "invitee_uri",
+            "email",
+            "status",
+            "rescheduled",
+            "old_invitee_uri",
+            "new_invitee_uri",
+            "start_time",
+            "no_show_uri",
+            "cancel_reason",
+            "calendly_updated_at",
+        )
+    )
+    contacts = sorted(
+        (
+            c.email,
+            c.desired_hash,
+            c.booking_status,
+            tuple(c.list_ids),
+            c.dirty,
+            c.current_booking.invitee_uri if c.current_booking else None,
+        )
+        for c in Contact.objects.select_related("current_booking")
+    )
+    events = sorted(AutomationEvent.objects.values_list("key", "event_name", "email", "status"))
+    return {"bookings": bookings, "contacts": contacts, "events": events}

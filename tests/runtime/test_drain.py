@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import threading
-from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -20,60 +19,11 @@ from django.utils import timezone
 
 from calendly_sync.inbox import deliveries
 from calendly_sync.inbox.deliveries import claim_deliveries, process_batch, process_delivery
-from calendly_sync.models import AutomationEvent, Booking, Contact, WebhookDelivery
+from calendly_sync.models import Booking, Contact, WebhookDelivery
 from calendly_sync.runtime import drain as drain_module
 from calendly_sync.runtime.drain import drain, sweep
 from calendly_sync.runtime.locks import drain_lock
-from tests.fixtures_webhooks import EXPECTED, arrival_orders, deliver, scenario_items
-
-
-def store(client, connection, items: list[dict[str, Any]]) -> list[int]:
-    ids = []
-    for item in items:
-        resp = deliver(client, connection, item)
-        assert resp.status_code == 200
-        if resp.json()["status"] != "duplicate":
-            ids.append(resp.json()["id"])
-    return ids
-
-
-def reset(brevo_sim) -> None:
-    for model in (WebhookDelivery, AutomationEvent, Contact, Booking):
-        model.objects.all().delete()
-    brevo_sim.contacts.clear()
-    brevo_sim.events.clear()
-
-
-def snapshot() -> dict[str, Any]:
-    """What the database says, without ids or timestamps of our own."""
-    bookings = sorted(
-        Booking.objects.values_list(
-            "invitee_uri",
-            "email",
-            "status",
-            "rescheduled",
-            "old_invitee_uri",
-            "new_invitee_uri",
-            "start_time",
-            "no_show_uri",
-            "cancel_reason",
-            "calendly_updated_at",
-        )
-    )
-    contacts = sorted(
-        (
-            c.email,
-            c.desired_hash,
-            c.booking_status,
-            tuple(c.list_ids),
-            c.dirty,
-            c.current_booking.invitee_uri if c.current_booking else None,
-        )
-        for c in Contact.objects.select_related("current_booking")
-    )
-    events = sorted(AutomationEvent.objects.values_list("key", "event_name", "email", "status"))
-    return {"bookings": bookings, "contacts": contacts, "events": events}
-
+from tests.fixtures_webhooks import EXPECTED, arrival_orders, reset, scenario_items, snapshot, store
 
 # -- batched ingest ---------------------------------------------------------------------------------
 
@@ -207,41 +157,7 @@ def test_claims_are_exclusive_due_only_and_a_stale_claim_expires(client, connect
     assert [d.pk for d in claim_deliveries([ids[1]], force=True)] == [ids[1]]
 
 
-def test_pushed_contacts_are_marked_exactly(connection):
-    from calendly_sync.push.ledger import mark_pushed_many
-
-    a = Contact.objects.create(connection=connection, email="a@example.com", desired_hash="h-a", dirty=True)
-    b = Contact.objects.create(connection=connection, email="b@example.com", desired_hash="h-b2", dirty=True)
-    mark_pushed_many({a.pk: "h-a", b.pk: "h-b1"})  # b's projection moved on while h-b1 was in flight
-    a.refresh_from_db()
-    b.refresh_from_db()
-    assert (a.pushed_hash, a.dirty, a.last_pushed_at is not None) == ("h-a", False, True)
-    assert (b.pushed_hash, b.dirty) == ("h-b1", True)
-
-
 # -- bulk pushes --------------------------------------------------------------------------------------
-
-
-def test_imports_are_all_sent_before_they_are_polled_together(
-    client, connection, sims, book, outbox, monkeypatch, client_sleeps
-):
-    from calendly_sync.push import bulk
-
-    _, brevo_sim = sims
-    monkeypatch.setattr(bulk, "IMPORT_CHUNK", 25)
-    for i in range(70):
-        book(f"chunk{i}@example.com", fire_webhooks=True)
-    store(client, connection, list(outbox))
-    brevo_sim.reset_calls() if hasattr(brevo_sim, "reset_calls") else None
-    counts = sweep()
-    assert counts["processed"] == 70
-    calls = [f"{r.method} {r.path}" for r in brevo_sim.requests]
-    imports = [i for i, c in enumerate(calls) if c == "POST /v3/contacts/import"]
-    polls = [i for i, c in enumerate(calls) if c.startswith("GET /v3/processes/")]
-    assert len(imports) == 3 and max(imports) < min(polls)
-    assert len(polls) == 6  # two rounds of three polls (the simulator finishes an import on its 2nd poll) …
-    assert client_sleeps.calls.count(2.0) == 1  # … with one wait between them, not one per import
-    assert len(brevo_sim.contacts) == 70
 
 
 # -- one drainer at a time ----------------------------------------------------------------------------
@@ -364,56 +280,6 @@ def test_the_embedded_worker_calls_fifty_deliveries_a_second_a_burst():
 # -- failure paths the review of the drain found ------------------------------------------------------
 
 
-def test_an_email_changed_within_one_batch_is_projected_like_one_at_a_time(connection):
-    """A booking whose email changes between two observations of the same batch."""
-    from calendly_sync.sync.observations import observe_invitee
-    from calendly_sync.sync.projection import Rules, ingest
-
-    def obs(email: str, updated: str):
-        return observe_invitee(
-            {
-                "uri": "https://api.calendly.com/scheduled_events/e1/invitees/i1",
-                "email": email,
-                "status": "active",
-                "created_at": "2026-08-22T17:13:17Z",
-                "updated_at": updated,
-            },
-            event_name="invitee.created",
-        )
-
-    items = [
-        (obs("first@example.com", "2026-08-22T17:13:17Z"), "invitee.created"),
-        (obs("second@example.com", "2026-08-23T09:00:00Z"), "invitee.created"),
-    ]
-    rules = Rules.load(connection)
-    for observation, event in items:
-        ingest(connection, [(observation, event)], rules=rules)
-    one_at_a_time = snapshot()
-    for model in (AutomationEvent, Contact, Booking):
-        model.objects.all().delete()
-    ingest(connection, items, rules=rules)
-    assert snapshot() == one_at_a_time
-    assert {c[0] for c in one_at_a_time["contacts"]} == {"first@example.com", "second@example.com"}
-
-
-def test_events_are_claimed_chunk_by_chunk_just_before_sending(client, connection, sims, book, outbox, monkeypatch):
-    from calendly_sync.brevo.client import BrevoClient
-
-    for i in range(130):
-        book(f"chunked{i}@example.com", fire_webhooks=True, answers={"Company name": f"Co {i}"})
-    store(client, connection, list(outbox))
-    seen: list[dict[str, int]] = []
-    real = BrevoClient.send_events_batch
-
-    def spy(self, events, *args, **kwargs):
-        seen.append(dict(Counter(AutomationEvent.objects.values_list("status", flat=True))))
-        return real(self, events, *args, **kwargs)
-
-    monkeypatch.setattr(BrevoClient, "send_events_batch", spy)
-    assert sweep()["processed"] == 130
-    assert seen == [{"sending": 100, "pending": 30}, {"sending": 30, "sent": 100}]
-
-
 def test_an_unexpected_error_while_pushing_retries_the_round_with_the_error(
     client, connection, sims, book, outbox, monkeypatch
 ):
@@ -432,24 +298,6 @@ def test_an_unexpected_error_while_pushing_retries_the_round_with_the_error(
     )
 
 
-def test_an_import_that_cannot_be_followed_is_not_overtaken_by_single_upserts(client, connection, sims, book, outbox):
-    """If polling fails the import may still land: its contacts wait, then go again; nothing lost."""
-    _, brevo_sim = sims
-    for i in range(60):
-        book(f"unfollowed{i}@example.com", fire_webhooks=True, answers={"Company name": f"Co {i}"})
-    ids = store(client, connection, list(outbox))
-    brevo_sim.fail_next(503, route=r"^GET /v3/processes/", times=4)  # one poll and its 3 retries
-    assert set(process_batch(ids).values()) == {"pending"}
-    assert brevo_sim.count(r"^POST /v3/contacts$") == 0  # no single upsert racing the import
-    assert Contact.objects.filter(dirty=True, next_attempt_at__isnull=False).count() == 60
-    past = timezone.now() - timedelta(hours=2)
-    Contact.objects.update(next_attempt_at=past)
-    WebhookDelivery.objects.update(next_attempt_at=past)
-    counts = sweep()
-    assert counts["processed"] == 60 and len(brevo_sim.contacts) == 60
-    assert sorted(e["event_name"] for e in brevo_sim.events) == ["calendly_booking_created"] * 60
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_sweep_pushes_dirty_contacts_even_while_another_worker_drains(client, connection, sims, book, outbox):
     _, brevo_sim = sims
@@ -466,38 +314,3 @@ def test_a_sweep_pushes_dirty_contacts_even_while_another_worker_drains(client, 
         thread.join(30)
     assert counts["deliveries"] == 0 and counts["contacts"] == 1  # the delivery is the drainer's; the contact is not
     assert brevo_sim.get_contact("dirty@example.com")["listIds"] == [10]
-
-
-def test_each_database_gets_its_own_lock_discipline(db):
-    """SQLite: transactions take the write lock at BEGIN (a read-then-write transaction would
-    otherwise fail at once if a pusher thread wrote in between). PostgreSQL: the drain lock is a
-    session-level advisory lock, so it spans processes and dies with a crashed holder's connection."""
-    from django.db import connection as conn
-
-    if conn.vendor == "sqlite":
-        assert conn.settings_dict["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
-    with CaptureQueriesContext(conn) as queries, drain_lock() as held:
-        assert held
-    sql = " ".join(q["sql"] for q in queries.captured_queries)
-    assert ("pg_try_advisory_lock" in sql and "pg_advisory_unlock" in sql) if conn.vendor == "postgresql" else sql == ""
-
-
-def test_imports_stop_before_brevo_hourly_processes_budget_runs_out(client, connection, sims, book, outbox):
-    """``GET /processes`` sits in Brevo's 100-calls-an-hour bucket: once the headers say too few are
-    left to follow an import, contacts go one by one instead of meeting a 429 that waits an hour."""
-    _, brevo_sim = sims
-    brevo_sim.other_rate_limit_per_hour = 14
-    for i in range(60):
-        book(f"budget-a{i}@example.com", fire_webhooks=True, answers={"Company name": f"A {i}"})
-    first = store(client, connection, list(outbox))
-    assert set(process_batch(first).values()) == {"processed"}
-    assert brevo_sim.count(r"^POST /v3/contacts/import$") == 1
-    assert brevo_sim.count(r"^GET /v3/processes/") == 2  # 12 of the simulated 14 left: fewer than 4 + 10
-
-    for i in range(60):
-        book(f"budget-b{i}@example.com", fire_webhooks=True, answers={"Company name": f"B {i}"})
-    second = store(client, connection, list(outbox)[60:])
-    assert set(process_batch(second).values()) == {"processed"}
-    assert brevo_sim.count(r"^POST /v3/contacts/import$") == 1  # no second import …
-    assert brevo_sim.count(r"^POST /v3/contacts$") == 60  # … the second 60 went one by one
-    assert brevo_sim.rate_limited == 0 and len(brevo_sim.contacts) == 120

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from django.db import connection as db_connection
 
-from calendly_sync.models import Contact, ContactSyncLog
+from calendly_sync.models import AutomationEvent, Booking, Contact, ContactSyncLog
 from calendly_sync.sync.observations import observe_invitee
 from calendly_sync.sync.projection import ingest
+from tests.fixtures_webhooks import snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -53,3 +54,35 @@ def test_an_older_observation_with_another_email_reports_the_bookings_contact(co
     [result] = ingest(connection, [(obs("old@example.com", "2026-08-22T17:13:17Z"), "invitee.created")])
     assert result.email == "old@example.com"
     assert result.contact_dirty  # new@example.com, the booking's contact, is the one still due
+
+
+def test_an_email_changed_within_one_batch_is_projected_like_one_at_a_time(connection):
+    """A booking whose email changes between two observations of the same batch."""
+    from calendly_sync.sync.observations import observe_invitee
+    from calendly_sync.sync.projection import Rules, ingest
+
+    def obs(email: str, updated: str):
+        return observe_invitee(
+            {
+                "uri": "https://api.calendly.com/scheduled_events/e1/invitees/i1",
+                "email": email,
+                "status": "active",
+                "created_at": "2026-08-22T17:13:17Z",
+                "updated_at": updated,
+            },
+            event_name="invitee.created",
+        )
+
+    items = [
+        (obs("first@example.com", "2026-08-22T17:13:17Z"), "invitee.created"),
+        (obs("second@example.com", "2026-08-23T09:00:00Z"), "invitee.created"),
+    ]
+    rules = Rules.load(connection)
+    for observation, event in items:
+        ingest(connection, [(observation, event)], rules=rules)
+    one_at_a_time = snapshot()
+    for model in (AutomationEvent, Contact, Booking):
+        model.objects.all().delete()
+    ingest(connection, items, rules=rules)
+    assert snapshot() == one_at_a_time
+    assert {c[0] for c in one_at_a_time["contacts"]} == {"first@example.com", "second@example.com"}
