@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from calendly_sync.calendly.events import HANDLED_EVENTS, INVITEE_EVENTS
-from calendly_sync.calendly.signatures import SIGNATURE_HEADER, SignatureError, verify_signature
+from calendly_sync.calendly.signatures import SIGNATURE_HEADER, SignatureError, parse_signature_header, verify_signature
 from calendly_sync.conf import app_settings
 from calendly_sync.models import Connection, WebhookDelivery
 from calendly_sync.sync.observations import MalformedPayload, parse_time
@@ -79,13 +79,46 @@ def _read_body(request: HttpRequest) -> bytes | None:
     return None if len(body) > MAX_BODY else body
 
 
+MAX_DEPTH = 64  # Calendly's envelopes nest about 6 levels; deeper is not a Calendly delivery
+
+
+def _too_deep(raw: bytes) -> bool:
+    """Whether the JSON text nests objects/arrays deeper than ``MAX_DEPTH`` (checked before parsing,
+    which would otherwise recurse as deep as the attacker likes)."""
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
 def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+    """Whether any string in the (depth-checked) JSON value holds a NUL character."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
 
 
@@ -130,6 +163,8 @@ class CalendlyWebhookView(APIView):
                 return _reject(None, reason)
             connection = matches[0]
 
+        if _too_deep(raw):
+            return Response({"detail": f"Body nests deeper than {MAX_DEPTH} levels."}, status=400)
         try:
             envelope = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -157,10 +192,7 @@ class CalendlyWebhookView(APIView):
             created_at: datetime | None = parse_time(envelope.get("created_at"))
         except MalformedPayload:
             created_at = None
-        try:
-            signature_t = int(header.split("t=", 1)[1].split(",", 1)[0]) if header and "t=" in header else None
-        except ValueError:
-            signature_t = None
+        signature_t, _ = parse_signature_header(header)  # verified above
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_HEADERS}
         fields = dict(
             connection=connection,

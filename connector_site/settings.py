@@ -178,6 +178,8 @@ LOGGING = {
     },
     "loggers": {
         "calendly_sync": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # Server errors (a 500 and its traceback) are never invisible, and never show a secret.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }
 

@@ -56,3 +56,13 @@ def test_a_verbose_webhook_run_logs_steps_but_no_secret(client, connection, sims
         signature.split("v1=")[1],
     ):
         assert secret not in text
+
+
+def test_server_errors_reach_the_console_through_the_redaction_filter():
+    import logging
+
+    handlers = logging.getLogger("django.request").handlers
+    assert any(
+        isinstance(handler, logging.StreamHandler) and any(isinstance(f, RedactSecretsFilter) for f in handler.filters)
+        for handler in handlers
+    )

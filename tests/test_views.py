@@ -154,3 +154,34 @@ def test_purge_deliveries(client, connection):
     out = __import__("io").StringIO()
     call_command("purge_deliveries", "--older-than", "30", stdout=out)
     assert not WebhookDelivery.objects.exists() and "deleted 1" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "t",
+    ["²", "٣٣", "1" * 5000, "+1", " 1", "1_000"],
+    ids=["superscript", "arabic-indic", "5000-digits", "plus", "space", "underscore"],
+)
+@pytest.mark.parametrize("routed_by_key", [False, True], ids=["per-connection", "key-routed"])
+def test_odd_signature_timestamps_are_a_401_not_a_500(client, connection, t, routed_by_key):
+    url = "/webhooks/calendly/" if routed_by_key else f"/webhooks/calendly/{connection.pk}/"
+    resp = client.post(
+        url,
+        data=envelope_body(),
+        content_type="application/json",
+        HTTP_CALENDLY_WEBHOOK_SIGNATURE=f"t={t},v1={'ab' * 32}",
+    )
+    assert resp.status_code == 401
+    assert WebhookDelivery.objects.count() == 0
+
+
+@pytest.mark.parametrize("depth", [200, 5_000, 100_000])
+def test_a_signed_body_nested_too_deeply_is_a_400(client, connection, depth):
+    nested = "[" * depth + "]" * depth
+    body = (
+        '{"event": "invitee.created", "created_at": "2026-08-22T17:13:17.000000Z", "payload": {"uri": '
+        '"https://api.calendly.com/scheduled_events/e/invitees/i", "email": "deep@example.com", '
+        f'"created_at": "2026-08-22T17:13:17.000000Z", "tracking": {nested}}}}}'
+    ).encode()
+    resp = post(client, connection, body, sign(body, KEY))
+    assert resp.status_code == 400 and "deep" in resp.json()["detail"]
+    assert WebhookDelivery.objects.count() == 0

@@ -50,9 +50,30 @@ envelopes = st.fixed_dictionaries(
     {"event": events | st.text(max_size=20) | json_values},
     optional={"payload": payloads | json_values, "created_at": st.text(max_size=30), "created_by": json_values},
 )
-bodies = envelopes.map(lambda e: json.dumps(e).encode()) | st.binary(max_size=300)
+# Signed bodies nested far deeper than any Calendly delivery (a parser that recurses would crash).
+deep_bodies = st.builds(
+    lambda depth, opener: (
+        (
+            '{"event": "invitee.created", "payload": ' + opener * depth + ("]" if opener == "[" else "}") * depth + "}"
+        ).encode()
+        if opener == "["
+        else ('{"event": "invitee.created", "payload": ' + '{"a": ' * depth + "1" + "}" * depth + "}").encode()
+    ),
+    st.integers(min_value=60, max_value=20_000),
+    st.sampled_from(["[", "{"]),
+)
+bodies = envelopes.map(lambda e: json.dumps(e).encode()) | st.binary(max_size=300) | deep_bodies
 headers = st.one_of(
-    st.none(), st.text(max_size=80), st.builds(lambda t, v: f"t={t},v1={v}", st.integers(), st.text(max_size=70))
+    st.none(),
+    st.text(max_size=80),
+    st.builds(
+        lambda t, v: f"t={t},v1={v}",
+        st.integers()
+        # other scripts' digits and superscripts ("٣", "²"), and numbers far longer than a Unix time
+        | st.text(alphabet=st.characters(categories=["Nd", "No"]), min_size=1, max_size=12)
+        | st.integers(min_value=13, max_value=6_000).map(lambda n: "9" * n),
+        st.text(max_size=70),
+    ),
 )
 
 

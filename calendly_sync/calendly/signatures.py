@@ -16,6 +16,9 @@ SIGNATURE_HEADER = "Calendly-Webhook-Signature"
 DEFAULT_TOLERANCE = 180  # seconds; Calendly's official example uses 3 minutes
 
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
+# ASCII digits only (str.isdigit() also accepts "²" and other scripts' digits, which int() refuses or
+# reads), and no more than a Unix time needs: a 5,000-digit number would not even convert.
+_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 
 
 class SignatureError(Exception):
@@ -38,7 +41,7 @@ def parse_signature_header(value: str | None) -> tuple[int, list[str]]:
             raise SignatureError("malformed signature header")
         name, val = name.strip(), val.strip()
         if name == "t":
-            if not val.isdigit() or t is not None:
+            if not _TIMESTAMP.match(val) or t is not None:
                 raise SignatureError("malformed signature header")
             t = int(val)
         elif name == "v1":
