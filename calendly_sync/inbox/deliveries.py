@@ -98,7 +98,13 @@ def apply_claimed(claimed: list[WebhookDelivery], cache: RulesCache, results: di
         by_connection.setdefault(delivery.connection_id, []).append(delivery)
     applied: list[Applied] = []
     for deliveries in by_connection.values():
-        applied.extend(_apply_all(deliveries, cache, results))
+        try:
+            applied.extend(_apply_all(deliveries, cache, results))
+        except Exception as exc:  # one broken connection (its rules, its row) stops only itself
+            log.exception("deliveries of connection %s could not be applied", deliveries[0].connection_id)
+            for delivery in deliveries:
+                if delivery.pk not in results:
+                    results[delivery.pk] = _retry(delivery, f"{type(exc).__name__}: {exc}")
     return applied
 
 
@@ -150,6 +156,9 @@ def _apply_all(deliveries: list[WebhookDelivery], cache: RulesCache, results: di
             batch.append((delivery, _observe(connection, delivery)))
         except MalformedPayload as exc:
             results[delivery.pk] = _fail(delivery, f"malformed payload: {exc}")
+        except Exception as exc:  # unexpected: this delivery alone retries, the error kept visible
+            log.exception("delivery %s could not be read", delivery.pk)
+            results[delivery.pk] = _retry(delivery, f"{type(exc).__name__}: {exc}")
     if len(batch) > 1:
         try:
             ingest(connection, [(obs, d.event) for d, obs in batch], rules=rules, with_events=True)
@@ -182,6 +191,8 @@ def _observe(connection: Connection, delivery: WebhookDelivery) -> Observation:
     obs = observe_invitee(
         envelope.get("payload"), event_name=delivery.event, envelope_created_at=envelope.get("created_at")
     )
+    for warning in obs.warnings:
+        log.warning("delivery %s: %s", delivery.pk, warning)
     if connection.verbose:
         log.info(
             "delivery %s: %s for invitee %s (observed at %s)",

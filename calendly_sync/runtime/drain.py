@@ -234,6 +234,8 @@ def sweep(
             counts["events"] += summary.events_sent
         except BrevoError as exc:
             log.warning("sweep: Brevo unavailable for connection %s: %s", connection.name, exc)
+        except Exception:  # one broken connection must not stop the sweep of the others
+            log.exception("sweep: connection %s failed", connection.name)
     if due_deliveries(1) and (limit is None or counts["deliveries"] < limit):
         drained = drain(
             limit=None if limit is None else limit - counts["deliveries"],  # arrived meanwhile

@@ -48,6 +48,7 @@ class Observation(InviteeFields):
     created_at: datetime | None = None
     no_show: NoShowFact | None = None  # None: this observation says nothing about no-shows
     source: str = "webhook"
+    warnings: tuple[str, ...] = ()  # optional parts of the payload that had an unexpected shape and were ignored
 
 
 def _str(value: Any) -> str:
@@ -86,13 +87,13 @@ def observe_invitee(
         raise MalformedPayload("payload.uri (the invitee URI) is missing")
     if not email:
         raise MalformedPayload("payload.email is missing")
-    event = event if event is not None else (invitee.get("scheduled_event") or {})
-    if not isinstance(event, dict):
-        event = {}
+    warnings: list[str] = []
+    if event is None:
+        event = _object(invitee, "scheduled_event", warnings)
     created_at = parse_time(invitee.get("created_at"))
     updated_at = parse_time(invitee.get("updated_at"))
     envelope_at = parse_time(envelope_created_at)
-    cancellation = invitee.get("cancellation") or {}
+    cancellation = _object(invitee, "cancellation", warnings)
     status = "canceled" if _str(invitee.get("status")) == "canceled" or event_name == "invitee.canceled" else "active"
     no_show_obj = invitee.get("no_show")
     no_show: NoShowFact | None = None
@@ -101,7 +102,7 @@ def observe_invitee(
         if at is not None:
             no_show = NoShowFact(False, at)
     elif isinstance(no_show_obj, dict) and no_show_obj.get("uri"):
-        at = parse_time(no_show_obj.get("created_at")) or envelope_at or updated_at
+        at = _optional_time(no_show_obj.get("created_at"), "no_show.created_at", warnings) or envelope_at or updated_at
         if at is not None:
             no_show = NoShowFact(True, at, _str(no_show_obj.get("uri")))
     elif "no_show" in invitee and no_show_obj is None and source == "backfill" and updated_at is not None:
@@ -115,7 +116,7 @@ def observe_invitee(
         for t in (
             updated_at,
             created_at,
-            parse_time(cancellation.get("created_at")),
+            _optional_time(cancellation.get("created_at"), "cancellation.created_at", warnings),
             envelope_at if event_name else None,
         )
         if t is not None
@@ -124,9 +125,9 @@ def observe_invitee(
         raise MalformedPayload("payload has neither updated_at nor created_at")
     observed_at = max(known)
 
-    memberships = event.get("event_memberships") or []
+    memberships = _sequence(event, "scheduled_event.event_memberships", "event_memberships", warnings)
     host = memberships[0] if memberships and isinstance(memberships[0], dict) else {}
-    qas = invitee.get("questions_and_answers") or []
+    qas = _sequence(invitee, "questions_and_answers", "questions_and_answers", warnings)
     return Observation(
         invitee_uri=uri,
         email=email,
@@ -143,18 +144,53 @@ def observe_invitee(
         rescheduled=bool(invitee.get("rescheduled")),
         old_invitee_uri=_str(invitee.get("old_invitee")),
         new_invitee_uri=_str(invitee.get("new_invitee")),
-        start_time=parse_time(event.get("start_time")),
-        end_time=parse_time(event.get("end_time")),
+        start_time=_optional_time(event.get("start_time"), "scheduled_event.start_time", warnings),
+        end_time=_optional_time(event.get("end_time"), "scheduled_event.end_time", warnings),
         location=describe_location(event.get("location")),
         host_name=_str(host.get("user_name")),
         host_email=_str(host.get("user_email")),
         cancel_reason=_str(cancellation.get("reason")),
         canceled_by=_str(cancellation.get("canceled_by")),
         canceler_type=_str(cancellation.get("canceler_type")),
-        canceled_at=parse_time(cancellation.get("created_at")) if status == "canceled" else None,
+        canceled_at=_optional_time(cancellation.get("created_at"), "cancellation.created_at", [])
+        if status == "canceled"
+        else None,
         created_at=created_at,
         questions_and_answers=tuple(q for q in qas if isinstance(q, dict)),
-        tracking=dict(invitee.get("tracking") or {}),
+        tracking=dict(_object(invitee, "tracking", warnings)),
         no_show=no_show,
         source=source,
+        warnings=tuple(warnings),
     )
+
+
+# Optional parts of a payload: an unexpected shape is ignored with a warning, so the rest of the
+# invitee (and its contact) still syncs. Only what identifies and dates the invitee is required.
+
+
+def _object(parent: dict[str, Any], key: str, warnings: list[str]) -> dict[str, Any]:
+    value = parent.get(key)
+    if value in (None, ""):
+        return {}
+    if isinstance(value, dict):
+        return value
+    warnings.append(f"payload.{key} is {type(value).__name__}, not an object: ignored")
+    return {}
+
+
+def _sequence(parent: dict[str, Any], where: str, key: str, warnings: list[str]) -> list[Any]:
+    value = parent.get(key)
+    if value in (None, ""):
+        return []
+    if isinstance(value, list):
+        return value
+    warnings.append(f"payload.{where} is {type(value).__name__}, not a list: ignored")
+    return []
+
+
+def _optional_time(value: Any, where: str, warnings: list[str]) -> datetime | None:
+    try:
+        return parse_time(value)
+    except MalformedPayload:
+        warnings.append(f"payload.{where} is not an ISO 8601 time ({str(value)[:40]!r}): ignored")
+        return None

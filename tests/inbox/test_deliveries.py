@@ -190,3 +190,51 @@ def test_a_backlog_drains_through_bulk_import_and_batched_events(client, connect
     assert len(brevo_sim.contacts) == 60
     assert sorted(e["event_name"] for e in brevo_sim.events) == ["calendly_booking_created"] * 60
     assert not WebhookDelivery.objects.exclude(status="processed").exists()
+
+
+def test_a_bad_payload_shape_syncs_the_rest_of_the_contact_with_a_warning(client, connection, sims, caplog):
+    _, brevo_sim = sims
+    body, _ = build_delivery(
+        "invitee.created",
+        {
+            "uri": "https://api.calendly.com/scheduled_events/e/invitees/odd",
+            "email": "odd@example.com",
+            "name": "Odd Shape",
+            "created_at": "2026-08-22T17:13:17.150860Z",
+            "cancellation": "a string",
+            "tracking": "a string",
+            "questions_and_answers": 7,
+        },
+        "https://api.calendly.com/users/u",
+        None,
+    )
+    assert post(client, connection, body, sign(body, KEY)).status_code == 200
+    process_all()
+    assert WebhookDelivery.objects.get().status == "processed"
+    assert brevo_sim.get_contact("odd@example.com")["attributes"]["FIRSTNAME"] == "Odd"
+    assert "payload.tracking is str" in caplog.text
+
+
+def test_a_connection_whose_rules_cannot_load_stops_only_itself(client, connection, sims, book, outbox):
+    """A malformed list id in one connection's mapping: its deliveries retry with the reason, the others go through."""
+    from calendly_sync.inbox.deliveries import process_batch
+
+    other = Connection.objects.create(name="other", webhook_signing_key="other-key", sync_contacts=False)
+    Connection.objects.filter(pk=other.pk).update(default_list_ids=["not-a-number"])
+    book("fine@example.com", fire_webhooks=True)
+    good = [deliver(client, connection, item).json()["id"] for item in outbox]
+    body, _ = build_delivery(
+        "invitee.created",
+        {
+            "uri": "https://api.calendly.com/scheduled_events/e/invitees/x",
+            "email": "x@example.com",
+            "created_at": "2026-08-22T17:13:17.150860Z",
+        },
+        "https://api.calendly.com/users/u",
+        None,
+    )
+    bad = post(client, other, body, sign(body, "other-key")).json()["id"]
+    results = process_batch([*good, bad])
+    assert results[bad] == "pending" and all(results[pk] == "processed" for pk in good)
+    delivery = WebhookDelivery.objects.get(pk=bad)
+    assert "ValueError" in delivery.last_error and delivery.next_attempt_at is not None
