@@ -16,6 +16,7 @@ mapping that lacks it: ``connectors.calendly.event_mapping.demo: event_type_uri 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Hashable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, Union, cast
 
@@ -197,13 +198,17 @@ class Boolean(Scalar):
         return value
 
 
+# ASCII digits only ("²".isdigit() is true, but int() refuses it), no more than a list id needs.
+_ASCII_DIGITS = re.compile(r"^[0-9]{1,12}$")
+
+
 class ListId(Scalar):
     """A Brevo list id: a positive integer (YAML booleans are not integers here)."""
 
     default_error_messages = {"invalid": "expected an integer", "min_value": "expected a positive integer"}
 
     def parse(self, value: Any) -> int:
-        if isinstance(value, FromEnv) and value.strip().isdigit():
+        if isinstance(value, FromEnv) and _ASCII_DIGITS.match(value.strip()):
             value = int(value.strip())
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail("invalid")

@@ -12,7 +12,7 @@ from django.db import models
 from django.utils import timezone
 
 from calendly_sync.conf import app_settings
-from calendly_sync.models.fields import EncryptedTextField
+from calendly_sync.models.fields import EncryptedTextField, validate_list_ids
 
 
 class Connection(models.Model):
@@ -80,7 +80,10 @@ class Connection(models.Model):
     # Brevo
     brevo_api_key = EncryptedTextField(help_text="Blank: BREVO_API_KEY.")
     default_list_ids = models.JSONField(
-        default=list, blank=True, help_text="Lists for bookings of unmapped event types (empty: no list)."
+        default=list,
+        blank=True,
+        validators=[validate_list_ids],
+        help_text="Lists for bookings of unmapped event types (empty: no list).",
     )
 
     # Behaviour switches (the config file's sync: and debug keys)
@@ -154,7 +157,9 @@ class EventTypeMapping(models.Model):
     key = models.SlugField(max_length=100, blank=True, help_text="Name in the config file (e.g. discovery_call).")
     event_type_uri = models.URLField(max_length=300)
     event_type_name = models.CharField(max_length=200, blank=True)
-    list_ids = models.JSONField(default=list, help_text="Brevo list ids, e.g. [10, 12].")
+    list_ids = models.JSONField(
+        default=list, validators=[validate_list_ids], help_text="Brevo list ids, e.g. [10, 12]."
+    )
     enabled = models.BooleanField(default=True)
     unlink_on_cancel = models.BooleanField(
         default=False, help_text="Remove the contact from these lists when the booking is cancelled."

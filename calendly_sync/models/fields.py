@@ -1,9 +1,10 @@
-"""A model field that stores its value encrypted and hands the plain value to Python code."""
+"""Model field helpers: the encrypted text field (secrets at rest) and the Brevo list-id validator."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from calendly_sync import crypto
@@ -48,3 +49,17 @@ class EncryptedTextField(_TextField):
         if isinstance(value, str) and value.startswith(crypto.PREFIX):
             return value
         return crypto.encrypt(str(value))
+
+
+def validate_list_ids(value: object) -> None:
+    """Brevo list ids: a list of positive integers (``[10, 12]``). Anything else would stop the
+    projection of every booking of the connection, so it is refused when saved."""
+    if not isinstance(value, list):
+        raise ValidationError("Enter a list of Brevo list ids, e.g. [10, 12].", code="invalid_list_ids")
+    bad = [item for item in value if isinstance(item, bool) or not isinstance(item, int) or item <= 0]
+    if bad:
+        raise ValidationError(
+            "Brevo list ids are positive whole numbers; not %(bad)s.",
+            code="invalid_list_ids",
+            params={"bad": ", ".join(repr(item) for item in bad[:5])},
+        )

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.db import connection as db
 from django.urls import reverse
 
+from calendly_sync.models import EventTypeMapping
 from tests.admin.conftest import BREVO, PAT, REFRESH, SIGNING
 
 pytestmark = pytest.mark.django_db
@@ -80,3 +81,53 @@ def test_saving_the_form_without_retyping_secrets_keeps_them(admin_client, popul
     assert resp.status_code == 302, resp.context["adminform"].form.errors if resp.context else resp
     populated.refresh_from_db()
     assert populated.access_token == PAT and populated.brevo_api_key == BREVO
+
+
+def _form_data() -> dict[str, str]:
+    return {
+        "name": "sales",
+        "enabled": "on",
+        "auth_kind": "oauth",
+        "access_token": "",
+        "refresh_token": "",
+        "webhook_signing_key": "",
+        "previous_signing_key": "",
+        "brevo_api_key": "",
+        "default_list_ids": "[]",
+        "sync_contacts": "on",
+        "sync_events": "on",
+        "sync_cancellations": "on",
+        "log_level": "info",
+        "calendly_event_types": "[]",
+        "brevo_lists": "[]",
+        "brevo_attributes": "[]",
+        "event_type_mappings-TOTAL_FORMS": "0",
+        "event_type_mappings-INITIAL_FORMS": "0",
+        "field_mappings-TOTAL_FORMS": "0",
+        "field_mappings-INITIAL_FORMS": "0",
+    }
+
+
+@pytest.mark.parametrize("value", ['["ten"]', "[1, -2]", '{"a": 1}', "[true]", "[1.5]"])
+def test_list_ids_that_are_not_positive_integers_are_refused_on_save(admin_client, populated, value):
+    url = reverse("admin:calendly_sync_connection_change", args=[populated.pk])
+    resp = admin_client.post(url, {**_form_data(), "default_list_ids": value})
+    assert resp.status_code == 200  # the form again, with the error
+    assert "Brevo list ids" in str(resp.context["adminform"].form.errors["default_list_ids"])
+    populated.refresh_from_db()
+    assert all(isinstance(i, int) for i in populated.default_list_ids)
+
+
+def test_a_mapping_with_a_bad_list_id_is_refused(admin_client, populated):
+    url = reverse("admin:calendly_sync_eventtypemapping_add")
+    resp = admin_client.post(
+        url,
+        {
+            "connection": populated.pk,
+            "key": "bad",
+            "event_type_uri": "https://api.calendly.com/event_types/bad",
+            "list_ids": '[10, "x"]',
+            "enabled": "on",
+        },
+    )
+    assert resp.status_code == 200 and not EventTypeMapping.objects.filter(key="bad").exists()

@@ -141,3 +141,12 @@ def test_config_block_from_the_page_gives_the_same_rules() -> None:
         (r.source, r.attribute) for r in PAGE_RULES if r.source != "email"
     }
     assert map_fields(make_booking(), rules, booking_status="booked").attributes["MEETING_DATE"] == "2026-08-25"
+
+
+@pytest.mark.parametrize("value", ["²", "٤٢", "4" * 5000])
+def test_list_ids_from_the_environment_must_be_ascii_digits(value):
+    """ "²".isdigit() is true but int() refuses it: a config error, never a traceback."""
+    text = PAGE_YAML.replace("list_id: 11", 'list_id: "${DEMO_LIST}"')
+    assert error_lines(text, {**ENV, "DEMO_LIST": value}) == [
+        "connectors.calendly.event_mapping.demo.list_id: expected an integer"
+    ]
