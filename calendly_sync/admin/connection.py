@@ -277,12 +277,14 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
         for level, text in report.lines:
             self.message_user(request, f"{conn.name}: {text}", level)
 
-    @admin.action(description="Reload event types and Brevo lists")
+    @admin.action(description="Reload event types and Brevo lists", permissions=["change"])
     def reload_catalog(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         for conn in queryset:
             self._report_catalog(request, conn)
 
-    @admin.action(description="Disconnect Calendly (revoke the OAuth tokens at Calendly and delete them)")
+    @admin.action(
+        description="Disconnect Calendly (revoke the OAuth tokens at Calendly and delete them)", permissions=["change"]
+    )
     def disconnect_calendly(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         for conn in queryset:
             if conn.auth_kind != Connection.AuthKind.OAUTH:
@@ -332,13 +334,13 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
             len(obj.brevo_attributes or []),
         )
 
-    @admin.action(description="Check Calendly and Brevo credentials")
+    @admin.action(description="Check Calendly and Brevo credentials", permissions=["change"])
     def check_connection(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         for conn in queryset:
             ok, message = quick_check(conn)
             self.message_user(request, f"{conn.name}: {message}", messages.SUCCESS if ok else messages.ERROR)
 
-    @admin.action(description="Sync now (backfill the default window)")
+    @admin.action(description="Sync now (backfill the default window)", permissions=["change"])
     def sync_now(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         for conn in queryset:
             try:
@@ -349,7 +351,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
                 continue
             self.message_user(request, f"{conn.name}: {report.summary_line()}", messages.SUCCESS)
 
-    @admin.action(description="Register (or repair) the Calendly webhook subscription")
+    @admin.action(description="Register (or repair) the Calendly webhook subscription", permissions=["change"])
     def register_webhooks(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         for conn in queryset:
             try:
@@ -366,7 +368,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
                 messages.SUCCESS,
             )
 
-    @admin.action(description="Recompute and resend every contact")
+    @admin.action(description="Recompute and resend every contact", permissions=["change"])
     def resync_contacts(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         for conn in queryset:
             Contact.objects.filter(connection=conn).update(pushed_hash="", desired_hash="")

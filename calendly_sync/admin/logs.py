@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
@@ -40,6 +41,12 @@ class ReadOnlyAdmin(ModelAdmin[_M], Generic[_M]):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_operate_permission(self, request: HttpRequest) -> bool:
+        """Actions that change state (push, reprocess, mark ignored) need the model's change
+        permission, although nobody edits these rows by hand: a view-only user only looks."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
 
 
 @admin.register(Booking)
@@ -92,7 +99,7 @@ class ContactAdmin(LastErrorColumn, ReadOnlyAdmin[Contact]):
     list_select_related = ("connection",)
     actions = ["push_now"]
 
-    @admin.action(description="Push selected contacts to Brevo now")
+    @admin.action(description="Push selected contacts to Brevo now", permissions=["operate"])
     def push_now(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
         results: dict[str, int] = {}
         for contact in queryset.select_related("connection"):
@@ -128,12 +135,12 @@ class WebhookDeliveryAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin[Web
     readonly_fields = ("raw_body_if_logged",)
     actions = ["reprocess", "mark_ignored"]
 
-    @admin.action(description="Reprocess selected deliveries")
+    @admin.action(description="Reprocess selected deliveries", permissions=["operate"])
     def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         n = reprocess_deliveries(list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{n} deliveries queued for processing", messages.SUCCESS)
 
-    @admin.action(description="Mark selected deliveries as ignored")
+    @admin.action(description="Mark selected deliveries as ignored", permissions=["operate"])
     def mark_ignored(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         n = queryset.exclude(status=WebhookDelivery.Status.PROCESSED).update(
             status=WebhookDelivery.Status.IGNORED, next_attempt_at=None, last_error="marked ignored by an operator"
