@@ -8,6 +8,7 @@ worker thread of this server process takes it. Either way the same functions run
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from functools import partial
@@ -21,6 +22,8 @@ from calendly_sync.inbox.subscriptions import check_all
 from calendly_sync.models import WebhookDelivery
 from calendly_sync.runtime.drain import drain, sweep
 from calendly_sync.runtime.worker import embedded_worker
+
+log = logging.getLogger(__name__)
 
 TASK_DEBOUNCE = 0.25  # seconds: at most one Celery task per this interval and server process
 
@@ -39,6 +42,10 @@ def dispatch_delivery(delivery_id: int) -> None:
     With Celery, one task per ``TASK_DEBOUNCE`` seconds and server process, not one per delivery:
     a task drains everything due, and one queued to start after this delivery's commit will see
     it. A burst of 2,000 webhooks then costs a few dozen task messages instead of 2,000.
+
+    Never raises: the delivery is already stored, so an unreachable broker must not turn its
+    acknowledgement into a 5xx. It waits for the next sweep (Celery beat), or for Calendly's
+    retry of it, which hands it over again.
     """
     global _task_runs_at
     if broker_configured():
@@ -47,7 +54,14 @@ def dispatch_delivery(delivery_id: int) -> None:
             if now < _task_runs_at:
                 return  # the task already queued starts after this commit and takes it along
             _task_runs_at = now + TASK_DEBOUNCE
-        process_delivery_task.apply_async((delivery_id,), countdown=TASK_DEBOUNCE)
+        try:
+            process_delivery_task.apply_async((delivery_id,), countdown=TASK_DEBOUNCE)
+        except Exception as exc:  # noqa: BLE001 - any broker failure: the sweep or a redelivery retries
+            with _task_lock:
+                _task_runs_at = 0.0  # the next delivery tries the broker again at once
+            log.warning(
+                "delivery %s stored but not queued (%s: %s); a sweep will take it", delivery_id, type(exc).__name__, exc
+            )
     elif app_settings.CONNECTOR_EMBEDDED_WORKER:
         embedded_worker().submit(delivery_id)
     # else: nothing runs automatically; `manage.py process_deliveries` (or a test) does it.

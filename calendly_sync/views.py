@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -215,6 +216,13 @@ class CalendlyWebhookView(APIView):
                 WebhookDelivery.objects.filter(idempotency_key=key).update(redeliveries=F("redeliveries") + 1)
                 Connection.objects.filter(pk=connection.pk).update(last_delivery_at=timezone.now())
                 log.info("duplicate delivery %s ignored", key[:12])
+                # Calendly retries what it did not see acknowledged in time: if the first copy is still
+                # waiting (its hand-over may have failed), hand it over again.
+                pending = WebhookDelivery.objects.filter(
+                    idempotency_key=key, status=WebhookDelivery.Status.PENDING
+                ).values_list("pk", flat=True)
+                for pk in pending:
+                    transaction.on_commit(partial(dispatch_delivery, pk))
                 return Response({"status": "duplicate"}, status=200)
             Connection.objects.filter(pk=connection.pk).update(last_delivery_at=timezone.now())
             if connection.verbose:

@@ -130,3 +130,35 @@ def test_celery_worker_processes_deliveries_through_the_broker(client, connectio
         )
     assert {c["email"] for c in brevo_sim.contacts.values()} == {"a@example.com", "b@example.com", "c@example.com"}
     assert sorted(e["event_name"] for e in brevo_sim.events) == ["calendly_booking_created"] * 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_broker_never_turns_a_stored_delivery_into_a_5xx(
+    client, connection, sims, event_types, settings, monkeypatch
+):
+    """The delivery is stored and acknowledged; Calendly's retry of it hands it over again."""
+    from kombu.exceptions import OperationalError
+
+    from calendly_sync import tasks
+
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    calls: list[int] = []
+
+    def broker_down(args: tuple[int], countdown: float) -> None:
+        calls.append(args[0])
+        raise OperationalError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+    monkeypatch.setattr(tasks.process_delivery_task, "apply_async", broker_down)
+    monkeypatch.setattr(tasks, "_task_runs_at", 0.0)
+    calendly_sim, _ = sims
+    body, signature = signed_booking(calendly_sim, event_types, "broker-down@example.com")
+    url = f"/webhooks/calendly/{connection.pk}/"
+    resp = client.post(url, data=body, content_type="application/json", HTTP_CALENDLY_WEBHOOK_SIGNATURE=signature)
+    assert resp.status_code == 200 and resp.json()["status"] == "accepted"
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "pending" and calls == [delivery.pk]
+
+    # Calendly retries (it may not have seen the first answer): still pending, so handed over again
+    resp = client.post(url, data=body, content_type="application/json", HTTP_CALENDLY_WEBHOOK_SIGNATURE=signature)
+    assert resp.status_code == 200 and resp.json()["status"] == "duplicate"
+    assert calls == [delivery.pk, delivery.pk]
