@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -136,21 +137,35 @@ def _create(
                 except CalendlyPermissionError:
                     continue
     # Rotate: the old key stays valid for a grace period (deliveries in flight were signed with it).
+    rotated = ["webhook_signing_key"]
     if connection.webhook_signing_key and connection.webhook_signing_key != key:
         connection.previous_signing_key = connection.webhook_signing_key
         connection.signing_key_rotated_at = timezone.now()
+        rotated += ["previous_signing_key", "signing_key_rotated_at"]
     connection.webhook_signing_key = key
-    _store(connection, sub, scope, url)
+    _store(connection, sub, scope, url, also=rotated)
     return sub, scope
 
 
-def _store(connection: Connection, sub: dict[str, Any], scope: str, url: str) -> None:
+def _store(connection: Connection, sub: dict[str, Any], scope: str, url: str, also: Sequence[str] = ()) -> None:
+    """Record the subscription, writing only these fields: the Calendly calls before may have
+    refreshed the OAuth tokens in the database, and a full save would write the spent ones back."""
     connection.webhook_subscription_uri = sub.get("uri", "")
     connection.webhook_subscription_state = sub.get("state", "active")
     connection.webhook_scope = scope
     connection.webhook_callback_url = url
     connection.webhook_checked_at = timezone.now()
-    connection.save()
+    connection.save(
+        update_fields=[
+            "webhook_subscription_uri",
+            "webhook_subscription_state",
+            "webhook_scope",
+            "webhook_callback_url",
+            "webhook_checked_at",
+            *also,
+            "updated_at",
+        ]
+    )
 
 
 def delete_subscriptions(

@@ -266,3 +266,24 @@ def test_refresh_sends_client_credentials_by_basic_auth_only(oauth_sims):
     expected = base64.b64encode(f"{SANDBOX_CLIENT_ID}:{SANDBOX_CLIENT_SECRET}".encode()).decode()
     assert req.headers.get("authorization") == f"Basic {expected}"
     assert req.form() == {"grant_type": "refresh_token", "refresh_token": sent}
+
+
+# -- saves after API calls never write spent tokens back ---------------------------------------------
+
+
+@pytest.mark.django_db
+def test_registering_webhooks_with_an_expired_token_then_syncing_keeps_the_connection(oauth_sims, settings):
+    """The subscription is stored without a full save, so the token refreshed meanwhile survives."""
+    from calendly_sync.backfill import BackfillOptions, run_backfill
+    from calendly_sync.inbox.subscriptions import ensure_subscription
+
+    calendly_sim, _ = oauth_sims
+    settings.SITE_URL = "https://connector.example.com"  # Calendly only delivers to HTTPS
+    conn = make_connection(calendly_sim, expires_in=timedelta(seconds=-5))
+    result = ensure_subscription(conn)  # refreshes the access token on its first call
+    assert result.action == "created"
+    run_backfill(fresh(conn), BackfillOptions())
+    conn = fresh(conn)
+    assert conn.status == Connection.Status.ACTIVE, conn.last_error
+    assert calendly_sim.token_grants["refresh_token"] == 1
+    assert conn.webhook_subscription_uri == result.uri
