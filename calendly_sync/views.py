@@ -188,7 +188,16 @@ class CalendlyWebhookView(APIView):
         if not isinstance(payload, dict):
             payload = {}
         key = idempotency_key(connection.pk, envelope)
-        ignored = event not in HANDLED_EVENTS
+        # A disabled connection's deliveries are kept (and acknowledged: a 410 would make Calendly
+        # delete the subscription) but never applied or pushed.
+        why_ignored = (
+            "connection is disabled"
+            if not connection.enabled
+            else "event not handled by the connector"
+            if event not in HANDLED_EVENTS
+            else ""
+        )
+        ignored = bool(why_ignored)
         try:
             created_at: datetime | None = parse_time(envelope.get("created_at"))
         except MalformedPayload:
@@ -206,7 +215,7 @@ class CalendlyWebhookView(APIView):
             payload=envelope,
             raw_body=raw.decode("utf-8", "replace") if connection.log_webhooks else "",
             headers=headers if connection.log_webhooks else {},
-            last_error="event not handled by the connector" if ignored else "",
+            last_error=why_ignored,
         )
         with transaction.atomic():
             try:

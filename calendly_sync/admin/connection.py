@@ -29,10 +29,11 @@ from calendly_sync.admin.bases import ModelAdmin, ModelForm
 from calendly_sync.admin.display import LastErrorColumn, StatusBadgeColumn
 from calendly_sync.admin.mappings import EventTypeMappingInline, FieldMappingInline
 from calendly_sync.backfill import BackfillOptions, run_backfill
+from calendly_sync.calendly.errors import CalendlyError
 from calendly_sync.connect import catalog
 from calendly_sync.credentials.tokens import disconnect
 from calendly_sync.doctor import quick_check
-from calendly_sync.inbox.subscriptions import callback_url, ensure_subscription
+from calendly_sync.inbox.subscriptions import callback_url, delete_subscriptions, ensure_subscription
 from calendly_sync.models import Connection, Contact
 from calendly_sync.sync.projection import refresh_all_contacts
 
@@ -294,10 +295,21 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
                     messages.WARNING,
                 )
                 continue
+            try:  # first, while the token still works: Calendly stops sending to this connection
+                deleted = delete_subscriptions(conn)
+            except CalendlyError as exc:
+                deleted = []
+                self.message_user(
+                    request,
+                    f"{conn.name}: the webhook subscription could not be deleted at Calendly ({exc}); "
+                    "its deliveries will be refused, since the signing key is deleted too.",
+                    messages.WARNING,
+                )
             report = disconnect(conn.pk, by=request.user.get_username())
+            subscriptions = f"; deleted {len(deleted)} webhook subscription(s) at Calendly" if deleted else ""
             self.message_user(
                 request,
-                f"{conn.name}: disconnected; {report.summary()}.",
+                f"{conn.name}: disconnected; {report.summary()}{subscriptions}.",
                 messages.WARNING if report.problems else messages.SUCCESS,
             )
 

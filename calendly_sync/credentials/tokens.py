@@ -259,11 +259,16 @@ def disconnect(connection_id: int, by: str = "") -> DisconnectReport:
         conn.access_token = ""
         conn.refresh_token = ""
         conn.token_expires_at = None
+        # Nothing signed with the old keys is accepted any more (the caller deleted the subscription).
+        conn.webhook_signing_key = ""
+        conn.previous_signing_key = ""
+        conn.webhook_subscription_uri = ""
+        conn.webhook_subscription_state = ""
         conn.status = Connection.Status.DISABLED
         who = f" by {by}" if by else ""
         conn.last_error = (
-            f"Disconnected from Calendly{who} on {timezone.now():%Y-%m-%d %H:%M} UTC; the tokens "
-            "were deleted. Press 'Reconnect Calendly' to connect it again."
+            f"Disconnected from Calendly{who} on {timezone.now():%Y-%m-%d %H:%M} UTC; the tokens and "
+            "the webhook signing keys were deleted. Press 'Reconnect Calendly' to connect it again."
         )
         conn.last_error_at = timezone.now()
         conn.save(
@@ -271,6 +276,10 @@ def disconnect(connection_id: int, by: str = "") -> DisconnectReport:
                 "access_token",
                 "refresh_token",
                 "token_expires_at",
+                "webhook_signing_key",
+                "previous_signing_key",
+                "webhook_subscription_uri",
+                "webhook_subscription_state",
                 "status",
                 "last_error",
                 "last_error_at",

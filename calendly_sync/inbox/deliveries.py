@@ -145,6 +145,12 @@ def _apply_all(deliveries: list[WebhookDelivery], cache: RulesCache, results: di
     fails (a concurrent writer created one of its rows first), it is applied one by one instead.
     """
     connection, rules = _connection_rules(deliveries[0].connection_id, cache)
+    if not connection.enabled:  # disabled since these arrived: kept, never pushed
+        WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+            status=WebhookDelivery.Status.IGNORED, last_error="connection is disabled", next_attempt_at=None
+        )
+        results.update({d.pk: WebhookDelivery.Status.IGNORED for d in deliveries})
+        return []
     applied: list[Applied] = []
     batch: list[tuple[WebhookDelivery, Observation]] = []
     singles: list[WebhookDelivery] = []

@@ -502,6 +502,22 @@ def test_disconnect_revokes_at_the_simulator_and_deletes_the_tokens(oauth_env, s
     assert Connection.objects.get(pk=conn.pk).status == Connection.Status.DISABLED  # stays as the operator left it
 
 
+def test_disconnect_deletes_the_subscription_at_calendly_and_the_signing_keys(oauth_env, staff_client, settings):
+    from calendly_sync.inbox.subscriptions import ensure_subscription
+
+    calendly_sim, _ = oauth_env
+    connect(staff_client, calendly_sim)
+    conn = Connection.objects.get()
+    settings.SITE_URL = "https://connector.example.com"  # Calendly only delivers to HTTPS
+    ensure_subscription(conn)
+    assert len(calendly_sim.subscriptions) == 1
+    resp = staff_client.post(CHANGELIST, {"action": "disconnect_calendly", "_selected_action": [conn.pk]}, follow=True)
+    assert any("deleted 1 webhook subscription(s) at Calendly" in t for t in texts(resp))
+    assert calendly_sim.subscriptions == {}
+    conn.refresh_from_db()
+    assert (conn.webhook_signing_key, conn.previous_signing_key, conn.webhook_subscription_uri) == ("", "", "")
+
+
 # -- secrets on admin pages ------------------------------------------------------------------------
 
 

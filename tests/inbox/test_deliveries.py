@@ -238,3 +238,19 @@ def test_a_connection_whose_rules_cannot_load_stops_only_itself(client, connecti
     assert results[bad] == "pending" and all(results[pk] == "processed" for pk in good)
     delivery = WebhookDelivery.objects.get(pk=bad)
     assert "ValueError" in delivery.last_error and delivery.next_attempt_at is not None
+
+
+def test_a_disabled_connection_keeps_its_deliveries_but_never_pushes_them(client, connection, sims, book, outbox):
+    """Stored and acknowledged as ignored (a 410 would make Calendly delete the subscription)."""
+    _, brevo_sim = sims
+    book("early@example.com", fire_webhooks=True)
+    early = deliver(client, connection, outbox[-1]).json()["id"]  # arrived while enabled, not yet processed
+    Connection.objects.filter(pk=connection.pk).update(enabled=False)
+    connection.refresh_from_db()
+    book("late@example.com", fire_webhooks=True)
+    resp = deliver(client, connection, outbox[-1])
+    assert resp.status_code == 200 and resp.json()["status"] == "ignored"
+    process_all()
+    process_delivery(early)
+    assert set(WebhookDelivery.objects.values_list("status", "last_error")) == {("ignored", "connection is disabled")}
+    assert brevo_sim.contacts == {} and brevo_sim.events == []
