@@ -52,6 +52,15 @@ def deployment_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
                 id="calendly_sync.W002",
             )
         )
+    elif not app_settings.FIELD_ENCRYPTION_KEYS and not settings.DEBUG:
+        issues.append(
+            Warning(
+                "Secrets at rest are encrypted with a key derived from SECRET_KEY.",
+                hint="Set FIELD_ENCRYPTION_KEYS, so that rotating SECRET_KEY is independent of the stored "
+                "secrets (see README, 'Secrets at rest').",
+                id="calendly_sync.W004",
+            )
+        )
     return issues
 
 

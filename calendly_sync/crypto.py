@@ -28,8 +28,18 @@ def _derived_key(secret_key: str) -> bytes:
 
 
 @lru_cache(maxsize=8)
-def _fernet(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
-    raw = [k.strip() for k in keys if k.strip()] or [_derived_key(secret_key).decode()]
+def _fernet(keys: tuple[str, ...], secret_key: str, fallbacks: tuple[str, ...] = ()) -> MultiFernet:
+    """The first key encrypts; every key decrypts.
+
+    The first key is ``FIELD_ENCRYPTION_KEYS``' first, or the one derived from ``SECRET_KEY``. Keys
+    derived from ``SECRET_KEY`` and from each ``SECRET_KEY_FALLBACKS`` entry always decrypt too, so
+    both ways of rotating work on an existing install: setting ``FIELD_ENCRYPTION_KEYS`` for the
+    first time, and rotating ``SECRET_KEY`` the Django way (old value in ``SECRET_KEY_FALLBACKS``).
+    ``rotate_encryption_keys`` then re-encrypts everything with the first key.
+    """
+    listed = [k.strip() for k in keys if k.strip()]
+    derived = [_derived_key(s).decode() for s in (secret_key, *fallbacks) if s]
+    raw = list(dict.fromkeys([*listed, *derived]))
     try:
         return MultiFernet([Fernet(k.encode() if isinstance(k, str) else k) for k in raw])
     except (ValueError, TypeError) as exc:
@@ -41,7 +51,8 @@ def _fernet(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
 
 
 def fernet() -> MultiFernet:
-    return _fernet(tuple(app_settings.FIELD_ENCRYPTION_KEYS), settings.SECRET_KEY)
+    fallbacks = tuple(str(k) for k in getattr(settings, "SECRET_KEY_FALLBACKS", ()) or ())
+    return _fernet(tuple(app_settings.FIELD_ENCRYPTION_KEYS), settings.SECRET_KEY, fallbacks)
 
 
 def encrypt(value: str) -> str:
@@ -59,8 +70,9 @@ def decrypt(stored: str) -> str:
         return fernet().decrypt(stored[len(PREFIX) :].encode("ascii")).decode("utf-8")
     except InvalidToken as exc:
         raise ImproperlyConfigured(
-            "A stored secret cannot be decrypted with FIELD_ENCRYPTION_KEYS: keep the old key in the "
-            "list (after the new one) until `manage.py rotate_encryption_keys` has run."
+            "A stored secret cannot be decrypted with FIELD_ENCRYPTION_KEYS, SECRET_KEY or "
+            "SECRET_KEY_FALLBACKS: keep the old key in FIELD_ENCRYPTION_KEYS (after the new one) or the "
+            "old SECRET_KEY in SECRET_KEY_FALLBACKS until `manage.py rotate_encryption_keys` has run."
         ) from exc
 
 

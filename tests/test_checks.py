@@ -166,3 +166,10 @@ def test_api_base_urls_must_be_absolute(sound: Any, name: str) -> None:
     [message] = app_messages()
     assert message.id == "calendly_sync.E005"
     assert name in message.msg
+
+
+def test_field_encryption_keys_unset_in_production(sound: Any) -> None:
+    sound.FIELD_ENCRYPTION_KEYS = []
+    assert app_ids() == {"calendly_sync.W004"}
+    sound.DEBUG = True
+    assert app_ids() == set()
