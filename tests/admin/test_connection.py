@@ -55,28 +55,7 @@ def test_saving_the_form_without_retyping_secrets_keeps_them(admin_client, popul
     url = reverse("admin:calendly_sync_connection_change", args=[populated.pk])
     page = admin_client.get(url).content.decode()
     assert 'type="password"' in page and f'value="{PAT}"' not in page
-    data = {
-        "name": "sales",
-        "enabled": "on",
-        "auth_kind": "oauth",
-        "access_token": "",
-        "refresh_token": "",
-        "webhook_signing_key": "",
-        "previous_signing_key": "",
-        "brevo_api_key": "",
-        "default_list_ids": "[]",
-        "sync_contacts": "on",
-        "sync_events": "on",
-        "sync_cancellations": "on",
-        "log_level": "info",
-        "calendly_event_types": "[]",
-        "brevo_lists": "[]",
-        "brevo_attributes": "[]",
-        "event_type_mappings-TOTAL_FORMS": "0",
-        "event_type_mappings-INITIAL_FORMS": "0",
-        "field_mappings-TOTAL_FORMS": "0",
-        "field_mappings-INITIAL_FORMS": "0",
-    }
+    data = _form_data()
     resp = admin_client.post(url, data)
     assert resp.status_code == 302, resp.context["adminform"].form.errors if resp.context else resp
     populated.refresh_from_db()
