@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -61,6 +61,19 @@ class Page:
     previous_page_token: str | None = None
     page_token: str | None = None  # the token that fetched this page (None for the first)
     raw_pagination: dict[str, Any] = field(default_factory=dict)
+
+
+class ScheduledEventFilters(TypedDict, total=False):
+    """The filters of ``GET /scheduled_events`` (see :meth:`CalendlyClient.scheduled_events_params`)."""
+
+    user: str | None
+    organization: str | None
+    group: str | None
+    status: str | None
+    min_start_time: datetime | str | None
+    max_start_time: datetime | str | None
+    invitee_email: str | None
+    sort: str | None
 
 
 class CalendlyClient:
@@ -310,31 +323,9 @@ class CalendlyClient:
             }
         )
 
-    def list_scheduled_events(
-        self,
-        *,
-        user: str | None = None,
-        organization: str | None = None,
-        group: str | None = None,
-        status: str | None = None,
-        min_start_time: datetime | str | None = None,
-        max_start_time: datetime | str | None = None,
-        invitee_email: str | None = None,
-        sort: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        return self.iter_collection(
-            "/scheduled_events",
-            self.scheduled_events_params(
-                user=user,
-                organization=organization,
-                group=group,
-                status=status,
-                min_start_time=min_start_time,
-                max_start_time=max_start_time,
-                invitee_email=invitee_email,
-                sort=sort,
-            ),
-        )
+    def list_scheduled_events(self, **filters: Unpack[ScheduledEventFilters]) -> Iterator[dict[str, Any]]:
+        """Every scheduled event matching the filters of :meth:`scheduled_events_params`, page by page."""
+        return self.iter_collection("/scheduled_events", self.scheduled_events_params(**filters))
 
     def get_scheduled_event(self, uri_or_uuid: str) -> dict[str, Any]:
         return self._resource("GET", self._path("scheduled_events", uri_or_uuid))
