@@ -246,6 +246,7 @@ def run_backfill(
     _finish(run, SyncRun.Status.COMPLETED, counts, error="\n".join(warnings))
     if not options.dry_run:
         Connection.objects.filter(pk=connection.pk).update(last_synced_at=timezone.now())
+        connection.record_working(brevo=False)
     return BackfillReport(run=run, counts=counts, dry_run_writes=dry_writes, warnings=warnings)
 
 

@@ -161,7 +161,7 @@ def refresh_access_token(connection_id: int, stale_token: str | None = None) -> 
             status, body = post_refresh(sent)
             if status == 200 and body.get("access_token"):
                 store_token_response(conn, body)
-                if conn.status in (Connection.Status.ERROR, Connection.Status.NEW):
+                if conn.status == Connection.Status.NEW:  # an ERROR is Brevo's: a Calendly success keeps it
                     conn.status = Connection.Status.ACTIVE
                 conn.save(
                     update_fields=[

@@ -245,6 +245,7 @@ def _push(connection: Connection, rules: Rules, emails: list[str]) -> str | None
         return str(exc)
     except BrevoError as exc:
         return str(exc)
+    connection.record_working(brevo=True)
     return None
 
 

@@ -166,6 +166,7 @@ def _store(connection: Connection, sub: dict[str, Any], scope: str, url: str, al
             "updated_at",
         ]
     )
+    connection.record_working(brevo=False)
 
 
 def delete_subscriptions(
@@ -212,6 +213,7 @@ def check_health(connection: Connection, client: CalendlyClient | None = None) -
         webhook_subscription_state=state, webhook_checked_at=timezone.now()
     )
     if state == "active":
+        connection.record_working(brevo=False)
         return f"{connection.name}: subscription active"
     result = ensure_subscription(connection, connection.webhook_callback_url or None, client=client)
     if state == "missing" and not result.backfill:

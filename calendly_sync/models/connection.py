@@ -140,6 +140,20 @@ class Connection(models.Model):
         """Log each step of this connection's work (the config's ``debug`` or ``log_level: verbose``)."""
         return self.debug or self.log_level in (self.LogLevel.VERBOSE, self.LogLevel.DEBUG)
 
+    def record_working(self, *, brevo: bool) -> None:
+        """A real call just succeeded: a connection "Not checked yet" is now active.
+
+        ``brevo``: the success was Brevo's, which also clears ``ERROR`` (set only when Brevo
+        rejected the API key, see :func:`calendly_sync.inbox.deliveries`); a Calendly success
+        leaves that error in place, since its cause is not gone. One conditional UPDATE that
+        matches no row once the connection is active, so calling it per batch costs no write.
+        """
+        clears = [self.Status.NEW, self.Status.ERROR] if brevo else [self.Status.NEW]
+        if Connection.objects.filter(pk=self.pk, status__in=clears).update(
+            status=self.Status.ACTIVE, updated_at=timezone.now()
+        ):
+            self.status = self.Status.ACTIVE
+
     def record_error(self, message: str, status: str | None = None) -> None:
         self.last_error = message[:2000]
         self.last_error_at = timezone.now()
