@@ -20,6 +20,7 @@ from calendly_sync.push.ledger import (
     locked_contacts,
     mark_pushed_many,
     mark_retry,
+    record_many,
 )
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,18 @@ IMPORT_CHUNK = 1000  # rows per import: well under Brevo's 10 MB body limit, and
 IMPORT_TIMEOUT = 1800  # seconds an import is followed before its contacts are retried later
 
 
-def _retry_later(contacts: list[Contact], error: str, summary: PushSummary) -> None:
+def _retry_later(
+    connection: Connection,
+    contacts: list[Contact],
+    list_ids: tuple[int, ...],
+    error: str,
+    summary: PushSummary,
+    sync_run: SyncRun | None,
+) -> None:
+    """These contacts go again after a backoff; each keeps a log row saying why."""
+    record_many(
+        connection, contacts, "import", ContactSyncLog.Status.RETRY, message=error, list_ids=list_ids, sync_run=sync_run
+    )
     for contact in contacts:
         mark_retry(contact, error)
     summary.retry += len(contacts)
@@ -76,7 +88,17 @@ def import_contacts(
                         list(list_ids),
                         update_existing=True,
                     )
-                except BrevoAuthError:
+                except BrevoAuthError as err:
+                    record_many(
+                        connection,
+                        chunk,
+                        "import",
+                        ContactSyncLog.Status.ERROR,
+                        message=str(err),
+                        list_ids=list_ids,
+                        http_status=err.status,
+                        sync_run=sync_run,
+                    )
                     raise
                 except BrevoError as err:
                     log.warning(
@@ -97,8 +119,8 @@ def import_contacts(
             # The imports may still land: sending these contacts now could be overtaken by an older
             # state. They stay dirty and go again after a backoff, by when the imports have ended.
             log.warning("polling %d bulk imports failed (%s); their contacts go again later", len(started), err)
-            for chunk, _, _ in started:
-                _retry_later(chunk, f"could not follow Brevo import: {err}", summary)
+            for chunk, list_ids, _ in started:
+                _retry_later(connection, chunk, list_ids, f"could not follow Brevo import: {err}", summary, sync_run)
             return rest
         for chunk, list_ids, process_id in started:
             rest.extend(
@@ -125,7 +147,7 @@ def _record_import(
             log.warning(
                 "bulk import %s of %d contacts has not ended (%s); they go again later", process_id, len(chunk), outcome
             )
-            _retry_later(chunk, str(outcome), summary)
+            _retry_later(connection, chunk, list_ids, str(outcome), summary, sync_run)
             return []
         log.warning(
             "bulk import %s of %d contacts failed (%s); falling back to single upserts", process_id, len(chunk), outcome
@@ -141,20 +163,14 @@ def _record_import(
         # knows how to retry without a rejected phone number.
         log.warning("import %s rejected rows %s; resending %d contacts one by one", process_id, problems, len(chunk))
         return chunk
-    ContactSyncLog.objects.bulk_create(
-        [
-            ContactSyncLog(
-                connection=connection,
-                contact=c,
-                email=c.email,
-                action="import",
-                status=ContactSyncLog.Status.OK,
-                message=f"imported in process {process_id}",
-                request={"attributes": c.attributes, "listIds": list(list_ids)},
-                sync_run=sync_run,
-            )
-            for c in chunk
-        ]
+    record_many(
+        connection,
+        chunk,
+        "import",
+        ContactSyncLog.Status.OK,
+        message=f"imported in process {process_id}",
+        list_ids=list_ids,
+        sync_run=sync_run,
     )
     mark_pushed_many({c.pk: c.desired_hash for c in chunk})
     new = info.get("new_contacts")

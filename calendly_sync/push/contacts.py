@@ -136,7 +136,19 @@ def _push_locked(connection: Connection, contact: Contact, client: BrevoClient |
             dropped.append(bad)
             attributes.pop(bad)
             request["attributes"] = attributes
-        except BrevoAuthError:
+        except BrevoAuthError as err:
+            record(
+                connection,
+                contact,
+                contact.email,
+                "upsert",
+                ContactSyncLog.Status.ERROR,
+                message=str(err),
+                http_status=err.status,
+                code=err.code or "",
+                request=request,
+                sync_run=sync_run,
+            )
             raise
         except BrevoError as err:
             transient = is_transient(err)
@@ -165,20 +177,21 @@ def _push_locked(connection: Connection, contact: Contact, client: BrevoClient |
         try:
             client.update_contact(contact.email, unlink_list_ids=list(contact.unlink_list_ids))
         except BrevoError as err:
-            if is_transient(err):
-                mark_retry(contact, str(err))
-                return "retry"
+            transient = is_transient(err)
             record(
                 connection,
                 contact,
                 contact.email,
                 "unlink",
-                ContactSyncLog.Status.WARNING,
+                ContactSyncLog.Status.RETRY if transient else ContactSyncLog.Status.WARNING,
                 message=str(err),
                 http_status=err.status,
                 code=err.code or "",
                 sync_run=sync_run,
             )
+            if transient:
+                mark_retry(contact, str(err))
+                return "retry"
     outcome = "created" if result.created else "updated"
     status = ContactSyncLog.Status.WARNING if dropped else ContactSyncLog.Status.OK
     message = f"{outcome}" + (f"; sent without {', '.join(dropped)}" if dropped else "")

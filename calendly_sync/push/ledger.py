@@ -76,6 +76,36 @@ def record(
     )
 
 
+def record_many(
+    connection: Connection,
+    contacts: Iterable[Contact],
+    action: str,
+    status: str,
+    *,
+    message: str,
+    list_ids: Iterable[int] = (),
+    http_status: int | None = None,
+    sync_run: SyncRun | None = None,
+) -> None:
+    """:func:`record` for every contact of one bulk write (an import), in one statement."""
+    ContactSyncLog.objects.bulk_create(
+        [
+            ContactSyncLog(
+                connection=connection,
+                contact=c,
+                email=c.email,
+                action=action,
+                status=status,
+                message=message[:4000],
+                http_status=http_status,
+                request={"attributes": c.attributes, "listIds": list(list_ids)},
+                sync_run=sync_run,
+            )
+            for c in contacts
+        ]
+    )
+
+
 def mark_pushed(contact: Contact, digest: str, *, brevo_id: int | None = None) -> None:
     """Record what Brevo now holds; still dirty if the projection moved on meanwhile."""
     updates: dict[str, Any] = {

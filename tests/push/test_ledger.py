@@ -15,3 +15,45 @@ def test_pushed_contacts_are_marked_exactly(connection):
     b.refresh_from_db()
     assert (a.pushed_hash, a.dirty, a.last_pushed_at is not None) == ("h-a", False, True)
     assert (b.pushed_hash, b.dirty) == ("h-b1", True)
+
+
+# --- every write to Brevo leaves a row, failed ones included ----------------------------------
+
+
+def _pending(client, connection, outbox, book, emails):
+    from tests.fixtures_webhooks import store
+
+    for email in emails:
+        book(email, fire_webhooks=True)
+    return store(client, connection, list(outbox))
+
+
+def test_a_failed_single_upsert_leaves_a_log_row_even_when_brevo_rejects_the_key(
+    client, connection, sims, book, outbox
+):
+    from calendly_sync.inbox.deliveries import process_batch
+    from calendly_sync.models import ContactSyncLog
+
+    _, brevo_sim = sims
+    ids = _pending(client, connection, outbox, book, ["levi@example.com"])
+    brevo_sim.fail_next(401, route=r"^POST /v3/contacts$", times=None)
+    process_batch(ids)
+    [row] = ContactSyncLog.objects.filter(email="levi@example.com", action="upsert")
+    assert row.status == ContactSyncLog.Status.ERROR and row.http_status == 401
+    assert row.request["email"] == "levi@example.com"
+
+
+def test_a_failed_bulk_import_leaves_a_log_row_per_contact(client, connection, sims, book, outbox, monkeypatch):
+    from calendly_sync.inbox.deliveries import process_batch
+    from calendly_sync.models import ContactSyncLog
+    from calendly_sync.push import bulk
+
+    _, brevo_sim = sims
+    monkeypatch.setattr(bulk, "IMPORT_CHUNK", 25)
+    emails = [f"bulk{i}@example.com" for i in range(60)]  # above the bulk threshold (50)
+    ids = _pending(client, connection, outbox, book, emails)
+    brevo_sim.fail_next(503, route=r"^GET /v3/processes/", times=None)  # the import cannot be followed
+    process_batch(ids)
+    rows = ContactSyncLog.objects.filter(action="import", status=ContactSyncLog.Status.RETRY)
+    assert sorted(rows.values_list("email", flat=True)) == sorted(emails)
+    assert all("503" in message for message in rows.values_list("message", flat=True))
