@@ -19,6 +19,7 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
+from calendly_sync.calendly.client import CalendlyClient
 from calendly_sync.calendly.errors import CalendlyPermissionError
 from calendly_sync.calendly.ratelimit import alias
 from calendly_sync.credentials.clients import brevo_client_for, calendly_client_for, identify
@@ -82,6 +83,36 @@ def default_window(connection: Connection, now: datetime | None = None) -> tuple
     return since, now + DEFAULT_AHEAD
 
 
+class UnknownEventType(ValueError):
+    """``--event-type`` names no event type of the connection's Calendly account."""
+
+
+def resolve_event_type(connection: Connection, calendly: CalendlyClient, wanted: str) -> str:
+    """The URI of the event type the operator named: its URI, UUID, slug or name (any case).
+
+    Calendly lists active and inactive types alike when ``active`` is omitted, so a deactivated
+    type's past bookings can still be synced. A name that matches nothing is an error naming the
+    known types, never a run that silently syncs nothing.
+    """
+    org = connection.calendly_organization_uri
+    try:
+        types = list(
+            calendly.list_event_types(organization=org)
+            if org
+            else calendly.list_event_types(user=connection.calendly_user_uri)
+        )
+    except CalendlyPermissionError:  # not an organization admin: their own types
+        types = list(calendly.list_event_types(user=connection.calendly_user_uri))
+    key = wanted.strip().casefold()
+    for event_type in types:
+        uri = str(event_type.get("uri") or "")
+        names = {uri, uri.rsplit("/", 1)[-1], event_type.get("slug") or "", event_type.get("name") or ""}
+        if key in {str(name).casefold() for name in names if name}:
+            return uri
+    known = ", ".join(sorted(f"{t.get('name')!r} ({t.get('slug')})" for t in types)) or "none"
+    raise UnknownEventType(f"no event type {wanted!r} in this Calendly account (known: {known})")
+
+
 def _utc(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -109,6 +140,7 @@ def run_backfill(
         # Now that the Calendly user is known, use the limiter shared by every client of that user.
         calendly = calendly_client_for(connection)
     brevo_before = brevo.stats.as_dict() if brevo else {}  # the client is shared: count this run's calls only
+    event_type_uri = resolve_event_type(connection, calendly, options.event_type) if options.event_type else None
 
     run = _start_run(connection, options)
     # Resume from the counts as of the checkpoint: work after it is redone, so it is counted again.
@@ -147,11 +179,7 @@ def run_backfill(
         page = first
         with ThreadPoolExecutor(max_workers=INVITEE_WORKERS, thread_name_prefix="invitees") as pool:
             while page is not None:
-                events = [
-                    e
-                    for e in page.items
-                    if not options.event_type or options.event_type in (e.get("event_type"), e.get("name"))
-                ]
+                events = [e for e in page.items if not event_type_uri or e.get("event_type") == event_type_uri]
                 invitee_lists = list(pool.map(lambda e: list(calendly.list_invitees(e["uri"])), events))
                 for event, invitees in zip(events, invitee_lists, strict=True):
                     counts["events"] += 1
@@ -164,7 +192,13 @@ def run_backfill(
                             counts["malformed"] += 1
                             warnings.append(f"skipped invitee {invitee.get('uri', '?')}: {exc}")
                     # An event's invitees go through the same batched apply path as webhook deliveries.
-                    for result in ingest(connection, observed, rules=rules, with_events=options.with_events):
+                    for result in ingest(
+                        connection,
+                        observed,
+                        rules=rules,
+                        with_events=options.with_events,
+                        sync_run=run if run.pk else None,
+                    ):
                         counts["automation_events"] += len(result.events_queued)
                         touched.add(result.email)
                     if progress:

@@ -258,3 +258,24 @@ def test_bulk_import_rows_rejected_by_brevo_are_resent_one_by_one(connection, si
     assert len(brevo_sim.contacts) == 12  # nobody lost
     assert not Contact.objects.filter(dirty=True).exists()
     assert ContactSyncLog.objects.filter(status="warning", message__contains="SMS").exists()
+
+
+def test_the_summary_counts_the_mapping_warnings_of_its_run(connection, sims, book):
+    book("levi@example.com", answers={"Company name": "Acme", "Phone number": "12345"})
+    book("ana@example.com", answers={"Company name": "Initech", "Phone number": "not a number"})
+    out = sync()
+    assert ContactSyncLog.objects.filter(status="warning", action="mapping").count() == 2
+    assert "warnings 2" in out
+    assert SyncRun.objects.get().counts["warnings"] == 2
+
+
+def test_an_unknown_event_type_is_an_error_naming_the_known_ones(connection, sims, book, event_types):
+    book("levi@example.com", days=3)
+    with pytest.raises(CommandError) as error:
+        sync("--event-type", "Nope")
+    message = str(error.value)
+    assert "'Nope'" in message and "Discovery Call" in message and "Product Demo" in message
+    assert SyncRun.objects.count() == 0  # nothing ran
+    # the name, the URI and the slug all select one
+    for chosen in ("Product Demo", event_types["demo"]["uri"], event_types["demo"]["slug"]):
+        sync("--event-type", chosen)

@@ -26,6 +26,7 @@ from calendly_sync.models import (
     ContactSyncLog,
     EventTypeMapping,
     FieldMapping,
+    SyncRun,
 )
 from calendly_sync.sync import automation, mapping, reducer
 from calendly_sync.sync.observations import Observation
@@ -106,6 +107,7 @@ def ingest(
     *,
     rules: Rules | None = None,
     with_events: bool = True,
+    sync_run: SyncRun | None = None,
 ) -> list[IngestResult]:
     """Apply observations — (observation, webhook event or None) — in one transaction.
 
@@ -120,11 +122,14 @@ def ingest(
     If a concurrent writer creates one of the rows first, the batch is rolled back and applied
     again (it then finds and locks that row); after ``MAX_RACES`` attempts the ``IntegrityError``
     is the caller's, who may apply the batch one observation at a time.
+
+    ``sync_run``: the backfill run these observations come from; the mapping warnings they cause
+    are logged with it, so the run's summary counts them.
     """
     rules = rules or Rules.load(connection)
     for attempt in range(1, MAX_RACES + 1):
         try:
-            return _ingest_once(connection, items, rules, with_events)
+            return _ingest_once(connection, items, rules, with_events, sync_run)
         except IntegrityError:
             if attempt == MAX_RACES:
                 raise
@@ -133,7 +138,11 @@ def ingest(
 
 
 def _ingest_once(
-    connection: Connection, items: Sequence[tuple[Observation, str | None]], rules: Rules, with_events: bool
+    connection: Connection,
+    items: Sequence[tuple[Observation, str | None]],
+    rules: Rules,
+    with_events: bool,
+    sync_run: SyncRun | None,
 ) -> list[IngestResult]:
     results = [IngestResult(email=obs.email) for obs, _ in items]
     if not items:
@@ -178,7 +187,7 @@ def _ingest_once(
             _queue_events(connection, items, results, rules)
 
         emails = sorted({row.email for row in rows.values()} | old_emails)
-        dirty = refresh_contacts(connection, emails, rules, now)
+        dirty = refresh_contacts(connection, emails, rules, now, sync_run=sync_run)
         for (obs, _), result in zip(items, results, strict=True):
             # The contact this booking now belongs to (an older observation may carry an older email).
             result.contact_dirty = rows[obs.invitee_uri].email in dirty
@@ -200,7 +209,14 @@ def _queue_events(
         outbox[event.key][1].events_queued.append(event.event_name)
 
 
-def refresh_contacts(connection: Connection, emails: list[str], rules: Rules, now: datetime | None = None) -> set[str]:
+def refresh_contacts(
+    connection: Connection,
+    emails: list[str],
+    rules: Rules,
+    now: datetime | None = None,
+    *,
+    sync_run: SyncRun | None = None,
+) -> set[str]:
     """Recompute these contacts' desired state under their row locks; returns the emails now dirty.
 
     A contact is dirty when its desired state differs from what Brevo last received. Must run in
@@ -261,6 +277,7 @@ def refresh_contacts(connection: Connection, emails: list[str], rules: Rules, no
                 action="mapping",
                 status=ContactSyncLog.Status.WARNING,
                 message="\n".join(warnings),
+                sync_run=sync_run,
             )
             for contact, warnings in warned
         ]

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
-from calendly_sync.backfill import BackfillOptions, run_backfill
+from calendly_sync.backfill import BackfillOptions, UnknownEventType, run_backfill
 from calendly_sync.models import Connection
 
 
@@ -55,7 +55,9 @@ class Command(BaseCommand):
             "(default: 7 days before the last completed run, or 90 days back)",
         )
         parser.add_argument("--until", help="meetings starting before this ISO date/time (default: 90 days ahead)")
-        parser.add_argument("--event-type", help="only this event type (URI or name)")
+        parser.add_argument(
+            "--event-type", help="only this event type: its name, slug, UUID or URI (unknown: an error listing them)"
+        )
         parser.add_argument("--dry-run", action="store_true", help="print the Brevo writes it would make; make none")
         parser.add_argument(
             "--with-events",
@@ -94,6 +96,8 @@ class Command(BaseCommand):
             report = run_backfill(connection, options, progress=bar.update if bar else None)
         except CommandError:
             raise
+        except UnknownEventType as exc:
+            raise CommandError(str(exc)) from exc
         except Exception as exc:
             raise CommandError(f"sync failed: {exc}") from exc
         finally:
