@@ -172,9 +172,15 @@ def _apply_all(deliveries: list[WebhookDelivery], cache: RulesCache, results: di
             batch = []
         except Exception as exc:  # noqa: BLE001 - any failure: fall back to one at a time, nothing lost
             log.info("batch of %d deliveries applied one by one instead (%s: %s)", len(batch), type(exc).__name__, exc)
+    # Observed above already: applied with that observation, so its log lines are written once.
+    observed = {d.pk: obs for d, obs in batch}
     for delivery in [d for d, _ in batch] + singles:
         try:
-            applied.append((delivery, apply_delivery(delivery, cache)))
+            obs = observed.get(delivery.pk)
+            if obs is not None:
+                applied.append((delivery, _apply_observation(connection, rules, delivery, obs)))
+            else:
+                applied.append((delivery, apply_delivery(delivery, cache)))
         except MalformedPayload as exc:
             results[delivery.pk] = _fail(delivery, f"malformed payload: {exc}")
         except Exception as exc:  # unexpected: retry a bounded number of times, keep the error visible
@@ -273,10 +279,12 @@ def apply_delivery(delivery: WebhookDelivery, cache: RulesCache | None = None) -
 def _apply_invitee_event(
     connection: Connection, rules: Rules, delivery: WebhookDelivery, envelope: dict[str, Any]
 ) -> str:
-    obs = _observe(connection, delivery)
-    verbose = connection.verbose
+    return _apply_observation(connection, rules, delivery, _observe(connection, delivery))
+
+
+def _apply_observation(connection: Connection, rules: Rules, delivery: WebhookDelivery, obs: Observation) -> str:
     [result] = ingest(connection, [(obs, delivery.event)], rules=rules, with_events=True)
-    if verbose:
+    if connection.verbose:
         log.info(
             "delivery %s: booking changed=%s, contact dirty=%s, events queued=%s",
             delivery.pk,

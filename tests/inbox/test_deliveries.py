@@ -254,3 +254,30 @@ def test_a_disabled_connection_keeps_its_deliveries_but_never_pushes_them(client
     process_delivery(early)
     assert set(WebhookDelivery.objects.values_list("status", "last_error")) == {("ignored", "connection is disabled")}
     assert brevo_sim.contacts == {} and brevo_sim.events == []
+
+
+def test_a_single_delivery_logs_each_line_once(client, connection, sims, caplog):
+    """Verbose logs used to print a lone delivery's lines twice (it was observed twice)."""
+    import logging
+
+    Connection.objects.filter(pk=connection.pk).update(log_level=Connection.LogLevel.VERBOSE)
+    body, _ = build_delivery(
+        "invitee.created",
+        {
+            "uri": "https://api.calendly.com/scheduled_events/e/invitees/once",
+            "email": "once@example.com",
+            "name": "Once Only",
+            "created_at": "2026-08-22T17:13:17.150860Z",
+            "tracking": "a string",
+        },
+        "https://api.calendly.com/users/u",
+        None,
+    )
+    post(client, connection, body, sign(body, KEY))
+    with caplog.at_level(logging.INFO, logger="calendly_sync"):
+        process_all()
+    assert WebhookDelivery.objects.get().status == "processed"
+    lines = [r.getMessage() for r in caplog.records if r.name == "calendly_sync.inbox.deliveries"]
+    assert sum("invitee.created for invitee" in line for line in lines) == 1
+    assert sum("payload.tracking is str" in line for line in lines) == 1
+    assert sum("booking changed=" in line for line in lines) == 1
