@@ -171,7 +171,10 @@ class BrevoClient:
                     self._retry_after(bucket, wait)
                     continue
                 raise BrevoTransportError(
-                    f"{type(exc).__name__} after {attempt + 1} attempts: {exc}", method=method, path=path
+                    f"{type(exc).__name__} after {attempt + 1} attempts: {exc}",
+                    method=method,
+                    path=path,
+                    host=self.base_url,
                 ) from exc
 
             status = resp.status_code

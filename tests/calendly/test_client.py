@@ -306,6 +306,8 @@ def test_connection_refused_is_a_transport_error(calendly_sleep: RecordingSleep)
     with pytest.raises(CalendlyTransportError) as err:
         client.get_current_user()
     assert err.value.status is None and len(calendly_sleep.calls) == 2
+    # the message names the host: the simulator, or the real Calendly by mistake?
+    assert str(err.value) == f"Could not reach {url}: ConnectionError after 3 attempt(s) (GET /users/me)"
 
 
 # -- typed 4xx ------------------------------------------------------------------------------------
