@@ -57,18 +57,21 @@ def _fill(calendly: CalendlySim, brevo: BrevoSim) -> dict[str, object]:
 
 def test_both_simulators_come_back_as_they_were(tmp_path: Path) -> None:
     calendly, brevo = _fresh()
-    calendly.start(), brevo.start()
+    calendly.start()
+    brevo.start()
     try:
         made = _fill(calendly, brevo)
         old_url = calendly.url
         path = tmp_path / "state" / "simulators.json"
         statefile.write(path, {"calendly": calendly, "brevo": brevo})
     finally:
-        calendly.stop(), brevo.stop()
+        calendly.stop()
+        brevo.stop()
 
     calendly2, brevo2 = _fresh()
     assert statefile.restore(path, {"calendly": calendly2, "brevo": brevo2}) is True
-    calendly2.start(), brevo2.start()
+    calendly2.start()
+    brevo2.start()
     try:
         for name in CalendlySim.SAVED:
             assert getattr(calendly2, name) == getattr(calendly, name), name
@@ -88,7 +91,8 @@ def test_both_simulators_come_back_as_they_were(tmp_path: Path) -> None:
         assert status["status"] == "completed"
         assert brevo2.list_members(12) == ["late@example.com"]
     finally:
-        calendly2.stop(), brevo2.stop()
+        calendly2.stop()
+        brevo2.stop()
 
 
 def test_ids_are_never_issued_twice_across_restarts(tmp_path: Path) -> None:

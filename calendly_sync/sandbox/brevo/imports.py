@@ -53,7 +53,12 @@ class Imports(Lists):
         update_existing = body.get("updateExistingContacts", True) is not False
         empty_attrs = body.get("emptyContactsAttributes", False) is True
 
-        job = {"rows": rows, "list_ids": list_ids, "update_existing": update_existing, "empty_attrs": empty_attrs}
+        job: dict[str, Any] = {
+            "rows": rows,
+            "list_ids": list_ids,
+            "update_existing": update_existing,
+            "empty_attrs": empty_attrs,
+        }
         process = self._new_process("IMPORTUSER", partial(self._run_import, **job))
         process["_import"] = job  # the same job as data, so a saved sandbox can finish it after a restart
         if self.import_delay_polls <= 0:
