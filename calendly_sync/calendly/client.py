@@ -176,7 +176,15 @@ class CalendlyClient:
                         host=self.base_url,
                     ) from None
                 delay = self.retry.backoff(transient)
-                logger.warning("Calendly %s %s failed (%s); retry %d in %.2fs", method, where, kind, transient, delay)
+                logger.warning(
+                    "Calendly %s %s%s failed (%s); retry %d in %.2fs",
+                    method,
+                    self.base_url,
+                    where,
+                    kind,
+                    transient,
+                    delay,
+                )
                 self._bump("retries")
                 self.sleep(delay)
                 continue
