@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from calendly_sync.management.commands.sandbox_setup import lists_to_create
 from calendly_sync.models import Booking, Connection
+from calendly_sync.sandbox.calendly import CalendlySim
 
 pytestmark = pytest.mark.django_db
 
@@ -85,3 +87,13 @@ def test_simulators_holding_another_account_reset_the_connection(sandbox: Any) -
     conn = Connection.objects.get(name="sandbox")
     assert conn.pk != old.pk and not Booking.objects.filter(email="g@x.io").exists()
     assert conn.event_type_mappings.count() == 3 and conn.webhook_subscription_state == "active"
+
+
+def test_unreachable_simulators_are_named(db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONNECTOR_SANDBOX", "1")
+    sim = CalendlySim(default_token=True).start()
+    settings.CALENDLY_API_URL = url = sim.url
+    sim.stop()  # nothing listens there any more
+    with pytest.raises(CommandError, match=f"sandbox setup failed: Could not reach {url}: ConnectionError"):
+        setup()
+    assert not Connection.objects.filter(name="sandbox").exists()  # the next start begins afresh

@@ -24,7 +24,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from calendly_sync.backfill import BackfillOptions, run_backfill
 from calendly_sync.brevo.client import BrevoClient
+from calendly_sync.brevo.errors import BrevoError
 from calendly_sync.calendly.client import uuid_from_uri
+from calendly_sync.calendly.errors import CalendlyError
 from calendly_sync.credentials.clients import brevo_client_for, calendly_client_for
 from calendly_sync.inbox.subscriptions import callback_url, check_health, delete_subscriptions, ensure_subscription
 from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
@@ -69,6 +71,12 @@ class Command(BaseCommand):
         if not User.objects.filter(username="admin").exists():
             User.objects.create_superuser("admin", "admin@example.com", "admin")
             self.stdout.write("created admin user admin / admin")
+        try:
+            self._setup()
+        except (CalendlyError, BrevoError) as exc:  # e.g. the simulators are not running: say which host
+            raise CommandError(f"sandbox setup failed: {exc}") from exc
+
+    def _setup(self) -> None:
         existing = Connection.objects.filter(name="sandbox").first()
         if existing is not None and self._same_account(existing):
             self._recheck(existing)
@@ -104,6 +112,16 @@ class Command(BaseCommand):
         conn = Connection.objects.create(
             name="sandbox", access_token=SANDBOX_TOKEN, brevo_api_key=SANDBOX_API_KEY, log_level="verbose"
         )
+        try:
+            self._configure(conn)
+        except BaseException:
+            conn.delete()  # no half-made connection: the next start sets it up from the beginning
+            raise
+        report = run_backfill(conn, BackfillOptions(trigger="sandbox"))
+        self.stdout.write(f"first sync: {report.summary_line()}")
+
+    def _configure(self, conn: Connection) -> None:
+        """The field mapping, each event type mapped to its list, and the webhook subscription."""
         for position, (source, attribute, kind) in enumerate(PAGE_FIELD_MAPPING):
             FieldMapping.objects.get_or_create(
                 connection=conn,
@@ -127,5 +145,3 @@ class Command(BaseCommand):
             )
         result = ensure_subscription(conn)
         self.stdout.write(f"webhook subscription {result.action}: {result.url}")
-        report = run_backfill(conn, BackfillOptions(trigger="sandbox"))
-        self.stdout.write(f"first sync: {report.summary_line()}")
