@@ -240,6 +240,13 @@ def test_unknown_connection_is_a_clear_error(connection):
         sync("--since", "yesterday")
 
 
+@pytest.mark.django_db
+def test_no_connection_points_at_the_sandbox_way():
+    """Run without dev.py, a command sees the project's database, not the sandbox's: say where to go."""
+    with pytest.raises(CommandError, match=r"run the command as `python3 scripts/dev\.py manage …`"):
+        sync()
+
+
 def test_expired_token_fails_with_a_readable_error(connection, sims):
     calendly_sim, _ = sims
     from calendly_sync.sandbox.calendly import SANDBOX_TOKEN

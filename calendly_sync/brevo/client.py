@@ -167,11 +167,22 @@ class BrevoClient:
                 if attempt < self.retry.max_retries:
                     attempt += 1
                     wait = self.retry.backoff(attempt, self._rng)
-                    log.warning("Brevo %s %s: %s; retry %d in %.2fs", method, path, type(exc).__name__, attempt, wait)
+                    log.warning(
+                        "Brevo %s %s%s: %s; retry %d in %.2fs",
+                        method,
+                        self.base_url,
+                        path,
+                        type(exc).__name__,
+                        attempt,
+                        wait,
+                    )
                     self._retry_after(bucket, wait)
                     continue
                 raise BrevoTransportError(
-                    f"{type(exc).__name__} after {attempt + 1} attempts: {exc}", method=method, path=path
+                    f"{type(exc).__name__} after {attempt + 1} attempts: {exc}",
+                    method=method,
+                    path=path,
+                    host=self.base_url,
                 ) from exc
 
             status = resp.status_code

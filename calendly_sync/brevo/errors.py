@@ -52,6 +52,7 @@ class BrevoError(Exception):
         path: str | None = None,
         request_id: str | None = None,
         body: Any = None,
+        host: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -62,6 +63,7 @@ class BrevoError(Exception):
         self.path = path
         self.request_id = request_id
         self.body = body
+        self.host = host  # the base URL called, e.g. https://api.brevo.com/v3: which Brevo answered
 
     @property
     def transient(self) -> bool:
@@ -146,7 +148,15 @@ class BrevoServerError(BrevoError):
 
 
 class BrevoTransportError(BrevoError):
-    """Timeout or connection failure: no HTTP status was received."""
+    """Timeout or connection failure: no HTTP status was received.
+
+    The text names the host ("could not reach https://api.brevo.com/v3"), so a wrong
+    ``BREVO_API_URL`` (the real Brevo instead of the simulator, or the reverse) shows at once.
+    """
+
+    def __str__(self) -> str:
+        where = f" ({self.method} {self.path})" if self.method and self.path else ""
+        return _redact(f"Could not reach {self.host or 'Brevo'}: {self.message}{where}")
 
 
 def is_transient(err: BaseException) -> bool:

@@ -168,10 +168,23 @@ class CalendlyClient:
                 ):
                     note = " (the request may have been applied; not retried)" if ambiguous else ""
                     raise CalendlyTransportError(
-                        None, kind, f"{kind} after {transient} attempt(s){note}", method=method, path=where
+                        None,
+                        kind,
+                        f"{kind} after {transient} attempt(s){note}",
+                        method=method,
+                        path=where,
+                        host=self.base_url,
                     ) from None
                 delay = self.retry.backoff(transient)
-                logger.warning("Calendly %s %s failed (%s); retry %d in %.2fs", method, where, kind, transient, delay)
+                logger.warning(
+                    "Calendly %s %s%s failed (%s); retry %d in %.2fs",
+                    method,
+                    self.base_url,
+                    where,
+                    kind,
+                    transient,
+                    delay,
+                )
                 self._bump("retries")
                 self.sleep(delay)
                 continue

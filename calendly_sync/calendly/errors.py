@@ -25,6 +25,7 @@ class CalendlyError(Exception):
         *,
         method: str = "",
         path: str = "",
+        host: str = "",
     ) -> None:
         self.status = status
         self.title = title
@@ -32,6 +33,7 @@ class CalendlyError(Exception):
         self.details = details or []
         self.method = method
         self.path = path
+        self.host = host  # the base URL called, e.g. https://api.calendly.com: which Calendly answered
         super().__init__(self._describe())
 
     def _where(self) -> str:
@@ -134,7 +136,15 @@ class CalendlyServerError(CalendlyError):
 
 
 class CalendlyTransportError(CalendlyError):
-    """Timeouts / connection failures after the retry budget was spent (no HTTP status)."""
+    """Timeouts / connection failures after the retry budget was spent (no HTTP status).
+
+    The message names the host: "could not reach https://api.calendly.com" tells at once whether
+    the call went to the real Calendly or to the simulator (``CALENDLY_API_URL``).
+    """
+
+    def _describe(self) -> str:
+        host = f" {self.host}" if self.host else " Calendly"
+        return f"Could not reach{host}: {self.message}{self._where()}"
 
 
 def error_for_status(

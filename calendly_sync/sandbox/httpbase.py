@@ -80,6 +80,8 @@ class SimServer:
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
         self.lock = threading.RLock()
+        # called after every request has been answered (the sandbox saves its state from it)
+        self.after_request: Callable[[Request], None] | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -152,6 +154,13 @@ class SimServer:
         return Response(429, {"message": "Too many requests"}, dict(fault.headers))
 
     def handle(self, req: Request) -> Response:
+        try:
+            return self._handle(req)
+        finally:
+            if self.after_request is not None:
+                self.after_request(req)
+
+    def _handle(self, req: Request) -> Response:
         key = f"{req.method} {req.path}"
         with self.lock:
             self.calls[key] += 1

@@ -229,6 +229,9 @@ def test_persistent_connection_failure_is_transport_error(make_brevo_client):
     with pytest.raises(BrevoTransportError) as info:
         client.list_lists()
     assert is_transient(info.value) and info.value.status is None
+    # the message names the host first: the simulator, or the real Brevo by mistake?
+    assert str(info.value).startswith(f"Could not reach http://127.0.0.1:{port}/v3: ConnectionError after 2 attempts")
+    assert info.value.host == f"http://127.0.0.1:{port}/v3"
 
 
 # -- lists, attributes, events, imports ---------------------------------------------------------

@@ -298,7 +298,9 @@ def test_read_timeout_on_post_is_not_retried(calendly_sim: CalendlySim, calendly
     assert calendly_sim.count(r"^POST /scheduling_links$") == 1
 
 
-def test_connection_refused_is_a_transport_error(calendly_sleep: RecordingSleep) -> None:
+def test_connection_refused_is_a_transport_error(
+    calendly_sleep: RecordingSleep, caplog: pytest.LogCaptureFixture
+) -> None:
     sim = CalendlySim(default_token=True).start()
     url = sim.url
     sim.stop()
@@ -306,6 +308,9 @@ def test_connection_refused_is_a_transport_error(calendly_sleep: RecordingSleep)
     with pytest.raises(CalendlyTransportError) as err:
         client.get_current_user()
     assert err.value.status is None and len(calendly_sleep.calls) == 2
+    # the message names the host: the simulator, or the real Calendly by mistake?
+    assert str(err.value) == f"Could not reach {url}: ConnectionError after 3 attempt(s) (GET /users/me)"
+    assert f"Calendly GET {url}/users/me failed (ConnectionError); retry 1" in caplog.text
 
 
 # -- typed 4xx ------------------------------------------------------------------------------------

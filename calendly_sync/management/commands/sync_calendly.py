@@ -40,7 +40,10 @@ def pick_connection(name: str | None) -> Connection:
     if count == 1:
         return qs.get()
     if count == 0:
-        raise CommandError("no enabled connection: add one in the admin or with import_connector_config")
+        raise CommandError(
+            "no enabled connection: add one in the admin or with import_connector_config (the sandbox's "
+            "connection is in its own database: run the command as `python3 scripts/dev.py manage …`)"
+        )
     raise CommandError("several connections: choose one with --connection NAME")
 
 

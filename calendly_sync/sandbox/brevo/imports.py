@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from functools import partial
 from typing import Any
 
 from calendly_sync.sandbox.brevo.lists import Lists
@@ -52,12 +53,26 @@ class Imports(Lists):
         update_existing = body.get("updateExistingContacts", True) is not False
         empty_attrs = body.get("emptyContactsAttributes", False) is True
 
-        process = self._new_process(
-            "IMPORTUSER", lambda: self._run_import(rows, list_ids, update_existing, empty_attrs)
-        )
+        job: dict[str, Any] = {
+            "rows": rows,
+            "list_ids": list_ids,
+            "update_existing": update_existing,
+            "empty_attrs": empty_attrs,
+        }
+        process = self._new_process("IMPORTUSER", partial(self._run_import, **job))
+        process["_import"] = job  # the same job as data, so a saved sandbox can finish it after a restart
         if self.import_delay_polls <= 0:
             self._finish_process(process)
         return Response(202, {"processId": process["id"]})
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Restore the records, and give each unfinished import its job back."""
+        super().restore(data)
+        with self.lock:
+            for process in self.processes.values():
+                job = process.get("_import")
+                if job is not None and process["status"] not in ("completed", "failed"):
+                    process["_job"] = partial(self._run_import, **job)
 
     @staticmethod
     def _import_rows(body: dict[str, Any], source: str) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ class Processes(BrevoRecords):
         job = process.get("_job")
         process["info"] = {"import": job()} if job else None
         process["_job"] = None
+        process.pop("_import", None)
         process["status"] = "completed"
         process["completed_at"] = now_iso()
 

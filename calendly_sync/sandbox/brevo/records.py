@@ -91,6 +91,39 @@ class BrevoRecords(SimServer):
         for name in ("FIRSTNAME", "LASTNAME", "SMS"):
             self.attributes[name] = {"name": name, "category": "normal", "type": "text"}
 
+    # -- saving and restoring (the sandbox's state file, see sandbox/statefile.py) --------------
+    #: records kept by id (JSON object keys are strings, so these are saved as lists of records)
+    SAVED_BY_ID = ("contacts", "lists", "folders", "processes")
+
+    def snapshot(self) -> dict[str, Any]:
+        """The account's records (encode them under ``self.lock``); rate windows are not kept.
+
+        A pending process keeps what it will do as data (an import's ``_import``), never the
+        callable that does it, which ``restore`` rebuilds.
+        """
+        data: dict[str, Any] = {
+            name: list(getattr(self, name).values()) for name in self.SAVED_BY_ID if name != "processes"
+        }
+        data["processes"] = [{k: v for k, v in p.items() if k != "_job"} for p in self.processes.values()]
+        data.update(
+            events=self.events,
+            attributes=self.attributes,
+            ignored_attributes=self.ignored_attributes,
+            ids=self._ids,
+        )
+        return data
+
+    def restore(self, data: dict[str, Any]) -> None:
+        with self.lock:
+            for name in self.SAVED_BY_ID:
+                setattr(self, name, {record["id"]: record for record in data[name]})
+            for process in self.processes.values():
+                process["_job"] = None
+            self.events = data["events"]
+            self.attributes = data["attributes"]
+            self.ignored_attributes = [(ident, attr) for ident, attr in data["ignored_attributes"]]
+            self._ids = data["ids"]
+
     # -- small validators ----------------------------------------------------------------------
     @staticmethod
     def _object_body(req: Request) -> dict[str, Any]:

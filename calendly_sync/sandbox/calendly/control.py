@@ -1,5 +1,8 @@
 """The ``/_sim/`` control API (no auth): book, cancel, reschedule, no-show and state, over HTTP.
 
+``/_sim/cancel``, ``/_sim/reschedule`` and ``/_sim/no_show`` take ``{"invitee": <invitee URI>}``;
+``/_sim/reschedule`` also takes ``start_time`` (default: the same time the next day).
+
 Why: the sandbox and the browser tests drive the simulated account from outside the process (a
 shell, another server), so the Python API's main moves are exposed as plain JSON routes; their
 errors are ``400 {"message": ...}``, not Calendly's shape, because no real client ever sees them.
@@ -57,28 +60,49 @@ class ControlRoutes(Account):
             return Response(400, {"message": str(exc)})
         return Response(201, {"resource": inv})
 
+    def _sim_invitee(self, data: dict[str, Any]) -> str:
+        invitee = data.get("invitee")
+        if not invitee or not isinstance(invitee, str):
+            raise ValueError('invitee is required: an invitee URI, as /_sim/book answers it in "resource.uri"')
+        return invitee
+
+    @staticmethod
+    def _sim_error(exc: Exception) -> Response:
+        """A KeyError's text is its quoted key; answer the sentence instead."""
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        return Response(400, {"message": str(message)})
+
     def _h_sim_cancel(self, req: Request) -> Response:
         data = self._sim_json(req)
         try:
-            inv = self.cancel(data["invitee"], data.get("reason"), data.get("canceler_type", "invitee"))
+            inv = self.cancel(self._sim_invitee(data), data.get("reason"), data.get("canceler_type", "invitee"))
         except (KeyError, ValueError) as exc:
-            return Response(400, {"message": str(exc)})
+            return self._sim_error(exc)
         return Response(200, {"resource": inv})
 
     def _h_sim_reschedule(self, req: Request) -> Response:
+        """Move an invitee; without ``start_time``, to the same time the next day."""
         data = self._sim_json(req)
         try:
-            inv = self.reschedule(data["invitee"], data["start_time"])
+            uri = self._sim_invitee(data)
+            start = data.get("start_time")
+            if start is None:
+                with self.lock:
+                    event = self.events[self._invitee_rec(uri)["_event"]]
+                    start = event["_start"] + 24 * 3600
+            elif isinstance(start, bool) or not isinstance(start, (str, int, float)):
+                raise ValueError("start_time must be an ISO 8601 time, e.g. 2030-01-07T15:00:00Z")
+            inv = self.reschedule(uri, start)
         except (KeyError, ValueError) as exc:
-            return Response(400, {"message": str(exc)})
+            return self._sim_error(exc)
         return Response(201, {"resource": inv})
 
     def _h_sim_no_show(self, req: Request) -> Response:
         data = self._sim_json(req)
         try:
-            ns = self.mark_no_show(data["invitee"])
+            ns = self.mark_no_show(self._sim_invitee(data))
         except (KeyError, ValueError) as exc:
-            return Response(400, {"message": str(exc)})
+            return self._sim_error(exc)
         except ApiError as exc:
             return Response(400, {"message": exc.details[0]["message"] if exc.details else exc.message})
         return Response(201, {"resource": ns})

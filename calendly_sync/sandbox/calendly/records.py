@@ -120,6 +120,43 @@ class CalendlyRecords(SimServer):
         self._token_windows: dict[str, deque[float]] = {}
 
     # =========================================================================================
+    # saving and restoring (the sandbox's state file, see sandbox/statefile.py)
+    #: the records that make up the account; logs (outbox, deliveries, counters) are not kept
+    SAVED = (
+        "orgs",
+        "users",
+        "groups",
+        "event_types",
+        "events",
+        "invitees",
+        "no_shows",
+        "subscriptions",
+        "scheduling_links",
+        "tokens",
+        "refresh_tokens",
+        "codes",
+        "oauth_clients",
+    )
+
+    def snapshot(self) -> dict[str, Any]:
+        """The account's records, by reference: encode them under ``self.lock``."""
+        data: dict[str, Any] = {name: getattr(self, name) for name in self.SAVED}
+        data["_org_id"], data["_admin_id"] = self._org_id, self._admin_id
+        return data
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Take back what ``snapshot`` gave, replacing the records this simulator holds.
+
+        New ids then come from fresh randomness, not from the seed: an id this account issued
+        before the restart (even one saved too late to be in the file) is never issued again.
+        """
+        with self.lock:
+            for name in self.SAVED:
+                setattr(self, name, data[name])
+            self._org_id, self._admin_id = data["_org_id"], data["_admin_id"]
+            self.rng = random.Random()
+
+    # =========================================================================================
     # basics
     def now(self) -> float:
         value = self.clock()

@@ -26,6 +26,7 @@ import argparse
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from calendly_sync.sandbox.calendly import seeding
 from calendly_sync.sandbox.calendly.auth import (
@@ -134,6 +135,11 @@ class CalendlySim(
         self._register_routes()
         if seed is not None:
             seeding.populate(self, seed, events=events)
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Restore the records (see ``records``); the consent page signs in the restored owner."""
+        super().restore(data)
+        self.oauth_user_uri = f"{API}/users/{self._admin_id}"
 
     def start(self) -> CalendlySim:
         super().start()

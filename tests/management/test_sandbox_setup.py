@@ -1,0 +1,99 @@
+"""``manage.py sandbox_setup`` (management/commands/sandbox_setup.py), against the simulators."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from calendly_sync.management.commands.sandbox_setup import lists_to_create
+from calendly_sync.models import Booking, Connection
+from calendly_sync.sandbox.calendly import CalendlySim
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sandbox(sims: tuple[Any, Any], event_types: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> Any:
+    calendly_sim, _ = sims
+    calendly_sim.allow_http_callbacks = True  # the sandbox's site is http://127.0.0.1:8000
+    monkeypatch.setenv("CONNECTOR_SANDBOX", "1")
+    return sims
+
+
+def setup() -> str:
+    out = io.StringIO()
+    call_command("sandbox_setup", stdout=out)
+    return out.getvalue()
+
+
+def test_lists_to_create_names_each_missing_list_once() -> None:
+    lists = [{"id": 10, "name": "Discovery calls"}, {"id": 11, "name": "product demo"}]
+    assert lists_to_create(["Discovery Call", "Product Demo", "Coffee Chat", "coffee chat"], lists) == [
+        "Discovery Call",
+        "Coffee Chat",
+    ]
+
+
+def test_each_event_type_goes_to_the_brevo_list_of_its_name(sandbox: Any) -> None:
+    """The sandbox mapped event types to the seeded lists by position: "Product Demo" → "Discovery calls"."""
+    _, brevo_sim = sandbox
+    setup()
+    conn = Connection.objects.get(name="sandbox")
+    mappings = list(conn.event_type_mappings.all())
+    assert len(mappings) == 3
+    for mapping in mappings:
+        assert [brevo_sim.lists[i]["name"] for i in mapping.list_ids] == [mapping.event_type_name]
+    lists_before = dict(brevo_sim.lists)
+    assert "sandbox connection exists" in setup()  # a second start creates nothing
+    assert brevo_sim.lists == lists_before and conn.event_type_mappings.count() == 3
+
+
+def test_a_lost_subscription_is_recreated_at_the_next_start(sandbox: Any) -> None:
+    """Simulators restarted empty: the admin said "active" about a hook Calendly no longer had."""
+    calendly_sim, _ = sandbox
+    setup()
+    calendly_sim.subscriptions.clear()
+    out = setup()
+    assert "subscription was missing; created" in out
+    conn = Connection.objects.get(name="sandbox")
+    sub = calendly_sim.subscriptions[calendly_sim.uuid_of(conn.webhook_subscription_uri)]
+    assert sub["state"] == conn.webhook_subscription_state == "active"
+
+
+def test_a_moved_site_gets_its_subscription_moved(sandbox: Any, settings: Any) -> None:
+    calendly_sim, _ = sandbox
+    setup()
+    settings.SITE_URL = "http://127.0.0.1:8765"
+    setup()
+    urls = [sub["callback_url"] for sub in calendly_sim.subscriptions.values()]
+    conn = Connection.objects.get(name="sandbox")
+    assert urls == [conn.webhook_callback_url] and urls[0].startswith("http://127.0.0.1:8765/webhooks/calendly/")
+
+
+def test_simulators_holding_another_account_reset_the_connection(sandbox: Any) -> None:
+    """A database kept while the simulators' saved state was deleted: reset both, and say so."""
+    setup()
+    old = Connection.objects.get(name="sandbox")
+    Booking.objects.create(connection=old, invitee_uri="https://api.calendly.com/x/invitees/gone", email="g@x.io")
+    Connection.objects.filter(pk=old.pk).update(
+        calendly_organization_uri="https://api.calendly.com/organizations/another-account"
+    )
+    out = setup()
+    assert "resetting the sandbox connection to match" in out
+    conn = Connection.objects.get(name="sandbox")
+    assert conn.pk != old.pk and not Booking.objects.filter(email="g@x.io").exists()
+    assert conn.event_type_mappings.count() == 3 and conn.webhook_subscription_state == "active"
+
+
+def test_unreachable_simulators_are_named(db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONNECTOR_SANDBOX", "1")
+    sim = CalendlySim(default_token=True).start()
+    settings.CALENDLY_API_URL = url = sim.url
+    sim.stop()  # nothing listens there any more
+    with pytest.raises(CommandError, match=f"sandbox setup failed: Could not reach {url}: ConnectionError"):
+        setup()
+    assert not Connection.objects.filter(name="sandbox").exists()  # the next start begins afresh
