@@ -17,6 +17,9 @@ stack, no socket). Cases:
 * ``per-connection, random signature``, ``per-connection, malformed header`` and
   ``per-connection, unknown id``: ``POST /webhooks/calendly/<id>/``.
 
+A last line, ``reference``, times N HMAC-SHA256 of the body with no Django at all: what the URL
+without an id must spend on a well-formed header, since it tries every connection's key.
+
 For each case: ms per request (mean and p50), the ratio of the mean to the floor's, and the
 database writes (INSERT/UPDATE/DELETE statements) and the app's log lines (INFO and above) that
 the R + 1 requests caused (the first, a warm-up, is not timed).
@@ -24,6 +27,8 @@ the R + 1 requests caused (the first, a warm-up, is not timed).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import secrets
 import statistics
@@ -144,6 +149,16 @@ def main() -> None:
         logged = log_lines.count - logged
         results.append((label, statistics.fmean(latencies), statistics.median(latencies), writes, logged, status))
 
+    # What verifying one body against every connection's key costs by itself, with no Django at all:
+    # the least the URL without an id can cost for a well-formed header (it must try each key).
+    keys = [secrets.token_urlsafe(32).encode() for _ in range(args.connections)]
+    hmac_ms: list[float] = []
+    for _ in range(n):
+        start = time.perf_counter()
+        for key in keys:
+            hmac.new(key, b"1700000000." + body, hashlib.sha256).hexdigest()
+        hmac_ms.append((time.perf_counter() - start) * 1000)
+
     section("results (ms per request; ratio = mean / floor's mean)")
     floor = results[0][1]
     per = f"/{n + 1}"
@@ -151,6 +166,9 @@ def main() -> None:
     print(f"   {'case':<36} {columns}")
     for label, mean, p50, writes, logged, status in results:
         print(f"   {label:<36} {status:>6} {mean:>8.2f} {p50:>8.2f} {mean / floor:>7.2f} {writes:>10} {logged:>13}")
+    mean, p50 = statistics.fmean(hmac_ms), statistics.median(hmac_ms)
+    label = f"reference: {args.connections} HMACs of the body"
+    print(f"   {label:<36} {'':>6} {mean:>8.2f} {p50:>8.2f} {mean / floor:>7.2f}")
     common.cleanup()
 
 
