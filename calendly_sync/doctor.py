@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
-
-from django.utils import timezone
 
 from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
 from calendly_sync.calendly.client import CalendlyClient
 from calendly_sync.calendly.errors import CalendlyAuthError, CalendlyError, CalendlyNotFound, CalendlyPermissionError
 from calendly_sync.conf import app_settings
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for, calendly_client_for
+from calendly_sync.inbox import rejections
 from calendly_sync.inbox.subscriptions import callback_url
 from calendly_sync.models import Connection, EventTypeMapping, WebhookDelivery
 from calendly_sync.push.attributes import ensure_attributes
@@ -155,15 +153,16 @@ def _callback_url(connection: Connection) -> Check:
 
 
 def _rejections(connection: Connection) -> Check:
-    if connection.last_rejection_at and connection.last_rejection_at > timezone.now() - timedelta(days=1):
-        return Check(
-            FAIL,
-            "Signatures",
-            f"{connection.signature_rejections} rejected; last "
-            f"{connection.last_rejection_at:%Y-%m-%d %H:%M} UTC: "
-            f"{connection.last_rejection_reason} (check the signing key and the clock)",
-        )
-    return Check(OK, "Signatures", f"no rejection in the last 24 h ({connection.signature_rejections} in all)")
+    """Refused webhook requests: noise (anyone's junk) is a note, a key or clock problem a failure
+    (the rule: :func:`calendly_sync.inbox.rejections.assess`)."""
+    level, message = rejections.assess(rejections.summarize(connection))
+    return Check(level, "Signatures", message)
+
+
+def endpoint_checks() -> list[Check]:
+    """The requests no connection could be told for (the URL without an id, or an unknown id)."""
+    level, message = rejections.assess(rejections.summarize(None))
+    return [Check(level, "Requests to no connection", message)]
 
 
 def _clock_skew(client: CalendlyClient) -> Check:

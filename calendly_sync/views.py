@@ -3,6 +3,10 @@
 The raw body is read before anything parses it (the HMAC covers the exact bytes), the delivery is
 committed to the inbox before the 2xx, and processing happens after the commit, in the embedded
 worker thread or a Celery task, so the response never waits for Calendly or Brevo.
+
+A stranger's request is cheap and writes nothing: the signature header's shape is checked before
+the body is read, signing keys are decrypted once per process (``credentials/signing``), and a
+refusal is counted in memory (``inbox/rejections``), written at most once a minute.
 """
 
 from __future__ import annotations
@@ -23,8 +27,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from calendly_sync.calendly.events import HANDLED_EVENTS, INVITEE_EVENTS
-from calendly_sync.calendly.signatures import SIGNATURE_HEADER, SignatureError, parse_signature_header, verify_signature
+from calendly_sync.calendly.signatures import (
+    SIGNATURE_HEADER,
+    RejectionKind,
+    SignatureError,
+    check_timestamp,
+    matching_key,
+    mismatch,
+    no_key,
+    parse_signature_header,
+)
 from calendly_sync.conf import app_settings
+from calendly_sync.credentials.signing import enabled_targets, webhook_target
+from calendly_sync.inbox import rejections
 from calendly_sync.models import Connection, WebhookDelivery
 from calendly_sync.sync.observations import MalformedPayload, parse_time
 from calendly_sync.tasks import dispatch_delivery
@@ -33,6 +48,16 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024  # 1 MiB
 _DROP_HEADERS = {"authorization", "cookie", SIGNATURE_HEADER.lower()}
+_NOT_NEEDED_TO_STORE = (
+    "access_token",
+    "refresh_token",
+    "webhook_signing_key",
+    "previous_signing_key",
+    "brevo_api_key",
+    "calendly_event_types",
+    "brevo_lists",
+    "brevo_attributes",
+)
 
 
 def idempotency_key(connection_id: int, envelope: dict[str, Any]) -> str:
@@ -57,15 +82,56 @@ def idempotency_key(connection_id: int, envelope: dict[str, Any]) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def _reject(connection: Connection | None, reason: str) -> Response:
-    if connection is not None:
-        Connection.objects.filter(pk=connection.pk).update(
-            signature_rejections=F("signature_rejections") + 1,
-            last_rejection_reason=reason[:300],
-            last_rejection_at=timezone.now(),
+def _reject(connection_id: int | None, error: SignatureError) -> Response:
+    """401, counted in memory (:mod:`calendly_sync.inbox.rejections`): no database write and no log
+    line per refused request."""
+    rejections.counter.record(connection_id, error.kind, error.reason)
+    return Response({"detail": f"Invalid signature: {error.reason}."}, status=401)
+
+
+class _Refused(Exception):
+    def __init__(self, connection_id: int | None, error: SignatureError) -> None:
+        super().__init__(error.reason)
+        self.connection_id = connection_id
+        self.error = error
+
+
+def _route_by_key(raw: bytes, t: int, signatures: list[str], tolerance: int) -> int:
+    """The one enabled connection whose key verifies the delivery (the URL without an id).
+
+    One HMAC of the body per distinct key, with keys decrypted once per process
+    (:mod:`calendly_sync.credentials.signing`); raises :class:`_Refused` otherwise.
+    """
+    owners: dict[str, set[int]] = {}
+    for target in enabled_targets():
+        for key in target.keys:
+            owners.setdefault(key, set()).add(target.connection_id)
+    if not owners:
+        raise _Refused(None, no_key(t, tolerance))
+    verified = matching_key(raw, t, signatures, list(owners))
+    if verified is None:
+        raise _Refused(None, mismatch(t, tolerance))
+    if len(owners[verified]) > 1:
+        raise _Refused(
+            None,
+            SignatureError(
+                "several connections verify this delivery; use /webhooks/calendly/<id>/", RejectionKind.AMBIGUOUS
+            ),
         )
-    log.warning("webhook rejected for connection %s: %s", connection.pk if connection else "?", reason)
-    return Response({"detail": f"Invalid signature: {reason}."}, status=401)
+    (connection_id,) = owners[verified]
+    try:
+        check_timestamp(t, tolerance)
+    except SignatureError as exc:  # authentic, so it is this connection's clock problem
+        raise _Refused(connection_id, exc) from None
+    return connection_id
+
+
+def _verify_for(raw: bytes, t: int, signatures: list[str], keys: tuple[str, ...], tolerance: int) -> None:
+    if not keys:
+        raise no_key(t, tolerance)
+    if matching_key(raw, t, signatures, list(keys)) is None:
+        raise mismatch(t, tolerance)
+    check_timestamp(t, tolerance)
 
 
 def _read_body(request: HttpRequest) -> bytes | None:
@@ -132,37 +198,39 @@ class CalendlyWebhookView(APIView):
 
     def post(self, request: Request, connection_id: int | None = None) -> Response:
         django_request: HttpRequest = request._request
-        raw = _read_body(django_request)
-        if raw is None:
-            return Response({"detail": f"Body larger than {MAX_BODY} bytes."}, status=413)
-        header = django_request.headers.get(SIGNATURE_HEADER)
         tolerance = app_settings.CALENDLY_WEBHOOK_TOLERANCE
+        # The header's shape first: a stranger's request without one costs no body read and no query.
+        try:
+            t, signatures = parse_signature_header(django_request.headers.get(SIGNATURE_HEADER))
+        except SignatureError as exc:
+            return _reject(connection_id, exc)
 
         if connection_id is not None:
-            connection = Connection.objects.filter(pk=connection_id).first()
-            if connection is None:
+            target = webhook_target(connection_id)
+            if target is None:
+                rejections.counter.record(None, RejectionKind.UNKNOWN_CONNECTION, f"no connection {connection_id}")
                 return Response({"detail": "Unknown connection."}, status=404)
+            raw = _read_body(django_request)
+            if raw is None:
+                return Response({"detail": f"Body larger than {MAX_BODY} bytes."}, status=413)
             try:
-                verify_signature(raw, header, connection.signing_keys(), tolerance=tolerance)
+                _verify_for(raw, t, signatures, target.keys, tolerance)
             except SignatureError as exc:
-                return _reject(connection, exc.reason)
+                return _reject(connection_id, exc)
         else:
-            matches: list[Connection] = []
-            last_error = "no connection has a signing key"
-            for candidate in Connection.objects.filter(enabled=True):
-                try:
-                    verify_signature(raw, header, candidate.signing_keys(), tolerance=tolerance)
-                    matches.append(candidate)
-                except SignatureError as exc:
-                    last_error = exc.reason
-            if len(matches) != 1:
-                reason = (
-                    last_error
-                    if not matches
-                    else "several connections verify this delivery; use /webhooks/calendly/<id>/"
-                )
-                return _reject(None, reason)
-            connection = matches[0]
+            raw = _read_body(django_request)
+            if raw is None:
+                return Response({"detail": f"Body larger than {MAX_BODY} bytes."}, status=413)
+            try:
+                connection_id = _route_by_key(raw, t, signatures, tolerance)
+            except _Refused as refused:
+                return _reject(refused.connection_id, refused.error)
+        rejections.counter.flush_if_due()  # counts a process holds go out with the next request, too
+
+        # Authentic from here on. The secrets and catalogues are not needed to store a delivery.
+        connection = Connection.objects.defer(*_NOT_NEEDED_TO_STORE).filter(pk=connection_id).first()
+        if connection is None:  # deleted meanwhile
+            return Response({"detail": "Unknown connection."}, status=404)
 
         if _too_deep(raw):
             return Response({"detail": f"Body nests deeper than {MAX_DEPTH} levels."}, status=400)
@@ -178,10 +246,10 @@ class CalendlyWebhookView(APIView):
         payload = envelope.get("payload")
         if event in HANDLED_EVENTS and not isinstance(payload, dict):
             return Response({"detail": "Envelope 'payload' must be an object."}, status=400)
-        return self._store(connection, envelope, raw, header, django_request)
+        return self._store(connection, envelope, raw, t, django_request)
 
     def _store(
-        self, connection: Connection, envelope: dict[str, Any], raw: bytes, header: str | None, request: HttpRequest
+        self, connection: Connection, envelope: dict[str, Any], raw: bytes, signature_t: int, request: HttpRequest
     ) -> Response:
         event = envelope["event"]
         payload = envelope.get("payload")
@@ -202,7 +270,6 @@ class CalendlyWebhookView(APIView):
             created_at: datetime | None = parse_time(envelope.get("created_at"))
         except MalformedPayload:
             created_at = None
-        signature_t, _ = parse_signature_header(header)  # verified above
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_HEADERS}
         fields = dict(
             connection=connection,

@@ -31,10 +31,12 @@ class Sleeps:
 
 @pytest.fixture(autouse=True)
 def _isolated_connector(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sleeps]:
-    """No background thread unless a test asks for it; fresh rate limiters and caches."""
+    """No background thread unless a test asks for it; fresh rate limiters and caches, and no
+    refused-request counts carried over from another test."""
     from calendly_sync.calendly import ratelimit
-    from calendly_sync.credentials import clients
+    from calendly_sync.credentials import clients, signing
     from calendly_sync.http import RetryPolicy
+    from calendly_sync.inbox import rejections
     from calendly_sync.push import attributes
 
     settings.CONNECTOR_EMBEDDED_WORKER = False
@@ -51,8 +53,12 @@ def _isolated_connector(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
     ratelimit.reset_registry()
     attributes._attribute_cache.clear()
     clients.reset_cache()
+    signing.reset_cache()
+    rejections.counter.reset()
     yield sleeps
     clients.reset_cache()
+    signing.reset_cache()
+    rejections.counter.reset()
 
 
 @pytest.fixture

@@ -79,8 +79,8 @@ headers = st.one_of(
 
 @pytest.mark.django_db
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=bodies, signed=st.booleans(), header=headers, process=st.booleans())
-def test_no_input_causes_a_server_error(client, body, signed, header, process):
+@given(body=bodies, signed=st.booleans(), header=headers, process=st.booleans(), routed_by_key=st.booleans())
+def test_no_input_causes_a_server_error(client, body, signed, header, process, routed_by_key):
     from calendly_sync.inbox.deliveries import process_delivery
     from calendly_sync.models import WebhookDelivery
 
@@ -89,7 +89,8 @@ def test_no_input_causes_a_server_error(client, body, signed, header, process):
     )
     signature = sign(body, KEY, int(time.time())) if signed else header
     extra = {"HTTP_CALENDLY_WEBHOOK_SIGNATURE": signature} if signature is not None else {}
-    resp = client.post(f"/webhooks/calendly/{conn.pk}/", data=body, content_type="application/json", **extra)
+    url = "/webhooks/calendly/" if routed_by_key else f"/webhooks/calendly/{conn.pk}/"
+    resp = client.post(url, data=body, content_type="application/json", **extra)
     assert resp.status_code < 500
     assert resp.status_code in (200, 400, 401, 413)
     if signed and resp.status_code == 400:

@@ -13,7 +13,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.exceptions import NotRegistered
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -22,6 +23,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from calendly_sync import crypto
@@ -33,8 +35,9 @@ from calendly_sync.calendly.errors import CalendlyError
 from calendly_sync.connect import catalog
 from calendly_sync.credentials.tokens import disconnect
 from calendly_sync.doctor import quick_check
+from calendly_sync.inbox import rejections
 from calendly_sync.inbox.subscriptions import callback_url, delete_subscriptions, ensure_subscription
-from calendly_sync.models import Connection, Contact
+from calendly_sync.models import Connection, Contact, WebhookRejection
 from calendly_sync.sync.projection import refresh_all_contacts
 
 SECRET_FIELDS = ("access_token", "refresh_token", "webhook_signing_key", "previous_signing_key", "brevo_api_key")
@@ -103,7 +106,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
         "mapping_count",
         "dirty_contacts",
         "last_delivery_at",
-        "signature_rejections",
+        "refused_requests",
         "last_error_short",
     )
     list_filter = ("status", "auth_kind", "enabled")
@@ -124,9 +127,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
         "webhook_callback_url",
         "webhook_checked_at",
         "last_delivery_at",
-        "signature_rejections",
-        "last_rejection_reason",
-        "last_rejection_at",
+        "refused_requests_verdict",
         "signing_key_rotated_at",
         "catalog_loaded_at",
         "last_synced_at",
@@ -168,9 +169,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
                     "webhook_callback_url",
                     "webhook_checked_at",
                     "last_delivery_at",
-                    "signature_rejections",
-                    "last_rejection_reason",
-                    "last_rejection_at",
+                    "refused_requests_verdict",
                 )
             },
         ),
@@ -394,6 +393,17 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
             .annotate(
                 _mappings=Count("event_type_mappings", distinct=True),
                 _dirty=Count("contacts", filter=Q(contacts__dirty=True), distinct=True),
+                _refused=Coalesce(
+                    Subquery(
+                        WebhookRejection.objects.filter(
+                            connection=OuterRef("pk"), last_at__gte=timezone.now() - rejections.WINDOW
+                        )
+                        .values("connection")
+                        .annotate(n=Sum("count"))
+                        .values("n")
+                    ),
+                    0,
+                ),
             )
         )
 
@@ -414,6 +424,18 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
     @admin.display(description="contacts to push", ordering="_dirty")
     def dirty_contacts(self, obj: Connection) -> int:
         return getattr(obj, "_dirty", 0)
+
+    @admin.display(description="refused requests (24 h)", ordering="_refused")
+    def refused_requests(self, obj: Connection) -> int:
+        return getattr(obj, "_refused", 0)
+
+    @admin.display(description="refused webhook requests")
+    def refused_requests_verdict(self, obj: Connection) -> str:
+        """The doctor's verdict on them: noise, or a key or clock problem."""
+        if not obj.pk:
+            return "—"
+        level, message = rejections.assess(rejections.summarize(obj))
+        return f"{level}: {message}"
 
     @admin.display(description="webhook URL")
     def webhook_url(self, obj: Connection) -> str:

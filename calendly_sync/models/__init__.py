@@ -1,7 +1,7 @@
 """The app's models, as a package: Django finds them here under the app label ``calendly_sync``."""
 
 from calendly_sync.models.connection import Connection, EventTypeMapping, FieldMapping
-from calendly_sync.models.inbox import WebhookDelivery
+from calendly_sync.models.inbox import WebhookDelivery, WebhookRejection
 from calendly_sync.models.outbox import AutomationEvent, ContactSyncLog
 from calendly_sync.models.state import Booking, Contact, SyncRun
 
@@ -15,4 +15,5 @@ __all__ = [
     "FieldMapping",
     "SyncRun",
     "WebhookDelivery",
+    "WebhookRejection",
 ]

@@ -7,12 +7,30 @@ The other models follow the flow (see README, "Architecture"): :mod:`~calendly_s
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from calendly_sync.conf import app_settings
 from calendly_sync.models.fields import EncryptedTextField, validate_list_ids
+
+SIGNING_KEY_GRACE_HOURS = 24  # the previous signing key is still accepted this long after a rotation
+
+
+def effective_signing_keys(
+    current: str, previous: str, rotated_at: datetime | None, grace_hours: int = SIGNING_KEY_GRACE_HOURS
+) -> list[str]:
+    """The rule for which keys verify a connection's deliveries, from its (decrypted) key fields.
+
+    The current key (blank: ``CALENDLY_WEBHOOK_SIGNING_KEY``), then the previous one during its grace
+    period. A function of the fields, so the webhook endpoint's key cache and the model share it.
+    """
+    keys = [current or app_settings.CALENDLY_WEBHOOK_SIGNING_KEY]
+    if previous and rotated_at and (timezone.now() - rotated_at).total_seconds() < grace_hours * 3600:
+        keys.append(previous)
+    return [k for k in keys if k]
 
 
 class Connection(models.Model):
@@ -73,9 +91,7 @@ class Connection(models.Model):
     webhook_callback_url = models.URLField(max_length=500, blank=True)
     webhook_checked_at = models.DateTimeField(null=True, blank=True)
     last_delivery_at = models.DateTimeField(null=True, blank=True)
-    signature_rejections = models.PositiveIntegerField(default=0)
-    last_rejection_reason = models.CharField(max_length=300, blank=True)
-    last_rejection_at = models.DateTimeField(null=True, blank=True)
+    # Rejected webhook requests are counted in models.inbox.WebhookRejection (by kind and hour).
 
     # Brevo
     brevo_api_key = EncryptedTextField(help_text="Blank: BREVO_API_KEY.")
@@ -124,16 +140,11 @@ class Connection(models.Model):
     def effective_brevo_api_key(self) -> str:
         return self.brevo_api_key or app_settings.BREVO_API_KEY
 
-    def signing_keys(self, grace_hours: int = 24) -> list[str]:
+    def signing_keys(self, grace_hours: int = SIGNING_KEY_GRACE_HOURS) -> list[str]:
         """Keys a delivery may be signed with: current, then the previous one during its grace period."""
-        keys = [self.webhook_signing_key or app_settings.CALENDLY_WEBHOOK_SIGNING_KEY]
-        if (
-            self.previous_signing_key
-            and self.signing_key_rotated_at
-            and (timezone.now() - self.signing_key_rotated_at).total_seconds() < grace_hours * 3600
-        ):
-            keys.append(self.previous_signing_key)
-        return [k for k in keys if k]
+        return effective_signing_keys(
+            self.webhook_signing_key, self.previous_signing_key, self.signing_key_rotated_at, grace_hours
+        )
 
     @property
     def verbose(self) -> bool:

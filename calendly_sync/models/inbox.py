@@ -1,10 +1,12 @@
-"""The durable inbox: every signed webhook delivery, stored before it is acknowledged."""
+"""The durable inbox: every signed webhook delivery, stored before it is acknowledged; and the
+counts of the requests refused at the door."""
 
 from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
 
+from calendly_sync.calendly.signatures import RejectionKind
 from calendly_sync.models.connection import Connection
 
 
@@ -44,3 +46,34 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} · {self.email or self.invitee_uri} · {self.status}"
+
+
+class WebhookRejection(models.Model):
+    """Refused webhook requests, counted per connection, kind and hour: never one row per request.
+
+    The endpoint counts rejections in memory and writes them at most once a minute per process
+    (:mod:`calendly_sync.inbox.rejections`), so a flood of unauthenticated requests costs no database
+    write each. Several processes may each insert a row for the same hour: readers sum.
+    """
+
+    connection = models.ForeignKey(
+        Connection,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="webhook_rejections",
+        help_text="Empty: the request named no connection, or none could be told from its signature.",
+    )
+    kind = models.CharField(max_length=30, choices=[(k.value, k.value) for k in RejectionKind])
+    hour = models.DateTimeField(help_text="Start of the hour the requests arrived in.")
+    count = models.PositiveIntegerField(default=0)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField(db_index=True)
+    last_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-hour", "connection_id", "kind"]
+        indexes = [models.Index(fields=["connection", "kind", "hour"], name="rejection_bucket")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} × {self.count} ({self.hour:%Y-%m-%d %H}:00)"

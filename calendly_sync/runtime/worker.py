@@ -3,8 +3,9 @@
 It calls the same functions as the Celery tasks (:func:`calendly_sync.runtime.drain.drain` and
 :func:`~calendly_sync.runtime.drain.sweep`). It takes each committed delivery from a queue, and
 every ``SWEEP_INTERVAL`` seconds retries what is due and picks up what a crash left pending, so a
-Brevo outage heals with no command and no extra service. Which of the two runs is decided in
-:mod:`calendly_sync.tasks`.
+Brevo outage heals with no command and no extra service; it also writes the counts of refused
+webhook requests the process holds (:mod:`calendly_sync.inbox.rejections`). Which of the two runs
+is decided in :mod:`calendly_sync.tasks`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections import deque
 
 from django.db import close_old_connections, connection
 
+from calendly_sync.inbox import rejections
 from calendly_sync.inbox.deliveries import BATCH_SIZE
 from calendly_sync.inbox.subscriptions import check_all
 from calendly_sync.runtime.drain import drain, sweep
@@ -94,6 +96,7 @@ class EmbeddedWorker:
                 if time.monotonic() >= next_sweep:  # on time even when deliveries never stop coming
                     next_sweep = time.monotonic() + self.sweep_interval
                     sweep(background=True, busy=self.busy)
+                    rejections.counter.flush_if_due()  # refused requests this process counted
                 if time.monotonic() >= next_subscription_check:
                     next_subscription_check = time.monotonic() + SUBSCRIPTION_CHECK_INTERVAL
                     for line in check_all():

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.db import connection as db
 from django.urls import reverse
 
+from calendly_sync.inbox import rejections
 from calendly_sync.models import EventTypeMapping
 from tests.admin.conftest import BREVO, PAT, REFRESH, SIGNING
 
@@ -110,3 +111,17 @@ def test_a_mapping_with_a_bad_list_id_is_refused(admin_client, populated):
         },
     )
     assert resp.status_code == 200 and not EventTypeMapping.objects.filter(key="bad").exists()
+
+
+def test_a_connection_shows_its_refused_webhook_requests_and_the_doctors_verdict(admin_client, client, populated):
+    for _ in range(3):
+        assert (
+            client.post(f"/webhooks/calendly/{populated.pk}/", data=b"{}", content_type="application/json").status_code
+            == 401
+        )
+    rejections.counter.flush()
+    resp = admin_client.get(reverse("admin:calendly_sync_connection_changelist"))
+    assert "refused requests (24 h)" in resp.content.decode().lower()
+    assert [row._refused for row in resp.context["cl"].result_list] == [3]
+    page = admin_client.get(reverse("admin:calendly_sync_connection_change", args=[populated.pk])).content.decode()
+    assert "OK: 3 refused in the last 24 h, noise (3 malformed or missing header)" in page

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from calendly_sync.calendly.signatures import SignatureError, parse_signature_header, verify_signature
+from calendly_sync.calendly.signatures import RejectionKind, SignatureError, parse_signature_header, verify_signature
 from calendly_sync.sandbox.signing import SIGNATURE_HEADER, build_delivery, sign
 
 KEY = "5mEzn9C-I28UtwOjZJtFoob0sAAFZ95GbZkqj4y3i0I"
@@ -50,11 +50,55 @@ def test_missing_header(header: str | None) -> None:
 
 
 @pytest.mark.parametrize(
-    "header", ["garbage", "t=abc,v1=00", f"t={NOW}", "v1=abcdef", f"t={NOW},v1=xyz!", f"t={NOW},t={NOW},v1=ab", KEY]
+    "header",
+    [
+        "garbage",
+        "t=abc,v1=00",
+        f"t={NOW}",
+        "v1=abcdef",
+        f"t={NOW},v1=xyz!",
+        f"t={NOW},t={NOW},v1={'ab' * 32}",
+        KEY,
+        # a v1 signature is HMAC-SHA256 in hex: 64 digits, no fewer, no more
+        "t=1,v1=00",
+        f"t={NOW},v1={'a' * 63}",
+        f"t={NOW},v1={'a' * 65}",
+        f"t={NOW},v1={'g' * 64}",
+        # longer than any real header (512 characters): refused before it is split
+        f"t={NOW},v1={'a' * 64}," + "x=1," * 200,
+    ],
 )
 def test_malformed_header(header: str) -> None:
-    with pytest.raises(SignatureError, match="malformed signature header"):
+    with pytest.raises(SignatureError, match="malformed signature header") as err:
         parse_signature_header(header)
+    assert err.value.kind == RejectionKind.MALFORMED_HEADER
+
+
+def test_well_formed_header_with_an_unknown_scheme_and_upper_case_hex() -> None:
+    header = f"t={NOW},v0=whatever,v1={'AB' * 32}"
+    assert parse_signature_header(header) == (NOW, ["ab" * 32])
+
+
+@pytest.mark.parametrize(
+    "header,keys,age,kind",
+    [
+        (None, [KEY], 0, RejectionKind.MALFORMED_HEADER),
+        ("t=1,v1=00", [KEY], 0, RejectionKind.MALFORMED_HEADER),
+        (sign(BODY, "wrong", NOW), [KEY], 5, RejectionKind.BAD_SIGNATURE),
+        (sign(BODY, "wrong", NOW), [KEY], 181, RejectionKind.BAD_SIGNATURE_OLD),
+        (sign(BODY, "wrong", NOW), [KEY], -181, RejectionKind.BAD_SIGNATURE_OLD),
+        (sign(BODY, KEY, NOW), [], 5, RejectionKind.NO_SIGNING_KEY),
+        (sign(BODY, KEY, NOW), [], 10_000, RejectionKind.BAD_SIGNATURE_OLD),
+        (sign(BODY, KEY, NOW), [KEY], 181, RejectionKind.STALE_TIMESTAMP),
+        (sign(BODY, KEY, NOW), [KEY], -181, RejectionKind.STALE_TIMESTAMP),
+    ],
+)
+def test_each_failure_says_its_kind(header: str | None, keys: list[str], age: int, kind: RejectionKind) -> None:
+    """A mismatch with a current timestamp is what a wrong key on a real delivery looks like; with an
+    old one it is noise (Calendly signs with its current time). Only the key makes a stale one."""
+    with pytest.raises(SignatureError) as err:
+        verify_signature(BODY, header, keys, now=NOW + age)
+    assert err.value.kind == kind
 
 
 def test_several_v1_values_any_may_match() -> None:

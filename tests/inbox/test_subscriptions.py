@@ -127,7 +127,7 @@ def test_doctor_explains_each_check_and_fails_when_something_is_wrong(connection
     assert "FAIL" not in out.getvalue() and "Webhook subscription: active, organization scope" in out.getvalue()
 
 
-def test_doctor_reports_expired_token_and_signature_rejections(connection, sims, client):
+def test_doctor_reports_expired_token_and_one_junk_request_as_noise(connection, sims, client):
     from calendly_sync.sandbox.calendly.server import SANDBOX_TOKEN
 
     calendly_sim, _ = sims
@@ -143,7 +143,8 @@ def test_doctor_reports_expired_token_and_signature_rejections(connection, sims,
         call_command("calendly_doctor", stdout=out)
     text = out.getvalue()
     assert "[FAIL] Calendly token" in text and "expired" in text
-    assert "[FAIL] Signatures: 1 rejected" in text
+    # one stranger's request is noise, not a failure (it used to turn the doctor red for 24 h)
+    assert "[OK  ] Signatures: 1 refused in the last 24 h, noise (1 malformed or missing header)" in text
 
 
 def test_brevo_setup_creates_missing_attributes_with_types(connection, sims):

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from calendly_sync.doctor import FAIL, run_checks
+from calendly_sync.doctor import FAIL, endpoint_checks, run_checks
 from calendly_sync.models import Connection
 
 
@@ -28,5 +28,9 @@ class Command(BaseCommand):
             for check in run_checks(connection):
                 self.stdout.write("  " + check.line())
                 failures += check.level == FAIL
+        self.stdout.write("webhook endpoint:")
+        for check in endpoint_checks():
+            self.stdout.write("  " + check.line())
+            failures += check.level == FAIL
         if failures:
             raise CommandError(f"{failures} check(s) failed")
