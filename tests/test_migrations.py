@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 APP = "calendly_sync"
-REJECTION_COUNTS = "0006_rejection_counts"  # renumbered at merge: keep this name in step
+REJECTION_COUNTS = "0004_rejection_counts"
 
 
 def migrate_to(target: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
