@@ -65,6 +65,9 @@ def run(argv: list[str]) -> int:
         "BREVO_API_KEY"
     )
     sims: subprocess.Popen[bytes] | None = None
+    # The development server: DEBUG unless the environment says otherwise (plain-HTTP cookies, and
+    # the built-in SECRET_KEY, which a server refuses with DEBUG off).
+    env["DEBUG"] = env.get("DEBUG", "1")
     if sandbox:
         env.update(
             {
@@ -75,7 +78,6 @@ def run(argv: list[str]) -> int:
                 # the simulator's OAuth app, so "Connect Calendly" works in the sandbox too
                 "CALENDLY_CLIENT_ID": env.get("CALENDLY_CLIENT_ID") or "sandbox-client",
                 "CALENDLY_CLIENT_SECRET": env.get("CALENDLY_CLIENT_SECRET") or "sandbox-secret",
-                "DEBUG": env.get("DEBUG", "1"),
                 "SITE_URL": env.get("SITE_URL", f"http://{addr}"),
             }
         )
