@@ -131,6 +131,31 @@ def test_a_subscription_calendly_disabled_is_repaired_at_start(
 
 
 @pytest.mark.django_db(transaction=True, databases=SERVER_DATABASES)
+def test_runserver_starts_the_worker_in_the_process_that_serves(server_database, start_server):
+    """With the autoreloader, ``runserver`` is two processes: the parent only restarts the child."""
+    server = start_server(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{free_port()}"], server_env(server_database)
+    )
+    text = server.wait_for(lambda t: owners(t), timeout=60.0, what="the embedded worker")
+    [owner] = owners(text)
+    assert owner != server.pid and standing_by(text) == []
+
+
+@pytest.mark.django_db(transaction=True, databases=SERVER_DATABASES)
+def test_the_asgi_application_starts_the_worker_too(server_database):
+    load = (
+        "import connector_site.asgi; from calendly_sync.runtime.worker import embedded_worker; "
+        "print('owner' if embedded_worker().owner.wait(30) else 'no owner')"
+    )
+    env = server_env(server_database)
+    done = subprocess.run([sys.executable, "-c", load], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "owner", done.stderr
+    env["SECRET_KEY"], env["SECRET_KEY_FALLBACKS"] = INSECURE_DEFAULT_SECRET_KEY, ""
+    done = subprocess.run([sys.executable, "-c", load], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "Refusing to serve" in done.stderr
+
+
+@pytest.mark.django_db(transaction=True, databases=SERVER_DATABASES)
 def test_management_commands_do_not_start_the_worker(server_database, sims, event_types):
     """``migrate``, ``check`` and ``shell`` set Django up as a server does, but serve nothing: no worker."""
     alias = server_database.alias

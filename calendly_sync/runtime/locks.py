@@ -77,6 +77,10 @@ class Ownership(Protocol):
 
     def release(self) -> None: ...
 
+    def forget(self) -> None:
+        """In a child process just forked: drop what was inherited, leaving the parent's lock held."""
+        ...
+
     def describe(self) -> str:
         """What the lock is, for the logs."""
         ...
@@ -94,6 +98,9 @@ class ProcessOwnership:
         return True
 
     def release(self) -> None:
+        return None
+
+    def forget(self) -> None:
         return None
 
     def describe(self) -> str:
@@ -132,6 +139,11 @@ class FileOwnership:
         if self.fd is not None:
             os.close(self.fd)  # drops the lock
         self.fd, self.held = None, False
+
+    def forget(self) -> None:
+        # The child's copy of the descriptor shares the parent's lock: closing the copy leaves the
+        # lock with the parent (an explicit LOCK_UN would release it for both).
+        self.release()
 
     def describe(self) -> str:
         return f"file lock {self.path}"
@@ -187,6 +199,11 @@ class AdvisoryOwnership:
             with suppress(DatabaseError):  # else the session is gone, and the lock with it
                 self._query("SELECT pg_advisory_unlock(%s)", (WORKER_LOCK_KEY,))
         self._drop()
+
+    def forget(self) -> None:
+        # Never close the inherited session (that would end the parent's, and its lock); psycopg
+        # does not close a connection inherited through a fork when it is garbage-collected.
+        self.conn, self.held = None, False
 
     def _drop(self) -> None:
         if self.conn is not None:

@@ -62,12 +62,14 @@ def loaded_by_preforking_master() -> bool:
 
 
 class EmbeddedWorker:
+    """This process's worker thread: owner of the work, or standing by while another process owns it."""
+
     def __init__(
         self, sweep_interval: float = SWEEP_INTERVAL, ownership: Callable[[], Ownership] = worker_ownership
     ) -> None:
         self.sweep_interval = sweep_interval
         self.ownership = ownership  # called in the worker thread (a PostgreSQL lock has its own connection there)
-        self.serving = False  # set by start_with_server: this process (and any it forks) serves requests
+        self.starts_after_fork = False  # gunicorn --preload: the master's forked workers start it
         self._reset()
 
     def _reset(self) -> None:
@@ -79,6 +81,7 @@ class EmbeddedWorker:
         self.standing_by = threading.Event()  # … and this while another process does
         self.lock = threading.Lock()
         self.arrivals: deque[float] = deque(maxlen=BUSY_ARRIVALS)  # when this process accepted its last deliveries
+        self.current_ownership: Ownership | None = None  # the thread's ownership lock (held or tried)
 
     def start_with_server(self) -> None:
         """A server process starts: start the thread now, not when the first webhook arrives.
@@ -86,8 +89,8 @@ class EmbeddedWorker:
         After a deploy nothing else would retry due work, pick up deliveries a crash left
         ``processing``, or repair a subscription Calendly disabled (no webhook can arrive then).
         """
-        self.serving = True
         if loaded_by_preforking_master():
+            self.starts_after_fork = True
             log.info("embedded worker: gunicorn --preload; it starts in each worker process after the fork")
             return
         self.start()
@@ -95,12 +98,13 @@ class EmbeddedWorker:
     def after_fork(self) -> None:
         """In a child process just forked: nothing of the parent's thread, queue or lock is ours.
 
-        The parent's ownership lock stays with the parent (its PostgreSQL connection is not closed
-        here: psycopg leaves a connection inherited through a fork alone). A child of a serving
-        process (a worker forked by gunicorn's master under ``--preload``) starts its own thread.
+        The parent's ownership lock stays with the parent (:meth:`Ownership.forget`). A worker
+        forked by gunicorn's master under ``--preload`` starts its own thread.
         """
+        if self.current_ownership is not None:
+            self.current_ownership.forget()
         self._reset()
-        if self.serving:
+        if self.starts_after_fork:
             self.start()
 
     def start(self) -> None:
@@ -134,7 +138,7 @@ class EmbeddedWorker:
         self.queue.put(delivery_id)
 
     def _run(self) -> None:
-        ownership = self.ownership()
+        ownership = self.current_ownership = self.ownership()
         try:
             while not self.stopping.is_set():
                 try:

@@ -70,3 +70,19 @@ def test_worker_ownership_suits_the_database():
     finally:
         ownership.release()
         other.release()
+
+
+def test_a_forked_child_leaves_the_parents_file_lock_held(tmp_path):
+    """A child inherits the lock file's descriptor: forgetting it closes the copy, never unlocks."""
+    path = tmp_path / "db.sqlite3-worker.lock"
+    owner = FileOwnership(path)
+    try:
+        assert owner.acquire()
+        pid = os.fork()
+        if pid == 0:  # the child: forget, then see the lock still taken
+            owner.forget()
+            os._exit(0 if not FileOwnership(path).acquire() else 1)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        assert owner.holds() and not FileOwnership(path).acquire()
+    finally:
+        owner.release()
