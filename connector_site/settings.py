@@ -163,7 +163,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="calendly_sync")
-# Start the in-process background worker thread when no broker is configured (the embedded mode).
+# With no broker, a background worker thread starts with the server process (connector_site/wsgi.py,
+# asgi.py; the embedded mode); one server process of several owns it.
 CONNECTOR_EMBEDDED_WORKER = env.bool("CONNECTOR_EMBEDDED_WORKER", default=True)
 
 # --- social-auth (the "Connect Calendly" button) -----------------------------------------------
