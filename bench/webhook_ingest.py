@@ -40,6 +40,7 @@ import contextlib
 import http.client
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -233,6 +234,7 @@ def post_all_in_child(
 # ------------------------------------------------------------------------------------------------
 def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     """One full run; this process's Django is already set up on the scratch database."""
+    from django.conf import settings
     from webhooks import invitee_payloads
 
     from calendly_sync.models import WebhookDelivery
@@ -263,6 +265,10 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
                 "CALENDLY_API_URL": sims.calendly.url,
                 "CALENDLY_AUTH_URL": sims.calendly.url,
                 "DEBUG": "false",
+                # A server refuses the built-in development key with DEBUG off; this process's key
+                # stays a fallback, so the server decrypts the connection's secrets stored here.
+                "SECRET_KEY": secrets.token_urlsafe(50),
+                "SECRET_KEY_FALLBACKS": settings.SECRET_KEY,
                 "ALLOWED_HOSTS": "127.0.0.1",
                 "LOG_LEVEL": os.environ.get("LOG_LEVEL", "ERROR"),
                 "CONNECTOR_EMBEDDED_WORKER": "true",

@@ -67,6 +67,16 @@ def dispatch_delivery(delivery_id: int) -> None:
     # else: nothing runs automatically; `manage.py process_deliveries` (or a test) does it.
 
 
+def start_with_server() -> None:
+    """A server process starts: with no broker, its embedded worker starts with it.
+
+    With a broker, Celery workers and beat do the work (beat sweeps and checks the subscriptions),
+    so nothing starts here; nor with ``CONNECTOR_EMBEDDED_WORKER`` off.
+    """
+    if not broker_configured() and app_settings.CONNECTOR_EMBEDDED_WORKER:
+        embedded_worker().start_with_server()
+
+
 def reprocess(delivery_ids: list[int]) -> int:
     """Admin action: put deliveries back in the queue (a failed one gets a fresh set of attempts)."""
     n = (

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -25,6 +26,38 @@ SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS (README, "Production") ----------------------------------------------------------------
+# Session and CSRF cookies travel over HTTPS only, unless DEBUG (local http://127.0.0.1 development).
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+
+
+def proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """``SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto,https`` (or Django's ``HTTP_X_FORWARDED_PROTO,https``).
+
+    Set it only behind a proxy that terminates TLS and always sets (overwrites) that header: Django
+    then trusts it to tell an HTTPS request, which SECURE_SSL_REDIRECT and secure cookies rely on.
+    """
+    if not value.strip():
+        return None
+    header, _, expected = (part.strip() for part in value.partition(","))
+    if not header or not expected:
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER must be 'header,value', e.g. X-Forwarded-Proto,https; not {value!r}."
+        )
+    name = header.upper().replace("-", "_")
+    return (name if name.startswith("HTTP_") else f"HTTP_{name}", expected)
+
+
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(env.str("SECURE_PROXY_SSL_HEADER", default=""))
+# Opt-in, so that a server reached over plain HTTP (local runs, the tests) keeps working; production
+# sets them (README, "Production"). Behind a TLS-terminating proxy SECURE_SSL_REDIRECT needs
+# SECURE_PROXY_SSL_HEADER, or every request, Calendly's webhooks included, is redirected.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 
 # The site's own public URL: OAuth redirect URIs and webhook callback URLs are built from it.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -130,7 +163,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="calendly_sync")
-# Start the in-process background worker thread when no broker is configured (the embedded mode).
+# With no broker, a background worker thread starts with the server process (connector_site/wsgi.py,
+# asgi.py; the embedded mode); one server process of several owns it.
 CONNECTOR_EMBEDDED_WORKER = env.bool("CONNECTOR_EMBEDDED_WORKER", default=True)
 
 # --- social-auth (the "Connect Calendly" button) -----------------------------------------------

@@ -1,4 +1,4 @@
-"""WSGI entry point."""
+"""WSGI entry point (gunicorn, uWSGI, and ``runserver``, which loads it through ``WSGI_APPLICATION``)."""
 
 import os
 
@@ -6,3 +6,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector_site.settings")
 application = get_wsgi_application()
+
+# After the application: the app's modules need the app registry that get_wsgi_application() loads.
+from calendly_sync import server  # noqa: E402
+
+server.started()  # refuse the development SECRET_KEY; start the embedded worker with the server

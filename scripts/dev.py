@@ -209,6 +209,9 @@ def run(argv: list[str]) -> int:
     ensure_venv()
     addr = argv[0] if argv else os.environ.get("CONNECTOR_ADDR", DEFAULT_ADDR)
     env, sandbox = connector_env(addr)
+    # The development server: DEBUG unless the environment says otherwise (plain-HTTP cookies, and
+    # the built-in SECRET_KEY, which a server refuses with DEBUG off).
+    env["DEBUG"] = env.get("DEBUG", "1")
     ports = [split_addr(addr)[1]]
     if sandbox is not None:
         ports += [sandbox.calendly_port, sandbox.brevo_port]

@@ -12,7 +12,12 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_calendly", "tests.fixtures_brevo", "tests.fixtures_webhooks"]
+pytest_plugins = [
+    "tests.fixtures_calendly",
+    "tests.fixtures_brevo",
+    "tests.fixtures_webhooks",
+    "tests.fixtures_servers",
+]
 
 from calendly_sync.sync.mapping import PRODUCT_PAGE_MAPPING  # noqa: E402
 
@@ -93,27 +98,26 @@ def event_types(sims: tuple[Any, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-@pytest.fixture
-def connection(db: Any, sims: tuple[Any, Any], event_types: dict[str, dict[str, Any]]) -> Any:
-    """A PAT connection with the product page's mapping: discovery → list 10, demo → list 11."""
+def create_connection(event_types: dict[str, dict[str, Any]], using: str = "default") -> Any:
+    """A PAT connection with the product page's mapping (discovery → list 10, demo → list 11) in ``using``."""
     from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
     from calendly_sync.sandbox.brevo import SANDBOX_API_KEY
     from calendly_sync.sandbox.calendly import SANDBOX_TOKEN
 
-    conn = Connection.objects.create(
+    conn = Connection.objects.using(using).create(
         name="default",
         access_token=SANDBOX_TOKEN,
         brevo_api_key=SANDBOX_API_KEY,
         webhook_signing_key="test-signing-key",
     )
-    EventTypeMapping.objects.create(
+    EventTypeMapping.objects.using(using).create(
         connection=conn,
         key="discovery_call",
         event_type_uri=event_types["discovery"]["uri"],
         event_type_name="Discovery Call",
         list_ids=[10],
     )
-    EventTypeMapping.objects.create(
+    EventTypeMapping.objects.using(using).create(
         connection=conn,
         key="demo",
         event_type_uri=event_types["demo"]["uri"],
@@ -121,10 +125,16 @@ def connection(db: Any, sims: tuple[Any, Any], event_types: dict[str, dict[str, 
         list_ids=[11],
     )
     for i, (source, attribute, kind) in enumerate(PAGE_FIELD_MAPPING):
-        FieldMapping.objects.create(
+        FieldMapping.objects.using(using).create(
             connection=conn, source=source, attribute=attribute, attribute_type=kind, position=i
         )
     return conn
+
+
+@pytest.fixture
+def connection(db: Any, sims: tuple[Any, Any], event_types: dict[str, dict[str, Any]]) -> Any:
+    """A PAT connection with the product page's mapping: discovery → list 10, demo → list 11."""
+    return create_connection(event_types)
 
 
 def in_days(days: float, hour: int = 15) -> datetime:

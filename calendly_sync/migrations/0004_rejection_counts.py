@@ -18,8 +18,9 @@ def carry_over_counts(apps, schema_editor):
     """Each connection's all-time rejection counter becomes one row, dated by its last rejection."""
     Connection = apps.get_model("calendly_sync", "Connection")
     WebhookRejection = apps.get_model("calendly_sync", "WebhookRejection")
+    alias = schema_editor.connection.alias  # the database being migrated, not always the default
     rows = []
-    for pk, count, reason, at in Connection.objects.filter(
+    for pk, count, reason, at in Connection.objects.using(alias).filter(
         signature_rejections__gt=0, last_rejection_at__isnull=False
     ).values_list("pk", "signature_rejections", "last_rejection_reason", "last_rejection_at"):
         rows.append(
@@ -33,7 +34,7 @@ def carry_over_counts(apps, schema_editor):
                 last_reason=reason,
             )
         )
-    WebhookRejection.objects.bulk_create(rows)
+    WebhookRejection.objects.using(alias).bulk_create(rows)
 
 
 class Migration(migrations.Migration):

@@ -1,46 +1,113 @@
 """The embedded worker: a thread of the server process that does the work when there is no broker.
 
 It calls the same functions as the Celery tasks (:func:`calendly_sync.runtime.drain.drain` and
-:func:`~calendly_sync.runtime.drain.sweep`). It takes each committed delivery from a queue, and
-every ``SWEEP_INTERVAL`` seconds retries what is due and picks up what a crash left pending, so a
-Brevo outage heals with no command and no extra service; it also writes the counts of refused
-webhook requests the process holds (:mod:`calendly_sync.inbox.rejections`). Which of the two runs
-is decided in :mod:`calendly_sync.tasks`.
+:func:`~calendly_sync.runtime.drain.sweep`). It starts with the server process
+(:meth:`EmbeddedWorker.start_with_server`, called from ``connector_site/wsgi.py`` and ``asgi.py``
+through :func:`calendly_sync.tasks.start_with_server`), so after a restart it sweeps what is due,
+picks up what a crash left ``processing`` and checks the webhook subscriptions at once, before
+any webhook arrives. Which of the two (thread or Celery) runs is decided in :mod:`calendly_sync.tasks`.
+
+Of several server processes (gunicorn workers) one owns the work
+(:func:`calendly_sync.runtime.locks.worker_ownership`): it takes each delivery it acknowledged
+from its queue, looks every ``POLL_INTERVAL`` seconds for deliveries the other processes stored,
+sweeps every ``SWEEP_INTERVAL`` seconds (so a Brevo outage heals with no command and no extra
+service), writes the counts of refused webhook requests the process holds
+(:mod:`calendly_sync.inbox.rejections`) and checks the subscriptions every hour. The others only
+acknowledge, and try every ``OWNER_RETRY`` seconds to take over, so the work survives its owner.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from types import FrameType
 
 from django.db import close_old_connections, connection
 
 from calendly_sync.inbox import rejections
-from calendly_sync.inbox.deliveries import BATCH_SIZE
+from calendly_sync.inbox.deliveries import BATCH_SIZE, due_deliveries
 from calendly_sync.inbox.subscriptions import check_all
 from calendly_sync.runtime.drain import drain, sweep
+from calendly_sync.runtime.locks import Ownership, worker_ownership
 
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 30.0
+POLL_INTERVAL = 1.0  # seconds: how often the owner looks for deliveries another server process stored
+OWNER_RETRY = 5.0  # seconds between a standing-by process's attempts to take the work over
+OWNER_CHECK = 10.0  # seconds between the owner's checks that it still holds ownership
 RETRY_AFTER_FAILURE = 1.0  # seconds until a sweep after a step failed (doubling while failures persist)
 BUSY_ARRIVALS = 15  # deliveries accepted …
 BUSY_WINDOW = 0.3  # … within this many seconds: a burst (50/s in one server process)
 SUBSCRIPTION_CHECK_INTERVAL = 3600.0
 
 
+def loaded_by_preforking_master() -> bool:
+    """Whether gunicorn's master is loading the application to fork its workers from (``--preload``).
+
+    The master serves nothing and forks with whatever threads it has, so the worker must not start
+    there: each forked worker process starts its own (:meth:`EmbeddedWorker.after_fork`). Without
+    ``--preload`` every worker process loads the application itself, after its fork.
+    """
+    frame: FrameType | None = sys._getframe()
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "gunicorn.arbiter" and frame.f_code.co_name == "setup":
+            return True
+        frame = frame.f_back
+    return False
+
+
 class EmbeddedWorker:
-    def __init__(self, sweep_interval: float = SWEEP_INTERVAL) -> None:
-        self.queue: queue.Queue[int | None] = queue.Queue()
+    """This process's worker thread: owner of the work, or standing by while another process owns it."""
+
+    def __init__(
+        self, sweep_interval: float = SWEEP_INTERVAL, ownership: Callable[[], Ownership] = worker_ownership
+    ) -> None:
         self.sweep_interval = sweep_interval
+        self.ownership = ownership  # called in the worker thread (a PostgreSQL lock has its own connection there)
+        self.starts_after_fork = False  # gunicorn --preload: the master's forked workers start it
+        self._reset()
+
+    def _reset(self) -> None:
+        self.queue: queue.Queue[int | None] = queue.Queue()
         self.thread: threading.Thread | None = None
         self.stopping = threading.Event()
         self.idle = threading.Event()
+        self.owner = threading.Event()  # set while this process owns the work …
+        self.standing_by = threading.Event()  # … and this while another process does
         self.lock = threading.Lock()
         self.arrivals: deque[float] = deque(maxlen=BUSY_ARRIVALS)  # when this process accepted its last deliveries
+        self.current_ownership: Ownership | None = None  # the thread's ownership lock (held or tried)
+
+    def start_with_server(self) -> None:
+        """A server process starts: start the thread now, not when the first webhook arrives.
+
+        After a deploy nothing else would retry due work, pick up deliveries a crash left
+        ``processing``, or repair a subscription Calendly disabled (no webhook can arrive then).
+        """
+        if loaded_by_preforking_master():
+            self.starts_after_fork = True
+            log.info("embedded worker: gunicorn --preload; it starts in each worker process after the fork")
+            return
+        self.start()
+
+    def after_fork(self) -> None:
+        """In a child process just forked: nothing of the parent's thread, queue or lock is ours.
+
+        The parent's ownership lock stays with the parent (:meth:`Ownership.forget`). A worker
+        forked by gunicorn's master under ``--preload`` starts its own thread.
+        """
+        if self.current_ownership is not None:
+            self.current_ownership.forget()
+        self._reset()
+        if self.starts_after_fork:
+            self.start()
 
     def start(self) -> None:
         with self.lock:
@@ -66,18 +133,70 @@ class EmbeddedWorker:
         return len(self.arrivals) == self.arrivals.maxlen and time.monotonic() - self.arrivals[0] < BUSY_WINDOW
 
     def submit(self, delivery_id: int) -> None:
+        """A delivery this process acknowledged: the owner applies it at once (the others' owner polls)."""
         self.arrivals.append(time.monotonic())
         self.idle.clear()
         self.start()
         self.queue.put(delivery_id)
 
     def _run(self) -> None:
-        next_sweep = time.monotonic()  # at start-up: pick up what a crash or a restart left pending
-        next_subscription_check = time.monotonic() + 60.0  # not at start-up: let the server settle
-        failures = 0  # steps failed in a row
+        ownership = self.current_ownership = self.ownership()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    owns = ownership.acquire()
+                except Exception:  # never let the thread die: try again later
+                    log.exception("embedded worker: cannot take ownership")
+                    owns = False
+                if owns:
+                    self.standing_by.clear()
+                    log.info(
+                        "embedded worker: process %s runs the background work (%s)", os.getpid(), ownership.describe()
+                    )
+                    self.owner.set()
+                    self._work(ownership)
+                    self.owner.clear()
+                    continue
+                if not self.standing_by.is_set():
+                    log.info(
+                        "embedded worker: another server process runs the background work; process %s only "
+                        "acknowledges webhooks, and takes over if that one stops (%s)",
+                        os.getpid(),
+                        ownership.describe(),
+                    )
+                    self.standing_by.set()
+                self._stand_by(OWNER_RETRY)
+        finally:
+            self.owner.clear()
+            self.standing_by.clear()
+            try:
+                ownership.release()
+            finally:
+                connection.close()  # the thread's own (persistent) database connection ends with it
+
+    def _stand_by(self, seconds: float) -> None:
+        """Wait while another process owns the work; what this one acknowledged, the owner polls."""
+        deadline = time.monotonic() + seconds
         while not self.stopping.is_set():
             try:
-                item = self.queue.get(timeout=max(0.0, next_sweep - time.monotonic()))
+                self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return
+            if self.queue.empty():
+                self.idle.set()
+
+    def _work(self, ownership: Ownership) -> None:
+        """The owner's loop, until the thread stops or ownership is lost."""
+        now = time.monotonic()
+        next_sweep = now  # at once: pick up what a crash or a restart left pending
+        next_subscription_check = now  # at once: a subscription disabled while we were down gets no webhook
+        next_poll = now + POLL_INTERVAL
+        next_owner_check = now + OWNER_CHECK
+        failures = 0  # steps failed in a row
+        while not self.stopping.is_set():
+            wake = min(next_sweep, next_poll, next_owner_check, next_subscription_check)
+            try:
+                item = self.queue.get(timeout=max(0.0, wake - time.monotonic()))
             except queue.Empty:
                 item = None
             batch = [item] if item is not None else []
@@ -88,11 +207,25 @@ class EmbeddedWorker:
                     break
                 if more is not None:
                     batch.append(more)
+            if self.stopping.is_set():
+                return
             try:
                 close_old_connections()
+                if time.monotonic() >= next_owner_check:
+                    next_owner_check = time.monotonic() + OWNER_CHECK
+                    if not ownership.holds():
+                        log.warning("embedded worker: process %s lost ownership of the work", os.getpid())
+                        ownership.release()
+                        return
                 if batch:
                     # None when another process drains: that one takes these along
                     drain(batch, background=True, busy=self.busy)
+                    next_poll = time.monotonic() + POLL_INTERVAL
+                elif time.monotonic() >= next_poll:
+                    # Deliveries another server process acknowledged: only the owner applies them.
+                    next_poll = time.monotonic() + POLL_INTERVAL
+                    if due_deliveries(1):
+                        drain(background=True, busy=self.busy)
                 if time.monotonic() >= next_sweep:  # on time even when deliveries never stop coming
                     next_sweep = time.monotonic() + self.sweep_interval
                     sweep(background=True, busy=self.busy)
@@ -110,16 +243,18 @@ class EmbeddedWorker:
                 failures += 1
                 retry = min(self.sweep_interval, RETRY_AFTER_FAILURE * 2 ** (failures - 1))
                 next_sweep = min(next_sweep, time.monotonic() + retry)
+                next_poll = max(next_poll, time.monotonic() + retry)  # the poll backs off with the sweep
             finally:
                 close_old_connections()
             if self.queue.empty():
                 self.idle.set()
-        connection.close()  # the thread's own (persistent) database connection ends with it
 
 
 _worker = EmbeddedWorker()
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_worker.after_fork)
 
 
 def embedded_worker() -> EmbeddedWorker:
-    """This process's embedded worker (started by the first delivery it is handed)."""
+    """This process's embedded worker (started with the server, or by the first delivery it is handed)."""
     return _worker

@@ -1,10 +1,21 @@
-"""One drainer at a time: each database gets its own lock discipline."""
+"""One drainer at a time, one owner of the embedded worker: each database gets its own lock discipline."""
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from django.test.utils import CaptureQueriesContext
 
-from calendly_sync.runtime.locks import drain_lock
+from calendly_sync.runtime.locks import (
+    DRAIN_LOCK_KEY,
+    WORKER_LOCK_KEY,
+    AdvisoryOwnership,
+    FileOwnership,
+    ProcessOwnership,
+    drain_lock,
+    worker_ownership,
+)
 
 
 def test_each_database_gets_its_own_lock_discipline(db):
@@ -19,3 +30,59 @@ def test_each_database_gets_its_own_lock_discipline(db):
         assert held
     sql = " ".join(q["sql"] for q in queries.captured_queries)
     assert ("pg_try_advisory_lock" in sql and "pg_advisory_unlock" in sql) if conn.vendor == "postgresql" else sql == ""
+
+
+def test_one_process_owns_the_embedded_worker_through_a_file_lock(tmp_path):
+    """SQLite: flock on a file beside the database. Two open files of one process conflict like two
+    processes do; the owner's pid is in the file; release (or the process's end) frees it."""
+    path = tmp_path / "db.sqlite3-worker.lock"
+    first, second = FileOwnership(path), FileOwnership(path)
+    try:
+        assert first.acquire() and first.holds()
+        assert not second.acquire() and not second.holds()
+        assert path.read_text() == f"{os.getpid()}\n"
+        first.release()
+        assert second.acquire()
+    finally:
+        first.release()
+        second.release()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_ownership_suits_the_database():
+    """PostgreSQL: an advisory lock (not the drain lock's key) on a connection of its own, so one
+    process of all owns the work; SQLite in memory (the tests): only this process can see it."""
+    from django.db import connection as conn
+
+    ownership = worker_ownership()
+    if conn.vendor != "postgresql":
+        assert isinstance(ownership, ProcessOwnership) and ownership.acquire()
+        return
+    other = worker_ownership()
+    assert isinstance(ownership, AdvisoryOwnership) and WORKER_LOCK_KEY != DRAIN_LOCK_KEY
+    try:
+        assert ownership.acquire() and ownership.holds()
+        assert not other.acquire()
+        with drain_lock() as held:
+            assert held  # owning the worker is not draining
+        ownership.release()
+        assert other.acquire()
+    finally:
+        ownership.release()
+        other.release()
+
+
+def test_a_forked_child_leaves_the_parents_file_lock_held(tmp_path):
+    """A child inherits the lock file's descriptor: forgetting it closes the copy, never unlocks."""
+    path = tmp_path / "db.sqlite3-worker.lock"
+    owner = FileOwnership(path)
+    try:
+        assert owner.acquire()
+        pid = os.fork()
+        if pid == 0:  # the child: forget, then see the lock still taken
+            owner.forget()
+            os._exit(0 if not FileOwnership(path).acquire() else 1)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        assert owner.holds() and not FileOwnership(path).acquire()
+    finally:
+        owner.release()

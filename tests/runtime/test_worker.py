@@ -1,5 +1,6 @@
 """The embedded worker thread: a failed step is retried within a second, not a sweep interval later;
-the counts of refused webhook requests its process holds are written."""
+the counts of refused webhook requests its process holds are written; one server process owns the
+work, finds what the others stored, and another takes over when it stops."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from calendly_sync.calendly.signatures import RejectionKind
 from calendly_sync.inbox import rejections
 from calendly_sync.models import WebhookDelivery, WebhookRejection
 from calendly_sync.runtime import worker as worker_module
+from calendly_sync.runtime.locks import FileOwnership
 from calendly_sync.views import idempotency_key
 from tests.test_tasks import signed_booking, wait_until
 
@@ -74,3 +76,66 @@ def test_the_worker_writes_the_refused_requests_its_process_holds(connection, si
     finally:
         worker.stop()
     assert counter.pending() == 0
+
+
+def store(connection, calendly_sim, event_types, email: str) -> WebhookDelivery:
+    """A delivery as another server process stores it: committed, never handed to this worker."""
+    body, _ = signed_booking(calendly_sim, event_types, email)
+    envelope = json.loads(body)
+    return WebhookDelivery.objects.create(
+        connection=connection,
+        event="invitee.created",
+        idempotency_key=idempotency_key(connection.pk, envelope),
+        payload=envelope,
+        invitee_uri=envelope["payload"]["uri"],
+        email=email,
+    )
+
+
+def processed(email: str) -> bool:
+    return WebhookDelivery.objects.filter(email=email, status="processed").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_owner_applies_what_another_server_process_acknowledged(connection, sims, event_types):
+    """Only one process runs the worker: the deliveries the others stored reach it by polling, within
+    about ``POLL_INTERVAL`` seconds, not at the next sweep."""
+    calendly_sim, brevo_sim = sims
+    worker = worker_module.EmbeddedWorker(sweep_interval=300.0)
+    worker.start()
+    try:
+        wait_until(worker.owner.is_set, timeout=10.0, what="ownership")
+        wait_until(worker.idle.is_set, timeout=10.0, what="the start-up sweep")
+        store(connection, calendly_sim, event_types, "elsewhere@example.com")
+        wait_until(lambda: processed("elsewhere@example.com"), timeout=5.0, what="the polled delivery")
+    finally:
+        worker.stop()
+    assert brevo_sim.get_contact("elsewhere@example.com")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_stands_by_while_another_owns_the_work_and_takes_over(
+    connection, sims, event_types, tmp_path, monkeypatch
+):
+    """Two workers on one file lock (two open files: as two processes). The second only stands by
+    (what it is handed, the owner polls), and takes over when the owner stops."""
+    calendly_sim, _ = sims
+    monkeypatch.setattr(worker_module, "OWNER_RETRY", 0.2)
+    lock = tmp_path / "db.sqlite3-worker.lock"
+    first = worker_module.EmbeddedWorker(sweep_interval=300.0, ownership=lambda: FileOwnership(lock))
+    second = worker_module.EmbeddedWorker(sweep_interval=300.0, ownership=lambda: FileOwnership(lock))
+    try:
+        first.start()
+        wait_until(first.owner.is_set, timeout=10.0, what="the first worker's ownership")
+        second.submit(store(connection, calendly_sim, event_types, "handed@example.com").pk)
+        wait_until(second.standing_by.is_set, timeout=10.0, what="the second worker standing by")
+        wait_until(lambda: processed("handed@example.com"), timeout=5.0, what="the owner applying it")
+        assert not second.owner.is_set()
+
+        first.stop()
+        wait_until(second.owner.is_set, timeout=10.0, what="the second worker taking over")
+        store(connection, calendly_sim, event_types, "later@example.com")
+        wait_until(lambda: processed("later@example.com"), timeout=5.0, what="the new owner applying it")
+    finally:
+        first.stop()
+        second.stop()

@@ -1,0 +1,281 @@
+"""A server process as it starts: it refuses the development SECRET_KEY, and its embedded worker starts with it.
+
+Real server processes (``runserver --noreload``, gunicorn) on a database shared with the test; the
+simulated Calendly and Brevo run in this process. No webhook arrives unless a test sends one.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from calendly_sync.calendly.events import SUBSCRIBED_EVENTS
+from calendly_sync.conf import INSECURE_DEFAULT_SECRET_KEY
+from calendly_sync.models import Connection, WebhookDelivery
+from calendly_sync.server import refuse_insecure_secret_key
+from calendly_sync.views import idempotency_key
+from tests.conftest import create_connection
+from tests.fixtures_servers import ROOT, SERVER_DATABASES, free_port, gunicorn_argv, runserver_argv, server_env
+from tests.test_tasks import signed_booking, wait_until
+
+OWNER = re.compile(r"embedded worker: process (\d+) runs the background work")
+STANDING_BY = re.compile(r"embedded worker: another server process runs the background work; process (\d+) only")
+ACCESS = re.compile(r"^access (?:<)?(\d+)(?:>)? (\d{3}) (\S+)$", re.MULTILINE)
+
+
+def owners(text: str) -> list[int]:
+    return [int(pid) for pid in OWNER.findall(text)]
+
+
+def standing_by(text: str) -> list[int]:
+    return [int(pid) for pid in STANDING_BY.findall(text)]
+
+
+def store_delivery(
+    alias: str, connection: Connection, sims: tuple[Any, Any], event_types: dict, email: str, **fields: Any
+):
+    """A delivery as a server process left it (committed; maybe claimed by a process that then died)."""
+    body, _ = signed_booking(sims[0], event_types, email)
+    envelope = json.loads(body)
+    return WebhookDelivery.objects.using(alias).create(
+        connection=connection,
+        event="invitee.created",
+        idempotency_key=idempotency_key(connection.pk, envelope),
+        payload=envelope,
+        invitee_uri=envelope["payload"]["uri"],
+        email=email,
+        **fields,
+    )
+
+
+def statuses(alias: str) -> dict[str, str]:
+    return dict(WebhookDelivery.objects.using(alias).values_list("email", "status"))
+
+
+# --- The embedded worker starts with the server ------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True, databases=SERVER_DATABASES)
+def test_a_restarted_server_applies_what_was_left_before_any_webhook(server_database, start_server, sims, event_types):
+    """After a deploy: a delivery left pending and one a crash left ``processing`` are applied at start."""
+    alias = server_database.alias
+    _, brevo_sim = sims
+    connection = create_connection(event_types, using=alias)
+    store_delivery(alias, connection, sims, event_types, "pending@example.com")
+    store_delivery(
+        alias,
+        connection,
+        sims,
+        event_types,
+        "crashed@example.com",
+        status=WebhookDelivery.Status.PROCESSING,
+        next_attempt_at=timezone.now() - timedelta(hours=1),  # claimed an hour ago by a process that died
+    )
+
+    server = start_server(runserver_argv(free_port()), server_env(server_database, sims))
+
+    wait_until(
+        lambda: set(statuses(alias).values()) == {"processed"}, timeout=60.0, what="both deliveries, with no webhook"
+    )
+    assert brevo_sim.get_contact("pending@example.com") and brevo_sim.get_contact("crashed@example.com")
+    assert owners(server.output()) == [server.pid]
+
+
+@pytest.mark.django_db(transaction=True, databases=SERVER_DATABASES)
+def test_a_subscription_calendly_disabled_is_repaired_at_start(
+    server_database, start_server, sims, event_types, calendly_client
+):
+    """No webhook can arrive through a disabled subscription: the server's start is what repairs it."""
+    alias = server_database.alias
+    calendly_sim, _ = sims
+    connection = create_connection(event_types, using=alias)
+    url = f"https://connector.example.com/webhooks/calendly/{connection.pk}/"
+    sub = calendly_client.create_webhook_subscription(
+        url=url,
+        events=list(SUBSCRIBED_EVENTS),
+        organization=calendly_sim.org["uri"],
+        scope="organization",
+        signing_key="test-signing-key",
+    )
+    Connection.objects.using(alias).filter(pk=connection.pk).update(
+        webhook_subscription_uri=sub["uri"],
+        webhook_subscription_state="active",
+        webhook_callback_url=url,
+        webhook_scope="organization",
+    )
+    calendly_sim.disable_subscription(sub["uri"])  # during an outage, while the server was down
+
+    start_server(runserver_argv(free_port()), server_env(server_database, sims))
+
+    def repaired() -> bool:
+        # (the new signing key is encrypted with the server's key: read the URI alone)
+        uri = Connection.objects.using(alias).values_list("webhook_subscription_uri", flat=True).get(pk=connection.pk)
+        hooks = [
+            (h["uri"], h["state"], h["callback_url"])
+            for h in map(calendly_sim.render, calendly_sim.subscriptions.values())
+        ]
+        return uri != sub["uri"] and hooks == [(uri, "active", url)]
+
+    wait_until(repaired, timeout=60.0, what="the subscription recreated, with no webhook")
+
+
+@pytest.mark.django_db(transaction=True, databases=SERVER_DATABASES)
+def test_runserver_starts_the_worker_in_the_process_that_serves(server_database, start_server):
+    """With the autoreloader, ``runserver`` is two processes: the parent only restarts the child."""
+    server = start_server(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{free_port()}"], server_env(server_database)
+    )
+    text = server.wait_for(lambda t: owners(t), timeout=60.0, what="the embedded worker")
+    [owner] = owners(text)
+    assert owner != server.pid and standing_by(text) == []
+
+
+@pytest.mark.django_db(transaction=True, databases=SERVER_DATABASES)
+def test_the_asgi_application_starts_the_worker_too(server_database):
+    load = (
+        "import connector_site.asgi; from calendly_sync.runtime.worker import embedded_worker; "
+        "print('owner' if embedded_worker().owner.wait(30) else 'no owner')"
+    )
+    env = server_env(server_database)
+    done = subprocess.run([sys.executable, "-c", load], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "owner", done.stderr
+    env["SECRET_KEY"], env["SECRET_KEY_FALLBACKS"] = INSECURE_DEFAULT_SECRET_KEY, ""
+    done = subprocess.run([sys.executable, "-c", load], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "Refusing to serve" in done.stderr
+
+
+@pytest.mark.django_db(transaction=True, databases=SERVER_DATABASES)
+def test_management_commands_do_not_start_the_worker(server_database, sims, event_types):
+    """``migrate``, ``check`` and ``shell`` set Django up as a server does, but serve nothing: no worker."""
+    alias = server_database.alias
+    connection = create_connection(event_types, using=alias)
+    store_delivery(alias, connection, sims, event_types, "waiting@example.com")
+    env = server_env(server_database, sims)
+    show_threads = "import threading; print('threads:', sorted(t.name for t in threading.enumerate()))"
+    for command in (["migrate", "--noinput"], ["check"], ["shell", "--no-imports", "-c", show_threads]):
+        done = subprocess.run(
+            [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert "embedded worker" not in done.stdout + done.stderr, command
+    assert "threads: ['MainThread']" in done.stdout
+    assert statuses(alias) == {"waiting@example.com": "pending"}
+
+
+def post_delivery(port: int, connection: Connection, sims: tuple[Any, Any], event_types: dict, email: str, n: int):
+    """Sign and post one booking's webhook on a fresh connection; (delivery id, when acknowledged)."""
+    from calendly_sync.sandbox.signing import sign
+
+    body, _ = signed_booking(sims[0], event_types, email)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        headers = {"Content-Type": "application/json", "Calendly-Webhook-Signature": sign(body, "test-signing-key")}
+        conn.request("POST", f"/webhooks/calendly/{connection.pk}/?n={n}", body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+    finally:
+        conn.close()
+    assert resp.status == 200, data
+    return json.loads(data)["id"], time.monotonic()
+
+
+def answered_by(server: Any, n: int) -> int:
+    """The worker process that answered request ``n`` (gunicorn's access log)."""
+    text = server.wait_for(lambda t: f"/n={n}\n" in t, timeout=10.0, what=f"the access log line of request {n}")
+    return next(int(pid) for pid, _status, path in ACCESS.findall(text) if path.endswith(f"/n={n}"))
+
+
+@pytest.mark.parametrize("preload", [False, True], ids=["fork-then-load", "preload"])
+@pytest.mark.django_db(transaction=True, databases=SERVER_DATABASES)
+def test_one_gunicorn_worker_owns_the_work_and_all_acknowledge(
+    server_database, start_server, sims, event_types, preload
+):
+    """Two gunicorn workers: one owns the embedded worker (never the master, even with ``--preload``),
+    both acknowledge, and what the other one acknowledged is applied within a couple of seconds. When
+    the owner dies, a surviving or a new worker takes over."""
+    alias = server_database.alias
+    _, brevo_sim = sims
+    connection = create_connection(event_types, using=alias)
+    port = free_port()
+    server = start_server(
+        gunicorn_argv(port, "-w", "2", *(["--preload"] if preload else [])), server_env(server_database, sims)
+    )
+    text = server.wait_for(
+        lambda t: len(owners(t)) + len(standing_by(t)) >= 2, timeout=60.0, what="both workers' embedded workers"
+    )
+    assert len(owners(text)) == 1 and len(standing_by(text)) == 1, text
+    [owner] = owners(text)
+    assert server.pid not in {owner, *standing_by(text)}  # the master serves nothing and owns nothing
+
+    answered: dict[int, list[tuple[int, float]]] = {}
+    n = 0
+    deadline = time.monotonic() + 60.0
+    while len(answered) < 2:  # until both workers have acknowledged a delivery
+        assert time.monotonic() < deadline, f"only process(es) {sorted(answered)} answered"
+        n += 1
+        delivery_id, acked_at = post_delivery(port, connection, sims, event_types, f"ack{n}@example.com", n)
+        answered.setdefault(answered_by(server, n), []).append((delivery_id, acked_at))
+    assert set(answered) == {owner, *standing_by(text)}
+
+    # A delivery the non-owner acknowledged: the owner finds it by polling, not a sweep 30 s later.
+    delivery_id, acked_at = answered[standing_by(text)[0]][-1]
+    wait_until(
+        lambda: WebhookDelivery.objects.using(alias).get(pk=delivery_id).status == "processed",
+        timeout=5.0,
+        what="the delivery the non-owner acknowledged",
+    )
+    took = time.monotonic() - acked_at
+    wait_until(lambda: set(statuses(alias).values()) == {"processed"}, timeout=10.0, what="every delivery")
+    assert all(brevo_sim.get_contact(f"ack{i}@example.com") for i in range(1, n + 1))
+    print(f"non-owner's delivery applied {took:.2f} s after its acknowledgement")
+
+    os.kill(owner, signal.SIGKILL)  # the owner dies; gunicorn starts a new worker
+    text = server.wait_for(lambda t: len(owners(t)) >= 2, timeout=60.0, what="another process taking over")
+    assert owners(text)[-1] != owner
+    n += 1
+    post_delivery(port, connection, sims, event_types, "after@example.com", n)
+    wait_until(
+        lambda: statuses(alias).get("after@example.com") == "processed", timeout=15.0, what="a delivery after takeover"
+    )
+
+
+# --- The development SECRET_KEY never serves ---------------------------------------------------------
+
+
+def test_the_development_secret_key_is_refused_outside_debug(settings):
+    settings.SECRET_KEY = INSECURE_DEFAULT_SECRET_KEY
+    settings.DEBUG = False
+    with pytest.raises(Exception, match="SECRET_KEY environment variable"):
+        refuse_insecure_secret_key()
+    settings.DEBUG = True
+    refuse_insecure_secret_key()  # local development
+    settings.DEBUG = False
+    settings.SECRET_KEY = "a-real-secret-key-" + "x" * 40
+    refuse_insecure_secret_key()
+
+
+@pytest.mark.django_db(transaction=True, databases=SERVER_DATABASES)
+def test_servers_refuse_the_development_secret_key_but_commands_run(server_database, start_server):
+    env = server_env(server_database, SECRET_KEY=INSECURE_DEFAULT_SECRET_KEY, SECRET_KEY_FALLBACKS="")
+    for argv in (runserver_argv(free_port()), gunicorn_argv(free_port(), "-w", "1")):
+        server = start_server(argv, env)
+        assert server.wait_exit(timeout=60.0) != 0
+        assert "Refusing to serve: SECRET_KEY is the built-in development key" in server.output()
+        assert "SECRET_KEY environment variable" in server.output()
+    for command in (["migrate", "--noinput"], ["check"]):
+        done = subprocess.run(
+            [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+    assert "calendly_sync.W001" in done.stderr  # check still says so
