@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from calendly_sync.calendly.limits import DEFAULT_PLAN, PLANS
 from calendly_sync.conf import app_settings
 from calendly_sync.models.fields import EncryptedTextField, validate_list_ids
 
@@ -76,6 +77,15 @@ class Connection(models.Model):
     signature_rejections = models.PositiveIntegerField(default=0)
     last_rejection_reason = models.CharField(max_length=300, blank=True)
     last_rejection_at = models.DateTimeField(null=True, blank=True)
+
+    # The Calendly billing tier whose booking quotas the scheduling API paces itself by
+    scheduling_plan = models.CharField(
+        max_length=20,
+        choices=[(key, plan.label) for key, plan in PLANS.items()],
+        default=DEFAULT_PLAN,
+        help_text="Calendly plan of the token's user: bookings through the API are paced by its quotas "
+        "(trial 5 a day; paid 10 a minute, 50 an hour, 100 a day; Enterprise 500 a minute).",
+    )
 
     # Brevo
     brevo_api_key = EncryptedTextField(help_text="Blank: BREVO_API_KEY.")
