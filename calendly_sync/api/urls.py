@@ -29,6 +29,7 @@ class SwaggerView(SpectacularSwaggerView):
 class RedocView(SpectacularRedocView):
     authentication_classes = AUTHENTICATION
     permission_classes = PERMISSIONS
+    template_name = "calendly_sync/api/redoc.html"  # without the Google Fonts links
 
 
 def only_api_endpoints(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple[Any, ...]]:
