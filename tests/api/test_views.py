@@ -133,12 +133,16 @@ def test_event_types_lists_the_active_ones_with_their_questions(
     assert demo["uri"] == demo_type["uri"] and demo_type["uri"].endswith("/" + demo["uuid"])
     assert demo["duration"] == 30 and demo["slug"] == "api-demo"
     assert demo["locations"] == [{"kind": "zoom_conference"}, {"kind": "physical", "location": "1 Main St"}]
-    assert demo["custom_questions"] == [
-        {"name": "Company name", "type": "string", "required": True, "answer_choices": [], "position": 0},
-        {"name": "Team size", "type": "single_select", "required": False, "answer_choices": ["1-10", "11-50", "51+"], "position": 1},
-        {"name": "Topics", "type": "multi_select", "required": False, "answer_choices": ["Billing", "Onboarding", "API"], "position": 2},
-        {"name": "Phone", "type": "phone_number", "required": False, "answer_choices": [], "position": 3},
-    ]  # fmt: skip
+
+    def question(name: str, kind: str, position: int, required: bool = False, choices: Any = ()) -> dict[str, Any]:
+        return dict(name=name, type=kind, required=required, answer_choices=list(choices), position=position)
+
+    assert demo["custom_questions"] == [  # the disabled question is not asked
+        question("Company name", "string", 0, required=True),
+        question("Team size", "single_select", 1, choices=["1-10", "11-50", "51+"]),
+        question("Topics", "multi_select", 2, choices=["Billing", "Onboarding", "API"]),
+        question("Phone", "phone_number", 3),
+    ]
 
 
 # -- open times ------------------------------------------------------------------------------
@@ -205,13 +209,14 @@ def test_open_times_of_an_unknown_event_type_are_a_404(connection: Connection, a
 def test_a_booking_is_made_at_calendly(connection: Connection, api: APIClient, sims: Any, booking_body: Any) -> None:
     calendly_sim, _ = sims
     start = slot(4, hour=11, minute=30)
+    answers = {"company name": "Analytical Engines", "Team size": "11-50", "Topics": ["api", "Billing"]}
     body = booking_body(
         start,
-        answers={"company name": "Analytical Engines", "Team size": "11-50", "Topics": ["api", "Billing"], "Phone": "+44 20 7946 0000"},
+        answers={**answers, "Phone": "+44 20 7946 0000"},
         location={"kind": "physical"},
         tracking={"utm_source": "newsletter", "utm_campaign": "spring"},
         guests=["charles@example.com"],
-    )  # fmt: skip
+    )
     resp = api.post("/api/bookings/", body, format="json")
     assert resp.status_code == 201, resp.content
     out = resp.json()
@@ -328,11 +333,9 @@ def test_the_connectors_own_pacing_answers_429_before_calendly_is_called(
 ) -> None:
     calendly_sim, _ = sims
     for i in range(10):  # the paid plan: 10 a minute
-        resp = api.post(
-            "/api/bookings/",
-            booking_body(slot(6, hour=9 + i // 2, minute=30 * (i % 2)), invitee={"name": f"P{i}", "email": f"p{i}@example.com", "timezone": "UTC"}),
-            format="json",
-        )  # fmt: skip
+        invitee = {"name": f"P{i}", "email": f"p{i}@example.com", "timezone": "UTC"}
+        body = booking_body(slot(6, hour=9 + i // 2, minute=30 * (i % 2)), invitee=invitee)
+        resp = api.post("/api/bookings/", body, format="json")
         assert resp.status_code == 201, resp.content
     resp = api.post("/api/bookings/", booking_body(slot(7, hour=9)), format="json")
     assert resp.status_code == 429
@@ -361,7 +364,8 @@ def test_calendlys_own_429_comes_back_with_retry_after(
     connection.scheduling_plan = "enterprise"  # the connector would allow 500 a minute; Calendly says 10
     connection.save()
     for i in range(10):
-        assert api.post("/api/bookings/", booking_body(slot(8, hour=9 + i // 2, minute=30 * (i % 2))), format="json").status_code == 201  # fmt: skip
+        body = booking_body(slot(8, hour=9 + i // 2, minute=30 * (i % 2)))
+        assert api.post("/api/bookings/", body, format="json").status_code == 201
     resp = api.post("/api/bookings/", booking_body(slot(9, hour=9)), format="json")
     assert resp.status_code == 429, resp.content
     body = resp.json()
