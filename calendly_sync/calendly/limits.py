@@ -41,7 +41,7 @@ class Window:
 
     def describe(self) -> str:
         unit = {60: "minute", 3600: "hour", 86400: "day"}.get(self.seconds, f"{self.seconds} s")
-        return f"{self.limit} a {unit}"
+        return f"{self.limit} per {unit}"
 
 
 @dataclass(frozen=True)

@@ -342,7 +342,7 @@ def test_the_connectors_own_pacing_answers_429_before_calendly_is_called(
     body = resp.json()
     assert body["code"] == "quota_exceeded" and body["limited_by"] == "connector"
     assert 1 <= int(resp["Retry-After"]) <= 60 and body["retry_after"] == int(resp["Retry-After"])
-    assert "10 a minute" in body["detail"]
+    assert "10 per minute" in body["detail"]
     assert posts(calendly_sim, "/invitees") == 10  # the eleventh never reached Calendly
 
 
@@ -383,6 +383,17 @@ def test_calendly_down_is_a_503_with_retry_after(
     resp = api.post("/api/bookings/", booking_body(), format="json")
     assert resp.status_code == 503 and resp.json()["code"] == "calendly_unavailable" and resp["Retry-After"]
     assert posts(calendly_sim, "/invitees") == 1  # a booking is sent once
+
+
+def test_a_connection_without_a_token_is_a_503_saying_so(
+    connection: Connection, api: APIClient, booking_body: Any, settings: Any
+) -> None:
+    settings.CALENDLY_ACCESS_TOKEN = ""
+    connection.access_token = ""
+    connection.save()
+    resp = api.post("/api/bookings/", booking_body(), format="json")
+    assert resp.status_code == 503 and resp.json()["code"] == "connection_unusable"
+    assert "no" in resp.json()["detail"].lower() and "token" in resp.json()["detail"].lower()
 
 
 # -- scheduling links ------------------------------------------------------------------------
