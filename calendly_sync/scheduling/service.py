@@ -381,12 +381,15 @@ def book(connection: Connection, request: BookingRequest, *, now: datetime | Non
         raise CalendlyUnavailable("Calendly answered the booking without an invitee")
     start = _aware(request.start_time)
     minutes = et.get("duration")
-    duration = minutes if isinstance(minutes, int) else 0
+    try:
+        end = start + timedelta(minutes=minutes if isinstance(minutes, int) and minutes > 0 else 0)
+    except OverflowError:
+        end = start
     return Booking(
         invitee_uri=str(inv["uri"]),
         event_uri=str(inv.get("event") or ""),
         start_time=start,
-        end_time=start + timedelta(minutes=duration),
+        end_time=end,
         cancel_url=str(inv.get("cancel_url") or ""),
         reschedule_url=str(inv.get("reschedule_url") or ""),
     )

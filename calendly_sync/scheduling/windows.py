@@ -24,7 +24,7 @@ def split_range(start: datetime, end: datetime, days: int) -> list[tuple[datetim
     windows = []
     cursor = start
     while cursor < end:
-        stop = min(cursor + step, end)
+        stop = end if end - cursor <= step else cursor + step  # never past ``end``: no overflow near year 9999
         windows.append((cursor, stop))
         cursor = stop
     return windows

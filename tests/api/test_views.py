@@ -195,6 +195,16 @@ def test_open_times_check_the_range(connection: Connection, api: APIClient, demo
     assert missing.status_code == 400 and set(missing.json()["errors"]) == {"start_time", "end_time"}
     past = _available(api, uuid, start - timedelta(days=30), start + timedelta(days=1))
     assert past.status_code == 200  # a start in the past begins now
+    far = api.get(
+        f"/api/event-types/{uuid}/available-times/",
+        {"start_time": "9999-12-30T00:00:00Z", "end_time": "9999-12-31T23:59:59Z"},
+    )
+    assert far.status_code == 200, far.content  # the last window ends at the range's end, not past year 9999
+    beyond = api.get(
+        f"/api/event-types/{uuid}/available-times/",
+        {"start_time": "0001-01-01T00:00:00+01:00", "end_time": "9999-12-31T23:59:59-01:00"},
+    )
+    assert beyond.status_code == 400 and set(beyond.json()["errors"]) == {"start_time", "end_time"}
 
 
 def test_open_times_of_an_unknown_event_type_are_a_404(connection: Connection, api: APIClient) -> None:
@@ -457,3 +467,19 @@ def test_schema_and_docs_are_served_with_local_assets(admin_client: Any) -> None
     assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
     assert finders.find("drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js")
     assert APIClient().get("/api/schema/").status_code == 401
+
+
+def test_the_browsable_api_renders_for_a_staff_user(connection: Connection, admin_client: Any, demo_type: Any) -> None:
+    uuid = demo_type["uri"].rsplit("/", 1)[-1]
+    start = slot(2)
+    listing = admin_client.get("/api/event-types/", HTTP_ACCEPT="text/html")
+    assert listing.status_code == 200 and b"API Demo" in listing.content
+    times = admin_client.get(
+        f"/api/event-types/{uuid}/available-times/",
+        {"start_time": iso(start), "end_time": iso(start + timedelta(days=1))},
+        HTTP_ACCEPT="text/html",
+    )
+    assert times.status_code == 200
+    for path in ("/api/bookings/", "/api/scheduling-links/"):
+        page = admin_client.get(path, HTTP_ACCEPT="text/html")  # GET is not allowed: the page says so, with a form
+        assert page.status_code == 405 and b"<form" in page.content

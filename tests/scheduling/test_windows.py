@@ -20,6 +20,8 @@ def test_a_range_is_cut_into_consecutive_windows_of_at_most_n_days() -> None:
     ]
     assert split_range(T0, T0 + timedelta(days=31), 31) == [(T0, T0 + timedelta(days=31))]
     assert split_range(T0, T0, 31) == []
+    last = datetime.max.replace(tzinfo=UTC)
+    assert split_range(last - timedelta(days=2), last, 31) == [(last - timedelta(days=2), last)]
     with pytest.raises(ValueError, match="at least one day"):
         split_range(T0, T0 + timedelta(days=1), 0)
 
