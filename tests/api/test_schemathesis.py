@@ -8,11 +8,14 @@ application, so the test database and the simulators are the ones the rest of th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -27,11 +30,29 @@ pytestmark = pytest.mark.django_db
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-def test_no_generated_request_gets_a_server_error(connection: Any, api_user: Any, demo_type: dict[str, Any]) -> None:
+@pytest.fixture
+def wsgi_app() -> Iterator[Any]:
+    """Django's WSGI application, keeping the test's database connection open between requests.
+
+    Django's own test client does the same: at the end of a request the handler closes connections
+    it finds inside a transaction, which would end the test's transaction (on PostgreSQL).
+    """
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield get_wsgi_application()
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+def test_no_generated_request_gets_a_server_error(
+    connection: Any, api_user: Any, demo_type: dict[str, Any], wsgi_app: Any
+) -> None:
     from rest_framework.authtoken.models import Token
 
     auth = {"Authorization": f"Token {Token.objects.create(user=api_user).key}"}
-    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application(), headers=auth)
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app, headers=auth)
     uuid = demo_type["uri"].rsplit("/", 1)[-1]
     calls: dict[str, int] = {}
     statuses: set[int] = set()
