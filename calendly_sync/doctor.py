@@ -13,12 +13,14 @@ from urllib.parse import urlsplit
 from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
 from calendly_sync.calendly.client import CalendlyClient
 from calendly_sync.calendly.errors import CalendlyAuthError, CalendlyError, CalendlyNotFound, CalendlyPermissionError
+from calendly_sync.calendly.oauth import SCHEDULING_SCOPES, parse_scopes
 from calendly_sync.conf import app_settings
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for, calendly_client_for
 from calendly_sync.inbox import rejections
 from calendly_sync.inbox.subscriptions import callback_url
 from calendly_sync.models import Connection, EventTypeMapping, WebhookDelivery
 from calendly_sync.push.attributes import ensure_attributes
+from calendly_sync.scheduling.pacing import plan_of, usage
 from calendly_sync.sync.projection import Rules
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -87,6 +89,7 @@ def run_checks(connection: Connection) -> list[Check]:
         client = calendly_client_for(connection)
         checks.append(_scope(connection, client))
         checks.append(_subscription(connection, client))
+        checks.append(_scheduling(connection, client))
         checks.append(_clock_skew(client))
     checks.append(_callback_url(connection))
     checks.append(_rejections(connection))
@@ -111,6 +114,67 @@ def _scope(connection: Connection, client: CalendlyClient) -> Check:
     except CalendlyError as exc:
         return Check(WARN, "Webhook scope", f"could not list subscriptions: {exc}")
     return Check(OK, "Webhook scope", "organization scope available (all bookings in the organization)")
+
+
+#: What each scheduling scope allows, and a request that needs it but changes nothing (an empty body
+#: is refused with 400 when the scope is granted, 403 naming the scope when it is not).
+SCHEDULING_PROBES = {
+    "scheduled_events:write": ("bookings (POST /api/bookings/)", "/invitee_no_shows"),
+    "scheduling_links:write": ("single-use links (POST /api/scheduling-links/)", "/scheduling_links"),
+}
+
+
+def _probe(client: CalendlyClient, path: str) -> bool | None:
+    """Whether the token holds the scope ``path`` needs: True, False, or None when Calendly did not say."""
+    try:
+        client.request("POST", path, json={})
+    except CalendlyPermissionError as exc:
+        return False if exc.missing_scopes else None
+    except CalendlyError as exc:
+        return True if exc.status in (400, 404, 422) else None
+    return True
+
+
+def _scheduling(connection: Connection, client: CalendlyClient) -> Check:
+    """Can the connection book and create links (issue #13's scheduling features)?
+
+    An OAuth connection's granted scopes are stored; a Personal Access Token's are not readable
+    through the API, so each scope is probed with an empty request that Calendly refuses either
+    for the missing scope (403) or for the missing fields (400): nothing is created, and no
+    booking quota is spent.
+    """
+    enabled = app_settings.CALENDLY_SCHEDULING_FEATURES
+    granted = parse_scopes(connection.scopes)
+    held: dict[str, bool | None] = {}
+    for scope in SCHEDULING_SCOPES:
+        if "default" in granted:
+            held[scope] = True  # a legacy token: full access
+        elif granted:
+            held[scope] = scope in granted
+        else:
+            held[scope] = _probe(client, SCHEDULING_PROBES[scope][1])
+    how = "scopes granted" if granted else "Personal Access Token, probed with empty requests"
+    plan = f"{connection.get_scheduling_plan_display()} plan: {plan_of(connection).describe()} bookings"
+    quota = f"{plan}; used {usage(connection).describe()}"
+    missing = [scope for scope, ok in held.items() if ok is False]
+    unknown = [scope for scope, ok in held.items() if ok is None]
+    if not missing and not unknown:
+        return Check(OK, "Scheduling", f"bookings and single-use links possible ({how}); {quota}")
+    parts = []
+    if missing:
+        uses = ", ".join(SCHEDULING_PROBES[s][0] for s in missing)
+        parts.append(f"the token lacks {', '.join(missing)}, so {uses} are refused (403)")
+    if unknown:
+        parts.append(f"Calendly did not say whether the token holds {', '.join(unknown)}")
+    if not enabled:
+        advice = "CALENDLY_SCHEDULING_FEATURES is off; to use them, turn it on and reconnect (or use a token with them)"
+        return Check(OK, "Scheduling", f"{'; '.join(parts)}. {advice}")
+    advice = (
+        "reconnect Calendly: the Connect button asks for them now that CALENDLY_SCHEDULING_FEATURES is on"
+        if connection.auth_kind == Connection.AuthKind.OAUTH
+        else "create a Personal Access Token with these scopes"
+    )
+    return Check(FAIL if missing else WARN, "Scheduling", f"{'; '.join(parts)}: {advice}; {quota}")
 
 
 def _subscription(connection: Connection, client: CalendlyClient) -> Check:

@@ -21,6 +21,9 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0  # cap for exponential backoff without server guidance
     max_rate_limit_wait: float = 120.0  # never wait longer than this for a 429 reset
+    # False: a 429 is raised at once (with the server's reset) instead of waited out. For calls made
+    # while a person waits (the scheduling API): they get a 429 with Retry-After, not a hung request.
+    wait_on_rate_limit: bool = True
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Capped exponential backoff with full jitter for attempt 1, 2, 3…"""

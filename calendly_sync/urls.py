@@ -1,10 +1,11 @@
-"""URLs of the app: the webhook endpoint and the admin's "Connect Calendly" entry point.
+"""URLs of the app: the webhook endpoint, the admin's "Connect Calendly" entry point and the API.
 
 The OAuth callback itself is social-auth's (``/oauth/complete/calendly/``, see connector_site/urls.py).
 """
 
-from django.urls import path
+from django.urls import include, path
 
+from calendly_sync.api import urls as api_urls
 from calendly_sync.connect.views import start_connect
 from calendly_sync.views import CalendlyWebhookView
 
@@ -14,4 +15,5 @@ urlpatterns = [
     path("webhooks/calendly/", CalendlyWebhookView.as_view(), name="webhook"),
     path("webhooks/calendly/<int:connection_id>/", CalendlyWebhookView.as_view(), name="webhook-connection"),
     path("connect/calendly/start/", start_connect, name="connect-calendly"),
+    path("api/", include(api_urls)),
 ]

@@ -70,6 +70,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",  # the API's tokens (admin, or manage.py drf_create_token USERNAME)
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc as the project's own static files (no CDN)
     "social_django",
     "calendly_sync",
 ]
@@ -198,9 +201,23 @@ SOCIAL_AUTH_RAISE_EXCEPTIONS = False
 MIDDLEWARE = [*MIDDLEWARE, "social_django.middleware.SocialAuthExceptionMiddleware"]
 
 REST_FRAMEWORK: dict[str, Any] = {
+    # No project-wide authentication: the webhook endpoint is authenticated by its signature, and
+    # the API's views (calendly_sync/api) set their own (a token or a staff session).
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The API's OpenAPI 3 schema (/api/schema/) and docs (/api/docs/), with assets served from static files.
+SPECTACULAR_SETTINGS: dict[str, Any] = {
+    "TITLE": "Calendly → Brevo connector: scheduling API",
+    "DESCRIPTION": "Event types, open times, bookings and single-use booking links through a Calendly connection.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["calendly_sync.api.urls.only_api_endpoints"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

@@ -151,6 +151,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
                     "calendly_user_email",
                     "calendly_user_uri",
                     "calendly_organization_uri",
+                    "scheduling_plan",
                     "owner",
                 )
             },

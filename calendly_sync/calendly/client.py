@@ -27,6 +27,7 @@ from calendly_sync.calendly.errors import (
     CalendlyTransportError,
     error_for_status,
 )
+from calendly_sync.calendly.invitee import TRACKING_KEYS
 from calendly_sync.calendly.ratelimit import RateLimiter
 from calendly_sync.http import DEFAULT_TIMEOUT, RetryPolicy, header_seconds, new_session
 
@@ -34,7 +35,6 @@ logger = logging.getLogger("calendly_sync.calendly")
 
 DEFAULT_BASE_URL = "https://api.calendly.com"
 PAGE_SIZE = 100
-TRACKING_KEYS = ("utm_campaign", "utm_source", "utm_medium", "utm_content", "utm_term", "salesforce_uuid")
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 
@@ -194,7 +194,7 @@ class CalendlyClient:
                 self._bump("rate_limited")
                 limited += 1
                 reset = header_seconds(resp.headers, "X-RateLimit-Reset", "Retry-After")
-                if limited > self.retry.max_retries:
+                if limited > self.retry.max_retries or not self.retry.wait_on_rate_limit:
                     raise self._error(resp, method, where, reset_seconds=reset)
                 delay = min(reset, self.retry.max_rate_limit_wait) if reset is not None else self.retry.backoff(limited)
                 logger.warning("Calendly %s %s rate limited; waiting %.2fs (attempt %d)", method, where, delay, limited)
@@ -434,6 +434,7 @@ class CalendlyClient:
         questions_and_answers: list[dict[str, Any]] | None = None,
         location: dict[str, Any] | None = None,
         tracking: dict[str, Any] | None = None,
+        event_guests: list[str] | None = None,
     ) -> dict[str, Any]:
         """Scheduling API booking. ``tracking`` is completed to all six keys as Calendly requires."""
         body: dict[str, Any] = {"event_type": event_type_uri, "start_time": format_time(start_time), "invitee": invitee}
@@ -446,11 +447,14 @@ class CalendlyClient:
             body["location"] = location
         if tracking is not None:
             body["tracking"] = {key: tracking.get(key) for key in TRACKING_KEYS}
+        if event_guests:
+            body["event_guests"] = list(event_guests)
         return self._resource("POST", "/invitees", json=body)
 
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "TRACKING_KEYS",
     "CalendlyAuthError",
     "CalendlyClient",
     "CalendlyRateLimited",

@@ -28,6 +28,10 @@ class Column:
     help_text: str = ""
 
 
+#: The keys of an invitee's ``tracking`` (UTM parameters and Salesforce's id), in Calendly's order.
+TRACKING_KEYS = ("utm_campaign", "utm_source", "utm_medium", "utm_content", "utm_term", "salesforce_uuid")
+
+
 #: How the reducer merges a field of two observations (see :mod:`calendly_sync.sync.reducer`).
 Merge = Literal["key", "data", "cancel", "status", "flag", "own"]
 

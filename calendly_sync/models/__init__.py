@@ -3,11 +3,13 @@
 from calendly_sync.models.connection import Connection, EventTypeMapping, FieldMapping
 from calendly_sync.models.inbox import WebhookDelivery, WebhookRejection
 from calendly_sync.models.outbox import AutomationEvent, ContactSyncLog
+from calendly_sync.models.scheduling import BookingCall
 from calendly_sync.models.state import Booking, Contact, SyncRun
 
 __all__ = [
     "AutomationEvent",
     "Booking",
+    "BookingCall",
     "Connection",
     "Contact",
     "ContactSyncLog",

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from calendly_sync.calendly.limits import DEFAULT_PLAN, PLANS
 from calendly_sync.conf import app_settings
 from calendly_sync.models.fields import EncryptedTextField, validate_list_ids
 
@@ -92,6 +93,15 @@ class Connection(models.Model):
     webhook_checked_at = models.DateTimeField(null=True, blank=True)
     last_delivery_at = models.DateTimeField(null=True, blank=True)
     # Rejected webhook requests are counted in models.inbox.WebhookRejection (by kind and hour).
+
+    # The Calendly billing tier whose booking quotas the scheduling API paces itself by
+    scheduling_plan = models.CharField(
+        max_length=20,
+        choices=[(key, plan.label) for key, plan in PLANS.items()],
+        default=DEFAULT_PLAN,
+        help_text="Calendly plan of the token's user: bookings through the API are paced by its quotas "
+        "(trial 5 a day; paid 10 a minute, 50 an hour, 100 a day; Enterprise 500 a minute).",
+    )
 
     # Brevo
     brevo_api_key = EncryptedTextField(help_text="Blank: BREVO_API_KEY.")

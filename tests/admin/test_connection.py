@@ -68,6 +68,7 @@ def _form_data() -> dict[str, str]:
         "name": "sales",
         "enabled": "on",
         "auth_kind": "oauth",
+        "scheduling_plan": "paid",  # the Calendly plan whose booking quotas the scheduling API keeps to (#13)
         "access_token": "",
         "refresh_token": "",
         "webhook_signing_key": "",

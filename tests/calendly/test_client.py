@@ -132,6 +132,20 @@ def test_429_wait_is_capped(calendly_sim: CalendlySim, calendly_sleep: Recording
     assert calendly_sleep.calls == [30.0]
 
 
+def test_429_is_raised_at_once_when_the_caller_cannot_wait(
+    calendly_sim: CalendlySim, calendly_sleep: RecordingSleep
+) -> None:
+    """Interactive calls (the scheduling API) answer with Retry-After instead of holding the request."""
+    client = CalendlyClient(
+        "sandbox-calendly-token", calendly_sim.url, sleep=calendly_sleep, retry=RetryPolicy(wait_on_rate_limit=False)
+    )
+    calendly_sim.force_429(times=1, reset=42)
+    with pytest.raises(CalendlyRateLimited) as err:
+        client.get_current_user()
+    assert err.value.reset_seconds == 42 and calendly_sleep.calls == []
+    assert client.stats == {"calls": 1, "rate_limited": 1, "retries": 0}
+
+
 def test_429_forever_raises_rate_limited(
     calendly_sim: CalendlySim, calendly_client: CalendlyClient, calendly_sleep: RecordingSleep
 ) -> None:

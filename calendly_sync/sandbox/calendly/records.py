@@ -52,15 +52,23 @@ def to_ts(value: datetime | str | float | int) -> float:
 class ApiError(Exception):
     """Raised by handlers; rendered as the §12 error shape."""
 
-    def __init__(self, status: int, title: str, message: str, details: list[dict[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        message: str,
+        details: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.title, self.message, self.details = status, title, message, details
+        self.headers = headers or {}
 
     def response(self) -> Response:
         body: dict[str, Any] = {"title": self.title, "message": self.message}
         if self.details:
             body["details"] = self.details
-        return Response(self.status, body)
+        return Response(self.status, body, dict(self.headers))
 
 
 def invalid(parameter: str, message: str) -> ApiError:

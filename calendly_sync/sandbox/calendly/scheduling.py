@@ -1,26 +1,92 @@
 """The Scheduling API: ``POST /invitees`` (book an open time) and ``POST /scheduling_links``.
 
 Why: booking over the API validates what Calendly validates (time zone, required answers, exact
-question text, full tracking, guests, location kind, an open slot) and books the same record a
-Python ``book`` would, with ``scheduling_method: "api"``.
+question text, answers from a select's choices, phone answers, full tracking, guests, location
+kind, an open slot) and books the same record a Python ``book`` would, with
+``scheduling_method: "api"``. Bookings are counted against the endpoint's own quotas per user and
+billing tier (developer.calendly.com/api-docs/overview/rate-limits: trial 5 a day; paid
+non-Enterprise 10 a minute, 50 an hour and 100 a day; Enterprise 500 a minute): past one, a ``429``
+with ``X-RateLimit-*`` headers whose ``X-RateLimit-Reset`` says when the oldest counted call leaves
+the exceeded window. Calendly documents no ``Retry-After``, so none is sent.
 """
 
 from __future__ import annotations
 
+import math
+import re
+from collections import deque
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from calendly_sync.sandbox.calendly.account import TRACKING_KEYS, Account
 from calendly_sync.sandbox.calendly.auth import Caller
 from calendly_sync.sandbox.calendly.paging import json_body
-from calendly_sync.sandbox.calendly.records import forbidden, invalid, not_found, to_ts
+from calendly_sync.sandbox.calendly.records import ApiError, forbidden, invalid, not_found, to_ts
 from calendly_sync.sandbox.calendly.webhooks import Outgoing
 from calendly_sync.sandbox.httpbase import Request, Response
+
+#: (window in seconds, requests allowed in it) per billing tier, for ``POST /invitees``.
+INVITEE_QUOTAS: dict[str, tuple[tuple[int, int], ...]] = {
+    "trial": ((86400, 5),),
+    "paid": ((60, 10), (3600, 50), (86400, 100)),
+    "enterprise": ((60, 500),),
+}
+_WINDOW_NAMES = {60: "minute", 3600: "hour", 86400: "day"}
+_PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{5,24}$")
 
 
 class SchedulingRoutes(Account):
     """Handlers for the Scheduling API."""
 
+    invitee_tier: str | None
+    _invitee_calls: dict[str, deque[float]]
+
+    def _invitee_quota(self, uid: str) -> None:
+        """Count this ``POST /invitees`` for the user, or refuse it (429) when a window is full."""
+        windows = INVITEE_QUOTAS.get(self.invitee_tier or "", ())
+        if not windows:
+            return
+        now = self.now()
+        calls = self._invitee_calls.setdefault(uid, deque())
+        longest = max(w for w, _ in windows)
+        while calls and calls[0] <= now - longest:
+            calls.popleft()
+        for window, limit in windows:
+            recent = [t for t in calls if t > now - window]
+            if len(recent) >= limit:
+                reset = max(1, math.ceil(recent[len(recent) - limit] + window - now))
+                raise ApiError(
+                    429,
+                    "Too Many Requests",
+                    f"You have exceeded the Create Event Invitee limit of {limit} requests per user per "
+                    f"{_WINDOW_NAMES.get(window, f'{window} s')}. Retry after the reset.",
+                    headers={
+                        "X-RateLimit-Limit": str(limit),
+                        "X-RateLimit-Remaining": "0",
+                        "X-RateLimit-Reset": str(reset),
+                    },
+                )
+        calls.append(now)
+
+    @staticmethod
+    def _check_answer(question: dict[str, Any], answer: Any) -> None:
+        """Calendly refuses an answer outside a select's choices and a phone answer that is no number."""
+        name, kind = question["name"], question["type"]
+        if not isinstance(answer, str):
+            raise invalid("questions_and_answers", f"answer for {name} must be a string")
+        if question["required"] and not answer.strip():
+            raise invalid("questions_and_answers", f"answer required for {name}")
+        choices = question.get("answer_choices") or []
+        if kind in ("single_select", "multi_select") and choices and not question.get("include_other"):
+            picked = [part for part in answer.split("\n") if part] if kind == "multi_select" else [answer]
+            wrong = [part for part in picked if part not in choices]
+            if wrong:
+                raise invalid("questions_and_answers", f"answer for {name} must be one of {', '.join(choices)}")
+        if kind == "phone_number" and answer.strip() and not _PHONE.match(answer.strip()):
+            raise invalid("questions_and_answers", f"answer for {name} must be a valid phone number")
+
     def _h_create_invitee(self, req: Request, ctx: Caller, out: Outgoing) -> Response:
+        self._invitee_quota(ctx.uid)
         body = json_body(req)
         et_uri, start_raw, invitee = body.get("event_type"), body.get("start_time"), body.get("invitee")
         if not et_uri:
@@ -63,6 +129,7 @@ class SchedulingRoutes(Account):
                 raise invalid(
                     "questions_and_answers", f"unknown question {qa.get('question') if isinstance(qa, dict) else qa!r}"
                 )
+            self._check_answer(names[qa["question"]], qa.get("answer"))
             answered.add(qa["question"])
         for qname, q in names.items():
             if q["required"] and qname not in answered:

@@ -100,6 +100,7 @@ class CalendlySim(
         token_requests_per_minute: int | None = None,
         max_available_days: int = 31,
         plan: str = "paid",
+        invitee_tier: str | None = "paid",
     ) -> None:
         super().__init__(host, port, seed=seed, clock=clock)
         self.rate_limit_per_minute = rate_limit_per_minute
@@ -114,6 +115,9 @@ class CalendlySim(
         self.token_requests_per_minute = token_requests_per_minute
         self.max_available_days = max_available_days
         self.plan = plan  # "free" → plan-gated webhook events get 403
+        # POST /invitees quotas: "trial", "paid" (non-Enterprise) or "enterprise"; None = no quota
+        self.invitee_tier = invitee_tier
+        self._invitee_calls = {}
         # None | "bad_signature" | "stale" | "missing_header": corrupt outgoing deliveries on purpose
         self.delivery_tamper = None
 
@@ -187,7 +191,8 @@ class CalendlySim(
                     resp = err.response()
                     if uid is None:
                         rl_headers = self._rate(None)[1]
-                resp.headers.update(rl_headers)
+                for name, value in rl_headers.items():  # an endpoint's own limit (a booking quota) wins
+                    resp.headers.setdefault(name, value)
             self._send(out)
             return resp
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import requests
+
 from calendly_sync.sandbox.calendly import CalendlySim
 from tests.sandbox.calendly.helpers import get, post, weekday_future
 
@@ -50,3 +52,58 @@ def test_scheduling_api_and_available_times(calendly_sim: CalendlySim) -> None:
     assert post(sim, "/invitees", body).status_code == 400  # the slot is taken now
     link = post(sim, "/scheduling_links", {"max_event_count": 1, "owner": et["uri"], "owner_type": "EventType"})
     assert link.status_code == 201 and link.json()["resource"]["booking_url"].startswith("https://calendly.com/d/")
+
+
+def _invitee_posts(sim: CalendlySim, n: int) -> list[int]:
+    """``n`` bookings refused for their (empty) body: Calendly counts every request against the quota."""
+    return [post(sim, "/invitees", {}).status_code for _ in range(n)]
+
+
+def test_booking_quota_of_a_paid_plan_is_10_a_minute(calendly_sim: CalendlySim) -> None:
+    assert _invitee_posts(calendly_sim, 10) == [400] * 10
+    refused = post(calendly_sim, "/invitees", {})
+    assert refused.status_code == 429
+    assert refused.headers["X-RateLimit-Limit"] == "10" and refused.headers["X-RateLimit-Remaining"] == "0"
+    assert 1 <= int(refused.headers["X-RateLimit-Reset"]) <= 60 and "Retry-After" not in refused.headers
+    assert "10 requests per user per minute" in refused.json()["message"]
+    assert get(calendly_sim, "/users/me").status_code == 200  # the endpoint's own quota, not the general limit
+
+
+def test_booking_quota_of_a_trial_is_5_a_day_and_enterprise_500_a_minute(calendly_sim: CalendlySim) -> None:
+    calendly_sim.invitee_tier = "trial"
+    assert _invitee_posts(calendly_sim, 6) == [400] * 5 + [429]
+    assert int(post(calendly_sim, "/invitees", {}).headers["X-RateLimit-Reset"]) > 86000
+    calendly_sim.invitee_tier = "enterprise"
+    assert 429 not in _invitee_posts(calendly_sim, 20)
+    calendly_sim.invitee_tier = None
+    assert 429 not in _invitee_posts(calendly_sim, 20)
+
+
+def test_answers_outside_the_choices_or_not_a_phone_are_refused(calendly_sim: CalendlySim) -> None:
+    sim = calendly_sim
+    et = sim.add_event_type(
+        "Choices",
+        [
+            {"name": "Size", "type": "single_select", "answer_choices": ["S", "M"]},
+            {"name": "Tags", "type": "multi_select", "answer_choices": ["a", "b"]},
+            {"name": "Other", "type": "single_select", "answer_choices": ["x"], "include_other": True},
+            {"name": "Phone", "type": "phone_number"},
+        ],
+    )
+    start = weekday_future(4, hour=10)
+
+    def book(answers: dict[str, str]) -> requests.Response:
+        qas = [{"question": q, "answer": a, "position": i} for i, (q, a) in enumerate(answers.items())]
+        body = {
+            "event_type": et["uri"],
+            "start_time": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "invitee": {"name": "Ada", "email": "ada@example.com", "timezone": "UTC"},
+            "questions_and_answers": qas,
+        }
+        return post(sim, "/invitees", body)
+
+    for answers in ({"Size": "XL"}, {"Tags": "a\nz"}, {"Phone": "call me"}, {"Size": 1}):
+        resp = book(answers)  # type: ignore[arg-type]
+        assert resp.status_code == 400, answers
+        assert resp.json()["details"][0]["parameter"] == "questions_and_answers"
+    assert book({"Size": "M", "Tags": "a\nb", "Other": "free text", "Phone": "+1 404 555 0100"}).status_code == 201
