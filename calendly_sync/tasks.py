@@ -20,6 +20,7 @@ from django.utils import timezone
 from calendly_sync.conf import app_settings
 from calendly_sync.inbox.subscriptions import check_all
 from calendly_sync.models import WebhookDelivery
+from calendly_sync.privacy.retention import purge
 from calendly_sync.runtime.drain import drain, sweep
 from calendly_sync.runtime.worker import embedded_worker
 
@@ -106,3 +107,9 @@ def sweep_task() -> dict[str, int]:
 @shared_task(name="calendly_sync.check_subscriptions")
 def check_subscriptions_task() -> list[str]:
     return check_all()
+
+
+@shared_task(name="calendly_sync.purge")
+def purge_task() -> dict[str, int]:
+    """The retention purge (Celery beat, hourly; the embedded worker runs it itself)."""
+    return purge()

@@ -3,6 +3,7 @@
 from calendly_sync.models.connection import Connection, EventTypeMapping, FieldMapping
 from calendly_sync.models.inbox import WebhookDelivery
 from calendly_sync.models.outbox import AutomationEvent, ContactSyncLog
+from calendly_sync.models.privacy import Suppression
 from calendly_sync.models.state import Booking, Contact, SyncRun
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "ContactSyncLog",
     "EventTypeMapping",
     "FieldMapping",
+    "Suppression",
     "SyncRun",
     "WebhookDelivery",
 ]

@@ -19,6 +19,7 @@ from django.db import close_old_connections, connection
 
 from calendly_sync.inbox.deliveries import BATCH_SIZE
 from calendly_sync.inbox.subscriptions import check_all
+from calendly_sync.privacy.retention import purge
 from calendly_sync.runtime.drain import drain, sweep
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ RETRY_AFTER_FAILURE = 1.0  # seconds until a sweep after a step failed (doubling
 BUSY_ARRIVALS = 15  # deliveries accepted …
 BUSY_WINDOW = 0.3  # … within this many seconds: a burst (50/s in one server process)
 SUBSCRIPTION_CHECK_INTERVAL = 3600.0
+PURGE_INTERVAL = 3600.0  # the retention purge (Celery beat runs it as often) …
+PURGE_DELAY = 120.0  # … first this many seconds after start-up
 
 
 class EmbeddedWorker:
@@ -72,6 +75,7 @@ class EmbeddedWorker:
     def _run(self) -> None:
         next_sweep = time.monotonic()  # at start-up: pick up what a crash or a restart left pending
         next_subscription_check = time.monotonic() + 60.0  # not at start-up: let the server settle
+        next_purge = time.monotonic() + PURGE_DELAY
         failures = 0  # steps failed in a row
         while not self.stopping.is_set():
             try:
@@ -98,6 +102,9 @@ class EmbeddedWorker:
                     next_subscription_check = time.monotonic() + SUBSCRIPTION_CHECK_INTERVAL
                     for line in check_all():
                         log.info("subscription check: %s", line)
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + PURGE_INTERVAL
+                    purge()
                 failures = 0
             except Exception:  # never let the thread die: a sweep soon retries
                 log.exception("embedded worker step failed")
