@@ -69,10 +69,15 @@ def dispatch_delivery(delivery_id: int) -> None:
 
 
 def reprocess(delivery_ids: list[int]) -> int:
-    """Admin action: put deliveries back in the queue (a failed one gets a fresh set of attempts)."""
+    """Admin action: put deliveries back in the queue (a failed one gets a fresh set of attempts).
+
+    A processed delivery whose body is no longer kept (see ``privacy.retention``) has nothing to
+    apply again: it stays as it is.
+    """
     n = (
         WebhookDelivery.objects.filter(pk__in=delivery_ids)
         .exclude(status=WebhookDelivery.Status.PROCESSING)
+        .exclude(payload={})
         .update(status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, last_error="")
     )
     for pk in delivery_ids:

@@ -55,22 +55,20 @@ def cutoff(days: int, now: datetime) -> datetime | None:
 def purge(now: datetime | None = None) -> dict[str, int]:
     """Apply the retention settings once; returns how many rows each step changed."""
     now = now or timezone.now()
-    counts = {
-        "delivery_bodies_cleared": _in_chunks(
-            WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PROCESSED)
-            .filter(Q(connection__isnull=True) | Q(connection__log_webhooks=False))
-            .exclude(payload={}, raw_body="", headers={}),
-            lambda qs: qs.update(**BODY_CLEARED),
-        ),
-        "deliveries_deleted": 0,
-        "sync_logs_deleted": 0,
-        "automation_events_cleared": 0,
-    }
+    counts = dict.fromkeys(
+        ("deliveries_deleted", "delivery_bodies_cleared", "sync_logs_deleted", "automation_events_cleared"), 0
+    )
     if (before := cutoff(app_settings.DELIVERY_RETENTION_DAYS, now)) is not None:
         counts["deliveries_deleted"] = _in_chunks(
             WebhookDelivery.objects.filter(status__in=RESOLVED_DELIVERIES, received_at__lt=before),
             lambda qs: qs.delete()[0],
         )
+    counts["delivery_bodies_cleared"] = _in_chunks(
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PROCESSED)
+        .filter(Q(connection__isnull=True) | Q(connection__log_webhooks=False))
+        .exclude(payload={}, raw_body="", headers={}),
+        lambda qs: qs.update(**BODY_CLEARED),
+    )
     if (before := cutoff(app_settings.SYNC_LOG_RETENTION_DAYS, now)) is not None:
         counts["sync_logs_deleted"] = _in_chunks(
             ContactSyncLog.objects.filter(created_at__lt=before), lambda qs: qs.delete()[0]
