@@ -116,7 +116,8 @@ def test_forget_invitee_leaves_no_trace_and_keeps_old_bookings_from_coming_back(
     assert suppression.connection is None and suppression.email_hash == email_hashes(LEVI)[0]
 
     # A backfill over the old window finds both bookings at Calendly, and applies neither.
-    run("sync_calendly", "--with-events", "--since", (datetime.now(UTC) - timedelta(days=30)).date().isoformat())
+    out = run("sync_calendly", "--with-events", "--since", (datetime.now(UTC) - timedelta(days=30)).date().isoformat())
+    assert "2 invitees skipped (erased)" in out
     assert holding(LEVI) == []
     assert brevo_sim.get_contact(LEVI.lower()) is None
 
