@@ -30,7 +30,7 @@ from calendly_sync.models import (
     SyncRun,
     WebhookDelivery,
 )
-from calendly_sync.privacy.erasure import forget_invitee
+from calendly_sync.privacy.erasure import NotAnEmail, forget_invitee
 from calendly_sync.push.contacts import push_contact
 from calendly_sync.tasks import reprocess as reprocess_deliveries
 
@@ -131,12 +131,16 @@ class ContactAdmin(LastErrorColumn, ReadOnlyAdmin[Contact]):
         for contact in contacts:
             people.setdefault(contact.email, []).append(contact.connection)
         for email, connections in people.items():
-            report = forget_invitee(
-                email,
-                connections=connections,
-                brevo_delete=request.POST.get("brevo") != "keep",
-                calendly=request.POST.get("calendly") == "on",
-            )
+            try:
+                report = forget_invitee(
+                    email,
+                    connections=connections,
+                    brevo_delete=request.POST.get("brevo") != "keep",
+                    calendly=request.POST.get("calendly") == "on",
+                )
+            except NotAnEmail as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
             # Messages wait in a cookie or the session until shown: they name the erasure, not the address.
             self.message_user(request, "; ".join(report.lines()), messages.SUCCESS if report.ok else messages.WARNING)
         return None

@@ -68,3 +68,15 @@ def test_forget_asks_first_then_erases_the_selected_people(client, connection, s
     assert holding("levi@example.com") == []
     assert brevo_sim.get_contact("levi@example.com") is None and brevo_sim.get_contact("ana@example.com")
     assert Suppression.objects.get().connection == connection
+
+
+def test_forget_reports_a_contact_that_is_no_address(admin_client, populated):
+    from calendly_sync.models import Contact
+
+    broken = Contact.objects.create(connection=populated, email="no-address-here")
+    url = reverse("admin:calendly_sync_contact_changelist")
+    resp = admin_client.post(
+        url, {"action": "forget", "_selected_action": [broken.pk], "confirm": "yes", "brevo": "keep"}, follow=True
+    )
+    assert resp.status_code == 200 and "Not an email address" in resp.content.decode()
+    assert Contact.objects.filter(pk=broken.pk).exists()
