@@ -174,6 +174,13 @@ def _delete(queryset: models.QuerySet[Any]) -> int:
     return queryset.delete()[1].get(queryset.model._meta.label, 0)
 
 
+def _matcher(needles: list[str]) -> re.Pattern[str]:
+    """Any of the needles, in any case, as a whole address: ``jo.levi@x.com`` or ``levi@x.com.au`` is
+    someone else, and is left alone when ``levi@x.com`` is forgotten."""
+    alternatives = "|".join(re.escape(n) for n in needles)
+    return re.compile(rf"(?<![\w.+-])(?:{alternatives})(?![\w-]|\.\w)", re.IGNORECASE)
+
+
 def _needles(variants: list[str]) -> list[str]:
     """The forms the address is stored in: as is, JSON-escaped (non-ASCII) and URL-encoded (API paths)."""
     forms: set[str] = set()
@@ -197,7 +204,7 @@ def _blank_elsewhere(needles: list[str], scope: list[Connection] | None, report:
     Another invitee's answers ("referred by …"), a guest list in a pending delivery, an error
     message: those rows are not the person's to delete, so only the address goes.
     """
-    pattern = re.compile("|".join(re.escape(n) for n in needles), re.IGNORECASE)
+    pattern = _matcher(needles)
     for model in apps.get_app_config(APP_LABEL).get_models():
         fields = list(_text_fields(model))
         if not fields:
@@ -303,8 +310,7 @@ def _calendly(emails: list[str], targets: list[Connection], report: ErasureRepor
 def _without(address: str | list[str], text: str) -> str:
     """An outside service's message, with the address blanked (it may be quoted back)."""
     variants = [address] if isinstance(address, str) else address
-    pattern = re.compile("|".join(re.escape(n) for n in _needles(variants)), re.IGNORECASE)
-    return pattern.sub(REDACTED, text)
+    return _matcher(_needles(variants)).sub(REDACTED, text)
 
 
 __all__ = ["ErasureReport", "NotAnEmail", "forget_invitee"]

@@ -208,3 +208,19 @@ def test_a_key_rotation_keeps_people_forgotten(connection, sims, book, settings)
     settings.SECRET_KEY = "a-new-secret-key-after-rotation-0123456789"
     run("sync_calendly")
     assert holding(LEVI) == []
+
+
+def test_a_longer_address_that_contains_it_is_someone_else(connection):
+    others = ["jo.levi.duncan@example.com", "levi.duncan@example.com.au"]
+    for i, email in enumerate([*others, "ana@example.com"]):
+        Booking.objects.create(
+            connection=connection,
+            invitee_uri=f"https://api.calendly.com/scheduled_events/e/invitees/{i}",
+            email=email,
+            questions_and_answers=[{"question": "Referred by", "answer": f"{LEVI.upper()} or {others[0]}"}],
+        )
+        Contact.objects.create(connection=connection, email=email)
+    run("forget_invitee", LEVI, "--brevo", "keep")
+    assert sorted(Contact.objects.values_list("email", flat=True)) == sorted([*others, "ana@example.com"])
+    answers = {b.email: b.questions_and_answers[0]["answer"] for b in Booking.objects.all()}
+    assert set(answers.values()) == {f"[erased] or {others[0]}"}
