@@ -65,6 +65,7 @@ class BackfillReport:
             f"{c.get('contacts_unchanged', 0)}, failed {c.get('contacts_failed', 0)}, warnings {c.get('warnings', 0)}, "
             f"automation events {c.get('automation_events', 0)}, Calendly calls {c.get('calendly_calls', 0)}, "
             f"Brevo calls {c.get('brevo_calls', 0)}, 429s {c.get('rate_limited', 0)}, {c.get('seconds', 0):.1f} s"
+            + (f", {c['erased']} invitees skipped (erased)" if c.get("erased") else "")
             + (" (dry run: nothing written)" if self.run.dry_run else "")
         )
 
@@ -199,6 +200,9 @@ def run_backfill(
                         with_events=options.with_events,
                         sync_run=run if run.pk else None,
                     ):
+                        if result.suppressed:  # an erased invitee's earlier booking (forget_invitee)
+                            counts["erased"] = counts.get("erased", 0) + 1
+                            continue
                         counts["automation_events"] += len(result.events_queued)
                         touched.add(result.email)
                     if progress:

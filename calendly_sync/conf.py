@@ -112,6 +112,18 @@ class AppSettings:
         True, "Start the in-process worker thread when no broker is configured."
     )
 
+    # Retention, in days (0 keeps forever): the periodic purge (embedded worker and Celery beat,
+    # hourly) enforces it. Pending and failed deliveries and unsent events are never purged.
+    DELIVERY_RETENTION_DAYS: Setting[int] = Setting(
+        30, "Days a processed or ignored webhook delivery is kept after it was received (0: forever).", clean=int
+    )
+    SYNC_LOG_RETENTION_DAYS: Setting[int] = Setting(
+        90, "Days a Brevo sync log row (ContactSyncLog) is kept (0: forever).", clean=int
+    )
+    AUTOMATION_EVENT_RETENTION_DAYS: Setting[int] = Setting(
+        90, "Days a sent or skipped automation event keeps its email and properties (0: forever).", clean=int
+    )
+
     @classmethod
     def declared(cls) -> dict[str, Setting[Any]]:
         """Every declared setting by name (for the checks and the tests)."""

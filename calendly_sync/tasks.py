@@ -20,6 +20,7 @@ from django.utils import timezone
 from calendly_sync.conf import app_settings
 from calendly_sync.inbox.subscriptions import check_all
 from calendly_sync.models import WebhookDelivery
+from calendly_sync.privacy.retention import purge
 from calendly_sync.runtime.drain import drain, sweep
 from calendly_sync.runtime.worker import embedded_worker
 
@@ -78,10 +79,15 @@ def start_with_server() -> None:
 
 
 def reprocess(delivery_ids: list[int]) -> int:
-    """Admin action: put deliveries back in the queue (a failed one gets a fresh set of attempts)."""
+    """Admin action: put deliveries back in the queue (a failed one gets a fresh set of attempts).
+
+    A processed delivery whose body is no longer kept (see ``privacy.retention``) has nothing to
+    apply again: it stays as it is.
+    """
     n = (
         WebhookDelivery.objects.filter(pk__in=delivery_ids)
         .exclude(status=WebhookDelivery.Status.PROCESSING)
+        .exclude(payload={})
         .update(status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, last_error="")
     )
     for pk in delivery_ids:
@@ -116,3 +122,9 @@ def sweep_task() -> dict[str, int]:
 @shared_task(name="calendly_sync.check_subscriptions")
 def check_subscriptions_task() -> list[str]:
     return check_all()
+
+
+@shared_task(name="calendly_sync.purge")
+def purge_task() -> dict[str, int]:
+    """The retention purge (Celery beat, hourly; the embedded worker runs it itself)."""
+    return purge()

@@ -170,6 +170,11 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="calend
 # asgi.py; the embedded mode); one server process of several owns it.
 CONNECTOR_EMBEDDED_WORKER = env.bool("CONNECTOR_EMBEDDED_WORKER", default=True)
 
+# --- Retention (days; 0 keeps forever), enforced hourly by the embedded worker and Celery beat ---
+DELIVERY_RETENTION_DAYS = env.int("DELIVERY_RETENTION_DAYS", default=30)
+SYNC_LOG_RETENTION_DAYS = env.int("SYNC_LOG_RETENTION_DAYS", default=90)
+AUTOMATION_EVENT_RETENTION_DAYS = env.int("AUTOMATION_EVENT_RETENTION_DAYS", default=90)
+
 # --- social-auth (the "Connect Calendly" button) -----------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "calendly_sync.calendly.oauth.CalendlyOAuth2",
@@ -240,4 +245,5 @@ LOGGING = {
 CELERY_BEAT_SCHEDULE = {
     "calendly-sync-sweep": {"task": "calendly_sync.sweep", "schedule": 60.0},
     "calendly-sync-subscriptions": {"task": "calendly_sync.check_subscriptions", "schedule": 3600.0},
+    "calendly-sync-purge": {"task": "calendly_sync.purge", "schedule": 3600.0},
 }

@@ -2,7 +2,7 @@
 
 Nothing here is typed into: these pages answer an operator's questions (what arrived, what was
 sent, what failed and why) and offer the few actions that retry work: push contacts now,
-reprocess deliveries, mark deliveries ignored.
+reprocess deliveries, mark deliveries ignored; and one that erases a person (forget).
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
@@ -24,9 +26,11 @@ from calendly_sync.models import (
     Booking,
     Contact,
     ContactSyncLog,
+    Suppression,
     SyncRun,
     WebhookDelivery,
 )
+from calendly_sync.privacy.erasure import NotAnEmail, forget_invitee
 from calendly_sync.push.contacts import push_contact
 from calendly_sync.tasks import reprocess as reprocess_deliveries
 
@@ -97,7 +101,49 @@ class ContactAdmin(LastErrorColumn, ReadOnlyAdmin[Contact]):
     list_filter = ("dirty", "booking_status", "connection")
     search_fields = ("email",)
     list_select_related = ("connection",)
-    actions = ["push_now"]
+    actions = ["push_now", "forget"]
+
+    def has_forget_permission(self, request: HttpRequest) -> bool:
+        """Erasing deletes rows: it needs the contact's delete permission as well as the change one."""
+        opts = self.opts
+        return self.has_operate_permission(request) and request.user.has_perm(
+            f"{opts.app_label}.{get_permission_codename('delete', opts)}"
+        )
+
+    @admin.action(description="Forget selected people (erase their data here, in Brevo…)", permissions=["forget"])
+    def forget(self, request: HttpRequest, queryset: QuerySet[Contact]) -> TemplateResponse | None:
+        """``forget_invitee`` for each selected contact's address on its connection, after a confirmation page."""
+        contacts = list(queryset.select_related("connection").order_by("email"))
+        if request.POST.get("confirm") != "yes":
+            return TemplateResponse(
+                request,
+                "admin/calendly_sync/contact/forget_confirmation.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Forget these people?",
+                    "opts": self.opts,
+                    "contacts": contacts,
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                    "media": self.media,
+                },
+            )
+        people: dict[str, list[Any]] = {}
+        for contact in contacts:
+            people.setdefault(contact.email, []).append(contact.connection)
+        for email, connections in people.items():
+            try:
+                report = forget_invitee(
+                    email,
+                    connections=connections,
+                    brevo_delete=request.POST.get("brevo") != "keep",
+                    calendly=request.POST.get("calendly") == "on",
+                )
+            except NotAnEmail as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
+            # Messages wait in a cookie or the session until shown: they name the erasure, not the address.
+            self.message_user(request, "; ".join(report.lines()), messages.SUCCESS if report.ok else messages.WARNING)
+        return None
 
     @admin.action(description="Push selected contacts to Brevo now", permissions=["operate"])
     def push_now(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
@@ -197,6 +243,18 @@ class ContactSyncLogAdmin(StatusBadgeColumn, ReadOnlyAdmin[ContactSyncLog]):
     @admin.display(description="message")
     def message_short(self, obj: ContactSyncLog) -> str:
         return Truncator(obj.message).chars(100)
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(ReadOnlyAdmin[Suppression]):
+    """Who was forgotten, when: a keyed hash of each address (forget_invitee), never the address."""
+
+    list_display = ("email_hash", "forgotten_at", "connection")
+    list_filter = ("connection",)
+    date_hierarchy = "forgotten_at"
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # deleting one would let an erased person's old bookings come back
 
 
 @admin.register(AutomationEvent)

@@ -285,6 +285,14 @@ class BrevoClient:
             body["ext_id"] = str(ext_id)
         self._request("PUT", self._contact_path(email), params={"identifierType": "email_id"}, json_body=body)
 
+    def delete_contact(self, email: str) -> None:
+        """``DELETE /contacts/{email}?identifierType=email_id``: 204; :class:`BrevoNotFound` for an unknown address.
+
+        Brevo's documented identifier is the URL-encoded address; ``identifierType`` says it is one,
+        so an address made of digits is never taken for a contact id.
+        """
+        self._request("DELETE", self._contact_path(email), params={"identifierType": "email_id"})
+
     def _list_membership(self, list_id: int, emails: Iterable[str], action: str) -> dict[str, list[str]]:
         result: dict[str, list[str]] = {"success": [], "failure": []}
         unique = list(dict.fromkeys(_normalise_email(e) for e in emails))

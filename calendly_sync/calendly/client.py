@@ -366,6 +366,16 @@ class CalendlyClient:
     def delete_invitee_no_show(self, uri: str) -> None:
         self.request("DELETE", self._path("invitee_no_shows", uri))
 
+    # -- data compliance -------------------------------------------------------------------------
+    def delete_invitee_data(self, emails: list[str]) -> None:
+        """``POST /data_compliance/deletion/invitees`` with ``{"emails": [...]}``: 202, done within 7 days.
+
+        Calendly removes these invitees' data from every event of the organization. Enterprise
+        plans only, with the ``data_compliance:write`` scope: otherwise a
+        :class:`~calendly_sync.calendly.errors.CalendlyPermissionError` (403).
+        """
+        self.request("POST", "/data_compliance/deletion/invitees", json={"emails": list(emails)})
+
     # -- webhooks --------------------------------------------------------------------------------
     def list_webhook_subscriptions(
         self, *, organization: str, scope: str, user: str | None = None, group: str | None = None

@@ -19,9 +19,10 @@ from calendly_sync.calendly.events import EVENT_TYPE_EVENTS, INVITEE_EVENTS
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for
 from calendly_sync.models import Connection, Contact, EventTypeMapping, WebhookDelivery
 from calendly_sync.models.claims import claim
+from calendly_sync.models.inbox import BODY_CLEARED
 from calendly_sync.push.contacts import push_dirty
 from calendly_sync.sync.observations import MalformedPayload, Observation, observe_invitee, parse_time
-from calendly_sync.sync.projection import Rules, ingest
+from calendly_sync.sync.projection import IngestResult, Rules, ingest
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,12 @@ def apply_claimed(claimed: list[WebhookDelivery], cache: RulesCache, results: di
 
 
 def finish(applied: list[Applied], cache: RulesCache, results: dict[int, str]) -> None:
-    """Bring the applied deliveries' contacts and events to Brevo, then record each delivery's outcome."""
+    """Bring the applied deliveries' contacts and events to Brevo, then record each delivery's outcome.
+
+    A processed delivery keeps its body only when its connection logs webhooks (``BODY_CLEARED``).
+    """
     done: list[int] = []
+    unlogged: list[int] = []  # done, and their connection keeps no webhook bodies
     grouped: dict[int | None, list[Applied]] = {}
     for delivery, email in applied:
         grouped.setdefault(delivery.connection_id, []).append((delivery, email))
@@ -131,10 +136,13 @@ def finish(applied: list[Applied], cache: RulesCache, results: dict[int, str]) -
                 results[delivery.pk] = _retry(delivery, f"Brevo does not have {email} yet; will retry")
             else:
                 done.append(delivery.pk)
+                if not connection.log_webhooks:
+                    unlogged.append(delivery.pk)
     if done:
         WebhookDelivery.objects.filter(pk__in=done).update(
             status=WebhookDelivery.Status.PROCESSED, processed_at=timezone.now(), last_error="", next_attempt_at=None
         )
+        WebhookDelivery.objects.filter(pk__in=unlogged).update(**BODY_CLEARED)
         results.update(dict.fromkeys(done, WebhookDelivery.Status.PROCESSED))
 
 
@@ -167,8 +175,9 @@ def _apply_all(deliveries: list[WebhookDelivery], cache: RulesCache, results: di
             results[delivery.pk] = _retry(delivery, f"{type(exc).__name__}: {exc}")
     if len(batch) > 1:
         try:
-            ingest(connection, [(obs, d.event) for d, obs in batch], rules=rules, with_events=True)
-            applied.extend((d, obs.email) for d, obs in batch)
+            outcomes = ingest(connection, [(obs, d.event) for d, obs in batch], rules=rules, with_events=True)
+            for (each, its_obs), outcome in zip(batch, outcomes, strict=True):
+                _settle(each, its_obs, outcome, applied, results)
             batch = []
         except Exception as exc:  # noqa: BLE001 - any failure: fall back to one at a time, nothing lost
             log.info("batch of %d deliveries applied one by one instead (%s: %s)", len(batch), type(exc).__name__, exc)
@@ -178,7 +187,7 @@ def _apply_all(deliveries: list[WebhookDelivery], cache: RulesCache, results: di
         try:
             obs = observed.get(delivery.pk)
             if obs is not None:
-                applied.append((delivery, _apply_observation(connection, rules, delivery, obs)))
+                _settle(delivery, obs, _apply_observation(connection, rules, delivery, obs), applied, results)
             else:
                 applied.append((delivery, apply_delivery(delivery, cache)))
         except MalformedPayload as exc:
@@ -187,6 +196,33 @@ def _apply_all(deliveries: list[WebhookDelivery], cache: RulesCache, results: di
             log.exception("delivery %s failed", delivery.pk)
             results[delivery.pk] = _retry(delivery, f"{type(exc).__name__}: {exc}")
     return applied
+
+
+def _settle(
+    delivery: WebhookDelivery, obs: Observation, outcome: IngestResult, applied: list[Applied], results: dict[int, str]
+) -> None:
+    """An applied delivery goes on to Brevo; one an erasure suppressed is done, and forgets its invitee too."""
+    if outcome.suppressed:
+        results[delivery.pk] = _erased(delivery)
+    else:
+        applied.append((delivery, obs.email))
+
+
+ERASED_REASON = "not applied: its invitee was erased (forget_invitee) before this booking was made"
+
+
+def _erased(delivery: WebhookDelivery) -> str:
+    """Ignore a delivery about an erased person's earlier booking, keeping nothing that identifies them."""
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        **BODY_CLEARED,
+        status=WebhookDelivery.Status.IGNORED,
+        email="",
+        invitee_uri="",
+        last_error=ERASED_REASON,
+        next_attempt_at=None,
+        processed_at=timezone.now(),
+    )
+    return WebhookDelivery.Status.IGNORED
 
 
 def _connection_rules(connection_id: int | None, cache: RulesCache) -> tuple[Connection, Rules]:
@@ -278,11 +314,17 @@ def apply_delivery(delivery: WebhookDelivery, cache: RulesCache | None = None) -
 
 def _apply_invitee_event(
     connection: Connection, rules: Rules, delivery: WebhookDelivery, envelope: dict[str, Any]
-) -> str:
-    return _apply_observation(connection, rules, delivery, _observe(connection, delivery))
+) -> str | None:
+    obs = _observe(connection, delivery)
+    if _apply_observation(connection, rules, delivery, obs).suppressed:
+        _erased(delivery)
+        return None
+    return obs.email
 
 
-def _apply_observation(connection: Connection, rules: Rules, delivery: WebhookDelivery, obs: Observation) -> str:
+def _apply_observation(
+    connection: Connection, rules: Rules, delivery: WebhookDelivery, obs: Observation
+) -> IngestResult:
     [result] = ingest(connection, [(obs, delivery.event)], rules=rules, with_events=True)
     if connection.verbose:
         log.info(
@@ -292,7 +334,7 @@ def _apply_observation(connection: Connection, rules: Rules, delivery: WebhookDe
             result.contact_dirty,
             result.events_queued,
         )
-    return obs.email
+    return result
 
 
 def _apply_event_type_event(connection: Connection, envelope: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from calendly_sync.models.connection import Connection, EventTypeMapping, FieldMapping
 from calendly_sync.models.inbox import WebhookDelivery, WebhookRejection
 from calendly_sync.models.outbox import AutomationEvent, ContactSyncLog
+from calendly_sync.models.privacy import Suppression
 from calendly_sync.models.scheduling import BookingCall
 from calendly_sync.models.state import Booking, Contact, SyncRun
 
@@ -15,6 +16,7 @@ __all__ = [
     "ContactSyncLog",
     "EventTypeMapping",
     "FieldMapping",
+    "Suppression",
     "SyncRun",
     "WebhookDelivery",
     "WebhookRejection",

@@ -3,11 +3,17 @@ counts of the requests refused at the door."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.utils import timezone
 
 from calendly_sync.calendly.signatures import RejectionKind
 from calendly_sync.models.connection import Connection
+
+#: What a processed delivery stops keeping once applied, unless its connection logs webhooks: the
+#: body and headers, which hold the invitee's personal data. Its key, event, status and times stay.
+BODY_CLEARED: dict[str, Any] = {"payload": {}, "raw_body": "", "headers": {}}
 
 
 class WebhookDelivery(models.Model):
@@ -32,7 +38,9 @@ class WebhookDelivery(models.Model):
     calendly_created_at = models.DateTimeField(null=True, blank=True)
     signature_timestamp = models.BigIntegerField(null=True, blank=True)
     payload = models.JSONField(
-        default=dict, blank=True, help_text="The envelope, kept until processed (purge_deliveries removes old ones)."
+        default=dict,
+        blank=True,
+        help_text="The envelope, kept until processed (afterwards only with log_webhooks on).",
     )
     raw_body = models.TextField(blank=True, help_text="Only with log_webhooks on.")
     headers = models.JSONField(default=dict, blank=True, help_text="Signature and auth headers removed.")

@@ -33,6 +33,7 @@ from django.db import close_old_connections, connection
 from calendly_sync.inbox import rejections
 from calendly_sync.inbox.deliveries import BATCH_SIZE, due_deliveries
 from calendly_sync.inbox.subscriptions import check_all
+from calendly_sync.privacy.retention import purge
 from calendly_sync.runtime.drain import drain, sweep
 from calendly_sync.runtime.locks import Ownership, worker_ownership
 
@@ -46,6 +47,8 @@ RETRY_AFTER_FAILURE = 1.0  # seconds until a sweep after a step failed (doubling
 BUSY_ARRIVALS = 15  # deliveries accepted …
 BUSY_WINDOW = 0.3  # … within this many seconds: a burst (50/s in one server process)
 SUBSCRIPTION_CHECK_INTERVAL = 3600.0
+PURGE_INTERVAL = 3600.0  # the retention purge (Celery beat runs it as often) …
+PURGE_DELAY = 120.0  # … first this many seconds after start-up
 
 
 def loaded_by_preforking_master() -> bool:
@@ -192,9 +195,10 @@ class EmbeddedWorker:
         next_subscription_check = now  # at once: a subscription disabled while we were down gets no webhook
         next_poll = now + POLL_INTERVAL
         next_owner_check = now + OWNER_CHECK
+        next_purge = now + PURGE_DELAY
         failures = 0  # steps failed in a row
         while not self.stopping.is_set():
-            wake = min(next_sweep, next_poll, next_owner_check, next_subscription_check)
+            wake = min(next_sweep, next_poll, next_owner_check, next_subscription_check, next_purge)
             try:
                 item = self.queue.get(timeout=max(0.0, wake - time.monotonic()))
             except queue.Empty:
@@ -234,6 +238,9 @@ class EmbeddedWorker:
                     next_subscription_check = time.monotonic() + SUBSCRIPTION_CHECK_INTERVAL
                     for line in check_all():
                         log.info("subscription check: %s", line)
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + PURGE_INTERVAL
+                    purge()
                 failures = 0
             except Exception:  # never let the thread die: a sweep soon retries
                 log.exception("embedded worker step failed")

@@ -26,6 +26,7 @@ from calendly_sync.models import (
     ContactSyncLog,
     EventTypeMapping,
     FieldMapping,
+    Suppression,
     SyncRun,
 )
 from calendly_sync.sync import automation, mapping, reducer
@@ -75,6 +76,7 @@ class IngestResult:
     contact_dirty: bool = False
     events_queued: list[str] = field(default_factory=list)
     email: str = ""
+    suppressed: bool = False  # an erased person's booking made before the erasure: not applied
 
 
 def state_from_row(row: Booking) -> reducer.BookingState:
@@ -157,9 +159,14 @@ def _ingest_once(
             .order_by("pk")
         }
         existing = set(rows)
+        # After the bookings' lock: an erasure holding it is seen whole (see privacy.erasure).
+        skipped = _suppressed(connection, items)
         changed: set[str] = set()
         old_emails: set[str] = set()
-        for (obs, _), result in zip(items, results, strict=True):
+        for i, ((obs, _), result) in enumerate(zip(items, results, strict=True)):
+            if i in skipped:
+                result.suppressed = True
+                continue
             row = rows.get(obs.invitee_uri)
             if row is None:
                 row = rows[obs.invitee_uri] = Booking(
@@ -177,21 +184,41 @@ def _ingest_once(
                 row.updated_at = now
                 changed.add(obs.invitee_uri)
                 result.booking_changed = True
-        created = [rows[uri] for uri in uris if uri not in existing]
+        created = [rows[uri] for uri in uris if uri in rows and uri not in existing]
         Booking.objects.bulk_create(created)  # IntegrityError if another worker created one meanwhile
         updated = [rows[uri] for uri in sorted(changed & existing)]
         if updated:
             Booking.objects.bulk_update(updated, [*_STATE_FIELDS, "source", "updated_at"], batch_size=200)
 
         if with_events and connection.sync_events:
-            _queue_events(connection, items, results, rules)
+            kept = [i for i in range(len(items)) if i not in skipped]
+            _queue_events(connection, [items[i] for i in kept], [results[i] for i in kept], rules)
 
         emails = sorted({row.email for row in rows.values()} | old_emails)
-        dirty = refresh_contacts(connection, emails, rules, now, sync_run=sync_run)
+        dirty = refresh_contacts(connection, emails, rules, now, sync_run=sync_run) if emails else set()
         for (obs, _), result in zip(items, results, strict=True):
             # The contact this booking now belongs to (an older observation may carry an older email).
-            result.contact_dirty = rows[obs.invitee_uri].email in dirty
+            result.contact_dirty = not result.suppressed and rows[obs.invitee_uri].email in dirty
     return results
+
+
+def _suppressed(connection: Connection, items: Sequence[tuple[Observation, str | None]]) -> set[int]:
+    """Positions of the observations an erasure suppresses (one query for the batch)."""
+    forgotten = Suppression.forgotten(connection, {obs.email for obs, _ in items})
+    return {
+        i
+        for i, (obs, _) in enumerate(items)
+        if obs.email in forgotten and made_before(obs.created_at, forgotten[obs.email])
+    }
+
+
+def made_before(created_at: datetime | None, forgotten_at: datetime) -> bool:
+    """Whether a booking predates its invitee's erasure, so it is never applied again.
+
+    A booking whose creation time is unknown counts as made before: an erased person comes back
+    only through a booking Calendly dates after the erasure.
+    """
+    return created_at is None or created_at < forgotten_at
 
 
 def _queue_events(

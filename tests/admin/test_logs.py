@@ -28,3 +28,55 @@ def test_delivery_actions_reprocess_and_mark_ignored(admin_client, populated):
     resp = admin_client.post(url, {"action": "mark_ignored", "_selected_action": [delivery.pk]}, follow=True)
     delivery.refresh_from_db()
     assert delivery.status == "ignored" and "marked ignored" in resp.content.decode()
+
+
+def test_forget_asks_first_then_erases_the_selected_people(client, connection, sims, book):
+    """The contacts' "Forget" action: a confirmation page, then forget_invitee on each contact's connection."""
+    from django.contrib.auth.models import Permission, User
+    from django.core.management import call_command
+
+    from calendly_sync.models import Contact, Suppression
+    from tests.privacy.test_erasure import holding
+
+    _, brevo_sim = sims
+    book("levi@example.com")
+    book("ana@example.com")
+    call_command("sync_calendly")
+    levi = Contact.objects.get(email="levi@example.com")
+    user = User.objects.create_user("operator", password="x", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            codename__in=["view_contact", "change_contact"], content_type__app_label="calendly_sync"
+        )
+    )
+    client.force_login(user)
+    url = reverse("admin:calendly_sync_contact_changelist")
+    resp = client.get(url)
+    assert "forget" not in {name for name, _ in resp.context["action_form"].fields["action"].choices}
+    user.user_permissions.add(Permission.objects.get(codename="delete_contact"))
+
+    page = client.post(url, {"action": "forget", "_selected_action": [levi.pk]})
+    assert page.status_code == 200 and "Forget these people?" in page.content.decode()
+    assert "levi@example.com" in page.content.decode() and holding("levi@example.com")  # nothing done yet
+
+    done = client.post(
+        url, {"action": "forget", "_selected_action": [levi.pk], "confirm": "yes", "brevo": "delete"}, follow=True
+    )
+    assert done.status_code == 200
+    [message] = [str(m) for m in done.context["messages"]]
+    assert "erasure " in message and "Brevo (default): contact deleted" in message and "levi" not in message
+    assert holding("levi@example.com") == []
+    assert brevo_sim.get_contact("levi@example.com") is None and brevo_sim.get_contact("ana@example.com")
+    assert Suppression.objects.get().connection == connection
+
+
+def test_forget_reports_a_contact_that_is_no_address(admin_client, populated):
+    from calendly_sync.models import Contact
+
+    broken = Contact.objects.create(connection=populated, email="no-address-here")
+    url = reverse("admin:calendly_sync_contact_changelist")
+    resp = admin_client.post(
+        url, {"action": "forget", "_selected_action": [broken.pk], "confirm": "yes", "brevo": "keep"}, follow=True
+    )
+    assert resp.status_code == 200 and "Not an email address" in resp.content.decode()
+    assert Contact.objects.filter(pk=broken.pk).exists()

@@ -380,3 +380,16 @@ def test_session_is_injectable_and_headers_are_sent(make_brevo_client, brevo_sim
     assert req.headers["api-key"] == SANDBOX_API_KEY
     assert req.headers["accept"] == "application/json"
     assert req.headers["content-type"] == "application/json"
+
+
+def test_delete_contact_by_email(brevo_client, brevo_sim):
+    """``DELETE /contacts/{email}?identifierType=email_id``: a plus-address or an all-digit local part is an email."""
+    for email in ("Levi+Calendly@Example.com", "12345@example.com"):
+        brevo_client.upsert_contact(email)
+        brevo_client.delete_contact(email)
+        assert brevo_sim.get_contact(email.lower()) is None
+        with pytest.raises(BrevoNotFound):
+            brevo_client.delete_contact(email)
+    deletes = [r for r in brevo_sim.requests if r.method == "DELETE"]
+    assert [r.path for r in deletes[:2]] == ["/v3/contacts/levi%2Bcalendly%40example.com"] * 2
+    assert {r.q("identifierType") for r in deletes} == {"email_id"}

@@ -28,6 +28,7 @@ SCOPE_SE_W = ("scheduled_events:write",)
 SCOPE_LINKS = ("scheduling_links:write",)
 SCOPE_WH_R = ("webhooks:read",)
 SCOPE_WH_W = ("webhooks:write",)
+SCOPE_DC_W = ("data_compliance:write",)
 
 
 @dataclass

@@ -32,6 +32,7 @@ from calendly_sync.sandbox.calendly import seeding
 from calendly_sync.sandbox.calendly.auth import (
     SANDBOX_TOKEN,
     SCOPE_AVAIL,
+    SCOPE_DC_W,
     SCOPE_ET,
     SCOPE_LINKS,
     SCOPE_ORGS,
@@ -44,6 +45,7 @@ from calendly_sync.sandbox.calendly.auth import (
     has_scope,
 )
 from calendly_sync.sandbox.calendly.control import ControlRoutes
+from calendly_sync.sandbox.calendly.data_compliance import DataComplianceRoutes
 from calendly_sync.sandbox.calendly.event_types import EventTypeRoutes
 from calendly_sync.sandbox.calendly.oauth import (
     SANDBOX_CLIENT_ID,
@@ -75,7 +77,14 @@ ApiHandler = Callable[[Request, Caller, Outgoing], Response]  # an API route beh
 
 # ---------------------------------------------------------------------------------------------
 class CalendlySim(
-    ControlRoutes, OAuthServer, SubscriptionRoutes, SchedulingRoutes, ScheduledEventRoutes, EventTypeRoutes, UserRoutes
+    ControlRoutes,
+    OAuthServer,
+    SubscriptionRoutes,
+    SchedulingRoutes,
+    ScheduledEventRoutes,
+    EventTypeRoutes,
+    UserRoutes,
+    DataComplianceRoutes,
 ):
     """Calendly API v2 + OAuth, in-process. See the module docstring for why."""
 
@@ -114,7 +123,8 @@ class CalendlySim(
         self.delivery_timeout = delivery_timeout
         self.token_requests_per_minute = token_requests_per_minute
         self.max_available_days = max_available_days
-        self.plan = plan  # "free" → plan-gated webhook events get 403
+        self.plan = plan  # "free" → plan-gated webhook events get 403; "enterprise" → data compliance
+        self.invitee_deletions = []
         # POST /invitees quotas: "trial", "paid" (non-Enterprise) or "enterprise"; None = no quota
         self.invitee_tier = invitee_tier
         self._invitee_calls = {}
@@ -223,6 +233,7 @@ class CalendlySim(
         a("GET", "/webhook_subscriptions/{uuid}", SCOPE_WH_R, self._h_get_sub)
         a("DELETE", "/webhook_subscriptions/{uuid}", SCOPE_WH_W, self._h_delete_sub)
         a("GET", "/sample_webhook_data", SCOPE_WH_R, self._h_sample)
+        a("POST", "/data_compliance/deletion/invitees", SCOPE_DC_W, self._h_delete_invitee_data)
         self.route("GET", "/oauth/authorize", self._h_authorize_page)
         self.route("POST", "/oauth/authorize", self._h_authorize_decide)
         self.route("POST", "/oauth/token", self._h_token)

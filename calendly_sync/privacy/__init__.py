@@ -1,0 +1,1 @@
+"""Personal data: erasing a person on request (``erasure``), keeping the rest only as long as needed (``retention``)."""
