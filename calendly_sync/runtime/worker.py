@@ -5,6 +5,10 @@ It calls the same functions as the Celery tasks (:func:`calendly_sync.runtime.dr
 every ``SWEEP_INTERVAL`` seconds retries what is due and picks up what a crash left pending, so a
 Brevo outage heals with no command and no extra service. Which of the two runs is decided in
 :mod:`calendly_sync.tasks`.
+
+Long work never runs in this thread: the hourly subscription check only *queues* the gap backfill
+it asks for, and the sweep wakes the job thread (:mod:`calendly_sync.runtime.jobs`) when a job
+waits, such as one queued before a restart.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from django.db import close_old_connections, connection
 from calendly_sync.inbox.deliveries import BATCH_SIZE
 from calendly_sync.inbox.subscriptions import check_all
 from calendly_sync.runtime.drain import drain, sweep
+from calendly_sync.runtime.jobs import has_work, job_runner
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,7 @@ RETRY_AFTER_FAILURE = 1.0  # seconds until a sweep after a step failed (doubling
 BUSY_ARRIVALS = 15  # deliveries accepted …
 BUSY_WINDOW = 0.3  # … within this many seconds: a burst (50/s in one server process)
 SUBSCRIPTION_CHECK_INTERVAL = 3600.0
+FIRST_SUBSCRIPTION_CHECK = 60.0  # seconds after start: let the server settle first
 
 
 class EmbeddedWorker:
@@ -71,7 +77,7 @@ class EmbeddedWorker:
 
     def _run(self) -> None:
         next_sweep = time.monotonic()  # at start-up: pick up what a crash or a restart left pending
-        next_subscription_check = time.monotonic() + 60.0  # not at start-up: let the server settle
+        next_subscription_check = time.monotonic() + FIRST_SUBSCRIPTION_CHECK
         failures = 0  # steps failed in a row
         while not self.stopping.is_set():
             try:
@@ -94,6 +100,8 @@ class EmbeddedWorker:
                 if time.monotonic() >= next_sweep:  # on time even when deliveries never stop coming
                     next_sweep = time.monotonic() + self.sweep_interval
                     sweep(background=True, busy=self.busy)
+                    if has_work():  # queued before a restart, or left by a process that died
+                        job_runner().wake()
                 if time.monotonic() >= next_subscription_check:
                     next_subscription_check = time.monotonic() + SUBSCRIPTION_CHECK_INTERVAL
                     for line in check_all():
