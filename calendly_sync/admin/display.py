@@ -97,7 +97,10 @@ class SyncJob(Protocol):
 
 def window_share(since: datetime | None, until: datetime | None, position: str | None) -> int | None:
     """How far ``position`` (an event's start time) is into the window, in percent; None if unknown."""
-    at = parse_datetime(position) if position else None
+    try:
+        at = parse_datetime(position) if position else None
+    except ValueError:  # well formed but impossible (month 13): as unknown as none at all
+        at = None
     if at is None or since is None or until is None or until <= since:
         return None
     share = (at - since) / (until - since)
