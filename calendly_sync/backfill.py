@@ -360,7 +360,8 @@ def _active_run(connection: Connection) -> SyncRun | None:
 
 def _queue(connection: Connection, run: SyncRun) -> SyncRun:
     """Store a queued job and hand it over after the commit; :class:`SyncBusy` if one is active."""
-    recover_stale()  # a job whose process died must not block this one
+    for resumed in recover_stale():  # a job whose process died: queued again to resume, and handed over
+        job_queued(resumed)
     active = _active_run(connection)
     if active is not None:
         raise SyncBusy(active)
