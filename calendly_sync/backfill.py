@@ -443,23 +443,18 @@ def queue_gap_backfill(connection: Connection, since: datetime) -> SyncRun:
 
 @executor
 def execute_job(run: SyncRun) -> None:
-    """Run a claimed job (the job runner calls this, in a job thread or a Celery task)."""
-    connection = run.connection
-    try:
-        if run.trigger == SyncRun.Trigger.RESYNC:
-            resync_contacts(connection, run)
-            return
-        options = BackfillOptions(
-            since=run.since,
-            until=run.until,
-            event_type=(run.options or {}).get("event_type"),
-            with_events=bool((run.options or {}).get("with_events")),
-            trigger=run.trigger,
-        )
-        run_backfill(connection, options, job=run)
-    except Exception as exc:
-        connection.record_error(f"sync run #{run.pk} failed: {exc}")
-        raise
+    """Run a claimed job (the job runner calls this, in a job thread or a Celery task; it records a failure)."""
+    if run.trigger == SyncRun.Trigger.RESYNC:
+        resync_contacts(run.connection, run)
+        return
+    options = BackfillOptions(
+        since=run.since,
+        until=run.until,
+        event_type=(run.options or {}).get("event_type"),
+        with_events=bool((run.options or {}).get("with_events")),
+        trigger=run.trigger,
+    )
+    run_backfill(run.connection, options, job=run)
 
 
 def resync_contacts(connection: Connection, run: SyncRun) -> None:

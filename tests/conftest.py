@@ -170,7 +170,7 @@ def job_thread(settings: Any) -> Iterator[Any]:
     settings.CONNECTOR_EMBEDDED_WORKER = True
     runner = job_runner()
     yield runner
-    runner.stop()
+    assert runner.stop(timeout=60.0), "the job thread was still running a job after the test"
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from django.db import close_old_connections
+from django.db import OperationalError, close_old_connections
 
 from calendly_sync.models import WebhookDelivery
 from calendly_sync.sandbox.signing import build_delivery, sign
@@ -19,11 +19,22 @@ KEY = "test-signing-key"
 
 
 def wait_until(predicate, timeout: float = 20.0, what: str = "condition") -> None:
-    """Poll a condition with a deadline (the work happens in another thread or process)."""
+    """Poll a condition with a deadline (the work happens in another thread or process).
+
+    The test database on SQLite is an in-memory one with a shared cache, where a read of a table
+    another thread is writing fails at once ("database table is locked") instead of waiting: that
+    is a "not yet", polled again.
+    """
     deadline = time.monotonic() + timeout
     while True:
         close_old_connections()
-        if predicate():
+        try:
+            met = predicate()
+        except OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            met = False
+        if met:
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")

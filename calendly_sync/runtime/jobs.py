@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -38,6 +38,7 @@ JOB_HEARTBEAT = 10.0  # seconds between two heartbeats of a running job (a threa
 JOB_STALE_AFTER = 120.0  # a running job whose heartbeat is older than this has lost its process
 JOB_MAX_ATTEMPTS = 3  # a job whose process died this many times is failed, not started again
 JOB_POLL = 30.0  # the embedded runner looks for queued and stale jobs this often when nobody wakes it
+RETRY_AFTER_FAILURE = 1.0  # seconds until the runner tries again after a step failed (doubling, up to JOB_POLL)
 JOB_THREAD_NAME = "calendly-sync-jobs"
 
 BUSY = "busy"  # outcome: another job of the same connection is running; this one stays queued
@@ -84,7 +85,10 @@ def run_job(run_id: int, runner: str) -> str:
     """Claim the job and run it here; the outcome is its final status, :data:`BUSY` or :data:`GONE`.
 
     Never raises for the job's own failure: that is the row's ``failed`` status and readable error
-    (the executor's exception, as ``Type: message``), which the admin shows.
+    (the executor's exception, as ``Type: message``), which the admin shows, also as its
+    connection's last error. A failure of the database rather than of the job (SQLite's "database
+    is locked" under load, a dropped connection, a deadlock) queues it again to resume from its
+    checkpoint (outcome ``queued``), up to :data:`JOB_MAX_ATTEMPTS` starts.
     """
     run = claim(run_id, runner)
     if isinstance(run, str):
@@ -95,10 +99,15 @@ def run_job(run_id: int, runner: str) -> str:
         with heartbeat(run.pk):
             _executor(run)
     except Exception as exc:  # noqa: BLE001 - recorded on the row; the runner goes on with the next job
-        log.warning("sync run %s failed: %s: %s", run_id, type(exc).__name__, exc)
-        SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.RUNNING).update(
-            status=SyncRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:10000], finished_at=timezone.now()
-        )
+        error = f"{type(exc).__name__}: {exc}"[:10000]
+        connection.close_if_unusable_or_obsolete()  # after a database error, a fresh connection
+        if isinstance(exc, (OperationalError, InterfaceError)) and run.attempts < JOB_MAX_ATTEMPTS:
+            log.warning("sync run %s: database error, queued again to resume: %s", run_id, error)
+            if _settle(run_id, SyncRun.Status.QUEUED, f"resumed from its checkpoint after a database error: {error}"):
+                return str(SyncRun.Status.QUEUED)
+        log.warning("sync run %s failed: %s", run_id, error)
+        _settle(run_id, SyncRun.Status.FAILED, error)
+        run.connection.record_error(f"sync run #{run_id} failed: {error}")
     status = SyncRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
     if status == SyncRun.Status.RUNNING:  # the executor returned without saying how it ended
         SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.RUNNING).update(
@@ -106,6 +115,21 @@ def run_job(run_id: int, runner: str) -> str:
         )
         status = SyncRun.Status.COMPLETED
     return str(status)
+
+
+def _settle(run_id: int, status: str, error: str) -> bool:
+    """End a job that raised, as failed or queued again, whatever its executor wrote meanwhile."""
+    try:
+        with transaction.atomic():
+            return bool(
+                SyncRun.objects.filter(pk=run_id, status__in=[SyncRun.Status.RUNNING, SyncRun.Status.FAILED]).update(
+                    status=status,
+                    error=error,
+                    finished_at=None if status == SyncRun.Status.QUEUED else timezone.now(),
+                )
+            )
+    except IntegrityError:  # queued again: another job of its kind waits already
+        return False
 
 
 @contextmanager
@@ -243,29 +267,42 @@ class JobRunner:
         self.start()
         self.wakeup.set()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop after the job it runs, if any; whether the thread ended within ``timeout``."""
         self.stopping.set()
         self.wakeup.set()
-        if self.thread is not None:
-            self.thread.join(timeout)
-        self.thread = None
+        thread, self.thread = self.thread, None
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
 
     def _run(self) -> None:
+        failures = 0  # steps failed in a row
         while not self.stopping.is_set():
             self.wakeup.clear()  # a wake from now on is seen by the wait below
+            wait = self.poll
             try:
                 close_old_connections()
                 recover_stale()
                 name = runner_name()
-                for run_id in queued_ids():
-                    if self.stopping.is_set():
-                        break
-                    run_job(run_id, name)
-            except Exception:  # never let the thread die: the next poll tries again
+                ran = True
+                while ran and not self.stopping.is_set():  # again while jobs end: others may wait on them
+                    ran = False
+                    for run_id in queued_ids():
+                        if self.stopping.is_set():
+                            break
+                        ran = run_job(run_id, name) not in (BUSY, GONE) or ran
+                failures = 0
+            except Exception:  # never let the thread die: try again soon
+                # A transient error (SQLite "database is locked" under load, a dropped connection)
+                # must not leave a job waiting a whole poll; one that persists backs off.
                 log.exception("job runner step failed")
+                failures += 1
+                wait = min(self.poll, RETRY_AFTER_FAILURE * 2 ** (failures - 1))
             finally:
                 close_old_connections()
-            self.wakeup.wait(self.poll)
+            self.wakeup.wait(wait)
         connection.close()
 
 

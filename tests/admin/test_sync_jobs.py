@@ -73,6 +73,7 @@ def test_sync_now_returns_before_the_backfill_and_the_job_page_shows_its_progres
     # Finished: the button queues the next one.
     resp = admin_client.post(button, follow=True)
     assert "queued as" in messages_html(resp) and SyncRun.objects.count() == 2
+    wait_until(lambda: not SyncRun.objects.filter(status__in=["queued", "running"]).exists(), what="the second job")
 
 
 @pytest.mark.django_db

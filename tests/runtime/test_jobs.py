@@ -223,3 +223,45 @@ def test_the_embedded_worker_wakes_the_job_thread_for_a_job_queued_before_a_rest
         worker.stop()
     assert "thread calendly-sync-jobs" in SyncRun.objects.get(pk=run.pk).runner
     assert brevo_sim.get_contact("levi@example.com") is not None
+
+
+def test_a_database_error_queues_the_job_again_and_it_resumes(connection, sims, book, monkeypatch):
+    from django.db import OperationalError
+
+    book("levi@example.com")
+    real = jobs._executor
+    assert real is not None
+    calls: list[int] = []
+
+    def locked_once(run: SyncRun) -> object:
+        calls.append(run.pk)
+        if len(calls) == 1:
+            raise OperationalError("database table is locked: calendly_sync_syncrun")  # SQLite under load
+        return real(run)
+
+    monkeypatch.setattr(jobs, "_executor", locked_once)
+    run = queue_sync(connection)
+    assert run_queued("runner") == [(run.pk, "queued")]
+    run.refresh_from_db()
+    assert run.status == "queued" and run.error.startswith("resumed from its checkpoint after a database error")
+    assert run_queued("runner") == [(run.pk, "completed")]
+    run.refresh_from_db()
+    assert (run.attempts, run.error) == (2, "")
+    connection.refresh_from_db()
+    assert connection.last_error == ""  # the database's hiccup is not the connection's fault
+
+
+def test_a_job_that_keeps_hitting_database_errors_fails_after_its_attempts(connection, monkeypatch):
+    from django.db import OperationalError
+
+    def always_locked(run: SyncRun) -> object:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(jobs, "_executor", always_locked)
+    run = queue_sync(connection)
+    outcomes = [run_queued("runner") for _ in range(jobs.JOB_MAX_ATTEMPTS)]
+    assert outcomes[-1] == [(run.pk, "failed")] and all(o == [(run.pk, "queued")] for o in outcomes[:-1])
+    run.refresh_from_db()
+    assert run.error == "OperationalError: database is locked"
+    connection.refresh_from_db()
+    assert f"sync run #{run.pk} failed: OperationalError: database is locked" in connection.last_error

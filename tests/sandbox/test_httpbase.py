@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
 from calendly_sync.sandbox.httpbase import Fault, Response, SimServer
-from tests.test_tasks import wait_until
 
 
 def test_a_held_request_waits_until_released_then_goes_through():
@@ -18,7 +18,10 @@ def test_a_held_request_waits_until_released_then_goes_through():
     server.inject(Fault("hold", route=r"^GET /ping$", release=release, seconds=10, times=1))
     with server, ThreadPoolExecutor(1) as pool:
         pending = pool.submit(requests.get, f"{server.url}/ping", timeout=15)
-        wait_until(lambda: server.count(r"^GET /ping$") == 1, what="the request to arrive")
+        deadline = time.monotonic() + 10
+        while server.count(r"^GET /ping$") < 1:  # the request arrives
+            assert time.monotonic() < deadline, "the request never arrived"
+            time.sleep(0.01)
         assert not pending.done()  # arrived, and held
         release.set()
         assert pending.result(timeout=10).json() == {"pong": True}
