@@ -342,7 +342,7 @@ def start_run(connection: Connection, options: BackfillOptions, runner: str = ""
 def _save_running(run: SyncRun, fields: list[str] | None = None) -> None:
     try:
         with transaction.atomic():
-            run.save(update_fields=fields) if fields else run.save()
+            run.save(update_fields=fields)  # None: every field (a new row)
     except IntegrityError:  # one_running_sync_per_connection
         active = _active_run(run.connection)
         if active is None:

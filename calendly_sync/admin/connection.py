@@ -417,6 +417,8 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
                 f"{conn.name}: {result.action} {result.scope}-scope subscription → {result.url}",
                 messages.SUCCESS,
             )
+            if result.backfill:  # a recreated subscription: what it missed is fetched by a sync job
+                self.message_user(request, f"{conn.name}: {result.backfill}", messages.INFO)
 
     @admin.action(description="Recompute and resend every contact (in the background)", permissions=["change"])
     def resync_contacts(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:

@@ -132,3 +132,23 @@ def test_a_view_only_user_sees_the_jobs_but_cannot_start_one(connection, sims):
     resp = client.post(reverse("admin:calendly_sync_connection_sync_now", args=[connection.pk]))
     assert resp.status_code == 403
     assert SyncRun.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_repairing_a_disabled_subscription_queues_its_gap_backfill_instead_of_running_it(
+    admin_client, connection, sims, book, settings
+):
+    from calendly_sync.inbox.subscriptions import ensure_subscription
+
+    calendly_sim, _ = sims
+    settings.SITE_URL = "https://connector.example.com"
+    ensure_subscription(connection)
+    book("missed@example.com")
+    calendly_sim.disable_subscription(next(iter(calendly_sim.subscriptions.values()))["uri"])
+    resp = admin_client.post(
+        changelist(), {"action": "register_webhooks", "_selected_action": [connection.pk]}, follow=True
+    )
+    run = SyncRun.objects.get()
+    assert run.trigger == "gap-backfill" and run.status == "queued"
+    assert f"queued as sync run #{run.pk}" in messages_html(resp)
+    assert calendly_sim.count(r"^GET /scheduled_events$") == 0  # not in the request
