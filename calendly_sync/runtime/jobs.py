@@ -100,7 +100,8 @@ def run_job(run_id: int, runner: str) -> str:
             _executor(run)
     except Exception as exc:  # noqa: BLE001 - recorded on the row; the runner goes on with the next job
         error = f"{type(exc).__name__}: {exc}"[:10000]
-        connection.close_if_unusable_or_obsolete()  # after a database error, a fresh connection
+        if not connection.in_atomic_block:  # after a database error, a fresh connection (not a caller's)
+            connection.close_if_unusable_or_obsolete()
         if isinstance(exc, (OperationalError, InterfaceError)) and run.attempts < JOB_MAX_ATTEMPTS:
             log.warning("sync run %s: database error, queued again to resume: %s", run_id, error)
             if _settle(run_id, SyncRun.Status.QUEUED, f"resumed from its checkpoint after a database error: {error}"):
