@@ -4,6 +4,10 @@ Doors (the webhook view, the admin) hand work over with :func:`dispatch_delivery
 :func:`reprocess`; with ``CELERY_BROKER_URL`` set it becomes a Celery task, otherwise the embedded
 worker thread of this server process takes it. Either way the same functions run:
 :func:`calendly_sync.runtime.drain.drain` and :func:`~calendly_sync.runtime.drain.sweep`.
+
+Sync jobs (a backfill, a resync: :mod:`calendly_sync.runtime.jobs`) go the same way with
+:func:`dispatch_job`: a Celery task, or this process's job thread (not the drain's thread).
+Commands run the jobs they queue in the foreground instead (:func:`jobs_in_foreground`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 
 from celery import shared_task
@@ -19,9 +25,10 @@ from django.utils import timezone
 
 from calendly_sync.conf import app_settings
 from calendly_sync.inbox.subscriptions import check_all
-from calendly_sync.models import WebhookDelivery
+from calendly_sync.models import SyncRun, WebhookDelivery
 from calendly_sync.privacy.retention import purge
 from calendly_sync.runtime.drain import drain, sweep
+from calendly_sync.runtime.jobs import BUSY, job_runner, queued_ids, recover_stale, run_job, runner_name
 from calendly_sync.runtime.worker import embedded_worker
 
 log = logging.getLogger(__name__)
@@ -116,7 +123,9 @@ def process_delivery_task(delivery_id: int) -> str:
 
 @shared_task(name="calendly_sync.sweep")
 def sweep_task() -> dict[str, int]:
-    return sweep()
+    counts = sweep()
+    counts["jobs"] = len(recover_jobs())
+    return counts
 
 
 @shared_task(name="calendly_sync.check_subscriptions")
@@ -128,3 +137,81 @@ def check_subscriptions_task() -> list[str]:
 def purge_task() -> dict[str, int]:
     """The retention purge (Celery beat, hourly; the embedded worker runs it itself)."""
     return purge()
+
+
+# -- sync jobs ------------------------------------------------------------------------------------
+_foreground = threading.local()
+
+
+def dispatch_job(run_id: int) -> None:
+    """Hand a queued sync job to whoever runs jobs here: a Celery task, or this process's job thread.
+
+    Never raises: the job is stored as ``queued``, so an unreachable broker leaves it for beat's
+    sweep (:func:`sweep_task` queues every waiting job again), and the job thread finds it at its
+    next look. Without a broker and without the embedded worker nothing runs it automatically:
+    ``sync_calendly --run-queued`` does.
+    """
+    if broker_configured():
+        try:
+            run_job_task.apply_async((run_id,))
+        except Exception as exc:  # noqa: BLE001 - any broker failure: the sweep queues it again
+            log.warning("sync run %s queued, not sent (%s: %s): a sweep sends it", run_id, type(exc).__name__, exc)
+    elif app_settings.CONNECTOR_EMBEDDED_WORKER:
+        job_runner().wake()
+
+
+def job_queued(run_id: int) -> None:
+    """A door queued this job: run it in the foreground (in a command) or hand it over after the commit."""
+    pending = getattr(_foreground, "ids", None)
+    if pending is not None:
+        pending.append(run_id)
+    else:
+        transaction.on_commit(partial(dispatch_job, run_id))
+
+
+@contextmanager
+def jobs_in_foreground() -> Iterator[list[tuple[int, str]]]:
+    """In a command, the jobs queued inside this block run in this thread when it ends.
+
+    A command is not a request: it may wait, and it must, since a thread it started would die
+    with it. Yields the list it fills with ``(run id, outcome)``. A job that must wait for another
+    job of its connection stays queued for the server's job runner (or Celery).
+    """
+    previous = getattr(_foreground, "ids", None)
+    ids: list[int] = []
+    _foreground.ids = ids
+    done: list[tuple[int, str]] = []
+    try:
+        yield done
+    finally:
+        _foreground.ids = previous
+    for run_id in ids:
+        outcome = run_job(run_id, runner_name("command"))
+        if outcome == BUSY:
+            dispatch_job(run_id)
+        done.append((run_id, outcome))
+
+
+@shared_task(name="calendly_sync.run_sync_job", acks_late=True)
+def run_job_task(run_id: int) -> str:
+    """Run a queued sync job in this worker; when it ends, hand over the next one of its connection.
+
+    A job that must wait for another job of its connection (busy) is not retried here: the one
+    running hands it over when it ends, and beat's sweep is the backstop. A redelivered message
+    (the broker's visibility timeout, a worker lost) finds the job taken and does nothing.
+    """
+    outcome = run_job(run_id, runner_name(f"celery task {run_job_task.request.id}"))
+    connection_id = SyncRun.objects.filter(pk=run_id).values_list("connection_id", flat=True).first()
+    if outcome != BUSY and connection_id is not None:
+        for waiting in queued_ids(connection_id)[:1]:
+            dispatch_job(waiting)
+    return outcome
+
+
+def recover_jobs() -> list[int]:
+    """Resume jobs whose process died, and hand every queued job over again (beat's backstop)."""
+    recover_stale()
+    waiting = queued_ids()
+    for run_id in waiting:
+        dispatch_job(run_id)
+    return waiting

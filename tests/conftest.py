@@ -175,3 +175,29 @@ def book(sims: tuple[Any, Any], event_types: dict[str, dict[str, Any]]):  # type
         )
 
     return _book
+
+
+@pytest.fixture
+def job_thread(settings: Any) -> Iterator[Any]:
+    """This process's sync-job thread, as a server without a broker runs it (stopped after the test)."""
+    from calendly_sync.runtime.jobs import job_runner
+
+    settings.CELERY_BROKER_URL = None
+    settings.CONNECTOR_EMBEDDED_WORKER = True
+    runner = job_runner()
+    yield runner
+    assert runner.stop(timeout=60.0), "the job thread was still running a job after the test"
+
+
+@pytest.fixture
+def calendly_held(sims: tuple[Any, Any]) -> Iterator[Any]:
+    """Calendly's ``GET /scheduled_events`` waits until the test sets the event it gets (set at the end regardless)."""
+    import threading
+
+    from calendly_sync.sandbox.httpbase import Fault
+
+    calendly_sim, _ = sims
+    release = threading.Event()
+    calendly_sim.inject(Fault("hold", route=r"^GET /scheduled_events$", release=release, times=None))
+    yield release
+    release.set()

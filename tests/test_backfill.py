@@ -282,7 +282,9 @@ def test_an_unknown_event_type_is_an_error_naming_the_known_ones(connection, sim
         sync("--event-type", "Nope")
     message = str(error.value)
     assert "'Nope'" in message and "Discovery Call" in message and "Product Demo" in message
-    assert SyncRun.objects.count() == 0  # nothing ran
+    calendly_sim, _ = sims
+    assert calendly_sim.count(r"^GET /scheduled_events$") == 0  # nothing was read, nothing synced
+    assert list(SyncRun.objects.values_list("status", flat=True)) == ["failed"]  # the run says why
     # the name, the URI and the slug all select one
     for chosen in ("Product Demo", event_types["demo"]["uri"], event_types["demo"]["slug"]):
         sync("--event-type", chosen)

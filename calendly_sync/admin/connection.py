@@ -25,20 +25,20 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from calendly_sync import crypto
 from calendly_sync.admin.bases import ModelAdmin, ModelForm
-from calendly_sync.admin.display import LastErrorColumn, StatusBadgeColumn
+from calendly_sync.admin.display import LastErrorColumn, StatusBadgeColumn, status_badge, sync_progress
 from calendly_sync.admin.mappings import EventTypeMappingInline, FieldMappingInline
-from calendly_sync.backfill import BackfillOptions, run_backfill
+from calendly_sync.backfill import SyncBusy, queue_resync, queue_sync
 from calendly_sync.calendly.errors import CalendlyError
 from calendly_sync.connect import catalog
 from calendly_sync.credentials.tokens import disconnect
 from calendly_sync.doctor import quick_check
 from calendly_sync.inbox import rejections
 from calendly_sync.inbox.subscriptions import callback_url, delete_subscriptions, ensure_subscription
-from calendly_sync.models import Connection, Contact, WebhookRejection
-from calendly_sync.sync.projection import refresh_all_contacts
+from calendly_sync.models import Connection, SyncRun, WebhookRejection
 
 SECRET_FIELDS = ("access_token", "refresh_token", "webhook_signing_key", "previous_signing_key", "brevo_api_key")
 
@@ -135,9 +135,11 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
         "updated_at",
         "webhook_url",
         "catalog_summary",
+        "sync_jobs",
     )
     fieldsets = (
         (None, {"fields": ("name", "enabled", "status", "last_error", "last_error_at")}),
+        ("Sync jobs", {"fields": ("sync_jobs", "last_synced_at")}),
         (
             "Calendly",
             {
@@ -181,7 +183,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
         ),
         ("Catalog (what the mappings below offer)", {"fields": ("catalog_summary", "catalog_loaded_at")}),
         ("Secrets", {"classes": ("collapse",), "fields": ("clear_secrets",)}),
-        ("Times", {"classes": ("collapse",), "fields": ("last_synced_at", "created_at", "updated_at")}),
+        ("Times", {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),
     )
     raw_id_fields = ("owner",)
     inlines = [EventTypeMappingInline, FieldMappingInline]
@@ -202,6 +204,11 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
                 "<path:object_id>/reload-catalog/",
                 self.admin_site.admin_view(self.reload_catalog_view),
                 name=f"{app_label}_{model_name}_reload_catalog",
+            ),
+            path(
+                "<path:object_id>/sync-now/",
+                self.admin_site.admin_view(self.sync_now_view),
+                name=f"{app_label}_{model_name}_sync_now",
             ),
             *super().get_urls(),
         ]
@@ -256,6 +263,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
                     "show_reconnect": self.can_reconnect(obj),
                     "reconnect_calendly_url": self.connect_url(obj),
                     "reload_catalog_url": reverse("admin:calendly_sync_connection_reload_catalog", args=[obj.pk]),
+                    "sync_now_url": reverse("admin:calendly_sync_connection_sync_now", args=[obj.pk]),
                 }
             )
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
@@ -268,6 +276,41 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
             raise PermissionDenied
         self._report_catalog(request, conn)
         return HttpResponseRedirect(reverse("admin:calendly_sync_connection_change", args=[conn.pk]))
+
+    def sync_now_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The change page's "Sync now" button: the same as the list's action, for this connection."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        conn = get_object_or_404(Connection, pk=object_id)
+        if not self.has_change_permission(request, conn):
+            raise PermissionDenied
+        self._queue_sync(request, conn)
+        return HttpResponseRedirect(reverse("admin:calendly_sync_connection_change", args=[conn.pk]))
+
+    def _queue_sync(self, request: HttpRequest, conn: Connection, *, resync: bool = False) -> None:
+        """Queue the job and say where to watch it; the request never waits for Calendly or Brevo."""
+        queue = queue_resync if resync else queue_sync
+        try:
+            run = queue(conn, requested_by=request.user.get_username())
+        except SyncBusy as busy:
+            self.message_user(
+                request,
+                format_html('{}: {} (<a href="{}">see run #{}</a>).', conn.name, busy, _run_url(busy.run), busy.run.pk),
+                messages.WARNING,
+            )
+            return
+        what = "recompute and resend every contact" if resync else "sync"
+        self.message_user(
+            request,
+            format_html(
+                '{}: {} queued as <a href="{}">run #{}</a>; it runs in the background, its page shows its progress.',
+                conn.name,
+                what,
+                _run_url(run),
+                run.pk,
+            ),
+            messages.SUCCESS,
+        )
 
     def _report_catalog(self, request: HttpRequest, conn: Connection) -> None:
         try:
@@ -352,16 +395,10 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
             ok, message = quick_check(conn)
             self.message_user(request, f"{conn.name}: {message}", messages.SUCCESS if ok else messages.ERROR)
 
-    @admin.action(description="Sync now (backfill the default window)", permissions=["change"])
+    @admin.action(description="Sync now (backfill the default window, in the background)", permissions=["change"])
     def sync_now(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         for conn in queryset:
-            try:
-                report = run_backfill(conn, BackfillOptions(trigger="admin"))
-            except Exception as exc:  # noqa: BLE001 - shown to the operator and kept; the other connections go on
-                conn.record_error(str(exc))
-                self.message_user(request, f"{conn.name}: sync failed: {exc}", messages.ERROR)
-                continue
-            self.message_user(request, f"{conn.name}: {report.summary_line()}", messages.SUCCESS)
+            self._queue_sync(request, conn)
 
     @admin.action(description="Register (or repair) the Calendly webhook subscription", permissions=["change"])
     def register_webhooks(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
@@ -379,13 +416,42 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
                 f"{conn.name}: {result.action} {result.scope}-scope subscription → {result.url}",
                 messages.SUCCESS,
             )
+            if result.backfill:  # a recreated subscription: what it missed is fetched by a sync job
+                self.message_user(request, f"{conn.name}: {result.backfill}", messages.INFO)
 
-    @admin.action(description="Recompute and resend every contact", permissions=["change"])
+    @admin.action(description="Recompute and resend every contact (in the background)", permissions=["change"])
     def resync_contacts(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         for conn in queryset:
-            Contact.objects.filter(connection=conn).update(pushed_hash="", desired_hash="")
-            dirty = refresh_all_contacts(conn)
-            self.message_user(request, f"{conn.name}: {dirty} contacts queued for Brevo", messages.SUCCESS)
+            self._queue_sync(request, conn, resync=True)
+
+    @admin.display(description="sync jobs")
+    def sync_jobs(self, obj: Connection) -> SafeString | str:
+        """The job running or waiting now, and the last one that ended, each linked to its page."""
+        if not obj.pk:
+            return "—"
+        now = timezone.now()
+        runs = SyncRun.objects.filter(connection=obj, dry_run=False)
+        shown = list(runs.filter(status__in=SyncRun.ACTIVE).order_by("-status", "requested_at"))
+        last = runs.exclude(status__in=SyncRun.ACTIVE).order_by("-started_at").first()
+        if last is not None:
+            shown.append(last)
+        if not shown:
+            return "No sync yet: press Sync now."
+        return format_html_join(
+            "",
+            '<div><a href="{}">run #{}</a> ({}, {}): {} {}</div>',
+            (
+                (
+                    _run_url(run),
+                    run.pk,
+                    run.get_trigger_display(),
+                    f"{run.requested_at:%Y-%m-%d %H:%M}",
+                    status_badge(run.status, run.get_status_display()),
+                    sync_progress(run, now),
+                )
+                for run in shown
+            ),
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Connection]:
         return (
@@ -443,6 +509,10 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
         if not obj.pk:
             return "Saved connections get their own URL."
         return callback_url(obj)
+
+
+def _run_url(run: SyncRun) -> str:
+    return reverse("admin:calendly_sync_syncrun_change", args=[run.pk])
 
 
 def _secret_key(key: str) -> bool:

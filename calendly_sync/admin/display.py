@@ -3,14 +3,18 @@
 Every admin that lists a status or a last error goes through these two renderers, so a colour or a
 length is changed in one place. The two column mixins give a ModelAdmin the usual columns
 (``status_badge``, ``last_error_short``) for models with a ``status`` choice field and a
-``last_error`` text field.
+``last_error`` text field. :func:`sync_progress` is the one line that says how far a sync job is,
+on its own page and on its connection's.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
 
 from django.contrib import admin
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
@@ -34,6 +38,7 @@ STATUS_COLOURS: dict[str, str] = {
     "error": "#c62828",
     "failed": "#c62828",
     "interrupted": "#ef6c00",
+    "queued": "#f9a825",
     "disabled": "#757575",
 }
 UNKNOWN_STATUS_COLOUR = "#333"
@@ -74,3 +79,68 @@ class LastErrorColumn:
     @admin.display(description="last error")
     def last_error_short(self, obj: HasLastError) -> str:
         return last_error(obj.last_error)
+
+
+class SyncJob(Protocol):
+    """What :func:`sync_progress` reads of a :class:`~calendly_sync.models.SyncRun`."""
+
+    status: str
+    since: datetime | None
+    until: datetime | None
+    counts: Mapping[str, Any]
+    checkpoint: Mapping[str, Any]
+    error: str
+    requested_at: datetime
+    heartbeat_at: datetime | None
+    attempts: int
+
+
+def window_share(since: datetime | None, until: datetime | None, position: str | None) -> int | None:
+    """How far ``position`` (an event's start time) is into the window, in percent; None if unknown."""
+    try:
+        at = parse_datetime(position) if position else None
+    except ValueError:  # well formed but impossible (month 13): as unknown as none at all
+        at = None
+    if at is None or since is None or until is None or until <= since:
+        return None
+    share = (at - since) / (until - since)
+    return round(100 * min(1.0, max(0.0, share)))
+
+
+def sync_progress(run: SyncJob, now: datetime) -> str:
+    """One line on a sync job: where it stands, what it has done so far, why it failed."""
+    c = run.counts or {}
+    done = ", ".join(
+        f"{label} {c[key]}"
+        for key, label in (
+            ("pages", "pages"),
+            ("events", "events"),
+            ("invitees", "invitees"),
+            ("contacts_dirty", "contacts recomputed"),
+            ("contacts_created", "contacts created"),
+            ("contacts_updated", "updated"),
+            ("contacts_unchanged", "unchanged"),
+            ("contacts_failed", "failed"),
+            ("warnings", "warnings"),
+            ("automation_events", "automation events"),
+        )
+        if key in c
+    )
+    if run.status == "queued":
+        again = f" (to resume from its checkpoint, start {run.attempts + 1})" if run.attempts else ""
+        wait = max(0, int((now - run.requested_at).total_seconds()))
+        return f"queued {wait} s ago, waiting for a job runner{again}" + (f"; so far: {done}" if done else "")
+    if run.status == "running":
+        checkpoint = run.checkpoint or {}
+        phase = {"pushing": "sending contacts to Brevo", "recomputing": "recomputing contacts"}.get(
+            checkpoint.get("phase", ""), "reading Calendly"
+        )
+        share = window_share(run.since, run.until, checkpoint.get("position"))
+        where = f", {share}% of the window" if share is not None and phase == "reading Calendly" else ""
+        beat = f"; heartbeat {int((now - run.heartbeat_at).total_seconds())} s ago" if run.heartbeat_at else ""
+        return f"running: {phase}{where}" + (f"; {done}" if done else "") + beat
+    seconds = f" in {c['seconds']:.1f} s" if isinstance(c.get("seconds"), (int, float)) else ""
+    line = f"{run.status}{seconds}" + (f": {done}" if done else "")
+    if run.status in ("failed", "interrupted") and run.error:
+        line += f" — {last_error(run.error)}"
+    return line

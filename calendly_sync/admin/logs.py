@@ -13,13 +13,14 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from calendly_sync.admin.bases import ModelAdmin
-from calendly_sync.admin.display import LastErrorColumn, StatusBadgeColumn, last_error, status_badge
+from calendly_sync.admin.display import LastErrorColumn, StatusBadgeColumn, last_error, status_badge, sync_progress
 from calendly_sync.credentials.clients import brevo_client_for
 from calendly_sync.models import (
     AutomationEvent,
@@ -200,19 +201,59 @@ class WebhookDeliveryAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin[Web
 
 @admin.register(SyncRun)
 class SyncRunAdmin(StatusBadgeColumn, ReadOnlyAdmin[SyncRun]):
+    """Sync jobs: what was asked, by whom, where it runs, and how far it is (the page reloads while it runs)."""
+
+    change_form_template = "admin/calendly_sync/syncrun/change_form.html"
     list_display = (
-        "started_at",
+        "requested_at",
         "connection",
+        "trigger",
         "status_badge",
+        "progress",
+        "requested_by",
         "dry_run",
         "since",
         "until",
-        "counts_summary",
         "finished_at",
         "error_short",
     )
-    list_filter = ("status", "dry_run", "connection", "trigger")
-    date_hierarchy = "started_at"
+    list_filter = ("status", "trigger", "dry_run", "connection")
+    date_hierarchy = "requested_at"
+    list_select_related = ("connection",)
+    fields = (
+        "connection",
+        "trigger",
+        "status",
+        "progress",
+        "requested_by",
+        "requested_at",
+        "since",
+        "until",
+        "dry_run",
+        "runner",
+        "attempts",
+        "started_at",
+        "heartbeat_at",
+        "finished_at",
+        "counts_summary",
+        "error",
+        "options",
+        "checkpoint",
+    )
+    readonly_fields = ("progress", "counts_summary")
+
+    REFRESH_SECONDS = 5
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        run = SyncRun.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        refresh = self.REFRESH_SECONDS if run is not None and run.is_active else None
+        return super().change_view(request, object_id, form_url, {"refresh_seconds": refresh, **(extra_context or {})})
+
+    @admin.display(description="progress")
+    def progress(self, obj: SyncRun) -> str:
+        return sync_progress(obj, timezone.now())
 
     @admin.display(description="counts")
     def counts_summary(self, obj: SyncRun) -> str:

@@ -1,8 +1,9 @@
 """Webhook subscriptions: create the right one, reuse an identical one, heal a disabled one.
 
 Calendly disables a subscription after 24 h of failed deliveries and never re-enables it; it
-sends no alert. So a periodic check recreates it and backfills the gap since the last delivery
-through the same code as ``sync_calendly``: nothing is lost while the endpoint was unreachable.
+sends no alert. So a periodic check recreates it and asks for a backfill of the gap since the last
+delivery (the ``subscription_gap`` signal: the backfill queues it as a sync job, run by the same code
+as ``sync_calendly``): nothing is lost while the endpoint was unreachable.
 """
 
 from __future__ import annotations
@@ -187,13 +188,14 @@ def delete_subscriptions(
 
 
 #: Sent when a subscription was recreated after Calendly disabled or lost it, with ``connection``
-#: and ``since`` (when the gap began, with a margin): a receiver fetches what the subscription
-#: missed and returns a one-line summary. The backfill (a door, above this layer) connects to it.
+#: and ``since`` (when the gap began, with a margin): a receiver has what the subscription missed
+#: fetched and returns a one-line summary. The backfill (a door, above this layer) connects to it
+#: and queues a background job: this runs in the drain's thread or a request, never the fetch.
 subscription_gap = Signal()
 
 
 def backfill_since(connection: Connection, since: datetime | None) -> str:
-    """Fetch what the subscription missed, through the backfill code (with automation events)."""
+    """Have what the subscription missed fetched (a queued backfill, with automation events)."""
     start = (since or timezone.now() - timedelta(days=1)) - GAP_MARGIN
     answers = subscription_gap.send(sender=Connection, connection=connection, since=start)
     return "; ".join(str(answer) for _, answer in answers) or "no gap backfill is connected"

@@ -131,30 +131,66 @@ class Contact(models.Model):
 
 
 class SyncRun(models.Model):
-    """One backfill run: its window, counts and a checkpoint to resume from."""
+    """One sync job: a backfill (or a resync of every contact), its window, progress and checkpoint.
+
+    The admin's "Sync now", the gap backfill after a recreated webhook subscription and "Recompute
+    and resend every contact" queue a row (``queued``) and a background job runs it
+    (:mod:`calendly_sync.runtime.jobs`): never the request that asked, never the drain thread.
+    ``manage.py sync_calendly`` runs its row in the foreground. Two partial unique indexes are the
+    database's guarantee of one running job per connection, and of one queued job per connection
+    and trigger. A running job beats its ``heartbeat_at`` every few seconds; one whose heartbeat
+    stopped (its process died) is resumed from its checkpoint or, after repeated deaths, failed.
+    """
 
     class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
         RUNNING = "running", "running"
         COMPLETED = "completed", "completed"
         FAILED = "failed", "failed"
         INTERRUPTED = "interrupted", "interrupted"
 
+    class Trigger(models.TextChoices):
+        COMMAND = "command", "sync_calendly command"
+        ADMIN = "admin", "Sync now (admin)"
+        GAP_BACKFILL = "gap-backfill", "gap backfill (recreated webhook subscription)"
+        RESYNC = "resync", "recompute and resend every contact"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="sync_runs")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING, db_index=True)
     dry_run = models.BooleanField(default=False)
-    trigger = models.CharField(max_length=30, default="command", help_text="command, admin, gap-backfill, schedule")
+    trigger = models.CharField(max_length=30, choices=Trigger.choices, default=Trigger.COMMAND)
+    requested_by = models.CharField(max_length=150, blank=True, help_text="The admin user who asked for it.")
+    requested_at = models.DateTimeField(default=timezone.now, help_text="When it was queued.")
     since = models.DateTimeField(null=True, blank=True)
     until = models.DateTimeField(null=True, blank=True)
     options = models.JSONField(default=dict, blank=True)
     checkpoint = models.JSONField(default=dict, blank=True)
     counts = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    runner = models.CharField(max_length=200, blank=True, help_text="Where it runs or ran: thread, process, task.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a runner started it.")
     started_at = models.DateTimeField(default=timezone.now)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection"], condition=models.Q(status="running"), name="one_running_sync_per_connection"
+            ),
+            models.UniqueConstraint(
+                fields=["connection", "trigger"],
+                condition=models.Q(status="queued"),
+                name="one_queued_sync_per_connection_trigger",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.connection} · {self.started_at:%Y-%m-%d %H:%M} · {self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE

@@ -14,6 +14,10 @@ sweeps every ``SWEEP_INTERVAL`` seconds (so a Brevo outage heals with no command
 service), writes the counts of refused webhook requests the process holds
 (:mod:`calendly_sync.inbox.rejections`) and checks the subscriptions every hour. The others only
 acknowledge, and try every ``OWNER_RETRY`` seconds to take over, so the work survives its owner.
+
+Long work never runs in this thread: the subscription check only *queues* the gap backfill it asks
+for, and the sweep wakes the job thread (:mod:`calendly_sync.runtime.jobs`) when a job waits, such
+as one queued before a restart.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from calendly_sync.inbox.deliveries import BATCH_SIZE, due_deliveries
 from calendly_sync.inbox.subscriptions import check_all
 from calendly_sync.privacy.retention import purge
 from calendly_sync.runtime.drain import drain, sweep
+from calendly_sync.runtime.jobs import has_work, job_runner
 from calendly_sync.runtime.locks import Ownership, worker_ownership
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,7 @@ RETRY_AFTER_FAILURE = 1.0  # seconds until a sweep after a step failed (doubling
 BUSY_ARRIVALS = 15  # deliveries accepted …
 BUSY_WINDOW = 0.3  # … within this many seconds: a burst (50/s in one server process)
 SUBSCRIPTION_CHECK_INTERVAL = 3600.0
+FIRST_SUBSCRIPTION_CHECK = 0.0  # seconds after the owner starts: at once (a disabled subscription gets no webhook)
 PURGE_INTERVAL = 3600.0  # the retention purge (Celery beat runs it as often) …
 PURGE_DELAY = 120.0  # … first this many seconds after start-up
 
@@ -192,7 +198,7 @@ class EmbeddedWorker:
         """The owner's loop, until the thread stops or ownership is lost."""
         now = time.monotonic()
         next_sweep = now  # at once: pick up what a crash or a restart left pending
-        next_subscription_check = now  # at once: a subscription disabled while we were down gets no webhook
+        next_subscription_check = now + FIRST_SUBSCRIPTION_CHECK
         next_poll = now + POLL_INTERVAL
         next_owner_check = now + OWNER_CHECK
         next_purge = now + PURGE_DELAY
@@ -234,6 +240,8 @@ class EmbeddedWorker:
                     next_sweep = time.monotonic() + self.sweep_interval
                     sweep(background=True, busy=self.busy)
                     rejections.counter.flush_if_due()  # refused requests this process counted
+                    if has_work():  # queued before a restart, or left by a process that died
+                        job_runner().wake()
                 if time.monotonic() >= next_subscription_check:
                     next_subscription_check = time.monotonic() + SUBSCRIPTION_CHECK_INTERVAL
                     for line in check_all():

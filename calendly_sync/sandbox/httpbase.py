@@ -55,13 +55,16 @@ class Response:
 class Fault:
     """One injected fault. ``times`` counts down; ``None`` means until cleared."""
 
-    kind: str  # "status" | "latency" | "timeout" | "rate_limit"
+    kind: str  # "status" | "latency" | "timeout" | "rate_limit" | "hold"
     route: str | None = None  # regex matched against "METHOD /path"; None → every route
     status: int = 500
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     times: int | None = 1
+    # "hold": the request waits until the test sets this (at most ``seconds``, 20 by default),
+    # then goes through: a slow service whose slowness the test ends when it has seen what it wants.
+    release: threading.Event | None = None
 
 
 Handler = Callable[[Request], Response]
@@ -140,6 +143,10 @@ class SimServer:
         """Turn a fault into a response; ``None`` lets the request through (after latency)."""
         if fault.kind == "latency":
             time.sleep(fault.seconds)
+            return None
+        if fault.kind == "hold":
+            if fault.release is not None:
+                fault.release.wait(fault.seconds or 20)
             return None
         if fault.kind == "timeout":
             time.sleep(fault.seconds or 30)

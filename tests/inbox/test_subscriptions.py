@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 
 from calendly_sync.calendly.events import SUBSCRIBED_EVENTS
 from calendly_sync.inbox.subscriptions import callback_url, check_all, ensure_subscription
-from calendly_sync.models import Booking, Connection
+from calendly_sync.models import Booking, Connection, SyncRun
 
 pytestmark = pytest.mark.django_db
 
@@ -90,10 +90,52 @@ def test_disabled_subscription_is_recreated_and_the_gap_backfilled(connection, s
     assert "was disabled; recreated" in report[0]
     hook = [h for h in hooks(calendly_sim) if h["state"] == "active"]
     assert len(hook) == 1 and len(hooks(calendly_sim)) == 1
+    # The check only queues the gap backfill (it runs in the drain's thread): a job runs it.
+    run = SyncRun.objects.get()
+    assert f"queued as sync run #{run.pk}" in report[0]
+    assert (run.status, run.trigger, run.options["with_events"]) == ("queued", "gap-backfill", True)
+    assert calendly_sim.count(r"^GET /scheduled_events$") == 0
+    assert not Booking.objects.filter(email="missed@example.com").exists()
+
+    out = io.StringIO()
+    call_command("sync_calendly", "--run-queued", stdout=out)
+    assert f"sync run #{run.pk} (gap backfill (recreated webhook subscription)): completed: events 1," in out.getvalue()
     assert Booking.objects.filter(email="missed@example.com").exists()
     assert brevo_sim.get_contact("missed@example.com") is not None
     names = [e["event_name"] for e in brevo_sim.events]
     assert names == ["calendly_booking_created"]  # a missed real-time fact still starts its flow
+
+
+def test_a_second_gap_while_one_waits_widens_the_queued_backfill(connection, sims, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from calendly_sync.inbox.subscriptions import backfill_since
+
+    settings.SITE_URL = "https://connector.example.com"
+    later = timezone.now() - timedelta(hours=2)
+    first = backfill_since(connection, later)
+    second = backfill_since(connection, later - timedelta(days=3))
+    run = SyncRun.objects.get()  # one job, covering both gaps
+    assert f"sync run #{run.pk}" in first and f"sync run #{run.pk}" in second
+    assert run.since <= later - timedelta(days=3)
+
+
+def test_ensure_from_the_command_runs_the_gap_backfill_before_it_ends(connection, sims, book, settings):
+    """A command is not a request: the gap backfill it queues runs in its own thread, not in one it leaves behind."""
+    calendly_sim, brevo_sim = sims
+    settings.SITE_URL = "https://connector.example.com"
+    settings.CONNECTOR_EMBEDDED_WORKER = True  # even where a server would hand it to its job thread
+    ensure_subscription(connection)
+    book("missed@example.com", days=2)
+    calendly_sim.disable_subscription(hooks(calendly_sim)[0]["uri"])
+    out = run("ensure")
+    assert "recreated organization-scope subscription" in out
+    run_row = SyncRun.objects.get()
+    assert f"sync run #{run_row.pk} (gap backfill (recreated webhook subscription)): completed" in out
+    assert run_row.runner.startswith("command: thread MainThread")
+    assert brevo_sim.get_contact("missed@example.com") is not None
 
 
 def test_list_and_delete(connection, sims, settings):

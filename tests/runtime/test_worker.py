@@ -139,3 +139,51 @@ def test_a_worker_stands_by_while_another_owns_the_work_and_takes_over(
     finally:
         first.stop()
         second.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_gap_backfill_runs_in_the_job_thread_while_the_drain_goes_on(
+    connection, sims, book, event_types, settings, monkeypatch, job_thread, calendly_held
+):
+    """The hourly subscription check runs in the drain's thread; the backfill it asks for does not."""
+    from calendly_sync.inbox.subscriptions import ensure_subscription
+    from calendly_sync.models import SyncRun
+
+    calendly_sim, brevo_sim = sims
+    settings.SITE_URL = "https://connector.example.com"
+    ensure_subscription(connection)
+    book("missed@example.com", days=2)  # while Calendly had disabled the subscription
+    calendly_sim.disable_subscription(next(iter(calendly_sim.subscriptions.values()))["uri"])
+    monkeypatch.setattr(worker_module, "FIRST_SUBSCRIPTION_CHECK", 0.0)
+    worker = worker_module.EmbeddedWorker(sweep_interval=300.0)
+    worker.start()
+    try:
+        wait_until(lambda: calendly_sim.count(r"^GET /scheduled_events$") == 1, what="the gap backfill to start")
+        gap = SyncRun.objects.get()
+        assert (gap.trigger, gap.status) == ("gap-backfill", "running")
+        assert "thread calendly-sync-jobs" in gap.runner and "calendly-sync-worker" not in gap.runner
+
+        # Calendly holds the backfill's page; a webhook arriving meanwhile is applied all the same.
+        body, _ = signed_booking(calendly_sim, event_types, "live@example.com")
+        envelope = json.loads(body)
+        delivery = WebhookDelivery.objects.create(
+            connection=connection,
+            event="invitee.created",
+            idempotency_key=idempotency_key(connection.pk, envelope),
+            payload=envelope,
+            invitee_uri=envelope["payload"]["uri"],
+            email="live@example.com",
+        )
+        worker.submit(delivery.pk)
+        wait_until(
+            lambda: WebhookDelivery.objects.get(pk=delivery.pk).status == "processed",
+            timeout=10.0,
+            what="the drain to apply a delivery while the gap backfill waits on Calendly",
+        )
+        assert SyncRun.objects.get().status == "running" and brevo_sim.get_contact("live@example.com")
+    finally:
+        calendly_held.set()
+        wait_until(lambda: SyncRun.objects.get().status != "running", what="the gap backfill to end")
+        worker.stop()
+    assert SyncRun.objects.get().status == "completed"
+    assert brevo_sim.get_contact("missed@example.com") is not None

@@ -13,7 +13,8 @@ from calendly_sync.inbox.subscriptions import (
     ensure_subscription,
     list_subscriptions,
 )
-from calendly_sync.management.commands.sync_calendly import pick_connection
+from calendly_sync.management.commands.sync_calendly import describe_runs, pick_connection
+from calendly_sync.tasks import jobs_in_foreground
 
 
 class Command(BaseCommand):
@@ -39,14 +40,19 @@ class Command(BaseCommand):
                         f"[{', '.join(s.get('events') or [])}] {s.get('uri')}"
                     )
             elif opts["action"] == "ensure":
-                result = ensure_subscription(connection, opts["url"])
-                for warning in result.warnings:
-                    self.stderr.write(f"warning: {warning}")
-                self.stdout.write(
-                    f"{connection.name}: {result.action} {result.scope}-scope subscription {result.uri} → {result.url}"
-                )
-                if result.backfill:
-                    self.stdout.write(f"gap backfill: {result.backfill}")
+                # A gap backfill this queues runs here before the command ends (a command may wait).
+                with jobs_in_foreground() as ran:
+                    result = ensure_subscription(connection, opts["url"])
+                    for warning in result.warnings:
+                        self.stderr.write(f"warning: {warning}")
+                    self.stdout.write(
+                        f"{connection.name}: {result.action} {result.scope}-scope subscription {result.uri} → "
+                        f"{result.url}"
+                    )
+                    if result.backfill:
+                        self.stdout.write(f"gap backfill: {result.backfill}")
+                for line in describe_runs(ran):
+                    self.stdout.write(line)
             else:
                 if not opts["url"]:
                     raise CommandError("delete needs --url (the callback URL whose subscriptions to delete)")

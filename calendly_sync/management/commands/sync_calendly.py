@@ -1,9 +1,15 @@
-"""``manage.py sync_calendly``: backfill Calendly bookings into Brevo."""
+"""``manage.py sync_calendly``: backfill Calendly bookings into Brevo, in the foreground.
+
+A command is not a request: it runs its backfill here, as a job row of its own (refused while
+another job of the connection runs) with a heartbeat. ``--run-queued`` runs the jobs the admin or
+the health check queued, for deployments with neither the embedded worker nor Celery.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -11,8 +17,17 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
-from calendly_sync.backfill import BackfillOptions, UnknownEventType, run_backfill
-from calendly_sync.models import Connection
+from calendly_sync.backfill import (
+    BackfillOptions,
+    SyncBusy,
+    UnknownEventType,
+    abandon_run,
+    run_backfill,
+    start_run,
+    summary_line,
+)
+from calendly_sync.models import Connection, SyncRun
+from calendly_sync.runtime.jobs import BUSY, GONE, heartbeat, recover_stale, run_queued, runner_name
 
 
 def parse_when(value: str, *, end: bool = False) -> datetime:
@@ -47,6 +62,26 @@ def pick_connection(name: str | None) -> Connection:
     raise CommandError("several connections: choose one with --connection NAME")
 
 
+def describe_runs(ran: list[tuple[int, str]]) -> list[str]:
+    """One line per job a command ran (or could not run yet)."""
+    lines = []
+    for run_id, outcome in ran:
+        run = SyncRun.objects.filter(pk=run_id).first()
+        if run is None or outcome == GONE:
+            lines.append(f"sync run #{run_id}: taken by another runner")
+        elif outcome == BUSY:
+            lines.append(
+                f"sync run #{run_id} ({run.get_trigger_display()}): waits for the job running for its connection; "
+                "the job runner starts it then"
+            )
+        else:
+            error = f" — {run.error}" if run.error and run.status != SyncRun.Status.COMPLETED else ""
+            lines.append(
+                f"sync run #{run_id} ({run.get_trigger_display()}): {run.status}: {summary_line(run.counts)}{error}"
+            )
+    return lines
+
+
 class Command(BaseCommand):
     help = "Backfill Calendly bookings into Brevo contacts, lists and (optionally) automation events."
 
@@ -78,8 +113,17 @@ class Command(BaseCommand):
             help="use Brevo's bulk import when at least this many contacts are to be written",
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+        parser.add_argument(
+            "--run-queued",
+            action="store_true",
+            help="run the sync jobs waiting in the queue (Sync now, gap backfills) here, then exit; for "
+            "deployments without the embedded worker or Celery (with --connection: only that connection's)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        if opts["run_queued"]:
+            self.run_queued(opts["connection"])
+            return
         connection = pick_connection(opts["connection"])
         options = BackfillOptions(
             since=parse_when(opts["since"]) if opts["since"] else None,
@@ -95,12 +139,22 @@ class Command(BaseCommand):
         bar = None
         if sys.stdout.isatty() and not opts["no_progress"]:
             bar = tqdm(desc="events", unit="event", leave=False)
+        run = None
         try:
-            report = run_backfill(connection, options, progress=bar.update if bar else None)
+            run = None if options.dry_run else start_run(connection, options, runner=runner_name("sync_calendly"))
+            with heartbeat(run.pk) if run is not None else nullcontext():
+                try:
+                    report = run_backfill(connection, options, progress=bar.update if bar else None, job=run)
+                except BaseException as exc:
+                    if run is not None:
+                        abandon_run(run, exc)
+                    raise
         except CommandError:
             raise
         except UnknownEventType as exc:
             raise CommandError(str(exc)) from exc
+        except SyncBusy as exc:
+            raise CommandError(f"{connection.name}: {exc}") from exc
         except Exception as exc:
             raise CommandError(f"sync failed: {exc}") from exc
         finally:
@@ -112,3 +166,12 @@ class Command(BaseCommand):
         for warning in report.warnings:
             self.stderr.write(f"warning: {warning}")
         self.stdout.write(report.summary_line())
+
+    def run_queued(self, name: str | None) -> None:
+        connection = Connection.objects.filter(name=name).first() if name else None
+        if name and connection is None:
+            raise CommandError(f"no connection named {name!r}")
+        recover_stale()
+        ran = run_queued(runner_name("sync_calendly --run-queued"), connection.pk if connection else None)
+        for line in describe_runs(ran) or ["no sync job is queued"]:
+            self.stdout.write(line)
