@@ -26,6 +26,7 @@ from calendly_sync.brevo.client import DEFAULT_BASE_URL as BREVO_DEFAULT_API_URL
 from calendly_sync.calendly.client import DEFAULT_BASE_URL as CALENDLY_DEFAULT_API_URL
 from calendly_sync.calendly.oauth import DEFAULT_AUTH_URL as CALENDLY_DEFAULT_AUTH_URL
 from calendly_sync.calendly.signatures import DEFAULT_TOLERANCE
+from calendly_sync.retries import DEFAULT_HORIZON_HOURS
 
 T = TypeVar("T")
 
@@ -110,6 +111,13 @@ class AppSettings:
     CELERY_BROKER_URL: Setting[str | None] = Setting(None, "Celery broker URL; unset runs work in-process.")
     CONNECTOR_EMBEDDED_WORKER: Setting[bool] = Setting(
         True, "Start the in-process worker thread when no broker is configured."
+    )
+
+    # How long transient failures (a Brevo outage) are retried before a delivery or event is failed.
+    RETRY_HORIZON_HOURS: Setting[float] = Setting(
+        DEFAULT_HORIZON_HOURS,
+        "Hours a delivery or automation event is retried after its first failure when the failure is "
+        "transient (Brevo 5xx, 429, timeouts, connection errors) before it is failed; see calendly_sync.retries.",
     )
 
     @classmethod

@@ -68,11 +68,17 @@ def dispatch_delivery(delivery_id: int) -> None:
 
 
 def reprocess(delivery_ids: list[int]) -> int:
-    """Admin action: put deliveries back in the queue (a failed one gets a fresh set of attempts)."""
+    """Admin action: put deliveries back in the queue, due now.
+
+    A failed one gets a fresh set of attempts and a fresh retry horizon (``first_failed_at`` is
+    cleared), so a delivery failed at the end of a long outage is retried for as long again.
+    """
     n = (
         WebhookDelivery.objects.filter(pk__in=delivery_ids)
         .exclude(status=WebhookDelivery.Status.PROCESSING)
-        .update(status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, last_error="")
+        .update(
+            status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, first_failed_at=None, last_error=""
+        )
     )
     for pk in delivery_ids:
         transaction.on_commit(partial(dispatch_delivery, pk))

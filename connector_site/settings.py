@@ -132,6 +132,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="calendly_sync")
 # Start the in-process background worker thread when no broker is configured (the embedded mode).
 CONNECTOR_EMBEDDED_WORKER = env.bool("CONNECTOR_EMBEDDED_WORKER", default=True)
+# Hours a delivery or automation event keeps retrying transient failures (a Brevo outage) after its
+# first failure, at most an hour apart, before it is failed (and can be requeued from the admin).
+RETRY_HORIZON_HOURS = env.float("RETRY_HORIZON_HOURS", default=72)
 
 # --- social-auth (the "Connect Calendly" button) -----------------------------------------------
 AUTHENTICATION_BACKENDS = [

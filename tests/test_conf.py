@@ -27,6 +27,7 @@ DEFAULTS = {
     "INSECURE_DEFAULT_SECRET_KEY": "insecure-development-key-set-SECRET_KEY-in-production",
     "CELERY_BROKER_URL": None,
     "CONNECTOR_EMBEDDED_WORKER": True,
+    "RETRY_HORIZON_HOURS": 72,
 }
 
 
