@@ -2,7 +2,8 @@
 
 Nothing here is typed into: these pages answer an operator's questions (what arrived, what was
 sent, what failed and why) and offer the few actions that retry work: push contacts now,
-reprocess deliveries, mark deliveries ignored, requeue failed and unconfirmed automation events.
+reprocess deliveries, mark deliveries ignored, requeue failed and unconfirmed automation events (or
+mark unconfirmed ones sent, when Brevo has them).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from calendly_sync.models import (
     WebhookDelivery,
 )
 from calendly_sync.push.contacts import push_contact
-from calendly_sync.push.events import requeue_events
+from calendly_sync.push.events import confirm_events, requeue_events
 from calendly_sync.tasks import reprocess as reprocess_deliveries
 
 _M = TypeVar("_M", bound=Model)
@@ -215,7 +216,7 @@ class AutomationEventAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin[Aut
     )
     list_filter = ("status", "event_name", "connection")
     search_fields = ("email", "event_name", "key")
-    actions = ["requeue"]
+    actions = ["requeue", "confirm_sent"]
 
     @admin.action(description="Requeue selected failed or unconfirmed events", permissions=["operate"])
     def requeue(self, request: HttpRequest, queryset: QuerySet[AutomationEvent]) -> None:
@@ -232,3 +233,9 @@ class AutomationEventAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin[Aut
             + (f" ({skipped} neither failed nor unconfirmed were left as they are)" if skipped else ""),
             messages.SUCCESS,
         )
+
+    @admin.action(description="Mark selected unconfirmed events as sent (found in Brevo)", permissions=["operate"])
+    def confirm_sent(self, request: HttpRequest, queryset: QuerySet[AutomationEvent]) -> None:
+        """The operator found these in the contact's events in Brevo: they are never sent again."""
+        n = confirm_events(list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{n} unconfirmed events marked sent", messages.SUCCESS)

@@ -11,7 +11,8 @@ event, one more automation run. So an event is sent again only when Brevo surely
 
 * the client never repeats an event whose answer was lost (a read timeout): it raises
   :class:`~calendly_sync.brevo.errors.BrevoOutcomeUnknown`, and the row becomes ``unconfirmed``,
-  which nothing resends by itself; an operator checks the contact in Brevo and requeues it or not;
+  which nothing resends by itself; an operator checks the contact in Brevo, then requeues it
+  (:func:`requeue_events`) or marks it sent (:func:`confirm_events`);
 * a claim (``sending``) is taken over by another worker only after :data:`STALE_EVENT_CLAIM`,
   longer than the longest a send can take, so a slow send is never doubled by a second worker.
 
@@ -199,6 +200,13 @@ def requeue_events(event_ids: list[int]) -> int:
         pk__in=event_ids, status__in=[AutomationEvent.Status.FAILED, AutomationEvent.Status.UNCONFIRMED]
     ).update(
         status=AutomationEvent.Status.PENDING, attempts=0, next_attempt_at=None, first_failed_at=None, last_error=""
+    )
+
+
+def confirm_events(event_ids: list[int]) -> int:
+    """Admin action: unconfirmed events an operator found in Brevo are sent; they never go again."""
+    return AutomationEvent.objects.filter(pk__in=event_ids, status=AutomationEvent.Status.UNCONFIRMED).update(
+        status=AutomationEvent.Status.SENT, next_attempt_at=None, last_error="found in Brevo by an operator"
     )
 
 

@@ -68,3 +68,25 @@ def test_event_action_requeue_takes_failed_and_unconfirmed_events_with_a_fresh_h
             "",
         )
     assert rows[sent.pk].status == "sent"
+
+
+def test_event_action_confirm_sent_takes_only_unconfirmed_events(admin_client, populated):
+    """The operator found it in Brevo: marked sent, so nothing ever sends it again."""
+    pending = AutomationEvent.objects.get()
+    unconfirmed = AutomationEvent.objects.create(
+        connection=populated,
+        key="a2",
+        email="levi@example.com",
+        event_name="calendly_no_show",
+        status="unconfirmed",
+        last_error="Brevo POST /events: ReadTimeout after the request was sent",
+    )
+    url = reverse("admin:calendly_sync_automationevent_changelist")
+    resp = admin_client.post(
+        url, {"action": "confirm_sent", "_selected_action": [pending.pk, unconfirmed.pk]}, follow=True
+    )
+    assert resp.status_code == 200 and "1 unconfirmed events marked sent" in resp.content.decode()
+    unconfirmed.refresh_from_db()
+    pending.refresh_from_db()
+    assert (unconfirmed.status, unconfirmed.last_error) == ("sent", "found in Brevo by an operator")
+    assert pending.status == "pending"

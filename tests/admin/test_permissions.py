@@ -22,6 +22,7 @@ ACTIONS = [
     ("webhookdelivery", "reprocess"),
     ("webhookdelivery", "mark_ignored"),
     ("automationevent", "requeue"),
+    ("automationevent", "confirm_sent"),
 ]
 
 
@@ -67,6 +68,13 @@ def test_a_view_only_user_cannot_run_an_action_by_posting_it(populated):
     )
     event.refresh_from_db()
     assert (event.status, event.attempts) == ("failed", 40)
+    AutomationEvent.objects.filter(pk=event.pk).update(status="unconfirmed")
+    viewer.post(
+        reverse("admin:calendly_sync_automationevent_changelist"),
+        {"action": "confirm_sent", "_selected_action": [event.pk]},
+    )
+    event.refresh_from_db()
+    assert event.status == "unconfirmed"
     conn = Connection.objects.get()
     viewer.post(
         reverse("admin:calendly_sync_connection_changelist"),
