@@ -13,9 +13,11 @@ The rule, by kind of failure:
   every hour for three days, and what is failed after that can be requeued from the admin.
 * **permanent** (Brevo refused this request: a 4xx other than 401, 425 and 429; a payload that
   cannot be applied): ``failed`` now, with Brevo's reason. Retrying the same request cannot help.
-* **unexpected** (an exception nobody classified: a bug, a database error): retried
-  :data:`UNEXPECTED_ERROR_ATTEMPTS` times (about 2 h), then ``failed`` with the error, so a bug
-  never keeps a row busy for three days, and never leaves it stuck.
+* **unexpected** (an exception nobody classified: a bug, a database error): retried until the
+  row has made :data:`UNEXPECTED_ERROR_ATTEMPTS` attempts (about 2 h), then ``failed`` with the
+  error, so a bug never keeps a row busy for three days, and never leaves it stuck. The attempts
+  are those of the whole run of failures: a row that already waited out a long outage fails at
+  its first unexpected error (and is requeued like any other).
 
 The first failure's time is kept on the row (``first_failed_at``), set by the first failure,
 cleared by a success and by a requeue, so the horizon counts a run of failures, not the row's age:
