@@ -5,7 +5,7 @@ misconfiguration shows at start-up rather than as a failed webhook or backfill l
 
 Ids: ``W001``/``W002`` insecure secrets; ``W003`` SITE_URL left to its default; ``E001`` SITE_URL,
 ``E002`` CALENDLY_WEBHOOK_TOLERANCE, ``E003`` FIELD_ENCRYPTION_KEYS, ``E004`` CELERY_BROKER_URL,
-``E005`` an API base URL: each a value that cannot work.
+``E005`` an API base URL, ``E006`` RETRY_HORIZON_HOURS: each a value that cannot work.
 """
 
 from __future__ import annotations
@@ -111,6 +111,23 @@ def webhook_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> 
                 "no webhook signature could be accepted.",
                 hint="Leave it unset for 180 s (Calendly's own example uses 3 minutes).",
                 id="calendly_sync.E002",
+            )
+        ]
+    return []
+
+
+@register()
+def retry_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """The retry horizon is a positive number of hours (0 or less fails every delivery at its first outage)."""
+    hours = app_settings.RETRY_HORIZON_HOURS
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or hours <= 0:
+        return [
+            Error(
+                f"RETRY_HORIZON_HOURS must be a positive number of hours, not {hours!r}: a Brevo outage would "
+                "fail deliveries and automation events at their first attempt.",
+                hint=f"Leave it unset for {AppSettings.RETRY_HORIZON_HOURS.default} h, or give how long an outage "
+                "may last before failed deliveries need requeueing from the admin.",
+                id="calendly_sync.E006",
             )
         ]
     return []

@@ -26,6 +26,7 @@ from calendly_sync.brevo.client import DEFAULT_BASE_URL as BREVO_DEFAULT_API_URL
 from calendly_sync.calendly.client import DEFAULT_BASE_URL as CALENDLY_DEFAULT_API_URL
 from calendly_sync.calendly.oauth import DEFAULT_AUTH_URL as CALENDLY_DEFAULT_AUTH_URL
 from calendly_sync.calendly.signatures import DEFAULT_TOLERANCE
+from calendly_sync.retries import DEFAULT_HORIZON_HOURS
 
 T = TypeVar("T")
 
@@ -122,6 +123,12 @@ class AppSettings:
     )
     AUTOMATION_EVENT_RETENTION_DAYS: Setting[int] = Setting(
         90, "Days a sent or skipped automation event keeps its email and properties (0: forever).", clean=int
+    )
+    # How long transient failures (a Brevo outage) are retried before a delivery or event is failed.
+    RETRY_HORIZON_HOURS: Setting[float] = Setting(
+        DEFAULT_HORIZON_HOURS,
+        "Hours a delivery or automation event is retried after its first failure when the failure is "
+        "transient (Brevo 5xx, 429, timeouts, connection errors) before it is failed; see calendly_sync.retries.",
     )
 
     @classmethod

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
+from django.db.models import Count
+
 from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
 from calendly_sync.calendly.client import CalendlyClient
 from calendly_sync.calendly.errors import CalendlyAuthError, CalendlyError, CalendlyNotFound, CalendlyPermissionError
@@ -18,7 +20,7 @@ from calendly_sync.conf import app_settings
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for, calendly_client_for
 from calendly_sync.inbox import rejections
 from calendly_sync.inbox.subscriptions import callback_url
-from calendly_sync.models import Connection, EventTypeMapping, WebhookDelivery
+from calendly_sync.models import AutomationEvent, Connection, EventTypeMapping, WebhookDelivery
 from calendly_sync.push.attributes import ensure_attributes
 from calendly_sync.scheduling.pacing import plan_of, usage
 from calendly_sync.sync.projection import Rules
@@ -98,6 +100,7 @@ def run_checks(connection: Connection) -> list[Check]:
     if brevo.level == OK:
         checks.extend(_brevo_objects(connection))
     checks.append(_pending(connection))
+    checks.append(_automation_events(connection))
     return checks
 
 
@@ -291,3 +294,32 @@ def _pending(connection: Connection) -> Check:
             FAIL, "Deliveries", f"{failed} failed, {pending} pending: see the admin's webhook log, then reprocess them"
         )
     return Check(OK if pending < 100 else WARN, "Deliveries", f"{pending} pending, none failed")
+
+
+def _automation_events(connection: Connection) -> Check:
+    """Failed events (refused, or past the retry horizon) and unconfirmed ones (answer lost) wait for someone."""
+    counts = dict(
+        AutomationEvent.objects.filter(connection=connection)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    failed = counts.get(AutomationEvent.Status.FAILED, 0)
+    unconfirmed = counts.get(AutomationEvent.Status.UNCONFIRMED, 0)
+    pending = counts.get(AutomationEvent.Status.PENDING, 0)
+    if failed:
+        return Check(
+            FAIL,
+            "Automation events",
+            f"{failed} failed, {unconfirmed} unconfirmed, {pending} pending: see the admin's automation events, "
+            "then requeue them",
+        )
+    if unconfirmed:
+        return Check(
+            WARN,
+            "Automation events",
+            f"{unconfirmed} unconfirmed (sent, Brevo's answer lost): check those contacts' events in Brevo "
+            "and requeue the missing ones",
+        )
+    return Check(OK, "Automation events", f"{pending} pending, none failed or unconfirmed")

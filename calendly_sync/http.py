@@ -31,6 +31,20 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.base_delay * (2 ** max(0, attempt - 1)))
         return r.uniform(ceiling / 2, ceiling)
 
+    def worst_case_seconds(self, timeout: float | tuple[float, float]) -> float:
+        """The longest one logical request can take, all its attempts and waits included.
+
+        Every attempt may first wait the longest wait there is (a 429's reset, up to
+        ``max_rate_limit_wait``, or the backoff cap; the pacer can hold even the first attempt that
+        long after another thread's 429), then take the whole connect timeout and the whole read
+        timeout. A claim on work that outlives a request must be longer than this (see
+        ``calendly_sync.push.events.STALE_EVENT_CLAIM``), or a second worker could take the work
+        over while the first is still waiting for Brevo's answer.
+        """
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        longest_wait = max(self.max_delay, self.max_rate_limit_wait)
+        return (self.max_retries + 1) * (longest_wait + connect + read)
+
 
 def header_seconds(headers: Mapping[str, str], *names: str) -> float | None:
     """The first of ``names`` that parses as a non-negative number of seconds, else ``None``."""

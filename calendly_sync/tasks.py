@@ -86,7 +86,10 @@ def start_with_server() -> None:
 
 
 def reprocess(delivery_ids: list[int]) -> int:
-    """Admin action: put deliveries back in the queue (a failed one gets a fresh set of attempts).
+    """Admin action: put deliveries back in the queue, due now.
+
+    A failed one gets a fresh set of attempts and a fresh retry horizon (``first_failed_at`` is
+    cleared), so a delivery failed at the end of a long outage is retried for as long again.
 
     A processed delivery whose body is no longer kept (see ``privacy.retention``) has nothing to
     apply again: it stays as it is.
@@ -95,7 +98,9 @@ def reprocess(delivery_ids: list[int]) -> int:
         WebhookDelivery.objects.filter(pk__in=delivery_ids)
         .exclude(status=WebhookDelivery.Status.PROCESSING)
         .exclude(payload={})
-        .update(status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, last_error="")
+        .update(
+            status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, first_failed_at=None, last_error=""
+        )
     )
     for pk in delivery_ids:
         transaction.on_commit(partial(dispatch_delivery, pk))

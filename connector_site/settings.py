@@ -169,6 +169,9 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="calend
 # With no broker, a background worker thread starts with the server process (connector_site/wsgi.py,
 # asgi.py; the embedded mode); one server process of several owns it.
 CONNECTOR_EMBEDDED_WORKER = env.bool("CONNECTOR_EMBEDDED_WORKER", default=True)
+# Hours a delivery or automation event keeps retrying transient failures (a Brevo outage) after its
+# first failure, at most an hour apart, before it is failed (and can be requeued from the admin).
+RETRY_HORIZON_HOURS = env.float("RETRY_HORIZON_HOURS", default=72)
 
 # --- Retention (days; 0 keeps forever), enforced hourly by the embedded worker and Celery beat ---
 DELIVERY_RETENTION_DAYS = env.int("DELIVERY_RETENTION_DAYS", default=30)

@@ -30,6 +30,7 @@ def sound(settings: Any) -> Any:
     settings.CALENDLY_AUTH_URL = "https://auth.calendly.com"
     settings.BREVO_API_URL = "https://api.brevo.com/v3"
     settings.CALENDLY_WEBHOOK_TOLERANCE = 180
+    settings.RETRY_HORIZON_HOURS = 72
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
     return settings
 
@@ -44,6 +45,7 @@ def test_every_message_has_a_hint(settings: Any) -> None:
     settings.FIELD_ENCRYPTION_KEYS = ["not-a-key"]
     settings.SITE_URL = "connector.example.com"
     settings.CALENDLY_WEBHOOK_TOLERANCE = -1
+    settings.RETRY_HORIZON_HOURS = 0
     settings.CELERY_BROKER_URL = "127.0.0.1:6379"
     settings.BREVO_API_URL = "/v3"
     messages = app_messages()
@@ -54,6 +56,7 @@ def test_every_message_has_a_hint(settings: Any) -> None:
         "calendly_sync.E003",
         "calendly_sync.E004",
         "calendly_sync.E005",
+        "calendly_sync.E006",
     }
     assert all(m.hint for m in messages)
 
@@ -115,6 +118,22 @@ def test_the_webhook_tolerance_must_be_a_positive_number_of_seconds(sound: Any, 
     [message] = app_messages()
     assert message.id == "calendly_sync.E002"
     assert "180" in message.hint
+
+
+# -- E006: RETRY_HORIZON_HOURS -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [-1, 0, "72", None, True])
+def test_the_retry_horizon_must_be_a_positive_number_of_hours(sound: Any, value: object) -> None:
+    sound.RETRY_HORIZON_HOURS = value
+    [message] = app_messages()
+    assert message.id == "calendly_sync.E006"
+    assert "72 h" in message.hint
+
+
+def test_a_fractional_retry_horizon_is_fine(sound: Any) -> None:
+    sound.RETRY_HORIZON_HOURS = 0.5
+    assert app_messages() == []
 
 
 # -- E003: FIELD_ENCRYPTION_KEYS ------------------------------------------------------------------

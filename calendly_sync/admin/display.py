@@ -34,6 +34,7 @@ STATUS_COLOURS: dict[str, str] = {
     "skipped": "#757575",
     "dry_run": "#757575",
     "warning": "#ef6c00",
+    "unconfirmed": "#ef6c00",  # an automation event that may or may not be in Brevo: someone must look
     "needs_reconnect": "#c62828",
     "error": "#c62828",
     "failed": "#c62828",

@@ -2,7 +2,8 @@
 
 Nothing here is typed into: these pages answer an operator's questions (what arrived, what was
 sent, what failed and why) and offer the few actions that retry work: push contacts now,
-reprocess deliveries, mark deliveries ignored; and one that erases a person (forget).
+reprocess deliveries, mark deliveries ignored, requeue failed and unconfirmed automation events (or
+mark unconfirmed ones sent, when Brevo has them); and one that erases a person (forget).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from calendly_sync.models import (
 )
 from calendly_sync.privacy.erasure import NotAnEmail, forget_invitee
 from calendly_sync.push.contacts import push_contact
+from calendly_sync.push.events import confirm_events, requeue_events
 from calendly_sync.tasks import reprocess as reprocess_deliveries
 
 _M = TypeVar("_M", bound=Model)
@@ -48,7 +50,7 @@ class ReadOnlyAdmin(ModelAdmin[_M], Generic[_M]):
         return False
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
-        """Actions that change state (push, reprocess, mark ignored) need the model's change
+        """Actions that change state (push, reprocess, mark ignored, requeue) need the model's change
         permission, although nobody edits these rows by hand: a view-only user only looks."""
         opts = self.opts
         return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
@@ -313,3 +315,26 @@ class AutomationEventAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin[Aut
     )
     list_filter = ("status", "event_name", "connection")
     search_fields = ("email", "event_name", "key")
+    actions = ["requeue", "confirm_sent"]
+
+    @admin.action(description="Requeue selected failed or unconfirmed events", permissions=["operate"])
+    def requeue(self, request: HttpRequest, queryset: QuerySet[AutomationEvent]) -> None:
+        """Send them again at the next sweep, with a fresh retry horizon.
+
+        An unconfirmed event may already be in Brevo (its answer was lost): requeue it only after
+        checking the contact's events there, or a second automation run may start.
+        """
+        n = requeue_events(list(queryset.values_list("pk", flat=True)))
+        skipped = queryset.count() - n
+        self.message_user(
+            request,
+            f"{n} events queued; the next sweep sends them"
+            + (f" ({skipped} neither failed nor unconfirmed were left as they are)" if skipped else ""),
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Mark selected unconfirmed events as sent (found in Brevo)", permissions=["operate"])
+    def confirm_sent(self, request: HttpRequest, queryset: QuerySet[AutomationEvent]) -> None:
+        """The operator found these in the contact's events in Brevo: they are never sent again."""
+        n = confirm_events(list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{n} unconfirmed events marked sent", messages.SUCCESS)

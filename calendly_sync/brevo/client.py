@@ -10,8 +10,15 @@ Behaviour worth knowing:
 * Pacing: Brevo allows 10 requests/second on ``/contacts*`` and on ``/events`` (§7). A per-bucket
   :class:`~calendly_sync.brevo.pacing.Pacer` spaces calls so a sync loop never trips the limit.
 * Retries: 429 waits for ``x-sib-ratelimit-reset`` (or backs off with jitter); 425/5xx/timeouts back
-  off with jitter. All bounded by :class:`~calendly_sync.http.RetryPolicy`. Retrying a POST after a
-  read timeout can repeat it: harmless for upserts, but an event may be recorded twice.
+  off with jitter. All bounded by :class:`~calendly_sync.http.RetryPolicy`; the longest a request
+  can take is :attr:`BrevoClient.worst_case_request_seconds`.
+* Requests that are not safe to repeat (``POST /events``, ``POST /events/batch``, list and folder
+  creation: ``replay_safe=False``) are sent again only when Brevo surely did not apply them: a
+  connection that was never made, or an answer that says so (429, 425, 5xx other than 504). After
+  a read timeout, a connection broken once the request was sent, or a gateway's 504, Brevo may
+  have applied it: the client raises :class:`~calendly_sync.brevo.errors.BrevoOutcomeUnknown`
+  instead of sending it twice. Upserts, updates and list membership are desired state: repeating
+  them is harmless, so they are retried after a read timeout too.
 * 204 responses have no body and are never parsed.
 """
 
@@ -29,9 +36,11 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from urllib3.exceptions import NewConnectionError
 
 from calendly_sync.brevo.errors import (
     BrevoError,
+    BrevoOutcomeUnknown,
     BrevoTransportError,
     BrevoValidationError,
     error_from_response,
@@ -47,6 +56,11 @@ PAGE_SIZE = 50  # documented max ``limit`` for lists and folders
 MAX_IMPORT_BYTES = 10 * 1024 * 1024  # documented jsonBody/fileBody limit
 TERMINAL_OK = {"completed"}
 TERMINAL_FAILED = {"failed", "cancelled", "canceled"}
+# A gateway that gave up waiting for Brevo (its own read timeout): Brevo may have applied the request.
+OUTCOME_UNKNOWN_STATUSES = frozenset({504})
+DEFAULT_RETRY = RetryPolicy()
+# The longest one request of a client with the default policy and timeouts can take (775 s).
+DEFAULT_WORST_CASE_REQUEST_SECONDS = DEFAULT_RETRY.worst_case_seconds(DEFAULT_TIMEOUT)
 _ATTRIBUTE_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
@@ -106,7 +120,7 @@ class BrevoClient:
         base_url: str = DEFAULT_BASE_URL,
         *,
         session: requests.Session | None = None,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Callable[[float], None] = time.sleep,
         requests_per_second: float | None = 10.0,
         other_requests_per_hour: int | None = 100,
@@ -131,6 +145,11 @@ class BrevoClient:
     def __repr__(self) -> str:  # never show the key
         return f"BrevoClient(base_url={self.base_url!r}, api_key='{self._api_key[:8]}***')"
 
+    @property
+    def worst_case_request_seconds(self) -> float:
+        """The longest one call of this client can take, retries and waits included."""
+        return self.retry.worst_case_seconds(self.timeout)
+
     # -- transport ----------------------------------------------------------------------------
     @property
     def _headers(self) -> dict[str, str]:
@@ -143,8 +162,13 @@ class BrevoClient:
         *,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
+        replay_safe: bool = True,
     ) -> requests.Response:
-        """Send one logical request: pace, retry transient failures, raise typed errors."""
+        """Send one logical request: pace, retry transient failures, raise typed errors.
+
+        ``replay_safe=False`` for a request whose repetition repeats its effect (an event): it is
+        sent again only when Brevo surely did not apply it (see the module docstring).
+        """
         bucket = bucket_for(path.split("?", 1)[0])
         url = self.base_url + path
         attempt = 0
@@ -164,6 +188,13 @@ class BrevoClient:
                     timeout=self.timeout,
                 )
             except (requests.Timeout, requests.ConnectionError) as exc:
+                if not replay_safe and not _never_sent(exc):
+                    raise BrevoOutcomeUnknown(
+                        f"{type(exc).__name__} after the request was sent: Brevo may have applied it, "
+                        "so it was not sent again",
+                        method=method,
+                        path=path,
+                    ) from exc
                 if attempt < self.retry.max_retries:
                     attempt += 1
                     wait = self.retry.backoff(attempt, self._rng)
@@ -195,6 +226,16 @@ class BrevoClient:
             if status < 400:
                 return resp
             body = _body(resp)
+            if not replay_safe and status in OUTCOME_UNKNOWN_STATUSES:
+                raise BrevoOutcomeUnknown(
+                    f"HTTP {status} (a gateway timed out waiting for Brevo): Brevo may have applied it, "
+                    "so it was not sent again",
+                    status=status,
+                    method=method,
+                    path=path.split("?", 1)[0],
+                    request_id=resp.headers.get("sib-request-id"),
+                    body=body,
+                )
             reset = header_seconds(resp.headers, "x-sib-ratelimit-reset", "retry-after") if status == 429 else None
             if status == 429:
                 self.stats.incr("rate_limited")
@@ -359,7 +400,9 @@ class BrevoClient:
 
     def create_list(self, name: str, folder_id: int) -> int:
         """``POST /contacts/lists`` → new list id."""
-        data = self._json("POST", "/contacts/lists", json_body={"name": name, "folderId": int(folder_id)})
+        data = self._json(
+            "POST", "/contacts/lists", json_body={"name": name, "folderId": int(folder_id)}, replay_safe=False
+        )
         return int(data["id"])
 
     def list_folders(self) -> list[dict[str, Any]]:
@@ -368,7 +411,7 @@ class BrevoClient:
 
     def create_folder(self, name: str) -> int:
         """``POST /contacts/folders`` → new folder id."""
-        data = self._json("POST", "/contacts/folders", json_body={"name": name})
+        data = self._json("POST", "/contacts/folders", json_body={"name": name}, replay_safe=False)
         return int(data["id"])
 
     # -- events -------------------------------------------------------------------------------
@@ -400,7 +443,11 @@ class BrevoClient:
         event_properties: Mapping[str, Any] | None = None,
         contact_properties: Mapping[str, Any] | None = None,
     ) -> None:
-        """``POST /events`` (204). Upsert the contact first: auto-creation by events is unconfirmed."""
+        """``POST /events`` (204). Upsert the contact first: auto-creation by events is unconfirmed.
+
+        Never sent twice by the client: after a read timeout it raises
+        :class:`~calendly_sync.brevo.errors.BrevoOutcomeUnknown` (Brevo has no idempotency key for events).
+        """
         body = self.build_event(
             event_name,
             email=email,
@@ -408,13 +455,16 @@ class BrevoClient:
             event_properties=event_properties,
             contact_properties=contact_properties,
         )
-        self._request("POST", "/events", json_body=body)
+        self._request("POST", "/events", json_body=body, replay_safe=False)
 
     def send_events_batch(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        """``POST /events/batch``: 202 ``{message, count}`` or 207 partial report (returned as-is)."""
+        """``POST /events/batch``: 202 ``{message, count}`` or 207 partial report (returned as-is).
+
+        Not sent twice after a lost answer either (:class:`~calendly_sync.brevo.errors.BrevoOutcomeUnknown`).
+        """
         if not events:
             return {"message": "nothing to send", "count": 0}
-        return self._json("POST", "/events/batch", json_body={"events": list(events)}) or {}
+        return self._json("POST", "/events/batch", json_body={"events": list(events)}, replay_safe=False) or {}
 
     # -- imports ------------------------------------------------------------------------------
     def import_contacts(
@@ -529,6 +579,21 @@ class BrevoClient:
             waited += interval
             interval = min(max_poll_interval, interval * 1.5)
         return outcomes
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """Whether the request surely never reached Brevo: no connection was ever made.
+
+    A connect timeout, a refused connection or a name that did not resolve: safe to send again.
+    Anything later (a read timeout, a connection reset mid-answer) may follow Brevo applying it.
+    """
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    cause = exc.args[0] if exc.args else None
+    cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError wraps the underlying error
+    return isinstance(cause, NewConnectionError)
 
 
 def _body(resp: requests.Response) -> Any:

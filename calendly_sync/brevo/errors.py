@@ -19,6 +19,7 @@ __all__ = [
     "BrevoError",
     "BrevoInvalidPhone",
     "BrevoNotFound",
+    "BrevoOutcomeUnknown",
     "BrevoRateLimited",
     "BrevoServerError",
     "BrevoTooEarly",
@@ -159,8 +160,24 @@ class BrevoTransportError(BrevoError):
         return _redact(f"Could not reach {self.host or 'Brevo'}: {self.message}{where}")
 
 
+class BrevoOutcomeUnknown(BrevoError):
+    """A request that is not safe to repeat reached Brevo, and its answer was lost.
+
+    Raised for ``POST /events`` (and the other requests whose repetition would repeat their effect)
+    after a read timeout, a connection broken once the request was sent, or a gateway's 504:
+    Brevo may have applied it. The client does not send it again, and neither should the caller
+    without finding out: Brevo's event API has no idempotency key, so a second send is a second
+    event, and a second automation run. Not transient, for that reason.
+    """
+
+
 def is_transient(err: BaseException) -> bool:
-    """Whether ``err`` is worth retrying later (425, 429, 5xx, timeouts/connection errors)."""
+    """Whether ``err`` is worth retrying later (425, 429, 5xx, timeouts/connection errors).
+
+    Never for :class:`BrevoOutcomeUnknown`: the request may have been applied already.
+    """
+    if isinstance(err, BrevoOutcomeUnknown):
+        return False
     if isinstance(err, BrevoTransportError):
         return True
     if isinstance(err, BrevoError) and err.status is not None:

@@ -1,48 +1,49 @@
 """Apply stored webhook deliveries: observation → reducer → Brevo, with retries and backoff.
 
 A delivery is done (``processed``) only when its observation is applied *and* its contact is in
-Brevo; a Brevo outage leaves it ``pending`` with a growing backoff, so it heals by itself.
+Brevo; a Brevo outage leaves it ``pending`` with a growing backoff, so it heals by itself. Retries
+follow :mod:`calendly_sync.retries`: a Brevo outage (or a missing or rejected key, which an
+operator can fix) is retried until ``RETRY_HORIZON_HOURS`` after the first failure, Brevo's refusal
+fails the delivery at once, a payload that cannot be read fails it at once, and an unexpected
+error (a bug) fails it after a few attempts. A failed delivery says why, and is requeued from the
+admin (``Reprocess``) with a fresh horizon.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import F, Q
 from django.utils import timezone
 
-from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
+from calendly_sync import retries
+from calendly_sync.brevo.errors import BrevoAuthError, BrevoError, is_transient
 from calendly_sync.calendly.events import EVENT_TYPE_EVENTS, INVITEE_EVENTS
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for
 from calendly_sync.models import Connection, Contact, EventTypeMapping, WebhookDelivery
 from calendly_sync.models.claims import claim
 from calendly_sync.models.inbox import BODY_CLEARED
 from calendly_sync.push.contacts import push_dirty
+from calendly_sync.push.ledger import retry_horizon
+from calendly_sync.retries import Failure
 from calendly_sync.sync.observations import MalformedPayload, Observation, observe_invitee, parse_time
 from calendly_sync.sync.projection import IngestResult, Rules, ingest
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 10
 BULK_THRESHOLD = 50  # contacts pushed together above this go through Brevo's bulk import
 BATCH_SIZE = 500  # deliveries claimed and applied together
-# A "processing" row older than this was left by a crash. Longer than the longest push can take
-# (bulk.IMPORT_TIMEOUT: 30 min following an import), so nobody re-claims deliveries in flight.
+# A "processing" row older than this was left by a crash. Longer than following an import
+# (bulk.IMPORT_TIMEOUT: 30 min) and than any one Brevo request (brevo.client's worst case, 13 min),
+# so nobody re-claims deliveries in flight. (Applying one twice would be harmless, only wasted.)
 STALE_CLAIM = timedelta(minutes=35)
 
 # Per batch: each connection and its rules, loaded once. Keyed by the delivery's connection_id, which
 # the column allows to be NULL: such a delivery fails its Connection lookup like a deleted one.
 RulesCache = dict[int | None, tuple[Connection, Rules]]
 Applied = tuple[WebhookDelivery, str | None]  # a delivery applied to the database, and the email it touched
-
-
-def backoff(attempts: int) -> timedelta:
-    """Exponential with jitter: ~15 s, 30 s, 1 min … capped at 1 h (10 attempts ≈ 4 h in all)."""
-    base = min(3600.0, 15.0 * 2 ** max(0, attempts - 1))
-    return timedelta(seconds=random.uniform(base * 0.75, base * 1.25))
 
 
 def _due_q(now: datetime) -> Q:
@@ -105,7 +106,7 @@ def apply_claimed(claimed: list[WebhookDelivery], cache: RulesCache, results: di
             log.exception("deliveries of connection %s could not be applied", deliveries[0].connection_id)
             for delivery in deliveries:
                 if delivery.pk not in results:
-                    results[delivery.pk] = _retry(delivery, f"{type(exc).__name__}: {exc}")
+                    results[delivery.pk] = _retry(delivery, f"{type(exc).__name__}: {exc}", Failure.UNEXPECTED)
     return applied
 
 
@@ -128,19 +129,25 @@ def finish(applied: list[Applied], cache: RulesCache, results: dict[int, str]) -
             waiting = _still_dirty(connection, emails) if error is None and emails else set()
         except Exception as exc:  # a database error, a bug: retry them later, keep the error visible
             log.exception("pushing %d contacts of connection %s failed", len(emails), connection.name)
-            error, waiting, crashed = f"{type(exc).__name__}: {exc}", set(), True
+            error, waiting, crashed = (f"{type(exc).__name__}: {exc}", Failure.UNEXPECTED), set(), True
         for delivery, email in items:
             if error is not None and (email or crashed):
-                results[delivery.pk] = _retry(delivery, error)
-            elif email in waiting:
-                results[delivery.pk] = _retry(delivery, f"Brevo does not have {email} yet; will retry")
+                results[delivery.pk] = _retry(delivery, *error)
+            elif email in waiting:  # its contact's push failed transiently (the contact says why)
+                results[delivery.pk] = _retry(
+                    delivery, f"Brevo does not have {email} yet; will retry", Failure.TRANSIENT
+                )
             else:
                 done.append(delivery.pk)
                 if not connection.log_webhooks:
                     unlogged.append(delivery.pk)
     if done:
         WebhookDelivery.objects.filter(pk__in=done).update(
-            status=WebhookDelivery.Status.PROCESSED, processed_at=timezone.now(), last_error="", next_attempt_at=None
+            status=WebhookDelivery.Status.PROCESSED,
+            processed_at=timezone.now(),
+            last_error="",
+            next_attempt_at=None,
+            first_failed_at=None,
         )
         WebhookDelivery.objects.filter(pk__in=unlogged).update(**BODY_CLEARED)
         results.update(dict.fromkeys(done, WebhookDelivery.Status.PROCESSED))
@@ -172,7 +179,7 @@ def _apply_all(deliveries: list[WebhookDelivery], cache: RulesCache, results: di
             results[delivery.pk] = _fail(delivery, f"malformed payload: {exc}")
         except Exception as exc:  # unexpected: this delivery alone retries, the error kept visible
             log.exception("delivery %s could not be read", delivery.pk)
-            results[delivery.pk] = _retry(delivery, f"{type(exc).__name__}: {exc}")
+            results[delivery.pk] = _retry(delivery, f"{type(exc).__name__}: {exc}", Failure.UNEXPECTED)
     if len(batch) > 1:
         try:
             outcomes = ingest(connection, [(obs, d.event) for d, obs in batch], rules=rules, with_events=True)
@@ -194,7 +201,7 @@ def _apply_all(deliveries: list[WebhookDelivery], cache: RulesCache, results: di
             results[delivery.pk] = _fail(delivery, f"malformed payload: {exc}")
         except Exception as exc:  # unexpected: retry a bounded number of times, keep the error visible
             log.exception("delivery %s failed", delivery.pk)
-            results[delivery.pk] = _retry(delivery, f"{type(exc).__name__}: {exc}")
+            results[delivery.pk] = _retry(delivery, f"{type(exc).__name__}: {exc}", Failure.UNEXPECTED)
     return applied
 
 
@@ -252,41 +259,58 @@ def _observe(connection: Connection, delivery: WebhookDelivery) -> Observation:
     return obs
 
 
-def _retry(delivery: WebhookDelivery, error: str) -> str:
-    if delivery.attempts >= MAX_ATTEMPTS:
-        return _fail(delivery, f"gave up after {delivery.attempts} attempts: {error}")
+def _retry(delivery: WebhookDelivery, error: str, failure: Failure) -> str:
+    """Record a failed attempt: pending again after the policy's delay, or failed (see the module docstring)."""
+    now = timezone.now()
+    verdict = retries.decide(
+        failure,
+        attempts=delivery.attempts,  # counted when it was claimed, so this attempt included
+        first_failed_at=delivery.first_failed_at,
+        now=now,
+        horizon=retry_horizon(),
+    )
+    if verdict.give_up:
+        return _fail(delivery, verdict.message(error), first_failed_at=verdict.first_failed_at)
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         status=WebhookDelivery.Status.PENDING,
         last_error=error[:4000],
-        next_attempt_at=timezone.now() + backoff(delivery.attempts),
+        next_attempt_at=verdict.retry_at,
+        first_failed_at=verdict.first_failed_at,
     )
     return WebhookDelivery.Status.PENDING
 
 
-def _fail(delivery: WebhookDelivery, error: str) -> str:
+def _fail(delivery: WebhookDelivery, error: str, *, first_failed_at: datetime | None = None) -> str:
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=WebhookDelivery.Status.FAILED, last_error=error[:4000], next_attempt_at=None
+        status=WebhookDelivery.Status.FAILED,
+        last_error=error[:4000],
+        next_attempt_at=None,
+        first_failed_at=first_failed_at or delivery.first_failed_at or timezone.now(),
     )
     return WebhookDelivery.Status.FAILED
 
 
-def _push(connection: Connection, rules: Rules, emails: list[str]) -> str | None:
-    """Push these contacts and their events; an error message when it must be retried later."""
+def _push(connection: Connection, rules: Rules, emails: list[str]) -> tuple[str, Failure] | None:
+    """Push these contacts and their events; the error, and its kind, when the deliveries must wait.
+
+    A missing or rejected Brevo key is transient here: the connection shows the problem, an
+    operator fixes it, and the deliveries go through then (within the horizon), none lost.
+    """
     if not (connection.sync_contacts or connection.sync_events):
         return None
     try:
         client = brevo_client_for(connection)
     except MissingCredentials as exc:
-        return str(exc)
+        return str(exc), Failure.TRANSIENT
     try:
         push_dirty(
             connection, client, attribute_types=rules.attribute_types, emails=emails, bulk_threshold=BULK_THRESHOLD
         )
     except BrevoAuthError as exc:
         connection.record_error(f"Brevo rejected the API key: {exc.message}", Connection.Status.ERROR)
-        return str(exc)
+        return str(exc), Failure.TRANSIENT
     except BrevoError as exc:
-        return str(exc)
+        return str(exc), Failure.TRANSIENT if is_transient(exc) else Failure.PERMANENT
     connection.record_working(brevo=True)
     return None
 

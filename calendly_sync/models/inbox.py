@@ -32,6 +32,9 @@ class WebhookDelivery(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    first_failed_at = models.DateTimeField(
+        null=True, blank=True, help_text="First failure of the current run of failures (retries stop at the horizon)."
+    )
     last_error = models.TextField(blank=True)
     invitee_uri = models.URLField(max_length=300, blank=True, db_index=True)
     email = models.EmailField(max_length=254, blank=True, db_index=True)

@@ -39,12 +39,21 @@ class ContactSyncLog(models.Model):
 
 
 class AutomationEvent(models.Model):
-    """Outbox of Brevo automation events: one row per Calendly fact, sent at most once."""
+    """Outbox of Brevo automation events: one row per Calendly fact, sent once.
+
+    Once, except in one window: a worker that dies after Brevo accepted the event and before it
+    marked the row ``sent`` leaves it ``sending``, and after ``push.events.STALE_EVENT_CLAIM`` it
+    is sent again (see README, "Delivery guarantees"). An answer lost on the way back (a read
+    timeout) is not that window: the row becomes ``unconfirmed`` and waits for an operator.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", "pending"
         SENDING = "sending", "sending"  # claimed by one worker; back to pending if the send fails
         SENT = "sent", "sent"
+        # Sent, and Brevo's answer lost (read timeout): it may or may not be in Brevo. Never resent
+        # automatically (that could start the automation twice); an operator requeues it.
+        UNCONFIRMED = "unconfirmed", "unconfirmed"
         FAILED = "failed", "failed"
         SKIPPED = "skipped", "skipped"
 
@@ -58,9 +67,12 @@ class AutomationEvent(models.Model):
     booking = models.ForeignKey(
         Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="automation_events"
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    first_failed_at = models.DateTimeField(
+        null=True, blank=True, help_text="First failure of the current run of failures (retries stop at the horizon)."
+    )
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -3,7 +3,26 @@
 The projection writes outbox rows (:class:`~calendly_sync.models.AutomationEvent`, unique per
 fact); this module claims the due ones just before sending, so concurrent workers never send the
 same event twice, waits for a contact to exist in Brevo before its event, pairs the two halves of
-a reschedule, and backs off on transient failures.
+a reschedule, and retries by the one policy of :mod:`calendly_sync.retries`: a Brevo outage until
+``RETRY_HORIZON_HOURS`` after the first failure, Brevo's refusal not at all.
+
+Brevo's event API has no idempotency key: every ``POST /events`` that Brevo applies is one more
+event, one more automation run. So an event is sent again only when Brevo surely did not apply it:
+
+* the client never repeats an event whose answer was lost (a read timeout): it raises
+  :class:`~calendly_sync.brevo.errors.BrevoOutcomeUnknown`, and the row becomes ``unconfirmed``,
+  which nothing resends by itself; an operator checks the contact in Brevo, then requeues it
+  (:func:`requeue_events`) or marks it sent (:func:`confirm_events`);
+* a claim (``sending``) is taken over by another worker only after :data:`STALE_EVENT_CLAIM`,
+  longer than the longest a send can take, so a slow send is never doubled by a second worker.
+
+One way to a duplicate is left, and it is this: a worker dies (killed, out of memory, power) after
+Brevo applied the event and before :func:`_events_sent` marked the row. The row is ``sending``
+with nothing to say whether the send happened; after :data:`STALE_EVENT_CLAIM` it is sent again,
+once. The row cannot tell that crash from one *before* the send (the claim is all there is), and
+holding both for an operator would lose, until someone looks, every event of every worker that
+was stopped at the wrong moment; so this edge is at least once. tests/push/test_events.py
+simulates it, and shows that a lost answer does not duplicate.
 """
 
 from __future__ import annotations
@@ -15,8 +34,9 @@ from typing import Any
 from django.db.models import F, Q
 from django.utils import timezone
 
-from calendly_sync.brevo.client import BrevoClient
-from calendly_sync.brevo.errors import BrevoAuthError, BrevoError, is_transient
+from calendly_sync import retries
+from calendly_sync.brevo.client import DEFAULT_WORST_CASE_REQUEST_SECONDS, BrevoClient
+from calendly_sync.brevo.errors import BrevoAuthError, BrevoError, BrevoOutcomeUnknown, is_transient
 from calendly_sync.models import (
     AutomationEvent,
     Booking,
@@ -25,14 +45,18 @@ from calendly_sync.models import (
     ContactSyncLog,
 )
 from calendly_sync.models.claims import claim
-from calendly_sync.push.ledger import record, retry_delay
+from calendly_sync.push.ledger import record, retry_horizon
+from calendly_sync.retries import Failure
 from calendly_sync.sync import automation
-
-MAX_EVENT_ATTEMPTS = 12
 
 RESCHEDULE_PAIR_WAIT = timedelta(minutes=10)
 
-STALE_EVENT_CLAIM = timedelta(minutes=10)
+# A "sending" row older than this was left by a worker that died mid-send. It must outlast the
+# longest one send can take (the Brevo client's worst case: every retry waiting out a 429, every
+# attempt taking the whole timeouts, 775 s with the defaults), or a second worker would send an
+# event that a slow first one is still sending. The margin covers the pacer's queue and the
+# database writes around the call. tests/push/test_events.py checks the inequality.
+STALE_EVENT_CLAIM = timedelta(seconds=DEFAULT_WORST_CASE_REQUEST_SECONDS) + timedelta(minutes=5)
 
 EVENT_BATCH_MIN = 20  # from this many due events on, use POST /events/batch
 
@@ -79,7 +103,7 @@ def send_due_events(
     due = (
         Q(status=AutomationEvent.Status.PENDING, next_attempt_at__isnull=True)
         | Q(status=AutomationEvent.Status.PENDING, next_attempt_at__lte=now)
-        # a claim older than this was left by a crashed worker (the event may go out twice then)
+        # a claim older than this was left by a crashed worker: the one way to a duplicate (see above)
         | Q(status=AutomationEvent.Status.SENDING, next_attempt_at__lte=now - STALE_EVENT_CLAIM)
     )
     qs = AutomationEvent.objects.filter(connection=connection).filter(due)
@@ -155,12 +179,57 @@ def send_due_events(
             except BrevoAuthError:
                 _release([(event, body)])
                 raise
+            except BrevoOutcomeUnknown as err:
+                _unconfirmed(connection, [event], err)
+                continue
             except BrevoError as err:
                 failed += _event_failed(connection, event, err)
                 continue
             _events_sent(connection, [(event, body)])
             sent += 1
     return sent, failed
+
+
+def requeue_events(event_ids: list[int]) -> int:
+    """Admin action: failed and unconfirmed events back to pending, due now, with a fresh horizon.
+
+    For an unconfirmed event this is the operator's decision that Brevo does not have it (or that
+    a second automation run is acceptable): the connector cannot know. The next sweep sends them.
+    """
+    return AutomationEvent.objects.filter(
+        pk__in=event_ids, status__in=[AutomationEvent.Status.FAILED, AutomationEvent.Status.UNCONFIRMED]
+    ).update(
+        status=AutomationEvent.Status.PENDING, attempts=0, next_attempt_at=None, first_failed_at=None, last_error=""
+    )
+
+
+def confirm_events(event_ids: list[int]) -> int:
+    """Admin action: unconfirmed events an operator found in Brevo are sent; they never go again."""
+    return AutomationEvent.objects.filter(pk__in=event_ids, status=AutomationEvent.Status.UNCONFIRMED).update(
+        status=AutomationEvent.Status.SENT, next_attempt_at=None, last_error="found in Brevo by an operator"
+    )
+
+
+def _unconfirmed(connection: Connection, events: list[AutomationEvent], err: BrevoOutcomeUnknown) -> None:
+    """Brevo's answer was lost: the events may be in Brevo. Kept out of every automatic resend."""
+    message = f"{err} -- check the contact's events in Brevo, then requeue it if it is missing"
+    AutomationEvent.objects.filter(pk__in=[e.pk for e in events]).update(
+        status=AutomationEvent.Status.UNCONFIRMED,
+        attempts=F("attempts") + 1,
+        next_attempt_at=None,
+        last_error=message[:2000],
+    )
+    for event in events:
+        record(
+            connection,
+            None,
+            event.email,
+            "event",
+            ContactSyncLog.Status.WARNING,
+            message=message,
+            http_status=err.status,
+            request={"event_name": event.event_name},
+        )
 
 
 def _release(ready: list[tuple[AutomationEvent, dict[str, Any]]]) -> None:
@@ -175,7 +244,11 @@ def _events_sent(connection: Connection, items: list[tuple[AutomationEvent, dict
     if not items:
         return
     AutomationEvent.objects.filter(pk__in=[e.pk for e, _ in items]).update(
-        status=AutomationEvent.Status.SENT, sent_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
+        status=AutomationEvent.Status.SENT,
+        sent_at=timezone.now(),
+        attempts=F("attempts") + 1,
+        last_error="",
+        first_failed_at=None,
     )
     for event, body in items:
         event.event_properties = body.get("event_properties") or {}
@@ -200,24 +273,37 @@ def _events_sent(connection: Connection, items: list[tuple[AutomationEvent, dict
 def _event_failed(
     connection: Connection, event: AutomationEvent, err: BrevoError | str, transient: bool | None = None
 ) -> int:
-    """Back off a transient failure; give up on a rejection. Returns 1 when the event is now failed."""
+    """Retry a transient failure until the horizon; give up on a rejection. Returns 1 when now failed."""
     attempts = event.attempts + 1
     message = str(err)
     if transient is None:
         transient = is_transient(err) if isinstance(err, BrevoError) else False
-    if transient and attempts < MAX_EVENT_ATTEMPTS:
+    verdict = retries.decide(
+        Failure.TRANSIENT if transient else Failure.PERMANENT,
+        attempts=attempts,
+        first_failed_at=event.first_failed_at,
+        now=timezone.now(),
+        horizon=retry_horizon(),
+    )
+    if verdict.give_up:
+        message = verdict.message(message)
+        AutomationEvent.objects.filter(pk=event.pk).update(
+            attempts=attempts,
+            last_error=message[:2000],
+            status=AutomationEvent.Status.FAILED,
+            next_attempt_at=None,
+            first_failed_at=verdict.first_failed_at,
+        )
+        gave_up = 1
+    else:
         AutomationEvent.objects.filter(pk=event.pk).update(
             status=AutomationEvent.Status.PENDING,
             attempts=attempts,
             last_error=message[:2000],
-            next_attempt_at=timezone.now() + retry_delay(attempts),
+            next_attempt_at=verdict.retry_at,
+            first_failed_at=verdict.first_failed_at,
         )
         gave_up = 0
-    else:
-        AutomationEvent.objects.filter(pk=event.pk).update(
-            attempts=attempts, last_error=message[:2000], status=AutomationEvent.Status.FAILED
-        )
-        gave_up = 1
     record(
         connection,
         None,
@@ -243,6 +329,9 @@ def _send_batches(
         except BrevoAuthError:
             _release(ready[start:])
             raise
+        except BrevoOutcomeUnknown as err:
+            _unconfirmed(connection, [event for event, _ in chunk], err)
+            continue
         except BrevoError as err:
             for event, _ in chunk:
                 failed += _event_failed(connection, event, err)

@@ -4,11 +4,15 @@ Every write to Brevo leaves a :class:`~calendly_sync.models.ContactSyncLog` row 
 a contact's row says what Brevo holds (``pushed_hash``) and whether it must be pushed again
 (``dirty``, with a backoff when Brevo failed). Contacts are locked across their push
 (:func:`locked_contacts`) so two workers never race to send different states.
+
+Retries follow the one policy of :mod:`calendly_sync.retries`. A contact retries a transient
+failure with its delay but without a horizon: it is desired state, not a message, so it stays
+dirty (tried once an hour at most) until Brevo has it, and nothing is requeued by hand. The
+deliveries and events that wait for it do have the horizon (:func:`retry_horizon`).
 """
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -21,14 +25,15 @@ from django.db import transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
+from calendly_sync import retries
+from calendly_sync.conf import app_settings
 from calendly_sync.models import Connection, Contact, ContactSyncLog, SyncRun
 from calendly_sync.models.claims import supports_returning
 
 
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff with jitter: 30 s, 1 min, 2 min … capped at one hour."""
-    base = min(3600, 30 * 2 ** max(0, attempts - 1))
-    return timedelta(seconds=random.uniform(base / 2, base))
+def retry_horizon() -> timedelta:
+    """How long deliveries and events retry transient failures (``RETRY_HORIZON_HOURS``)."""
+    return timedelta(hours=float(app_settings.RETRY_HORIZON_HOURS))
 
 
 @dataclass
@@ -170,9 +175,10 @@ def mark_pushed_many(pushed: dict[int, str]) -> None:
 
 
 def mark_retry(contact: Contact, error: str) -> None:
+    """A transient failure: still dirty, due again after the policy's delay (no horizon: see above)."""
     attempts = contact.attempts + 1
     Contact.objects.filter(pk=contact.pk).update(
-        attempts=attempts, last_error=error[:2000], next_attempt_at=timezone.now() + retry_delay(attempts)
+        attempts=attempts, last_error=error[:2000], next_attempt_at=timezone.now() + retries.delay(attempts)
     )
 
 

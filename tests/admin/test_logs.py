@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from calendly_sync.models import WebhookDelivery
+from calendly_sync.models import AutomationEvent, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
@@ -19,12 +22,15 @@ def test_filters_answer_operator_questions(admin_client, populated):
 
 def test_delivery_actions_reprocess_and_mark_ignored(admin_client, populated):
     delivery = WebhookDelivery.objects.get()
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(status="failed", attempts=10, last_error="boom")
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status="failed", attempts=10, last_error="boom", first_failed_at=timezone.now() - timedelta(hours=72)
+    )
     url = reverse("admin:calendly_sync_webhookdelivery_changelist")
     resp = admin_client.post(url, {"action": "reprocess", "_selected_action": [delivery.pk]}, follow=True)
     assert resp.status_code == 200 and "queued for processing" in resp.content.decode()
     delivery.refresh_from_db()
     assert delivery.status == "pending" and delivery.attempts == 0 and delivery.last_error == ""
+    assert delivery.first_failed_at is None  # a fresh retry horizon
     resp = admin_client.post(url, {"action": "mark_ignored", "_selected_action": [delivery.pk]}, follow=True)
     delivery.refresh_from_db()
     assert delivery.status == "ignored" and "marked ignored" in resp.content.decode()
@@ -80,3 +86,59 @@ def test_forget_reports_a_contact_that_is_no_address(admin_client, populated):
     )
     assert resp.status_code == 200 and "Not an email address" in resp.content.decode()
     assert Contact.objects.filter(pk=broken.pk).exists()
+
+
+def test_event_action_requeue_takes_failed_and_unconfirmed_events_with_a_fresh_horizon(admin_client, populated):
+    """Failed (past the horizon, or refused) and unconfirmed (answer lost) events go back to pending."""
+    first = AutomationEvent.objects.get()
+    AutomationEvent.objects.filter(pk=first.pk).update(
+        status="failed",
+        attempts=97,
+        last_error="gave up after 97 attempts over 72 h: Brevo POST /events -> 503",
+        first_failed_at=timezone.now() - timedelta(hours=72),
+    )
+    unconfirmed = AutomationEvent.objects.create(
+        connection=populated, key="a2", email="levi@example.com", event_name="calendly_no_show", status="unconfirmed"
+    )
+    sent = AutomationEvent.objects.create(
+        connection=populated, key="a3", email="levi@example.com", event_name="calendly_booking_canceled", status="sent"
+    )
+    url = reverse("admin:calendly_sync_automationevent_changelist")
+    resp = admin_client.get(url, {"status__exact": "unconfirmed"})
+    assert resp.status_code == 200 and "calendly_no_show" in resp.content.decode()
+    resp = admin_client.post(
+        url, {"action": "requeue", "_selected_action": [first.pk, unconfirmed.pk, sent.pk]}, follow=True
+    )
+    page = resp.content.decode()
+    assert resp.status_code == 200 and "2 events queued" in page and "1 neither failed nor unconfirmed" in page
+    rows = {e.pk: e for e in AutomationEvent.objects.all()}
+    for pk in (first.pk, unconfirmed.pk):
+        assert (rows[pk].status, rows[pk].attempts, rows[pk].first_failed_at, rows[pk].last_error) == (
+            "pending",
+            0,
+            None,
+            "",
+        )
+    assert rows[sent.pk].status == "sent"
+
+
+def test_event_action_confirm_sent_takes_only_unconfirmed_events(admin_client, populated):
+    """The operator found it in Brevo: marked sent, so nothing ever sends it again."""
+    pending = AutomationEvent.objects.get()
+    unconfirmed = AutomationEvent.objects.create(
+        connection=populated,
+        key="a2",
+        email="levi@example.com",
+        event_name="calendly_no_show",
+        status="unconfirmed",
+        last_error="Brevo POST /events: ReadTimeout after the request was sent",
+    )
+    url = reverse("admin:calendly_sync_automationevent_changelist")
+    resp = admin_client.post(
+        url, {"action": "confirm_sent", "_selected_action": [pending.pk, unconfirmed.pk]}, follow=True
+    )
+    assert resp.status_code == 200 and "1 unconfirmed events marked sent" in resp.content.decode()
+    unconfirmed.refresh_from_db()
+    pending.refresh_from_db()
+    assert (unconfirmed.status, unconfirmed.last_error) == ("sent", "found in Brevo by an operator")
+    assert pending.status == "pending"

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
-from calendly_sync.models import Connection, WebhookDelivery
+from calendly_sync.models import AutomationEvent, Connection, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +21,8 @@ ACTIONS = [
     ("contact", "push_now"),
     ("webhookdelivery", "reprocess"),
     ("webhookdelivery", "mark_ignored"),
+    ("automationevent", "requeue"),
+    ("automationevent", "confirm_sent"),
 ]
 
 
@@ -57,6 +59,22 @@ def test_a_view_only_user_cannot_run_an_action_by_posting_it(populated):
     viewer.post(url, {"action": "reprocess", "_selected_action": [delivery.pk]})
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("failed", 10)
+    event = AutomationEvent.objects.get()
+    AutomationEvent.objects.filter(pk=event.pk).update(status="failed", attempts=40)
+    viewer = staff(["view_automationevent"])
+    viewer.post(
+        reverse("admin:calendly_sync_automationevent_changelist"),
+        {"action": "requeue", "_selected_action": [event.pk]},
+    )
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == ("failed", 40)
+    AutomationEvent.objects.filter(pk=event.pk).update(status="unconfirmed")
+    viewer.post(
+        reverse("admin:calendly_sync_automationevent_changelist"),
+        {"action": "confirm_sent", "_selected_action": [event.pk]},
+    )
+    event.refresh_from_db()
+    assert event.status == "unconfirmed"
     conn = Connection.objects.get()
     viewer.post(
         reverse("admin:calendly_sync_connection_changelist"),

@@ -15,6 +15,7 @@ from calendly_sync.brevo import (
     BrevoError,
     BrevoInvalidPhone,
     BrevoNotFound,
+    BrevoOutcomeUnknown,
     BrevoRateLimited,
     BrevoServerError,
     BrevoTooEarly,
@@ -232,6 +233,90 @@ def test_persistent_connection_failure_is_transport_error(make_brevo_client):
     # the message names the host first: the simulator, or the real Brevo by mistake?
     assert str(info.value).startswith(f"Could not reach http://127.0.0.1:{port}/v3: ConnectionError after 2 attempts")
     assert info.value.host == f"http://127.0.0.1:{port}/v3"
+
+
+# -- requests that must not be repeated: events ----------------------------------------------------
+
+
+def wait_for(predicate, what: str, timeout: float = 5.0) -> None:
+    """Poll the simulator with a deadline (it finishes a slowed request after the client gave up)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_a_post_to_events_is_not_sent_again_after_a_read_timeout(make_brevo_client, brevo_sim):
+    """Brevo applies the event after the client stopped waiting: a second send would be a second event."""
+    client = make_brevo_client(timeout=(2.0, 0.3))
+    brevo_sim.slow_next(0.6, route=r"^POST /v3/events$")
+    with pytest.raises(BrevoOutcomeUnknown) as info:
+        client.send_event("calendly_booking_created", email="a@example.com")
+    assert "ReadTimeout" in str(info.value) and not is_transient(info.value)
+    wait_for(lambda: len(brevo_sim.events) == 1, "Brevo to record the slow event")
+    assert brevo_sim.count(r"^POST /v3/events$") == 1 and len(brevo_sim.events) == 1
+
+
+def test_a_batch_of_events_is_not_sent_again_after_a_read_timeout(make_brevo_client, brevo_sim):
+    client = make_brevo_client(timeout=(2.0, 0.3))
+    brevo_sim.slow_next(0.6, route=r"^POST /v3/events/batch$")
+    events = [BrevoClient.build_event("calendly_booking_created", email=f"{n}@example.com") for n in "ab"]
+    with pytest.raises(BrevoOutcomeUnknown):
+        client.send_events_batch(events)
+    wait_for(lambda: len(brevo_sim.events) == 2, "Brevo to record the slow batch")
+    assert brevo_sim.count(r"^POST /v3/events/batch$") == 1
+
+
+def test_a_gateway_timeout_on_events_is_not_sent_again(brevo_client, brevo_sim):
+    brevo_sim.fail_next(504, b"", route=r"^POST /v3/events$")
+    with pytest.raises(BrevoOutcomeUnknown) as info:
+        brevo_client.send_event("calendly_booking_created", email="a@example.com")
+    assert info.value.status == 504 and not is_transient(info.value)
+    assert brevo_sim.count(r"^POST /v3/events$") == 1
+
+
+def test_an_event_that_brevo_says_it_did_not_take_is_sent_again(brevo_client, brevo_sim):
+    """A 429 or a 503 is Brevo's word that nothing was recorded: retrying it cannot duplicate."""
+    brevo_sim.force_429(times=1, reset=0, route=r"^POST /v3/events$")
+    brevo_sim.fail_next(503, route=r"^POST /v3/events$")
+    brevo_client.send_event("calendly_booking_created", email="a@example.com")
+    assert brevo_sim.count(r"^POST /v3/events$") == 3 and len(brevo_sim.events) == 1
+
+
+def test_an_event_whose_connection_was_never_made_is_sent_again(make_brevo_client, brevo_sim):
+    """Connection refused: the request never left, so it is safe to send (the first try goes to a closed port)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    session = requests.Session()
+    real = session.request
+    tries: list[str] = []
+
+    def first_to_a_closed_port(method, url, **kwargs):
+        tries.append(url)
+        if len(tries) == 1:
+            url = url.replace(brevo_sim.url, closed)
+        return real(method, url, **kwargs)
+
+    session.request = first_to_a_closed_port  # type: ignore[method-assign]
+    client = make_brevo_client(session=session)
+    client.send_event("calendly_booking_created", email="a@example.com")
+    assert len(tries) == 2 and len(brevo_sim.events) == 1
+
+
+def test_a_contact_upsert_is_still_sent_again_after_a_read_timeout(make_brevo_client, brevo_sim):
+    """Desired state: repeating it is harmless, so a lost answer is simply retried."""
+    client = make_brevo_client(timeout=(2.0, 0.3))
+    brevo_sim.slow_next(0.6, route=r"^POST /v3/contacts$")
+    assert client.upsert_contact("a@example.com", attributes={"FIRSTNAME": "A"}) is not None
+    assert brevo_sim.count(r"^POST /v3/contacts$") == 2
+
+
+def test_the_worst_case_request_time_comes_from_the_policy_and_the_timeouts():
+    client = BrevoClient("xkeysib-test")  # the defaults, as a connection's client is built
+    assert client.worst_case_request_seconds == (4 + 1) * (120 + 5 + 30) == 775
+    fast = BrevoClient("xkeysib-test", retry=RetryPolicy(max_retries=1, max_rate_limit_wait=2), timeout=3)
+    assert fast.worst_case_request_seconds == 2 * (30 + 3 + 3)
 
 
 # -- lists, attributes, events, imports ---------------------------------------------------------

@@ -120,9 +120,15 @@ def test_brevo_outage_keeps_deliveries_pending_until_it_heals(client, connection
     assert "still pending 0" in out.getvalue()
 
 
-def test_delivery_fails_after_the_attempt_limit_and_can_be_reprocessed(client, connection, sims, book, outbox):
-    from calendly_sync import tasks
-    from calendly_sync.inbox import deliveries
+def test_a_long_brevo_outage_is_retried_until_the_horizon_then_failed_and_reprocess_starts_again(
+    client, connection, sims, book, outbox
+):
+    """Transient failures outlast the old limit of 10 attempts: they stop at RETRY_HORIZON_HOURS."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from calendly_sync import retries, tasks
     from calendly_sync.sandbox.httpbase import Fault
 
     _, brevo_sim = sims
@@ -130,14 +136,93 @@ def test_delivery_fails_after_the_attempt_limit_and_can_be_reprocessed(client, c
     brevo_sim.inject(Fault("status", route=r"^POST /v3/", status=500, times=None))
     deliver(client, connection, outbox[-1])
     pk = WebhookDelivery.objects.get().pk
-    for _ in range(deliveries.MAX_ATTEMPTS):
+    for _ in range(15):
+        Contact.objects.update(next_attempt_at=None)
         process_delivery(pk, force=True)
     delivery = WebhookDelivery.objects.get()
-    assert delivery.status == "failed" and "gave up" in delivery.last_error
+    assert (delivery.status, delivery.attempts) == ("pending", 15)
+    assert delivery.first_failed_at is not None and "-> 500" in delivery.last_error
+    assert delivery.next_attempt_at - timezone.now() <= retries.MAX_DELAY  # at the capped delay, at most
+
+    # the 72 hours have passed since the first failure
+    WebhookDelivery.objects.update(first_failed_at=delivery.first_failed_at - timedelta(hours=72))
+    Contact.objects.update(next_attempt_at=None)
+    assert process_delivery(pk, force=True) == "failed"
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.last_error.startswith("gave up after 16 attempts over 72 h: Brevo POST /contacts")
+
     brevo_sim.clear_faults()
-    tasks.reprocess([pk])
+    tasks.reprocess([pk])  # the admin's "Reprocess": a fresh horizon
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.first_failed_at) == ("pending", 0, None)
+    Contact.objects.update(next_attempt_at=None)
     process_delivery(pk)
     assert WebhookDelivery.objects.get().status == "processed"
+    assert WebhookDelivery.objects.get().first_failed_at is None
+    assert [e["event_name"] for e in brevo_sim.events] == ["calendly_booking_created"]
+
+
+def test_the_horizon_is_a_setting(client, connection, sims, book, outbox, settings):
+    from calendly_sync.sandbox.httpbase import Fault
+
+    _, brevo_sim = sims
+    settings.RETRY_HORIZON_HOURS = 0.000001  # a few milliseconds: the second failure is past it
+    book("levi@example.com", fire_webhooks=True)
+    brevo_sim.inject(Fault("status", route=r"^POST /v3/", status=503, times=None))
+    deliver(client, connection, outbox[-1])
+    pk = WebhookDelivery.objects.get().pk
+    process_delivery(pk, force=True)
+    Contact.objects.update(next_attempt_at=None)
+    assert process_delivery(pk, force=True) == "failed"
+    assert "gave up after 2 attempts" in WebhookDelivery.objects.get().last_error
+
+
+def test_brevo_refusing_the_request_fails_the_delivery_at_once_with_its_reason(client, connection, sims, book, outbox):
+    """A permanent error (a 4xx other than 401, 425 and 429) is not retried for three days."""
+    _, brevo_sim = sims
+    book("levi@example.com", fire_webhooks=True)
+    brevo_sim.fail_next(
+        403,
+        {"code": "permission_denied", "message": "This API key may not read contact attributes"},
+        route=r"^GET /v3/contacts/attributes",
+        times=None,
+    )
+    deliver(client, connection, outbox[-1])
+    assert process_delivery(WebhookDelivery.objects.get().pk) == "failed"
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.attempts == 1 and "403" in delivery.last_error and "may not read" in delivery.last_error
+
+
+def test_a_missing_brevo_key_waits_for_an_operator_within_the_horizon(client, connection, sims, book, outbox):
+    book("levi@example.com", fire_webhooks=True)
+    Connection.objects.filter(pk=connection.pk).update(brevo_api_key="")
+    deliver(client, connection, outbox[-1])
+    pk = WebhookDelivery.objects.get().pk
+    for _ in range(12):
+        process_delivery(pk, force=True)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "pending" and "no Brevo API key" in delivery.last_error
+
+
+def test_a_delivery_that_cannot_be_applied_fails_after_a_few_attempts_with_a_readable_reason(
+    client, connection, sims, book, outbox, monkeypatch
+):
+    """An unexpected error (a bug) is not a Brevo outage: it ends failed after its retries, never stuck."""
+    from calendly_sync import retries
+    from calendly_sync.inbox import deliveries
+
+    def broken(*args, **kwargs):
+        raise KeyError("scheduled_event")
+
+    monkeypatch.setattr(deliveries, "ingest", broken)  # the one apply path, batched or alone
+    book("levi@example.com", fire_webhooks=True)
+    deliver(client, connection, outbox[-1])
+    pk = WebhookDelivery.objects.get().pk
+    outcomes = [process_delivery(pk, force=True) for _ in range(retries.UNEXPECTED_ERROR_ATTEMPTS)]
+    assert outcomes == ["pending"] * (retries.UNEXPECTED_ERROR_ATTEMPTS - 1) + ["failed"]
+    assert WebhookDelivery.objects.get().last_error == (
+        f"gave up after {retries.UNEXPECTED_ERROR_ATTEMPTS} attempts: KeyError: 'scheduled_event'"
+    )
 
 
 def test_switches_for_events_and_cancellations(client, connection, sims, book, outbox):

@@ -33,7 +33,7 @@ class Command(BaseCommand):
             )
             if opts["failed"]:
                 WebhookDelivery.objects.filter(pk__in=ids, status=WebhookDelivery.Status.FAILED).update(
-                    status=WebhookDelivery.Status.PENDING, attempts=0
+                    status=WebhookDelivery.Status.PENDING, attempts=0, first_failed_at=None
                 )
             for start in range(0, len(ids), BATCH_SIZE):
                 forced += len(process_batch(ids[start : start + BATCH_SIZE], force=True))
