@@ -71,6 +71,36 @@ def import_contacts(
     if not groups:
         return rest
     wanted = {c.pk: c.desired_hash for members in groups.values() for c in members}
+    refused: list[tuple[list[Contact], tuple[int, ...]]] = []  # the chunk whose import Brevo's key refused
+    try:
+        return _import_locked(connection, client, groups, wanted, rest, refused, summary, sync_run, progress)
+    except BrevoAuthError as err:
+        # Logged after the lock's transaction was rolled back (PostgreSQL), so the rows survive it.
+        for chunk, list_ids in refused:
+            record_many(
+                connection,
+                chunk,
+                "import",
+                ContactSyncLog.Status.ERROR,
+                message=str(err),
+                list_ids=list_ids,
+                http_status=err.status,
+                sync_run=sync_run,
+            )
+        raise
+
+
+def _import_locked(
+    connection: Connection,
+    client: BrevoClient,
+    groups: dict[tuple[int, ...], list[Contact]],
+    wanted: dict[int, str],
+    rest: list[Contact],
+    refused: list[tuple[list[Contact], tuple[int, ...]]],
+    summary: PushSummary,
+    sync_run: SyncRun | None,
+    progress: Callable[[int], None] | None,
+) -> list[Contact]:
     with locked_contacts(wanted) as locked:  # locked while Brevo imports them
         current = {c.pk: c for c in locked}
         started: list[tuple[list[Contact], tuple[int, ...], int]] = []
@@ -88,17 +118,8 @@ def import_contacts(
                         list(list_ids),
                         update_existing=True,
                     )
-                except BrevoAuthError as err:
-                    record_many(
-                        connection,
-                        chunk,
-                        "import",
-                        ContactSyncLog.Status.ERROR,
-                        message=str(err),
-                        list_ids=list_ids,
-                        http_status=err.status,
-                        sync_run=sync_run,
-                    )
+                except BrevoAuthError:
+                    refused.append((chunk, list_ids))
                     raise
                 except BrevoError as err:
                     log.warning(

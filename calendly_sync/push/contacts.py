@@ -83,10 +83,36 @@ def push_contact(
     """
     if dry_run:
         return "dry_run"
-    with locked_contacts([contact.pk]) as rows:
-        if not rows:
-            return "unchanged"
-        return _push_locked(connection, rows[0], client, sync_run)
+    try:
+        with locked_contacts([contact.pk]) as rows:
+            if not rows:
+                return "unchanged"
+            return _push_locked(connection, rows[0], client, sync_run)
+    except BrevoAuthError as err:
+        # Logged after the lock's transaction was rolled back (PostgreSQL), so the row survives it.
+        record(
+            connection,
+            contact,
+            contact.email,
+            "upsert",
+            ContactSyncLog.Status.ERROR,
+            message=str(err),
+            http_status=err.status,
+            code=err.code or "",
+            request=_upsert_request(contact),
+            sync_run=sync_run,
+        )
+        raise
+
+
+def _upsert_request(contact: Contact) -> dict[str, Any]:
+    """What an upsert of this contact sends (as its log row shows it)."""
+    return {
+        "email": contact.email,
+        "attributes": dict(contact.attributes or {}),
+        "listIds": list(contact.list_ids or []),
+        "updateEnabled": True,
+    }
 
 
 def _push_locked(connection: Connection, contact: Contact, client: BrevoClient | None, sync_run: SyncRun | None) -> str:
@@ -95,9 +121,9 @@ def _push_locked(connection: Connection, contact: Contact, client: BrevoClient |
         if contact.dirty:
             Contact.objects.filter(pk=contact.pk, desired_hash=digest).update(dirty=False)
         return "unchanged"
-    attributes = dict(contact.attributes or {})
-    list_ids = list(contact.list_ids or [])
-    request = {"email": contact.email, "attributes": attributes, "listIds": list_ids, "updateEnabled": True}
+    request = _upsert_request(contact)
+    attributes: dict[str, Any] = request["attributes"]
+    list_ids: list[int] = request["listIds"]
     assert client is not None
     dropped: list[str] = []
     for _ in range(len(attributes) + 1):
@@ -136,20 +162,8 @@ def _push_locked(connection: Connection, contact: Contact, client: BrevoClient |
             dropped.append(bad)
             attributes.pop(bad)
             request["attributes"] = attributes
-        except BrevoAuthError as err:
-            record(
-                connection,
-                contact,
-                contact.email,
-                "upsert",
-                ContactSyncLog.Status.ERROR,
-                message=str(err),
-                http_status=err.status,
-                code=err.code or "",
-                request=request,
-                sync_run=sync_run,
-            )
-            raise
+        except BrevoAuthError:
+            raise  # logged by push_contact, outside the lock's transaction
         except BrevoError as err:
             transient = is_transient(err)
             record(
