@@ -3,7 +3,7 @@
 from calendly_sync.models.connection import Connection, EventTypeMapping, FieldMapping
 from calendly_sync.models.inbox import WebhookDelivery
 from calendly_sync.models.outbox import AutomationEvent, ContactSyncLog
-from calendly_sync.models.state import Booking, Contact, SyncRun
+from calendly_sync.models.state import Booking, Contact, HeldNumber, SyncRun
 
 __all__ = [
     "AutomationEvent",
@@ -13,6 +13,7 @@ __all__ = [
     "ContactSyncLog",
     "EventTypeMapping",
     "FieldMapping",
+    "HeldNumber",
     "SyncRun",
     "WebhookDelivery",
 ]

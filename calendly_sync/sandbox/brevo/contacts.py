@@ -38,7 +38,9 @@ def _since_query(req: Request, name: str) -> datetime | None:
     except ValueError:
         value = None
     if value is None or value.tzinfo is None or "T" not in str(raw):
-        raise Reply(400, "invalid_parameter", f"{name} should be a date-time with a time zone (YYYY-MM-DDTHH:mm:ss.SSSZ)")
+        raise Reply(
+            400, "invalid_parameter", f"{name} should be a date-time with a time zone (YYYY-MM-DDTHH:mm:ss.SSSZ)"
+        )
     return value
 
 

@@ -120,7 +120,9 @@ class Imports(Lists):
             rows.append(row)
         return rows
 
-    def _report(self, process_id: int, outcome: tuple[dict[str, int], dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    def _report(
+        self, process_id: int, outcome: tuple[dict[str, int], dict[str, list[dict[str, Any]]]]
+    ) -> dict[str, Any]:
         """The process's ``info.import``, in the shape ``import_report`` picks (see the module docstring).
 
         ``counts``: every counter as a number (the SW2 example). ``urls``: the seven documented keys,
@@ -141,7 +143,9 @@ class Imports(Lists):
             if not rows:
                 report[key] = None
                 continue
-            lines = ["EMAIL;SMS"] + [f"{r.get('email') or ''};{(r.get('attributes') or {}).get('SMS') or ''}" for r in rows]
+            lines = ["EMAIL;SMS"] + [
+                f"{r.get('email') or ''};{(r.get('attributes') or {}).get('SMS') or ''}" for r in rows
+            ]
             self.import_reports[(process_id, key)] = "\n".join(lines) + "\n"
             report[key] = f"{self.url}/_sim/import-reports/{process_id}/{key}.csv"
         return report

@@ -234,7 +234,12 @@ def test_list_contacts_modified_or_created_since(brevo_sim):
     with brevo_sim.lock:
         for c in brevo_sim.contacts.values():
             c["createdAt"] = c["modifiedAt"] = "2026-01-01T10:00:00.000Z"
-    call(brevo_sim, "POST", "/contacts", {"email": "touched@example.com", "attributes": {"FIRSTNAME": "T"}, "updateEnabled": True})
+    call(
+        brevo_sim,
+        "POST",
+        "/contacts",
+        {"email": "touched@example.com", "attributes": {"FIRSTNAME": "T"}, "updateEnabled": True},
+    )
     call(brevo_sim, "POST", "/contacts", {"email": "late@example.com"})
     since = {"modifiedSince": "2026-01-01T10:00:01.000Z", "limit": 1000}
     modified = call(brevo_sim, "GET", "/contacts", params=since).json()

@@ -117,7 +117,11 @@ def test_an_import_rejects_whole_rows_whose_sms_is_taken_and_reports_them_as_csv
     }
     assert [k for k, v in report.items() if v] == ["duplicate_phone_id"]
     csv_text = requests.get(report["duplicate_phone_id"], timeout=5).text  # no api-key: a signed file URL
-    assert csv_text.splitlines() == ["EMAIL;SMS", "held@example.com;+1 404 555 0101", "second@example.com;0014045550102"]
+    assert csv_text.splitlines() == [
+        "EMAIL;SMS",
+        "held@example.com;+1 404 555 0101",
+        "second@example.com;0014045550102",
+    ]
     assert sim.get_contact("held@example.com") is None and sim.get_contact("second@example.com") is None
     assert sim.get_contact("first@example.com")["attributes"]["SMS"] == "+14045550102"
     assert sim.get_contact("clean@example.com")["listIds"] == [10]
