@@ -141,7 +141,7 @@ def _push_locked(connection: Connection, contact: Contact, client: BrevoClient |
                 request=request,
                 sync_run=sync_run,
             )
-            dropped.append(bad)
+            dropped.append(f"{bad}={attributes[bad]!r}")
             attributes.pop(bad)
             request["attributes"] = attributes
         except BrevoAuthError as err:

@@ -295,7 +295,7 @@ def _people(r: random.Random, n: int, unique_phones: bool) -> tuple[list[Person]
                     )
                 )
             continue
-        emails = (address(first, last, domain),)
+        emails: tuple[str, ...] = (address(first, last, domain),)
         phone: str | None
         e164n: str | None
         if kind == "two_emails":
@@ -358,15 +358,12 @@ def realistic_data(
     r.shuffle(group_pool)
     pool = group_pool[: max(1, events // 7)]
     while extra > 0:
-        for i in pool:
-            if extra == 0:
-                break
-            if sizes[i] < 4:
-                sizes[i] += 1
-                extra -= 1
-        else:
-            if all(sizes[i] >= 4 for i in pool):
-                pool = group_pool[: len(pool) * 2]
+        open_events = [i for i in pool if sizes[i] < 4]
+        if not open_events:
+            pool = group_pool[: len(pool) * 2]
+            continue
+        sizes[r.choice(open_events)] += 1
+        extra -= 1
     meetings: list[Meeting] = []
     seat_no = 0
     used_times: set[datetime] = set()

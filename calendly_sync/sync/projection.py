@@ -237,15 +237,15 @@ def refresh_contacts(
         # Which contacts outside this batch share a number with it: read without locks first, so
         # that every row this refresh may write is locked in the one statement below.
         first_look = _bookings_of(connection, emails)
-        numbers = {_claimed_number(first_look[e], sms_rules) for e in emails} | set(
+        candidates = {_claimed_number(first_look[e], sms_rules) for e in emails} | set(
             Contact.objects.filter(connection=connection, email__in=emails)
             .exclude(sms_number="")
             .values_list("sms_number", flat=True)
         )
-        numbers.discard(None)
+        candidates.discard(None)
         others = sorted(
             set(
-                Contact.objects.filter(connection=connection, sms_number__in=list(numbers))
+                Contact.objects.filter(connection=connection, sms_number__in=list(candidates))
                 .exclude(email__in=emails)
                 .values_list("email", flat=True)
             )
@@ -393,8 +393,9 @@ def _claimed_since(
 def _own(contact: Contact, number: str, owner_of: dict[str, str], held: set[str]) -> str | None:
     """Set the contact's SMS attribute by the ownership decision; returns the warning when it loses it.
 
-    The owner is sent the number. Another claimant is sent none, except one that held it as the
-    owner before (or is already letting it go): it is sent ``SMS: ""`` so Brevo frees the number.
+    The owner is sent the number. Another claimant is sent none, except one that was the owner
+    before (or is already letting it go) and has been pushed since it exists: it is sent
+    ``SMS: ""`` so Brevo frees the number.
     A number Brevo holds outside the connection is sent to nobody.
     """
     attributes = dict(contact.attributes or {})
@@ -407,7 +408,7 @@ def _own(contact: Contact, number: str, owner_of: dict[str, str], held: set[str]
         attributes[sms.SMS] = number
         contact.attributes = attributes
         return None
-    if before in (number, ""):
+    if before in (number, "") and contact.pushed_hash:  # never pushed: Brevo has nothing to let go
         attributes[sms.SMS] = ""
     contact.attributes = attributes
     return sms.dropped_message(number, owner or "another contact")
