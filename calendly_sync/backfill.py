@@ -186,13 +186,17 @@ def run_backfill(
                 chosen = [e for e in page.items if not event_type_uri or e.get("event_type") == event_type_uri]
                 return [(e, pool.submit(lambda uri: list(calendly.list_invitees(uri)), e["uri"])) for e in chosen]
 
+            def ahead() -> tuple[Page | None, list[tuple[dict[str, Any], Future[list[dict[str, Any]]]]]]:
+                following = next(pages, None)
+                return following, fetch(following)
+
             fetching = fetch(page)
             try:
                 while page is not None:
-                    # The next page and its invitees are fetched while this one is applied: Calendly's
-                    # rate limit, not the database work, sets the pace.
-                    following = next(pages, None) if page.next_page_token else None
-                    fetching_next = fetch(following)
+                    # The next page and its invitees are fetched while this one is applied, by the
+                    # same workers (so no more requests are in flight than the limiter allows for):
+                    # Calendly's rate limit, not the database work, sets the pace.
+                    following_future = pool.submit(ahead) if page.next_page_token else None
                     for event, future in fetching:
                         invitees = future.result()
                         counts["events"] += 1
@@ -223,7 +227,7 @@ def run_backfill(
                         counts,
                         {"page_token": page_token, "scope": scope, "done": page_token is None, "counts": dict(counts)},
                     )
-                    page, fetching = following, fetching_next
+                    page, fetching = following_future.result() if following_future else (None, [])
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)  # a crash does not wait for the page ahead
                 raise

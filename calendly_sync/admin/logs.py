@@ -24,10 +24,12 @@ from calendly_sync.models import (
     Booking,
     Contact,
     ContactSyncLog,
+    HeldNumber,
     SyncRun,
     WebhookDelivery,
 )
 from calendly_sync.push.contacts import push_contact
+from calendly_sync.sync.projection import refresh_all_contacts
 from calendly_sync.tasks import reprocess as reprocess_deliveries
 
 _M = TypeVar("_M", bound=Model)
@@ -214,3 +216,30 @@ class AutomationEventAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin[Aut
     )
     list_filter = ("status", "event_name", "connection")
     search_fields = ("email", "event_name", "key")
+
+
+@admin.register(HeldNumber)
+class HeldNumberAdmin(ReadOnlyAdmin[HeldNumber]):
+    """SMS numbers Brevo holds for contacts outside the connection: nobody here is sent them."""
+
+    list_display = ("number", "holder", "refused_for", "discovered_at", "connection")
+    list_filter = ("connection",)
+    search_fields = ("number", "holder", "refused_for")
+    list_select_related = ("connection",)
+    actions = ["forget"]
+
+    @admin.action(
+        description="Forget: send these numbers again (Brevo's other contact let them go)", permissions=["delete"]
+    )
+    def forget(self, request: HttpRequest, queryset: QuerySet[HeldNumber]) -> None:
+        forgotten = 0
+        for held in queryset.select_related("connection"):
+            claimants = list(
+                Contact.objects.filter(connection=held.connection, sms_number=held.number).values_list(
+                    "email", flat=True
+                )
+            )
+            held.delete()
+            refresh_all_contacts(held.connection, claimants)  # the number's owner is sent it with its next push
+            forgotten += 1
+        self.message_user(request, f"{forgotten} number(s) forgotten: their owners are sent them again", messages.INFO)

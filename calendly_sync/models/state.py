@@ -143,8 +143,9 @@ class HeldNumber(models.Model):
     """An SMS number Brevo holds for a contact this connection did not make: nobody here is sent it.
 
     Found the first time Brevo refuses the number (``duplicate_parameter``) and looking it up shows
-    a holder outside the connection; remembered so later runs do not send it again. Delete the row
-    (admin) once Brevo's other contact has let the number go.
+    a holder outside the connection; remembered so later runs do not send it again. The admin's
+    "Forget" action deletes it (once Brevo's other contact has let the number go) and the number's
+    owner is sent it again.
     """
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="held_numbers")

@@ -345,7 +345,7 @@ def push_dirty(
                 polls_needed,
             )
             bulk = False
-    if client is not None:
+    if client is not None and connection.sync_contacts:
         # A contact letting an SMS number go (another contact keeps it now) goes first, so that
         # Brevo no longer holds the number when its new owner is sent it.
         releasing = due_contacts(connection).filter(**{f"attributes__{SMS}": ""})
