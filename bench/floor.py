@@ -309,7 +309,9 @@ def main() -> int:
         urls = {"floor": f"{PG}/bench_floor_bare", "connector": f"{PG}/bench_floor_connector"}
     apps = {
         "floor": App("floor", "floor_app.settings", "floor_app.wsgi", urls["floor"], args.workers),
-        "connector": App("connector", "connector_site.settings", "connector_site.wsgi", urls["connector"], args.workers),
+        "connector": App(
+            "connector", "connector_site.settings", "connector_site.wsgi", urls["connector"], args.workers
+        ),
     }
     script = tmp / "floor.lua"
     script.write_text(LUA)
@@ -371,7 +373,10 @@ def main() -> int:
             print(f"   {name:<10} non-2xx {bad}, socket errors {errs}, over {len(results[name])} rounds")
         ratios = [c["rps"] / f["rps"] for f, c in zip(results["floor"], results["connector"], strict=True)]
         p99s = [c["p99_us"] / f["p99_us"] for f, c in zip(results["floor"], results["connector"], strict=True)]
-        print(f"   per round: requests/s ratio {', '.join(f'{x:.2f}' for x in ratios)}; p99 ratio {', '.join(f'{x:.2f}' for x in p99s)}")
+        print(
+            f"   per round: requests/s ratio {', '.join(f'{x:.2f}' for x in ratios)}; "
+            f"p99 ratio {', '.join(f'{x:.2f}' for x in p99s)}"
+        )
         print(
             f"   targets: requests/s ≥ 0.8 × floor: {'met' if statistics.median(ratios) >= 0.8 else 'NOT met'} "
             f"({statistics.median(ratios):.2f}×); p99 ≤ 2 × floor's: "

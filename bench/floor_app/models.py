@@ -9,3 +9,6 @@ class Delivery(models.Model):
     body = models.TextField()
     signature = models.CharField(max_length=64)
     received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk}"

@@ -21,7 +21,8 @@ class Hook(APIView):
 
     def post(self, request: Request) -> Response:
         body = request.body
-        parts = dict(p.split("=", 1) for p in request.headers.get("Calendly-Webhook-Signature", "").split(",") if "=" in p)
+        header = request.headers.get("Calendly-Webhook-Signature", "")
+        parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
         t, v1 = parts.get("t", ""), parts.get("v1", "")
         if not t.isdigit():
             return Response({"detail": "bad signature"}, status=401)
