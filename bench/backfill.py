@@ -69,6 +69,8 @@ BREVO_ROUTES = [
     ("POST /contacts", r"^POST /v3/contacts$"),
     ("POST /contacts/import", r"^POST /v3/contacts/import$"),
     ("GET /processes/{id}", r"^GET /v3/processes/"),
+    ("GET /contacts?modifiedSince (read-back)", r"^GET /v3/contacts$"),
+    ("GET /contacts/{SMS} (who holds it)", r"^GET /v3/contacts/(%2B|\+)"),
     ("GET /contacts/attributes", r"^GET /v3/contacts/attributes$"),
     ("POST /contacts/attributes/{c}/{name}", r"^POST /v3/contacts/attributes/"),
     ("POST /events", r"^POST /v3/events$"),
