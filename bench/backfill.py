@@ -58,6 +58,7 @@ RSS_LIMIT_MB = 250.0
 FLAT_TOLERANCE = 0.10  # "flat": the 2× peak within 10 % of the 1× peak
 RATIO_TARGET = 1.15
 RESULT_PREFIX = "@@RESULT "
+DATA_SEED = 12
 
 CALENDLY_ROUTES = [
     ("GET /users/me", r"^GET /users/me$"),
@@ -68,6 +69,8 @@ BREVO_ROUTES = [
     ("POST /contacts", r"^POST /v3/contacts$"),
     ("POST /contacts/import", r"^POST /v3/contacts/import$"),
     ("GET /processes/{id}", r"^GET /v3/processes/"),
+    ("GET /contacts?modifiedSince (read-back)", r"^GET /v3/contacts$"),
+    ("GET /contacts/{SMS} (who holds it)", r"^GET /v3/contacts/(%2B|\+)"),
     ("GET /contacts/attributes", r"^GET /v3/contacts/attributes$"),
     ("POST /contacts/attributes/{c}/{name}", r"^POST /v3/contacts/attributes/"),
     ("POST /events", r"^POST /v3/events$"),
@@ -265,16 +268,36 @@ def run_child(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
 # ================================================================================================
 # the parent: simulators, data, runs, figures
 class World:
-    """A Calendly + Brevo simulator pair with latency, real limits and its own data set."""
+    """A Calendly + Brevo simulator pair with latency, real limits and its own data set.
 
-    def __init__(self, label: str, events: int, invitees: int, prefix: str) -> None:
+    ``data="realistic"`` (default): :func:`calendly_sync.sandbox.realistic.realistic_data` — shared
+    switchboard numbers, a work and a personal address with one mobile, repeat bookers in several
+    cases, group events, invalid and foreign numbers, long answers, and numbers Brevo already holds
+    for contacts outside the connector (seeded into this world's Brevo). ``data="unique"``: the
+    earlier data, one invitee per person, each with a unique US number.
+    """
+
+    def __init__(self, label: str, events: int, invitees: int, prefix: str, data: str = "realistic") -> None:
         calendly_cls, brevo_cls = common.counting_sims()
         self.label = label
         self.events, self.invitees = events, invitees
         self.calendly = calendly_cls(rate_limit_per_minute=CALENDLY_LIMIT_PER_MIN, default_token=True).start()
         self.brevo = brevo_cls(rate_limit_per_second=BREVO_LIMIT_PER_S).start()
         self.start = common.day_start(1)
-        self.event_type = self._book(prefix)
+        self.description = ""
+        if data == "realistic":
+            from calendly_sync.sandbox.realistic import realistic_data
+
+            plan = realistic_data(events=events, invitees=invitees, start=self.start, seed=DATA_SEED)
+            plan.book(self.calendly)
+            plan.seed_brevo(self.brevo)
+            self.event_type = dict(plan.event_type)
+            self.description = plan.describe()
+            self.plan = plan
+        else:
+            self.event_type = self._book(prefix)
+            self.description = f"{events:,} events, {invitees:,} invitees, one person each, unique US numbers"
+        self.seeded_contacts = len(self.brevo.contacts)
         self.since = self.start - timedelta(minutes=1)
         self.until = self.start + timedelta(minutes=30 * events + 1)
         common.add_latency(self.calendly, CALENDLY_LATENCY)
@@ -348,7 +371,7 @@ class World:
         result["floor"] = max(result["floor_calendly"], result["floor_brevo"])
         result["ratio"] = result["wall"] / result["floor"] if result["floor"] else float("nan")
         result["sequential"] = result["calendly_calls"] * CALENDLY_LATENCY + result["brevo_calls"] * BREVO_LATENCY
-        result["contacts_in_brevo"] = len(self.brevo.contacts)
+        result["contacts_in_brevo"] = len(self.brevo.contacts) - self.seeded_contacts
         return result
 
     def stop(self) -> None:
@@ -423,8 +446,17 @@ def main() -> int:
     args = common.parse_args(
         __doc__.splitlines()[0],
         [
-            (("--events",), dict(type=int, default=1500, help="scheduled events (default 1500)")),
-            (("--invitees",), dict(type=int, default=1800, help="invitees over those events (default 1800)")),
+            (("--events",), dict(type=int, default=600, help="scheduled events (default 600)")),
+            (("--invitees",), dict(type=int, default=760, help="invitees over those events (default 760)")),
+            (
+                ("--data",),
+                dict(
+                    choices=["realistic", "unique"],
+                    default="realistic",
+                    help="realistic (default: shared, held, invalid and foreign numbers, case variants) or "
+                    "unique (one person per invitee, unique US numbers)",
+                ),
+            ),
             (("--double",), dict(action="store_true", help="also run the connector at 2× data (adds ≈ 6 min)")),
             (("--skip-naive",), dict(action="store_true", help="skip the naive baseline")),
             (("--skip-second",), dict(action="store_true", help="skip the second run")),
@@ -449,12 +481,12 @@ def main() -> int:
     connection_ids: list[int] = []
     try:
         t0 = time.perf_counter()
-        w1 = World("1x", n_ev, n_inv, f"bf{common.RUN_ID}-")
+        w1 = World("1x", n_ev, n_inv, f"bf{common.RUN_ID}-", args.data)
         worlds.append(w1)
-        wn = None if args.skip_naive else World("naive", n_ev, n_inv, f"bfn{common.RUN_ID}-")
+        wn = None if args.skip_naive else World("naive", n_ev, n_inv, f"bfn{common.RUN_ID}-", args.data)
         if wn:
             worlds.append(wn)
-        w2 = World("2x", 2 * n_ev, 2 * n_inv, f"bf2{common.RUN_ID}-") if args.double else None
+        w2 = World("2x", 2 * n_ev, 2 * n_inv, f"bf2{common.RUN_ID}-", args.data) if args.double else None
         if w2:
             worlds.append(w2)
         booked = time.perf_counter() - t0
@@ -471,8 +503,8 @@ def main() -> int:
             f"commit {common.revision()}"
         )
         print(
-            f"   data: {n_ev:,} events, {n_inv:,} invitees (group event type, ≤ {math.ceil(n_inv / n_ev)} per event), "
-            f"booked in {booked:.1f} s" + (f"; 2× world: {2 * n_ev:,} / {2 * n_inv:,}" if w2 else "")
+            f"   data ({args.data}): {w1.description}; booked in {booked:.1f} s"
+            + (f"; 2× world: {2 * n_ev:,} / {2 * n_inv:,}" if w2 else "")
         )
         print(
             f"   simulators: Calendly {CALENDLY_LATENCY * 1000:.0f} ms/call, {CALENDLY_LIMIT_PER_MIN} req/min per user "

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +28,7 @@ from django.db import IntegrityError, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
-from calendly_sync.calendly.client import CalendlyClient
+from calendly_sync.calendly.client import CalendlyClient, Page
 from calendly_sync.calendly.errors import CalendlyPermissionError
 from calendly_sync.calendly.ratelimit import alias
 from calendly_sync.credentials.clients import brevo_client_for, calendly_client_for, identify
@@ -216,49 +216,69 @@ def run_backfill(
             break
         page = first
         with ThreadPoolExecutor(max_workers=INVITEE_WORKERS, thread_name_prefix="invitees") as pool:
-            while page is not None:
-                events = [e for e in page.items if not event_type_uri or e.get("event_type") == event_type_uri]
-                invitee_lists = list(pool.map(lambda e: list(calendly.list_invitees(e["uri"])), events))
-                for event, invitees in zip(events, invitee_lists, strict=True):
-                    counts["events"] += 1
-                    observed: list[tuple[Observation, str | None]] = []
-                    for invitee in invitees:
-                        counts["invitees"] += 1
-                        try:
-                            observed.append((observe_invitee(invitee, event, source="backfill"), None))
-                        except MalformedPayload as exc:
-                            counts["malformed"] += 1
-                            warnings.append(f"skipped invitee {invitee.get('uri', '?')}: {exc}")
-                    # An event's invitees go through the same batched apply path as webhook deliveries.
-                    for result in ingest(
-                        connection,
-                        observed,
-                        rules=rules,
-                        with_events=options.with_events,
-                        sync_run=run if run.pk else None,
-                    ):
-                        if result.suppressed:  # an erased invitee's earlier booking (forget_invitee)
-                            counts["erased"] = counts.get("erased", 0) + 1
-                            continue
-                        counts["automation_events"] += len(result.events_queued)
-                        touched.add(result.email)
-                    if progress:
-                        progress(1)
-                counts["pages"] += 1
-                page_token = page.next_page_token
-                _checkpoint(
-                    run,
-                    counts,
-                    {
-                        "page_token": page_token,
-                        "scope": scope,
-                        "done": page_token is None,
-                        "counts": dict(counts),
-                        # how far into the window (events come sorted by start time): the admin's progress
-                        "position": page.items[-1].get("start_time") if page.items else None,
-                    },
-                )
-                page = next(pages, None) if page_token else None
+
+            def fetch(page: Page | None) -> list[tuple[dict[str, Any], Future[list[dict[str, Any]]]]]:
+                """Start fetching a page's invitees (the pool works on them while the caller applies)."""
+                if page is None:
+                    return []
+                chosen = [e for e in page.items if not event_type_uri or e.get("event_type") == event_type_uri]
+                return [(e, pool.submit(lambda uri: list(calendly.list_invitees(uri)), e["uri"])) for e in chosen]
+
+            def ahead() -> tuple[Page | None, list[tuple[dict[str, Any], Future[list[dict[str, Any]]]]]]:
+                following = next(pages, None)
+                return following, fetch(following)
+
+            fetching = fetch(page)
+            try:
+                while page is not None:
+                    # The next page and its invitees are fetched while this one is applied, by the
+                    # same workers (so no more requests are in flight than the limiter allows for):
+                    # Calendly's rate limit, not the database work, sets the pace.
+                    following_future = pool.submit(ahead) if page.next_page_token else None
+                    for event, future in fetching:
+                        invitees = future.result()
+                        counts["events"] += 1
+                        observed: list[tuple[Observation, str | None]] = []
+                        for invitee in invitees:
+                            counts["invitees"] += 1
+                            try:
+                                observed.append((observe_invitee(invitee, event, source="backfill"), None))
+                            except MalformedPayload as exc:
+                                counts["malformed"] += 1
+                                warnings.append(f"skipped invitee {invitee.get('uri', '?')}: {exc}")
+                        # An event's invitees go through the same batched apply path as webhook deliveries.
+                        for result in ingest(
+                            connection,
+                            observed,
+                            rules=rules,
+                            with_events=options.with_events,
+                            sync_run=run if run.pk else None,
+                        ):
+                            if result.suppressed:  # an erased invitee's earlier booking (forget_invitee)
+                                counts["erased"] = counts.get("erased", 0) + 1
+                                continue
+                            counts["automation_events"] += len(result.events_queued)
+                            touched.add(result.email)
+                        if progress:
+                            progress(1)
+                    counts["pages"] += 1
+                    page_token = page.next_page_token
+                    _checkpoint(
+                        run,
+                        counts,
+                        {
+                            "page_token": page_token,
+                            "scope": scope,
+                            "done": page_token is None,
+                            "counts": dict(counts),
+                            # how far into the window (events come sorted by start time): the admin's progress
+                            "position": page.items[-1].get("start_time") if page.items else None,
+                        },
+                    )
+                    page, fetching = following_future.result() if following_future else (None, [])
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)  # a crash does not wait for the page ahead
+                raise
 
     try:
         if options.dry_run:

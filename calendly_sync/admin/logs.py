@@ -28,6 +28,7 @@ from calendly_sync.models import (
     Booking,
     Contact,
     ContactSyncLog,
+    HeldNumber,
     Suppression,
     SyncRun,
     WebhookDelivery,
@@ -35,6 +36,7 @@ from calendly_sync.models import (
 from calendly_sync.privacy.erasure import NotAnEmail, forget_invitee
 from calendly_sync.push.contacts import push_contact
 from calendly_sync.push.events import confirm_events, requeue_events
+from calendly_sync.sync.projection import refresh_all_contacts
 from calendly_sync.tasks import reprocess as reprocess_deliveries
 
 _M = TypeVar("_M", bound=Model)
@@ -338,3 +340,30 @@ class AutomationEventAdmin(StatusBadgeColumn, LastErrorColumn, ReadOnlyAdmin[Aut
         """The operator found these in the contact's events in Brevo: they are never sent again."""
         n = confirm_events(list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{n} unconfirmed events marked sent", messages.SUCCESS)
+
+
+@admin.register(HeldNumber)
+class HeldNumberAdmin(ReadOnlyAdmin[HeldNumber]):
+    """SMS numbers Brevo holds for contacts outside the connection: nobody here is sent them."""
+
+    list_display = ("number", "holder", "refused_for", "discovered_at", "connection")
+    list_filter = ("connection",)
+    search_fields = ("number", "holder", "refused_for")
+    list_select_related = ("connection",)
+    actions = ["forget"]
+
+    @admin.action(
+        description="Forget: send these numbers again (Brevo's other contact let them go)", permissions=["delete"]
+    )
+    def forget(self, request: HttpRequest, queryset: QuerySet[HeldNumber]) -> None:
+        forgotten = 0
+        for held in queryset.select_related("connection"):
+            claimants = list(
+                Contact.objects.filter(connection=held.connection, sms_number=held.number).values_list(
+                    "email", flat=True
+                )
+            )
+            held.delete()
+            refresh_all_contacts(held.connection, claimants)  # the number's owner is sent it with its next push
+            forgotten += 1
+        self.message_user(request, f"{forgotten} number(s) forgotten: their owners are sent them again", messages.INFO)

@@ -31,7 +31,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.brevo.com/v3"
 LIST_BATCH_SIZE = 150  # documented maxItems for /contacts/lists/{id}/contacts/add|remove
 PAGE_SIZE = 50  # documented max ``limit`` for lists and folders
+READ_BACK_PAGE = 1000  # documented max ``limit`` of GET /contacts
 MAX_IMPORT_BYTES = 10 * 1024 * 1024  # documented jsonBody/fileBody limit
 TERMINAL_OK = {"completed"}
 TERMINAL_FAILED = {"failed", "cancelled", "canceled"}
@@ -301,6 +302,38 @@ class BrevoClient:
         """``GET /contacts/{email}``; raises :class:`BrevoNotFound` for an unknown address."""
         contact: dict[str, Any] = self._json("GET", self._contact_path(email), params={"identifierType": "email_id"})
         return contact
+
+    def contact_holding_sms(self, number: str) -> dict[str, Any]:
+        """``GET /contacts/{number}?identifierType=phone_id``: the contact Brevo holds this SMS number
+        on; raises :class:`BrevoNotFound` when nobody holds it."""
+        path = f"/contacts/{quote(str(number).strip(), safe='')}"
+        contact: dict[str, Any] = self._json("GET", path, params={"identifierType": "phone_id"})
+        return contact
+
+    def contacts_modified_since(self, since: datetime, *, max_pages: int | None = None) -> list[dict[str, Any]] | None:
+        """Every contact modified at or after ``since`` (``GET /contacts?modifiedSince=…``, 1,000 a page,
+        oldest first), or ``None`` when there are more than ``max_pages`` pages of them.
+
+        Brevo moves a contact's modification date on any update, so this reads back what an import
+        just wrote for the price of one call per 1,000 contacts, in the contacts bucket (10/s)
+        rather than the 100-an-hour one of ``/processes``.
+        """
+        if since.tzinfo is None:
+            raise ValueError("since must be timezone-aware")
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{since.microsecond // 1000:03d}Z"
+        items: list[dict[str, Any]] = []
+        offset = pages = 0
+        while True:
+            if max_pages is not None and pages >= max_pages:
+                return None
+            params = {"modifiedSince": stamp, "limit": READ_BACK_PAGE, "offset": offset, "sort": "asc"}
+            data = self._json("GET", "/contacts", params=params) or {}
+            pages += 1
+            page = list(data.get("contacts") or [])
+            items.extend(page)
+            offset += len(page)
+            if len(page) < READ_BACK_PAGE or offset >= int(data.get("count") or 0):
+                return items
 
     def update_contact(
         self,

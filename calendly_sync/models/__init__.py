@@ -5,7 +5,7 @@ from calendly_sync.models.inbox import WebhookDelivery, WebhookRejection
 from calendly_sync.models.outbox import AutomationEvent, ContactSyncLog
 from calendly_sync.models.privacy import Suppression
 from calendly_sync.models.scheduling import BookingCall
-from calendly_sync.models.state import Booking, Contact, SyncRun
+from calendly_sync.models.state import Booking, Contact, HeldNumber, SyncRun
 
 __all__ = [
     "AutomationEvent",
@@ -16,6 +16,7 @@ __all__ = [
     "ContactSyncLog",
     "EventTypeMapping",
     "FieldMapping",
+    "HeldNumber",
     "Suppression",
     "SyncRun",
     "WebhookDelivery",

@@ -117,6 +117,14 @@ class Contact(models.Model):
     brevo_id = models.BigIntegerField(null=True, blank=True)
     last_pushed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    sms_number = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="The SMS number (E.164) this contact's current booking gives, whether or not it keeps it.",
+    )
+    sms_since = models.DateTimeField(
+        null=True, blank=True, help_text="Calendly creation time of this contact's first booking with that number."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -125,9 +133,33 @@ class Contact(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["connection", "email"], name="uniq_contact_email"),
         ]
+        indexes = [models.Index(fields=["connection", "sms_number"], name="contact_sms_number")]
 
     def __str__(self) -> str:
         return self.email
+
+
+class HeldNumber(models.Model):
+    """An SMS number Brevo holds for a contact this connection did not make: nobody here is sent it.
+
+    Found the first time Brevo refuses the number (``duplicate_parameter``) and looking it up shows
+    a holder outside the connection; remembered so later runs do not send it again. The admin's
+    "Forget" action deletes it (once Brevo's other contact has let the number go) and the number's
+    owner is sent it again.
+    """
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="held_numbers")
+    number = models.CharField(max_length=20, help_text="E.164")
+    holder = models.CharField(max_length=254, blank=True, help_text="Brevo's contact holding it (email or id).")
+    refused_for = models.EmailField(max_length=254, blank=True, help_text="The contact Brevo refused it for.")
+    discovered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [models.UniqueConstraint(fields=["connection", "number"], name="uniq_held_number")]
+
+    def __str__(self) -> str:
+        return f"{self.number} (held by {self.holder or 'another contact'})"
 
 
 class SyncRun(models.Model):

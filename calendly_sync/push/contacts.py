@@ -23,10 +23,11 @@ from calendly_sync.brevo.errors import (
     BrevoDuplicateIdentifier,
     BrevoError,
     BrevoInvalidPhone,
+    BrevoNotFound,
     BrevoValidationError,
     is_transient,
 )
-from calendly_sync.models import Connection, Contact, ContactSyncLog, SyncRun
+from calendly_sync.models import Connection, Contact, ContactSyncLog, HeldNumber, SyncRun
 from calendly_sync.push.attributes import ensure_attributes
 from calendly_sync.push.bulk import IMPORT_CHUNK, import_contacts
 from calendly_sync.push.events import send_due_events
@@ -38,6 +39,8 @@ from calendly_sync.push.ledger import (
     mark_retry,
     record,
 )
+from calendly_sync.sync.projection import payload_hash
+from calendly_sync.sync.sms import SMS
 
 __all__ = ["PushSummary", "due_contacts", "push_contact", "push_dirty"]
 
@@ -126,12 +129,17 @@ def _push_locked(connection: Connection, contact: Contact, client: BrevoClient |
     list_ids: list[int] = request["listIds"]
     assert client is not None
     dropped: list[str] = []
+    held = waiting = False
     for _ in range(len(attributes) + 1):
         try:
             result = client.upsert_contact(contact.email, attributes=attributes, list_ids=list_ids or None)
             break
         except BrevoValidationError as err:
             bad = _rejected_attribute(err, attributes)
+            note = ""
+            if bad == SMS and isinstance(err, BrevoDuplicateIdentifier) and attributes.get(SMS):
+                verdict, note = _sms_refused(connection, contact, client, str(attributes[SMS]))
+                held, waiting = held or verdict == "held", waiting or verdict == "wait"
             if bad is None:
                 record(
                     connection,
@@ -153,13 +161,13 @@ def _push_locked(connection: Connection, contact: Contact, client: BrevoClient |
                 contact.email,
                 "upsert",
                 ContactSyncLog.Status.WARNING,
-                message=f"Brevo rejected {bad}={attributes[bad]!r} ({err.message}); retrying without it.",
+                message=f"Brevo rejected {bad}={attributes[bad]!r} ({err.message}){note}; retrying without it.",
                 http_status=err.status,
                 code=err.code or "",
                 request=request,
                 sync_run=sync_run,
             )
-            dropped.append(bad)
+            dropped.append(f"{bad}={attributes[bad]!r}")
             attributes.pop(bad)
             request["attributes"] = attributes
         except BrevoAuthError:
@@ -220,8 +228,69 @@ def _push_locked(connection: Connection, contact: Contact, client: BrevoClient |
         request=request,
         sync_run=sync_run,
     )
+    if waiting:  # in Brevo without the number for now; the number follows once its holder lets it go
+        mark_retry(contact, f"SMS {contact.attributes.get(SMS)} waits for another contact to let it go")
+        return "retry"
+    if held:
+        digest = _without_held_sms(contact)
     mark_pushed(contact, digest, brevo_id=result.id)
     return outcome
+
+
+def _sms_refused(connection: Connection, contact: Contact, client: BrevoClient, number: str) -> tuple[str, str]:
+    """Brevo refused ``number`` for this contact: another contact holds it. Who? ("held"|"wait", note).
+
+    One look-up (``GET /contacts/{number}?identifierType=phone_id``) tells. A contact of this
+    connection with a push pending (letting the number go, see :mod:`calendly_sync.sync.sms`):
+    "wait", the number goes again later. Anyone else — a contact the connector did not make, or
+    one that will not let it go: "held", remembered as a :class:`HeldNumber` so that no later run
+    sends it again. The look-up failing, or finding nobody (let go meanwhile): "wait".
+    """
+    try:
+        holder = client.contact_holding_sms(number)
+    except BrevoAuthError:
+        raise
+    except BrevoNotFound:
+        return "wait", f"; nobody holds {number} now: it goes again later"
+    except BrevoError as err:
+        return "wait", f"; could not look up who holds {number} ({err}): it goes again later"
+    email = str(holder.get("email") or "").strip().lower()
+    who = email or f"Brevo contact {holder.get('id')}"
+    if email and Contact.objects.filter(connection=connection, email=email, dirty=True).exclude(pk=contact.pk).exists():
+        return "wait", f"; {who} of this connection holds {number} and is letting it go: it goes again later"
+    HeldNumber.objects.get_or_create(
+        connection=connection, number=number, defaults={"holder": who[:254], "refused_for": contact.email}
+    )
+    return "held", f"; Brevo holds {number} for {who}: remembered, it is not sent again"
+
+
+def _without_held_sms(contact: Contact) -> str:
+    """This contact's desired state without the SMS number Brevo holds elsewhere, saved; its hash.
+
+    Exactly what the projection computes for it from now on (a held number goes to nobody), so the
+    next run finds the contact clean and sends nothing.
+    """
+    attributes = {k: v for k, v in (contact.attributes or {}).items() if k != SMS}
+    digest = payload_hash(
+        {
+            "attributes": attributes,
+            "listIds": list(contact.list_ids or []),
+            "unlinkListIds": list(contact.unlink_list_ids or []),
+        }
+    )
+    Contact.objects.filter(pk=contact.pk, desired_hash=contact.desired_hash).update(
+        attributes=attributes, desired_hash=digest
+    )
+    return digest
+
+
+def _count(summary: PushSummary, outcome: str) -> None:
+    if outcome in ("created", "updated", "unchanged"):
+        setattr(summary, outcome, getattr(summary, outcome) + 1)
+    elif outcome == "retry":
+        summary.retry += 1
+    elif outcome == "failed":
+        summary.failed += 1
 
 
 def due_contacts(connection: Connection, emails: Iterable[str] | None = None) -> QuerySet[Contact]:
@@ -290,6 +359,17 @@ def push_dirty(
                 polls_needed,
             )
             bulk = False
+    if client is not None and connection.sync_contacts:
+        # A contact letting an SMS number go (another contact keeps it now) goes first, so that
+        # Brevo no longer holds the number when its new owner is sent it.
+        releasing = due_contacts(connection).filter(**{f"attributes__{SMS}": ""})
+        if emails is not None:
+            claimed = Contact.objects.filter(connection=connection, email__in=list(emails)).exclude(sms_number="")
+            releasing = releasing.filter(Q(email__in=list(emails)) | Q(sms_number__in=claimed.values("sms_number")))
+        for contact in releasing.iterator(chunk_size=PAGE_SIZE):
+            _count(summary, push_contact(connection, contact, client, sync_run=sync_run))
+            if progress:
+                progress(1)
     last_pk = 0
     while True:  # in pages of primary keys: memory stays flat however large the backlog
         page = list(qs.filter(pk__gt=last_pk).order_by("pk")[:PAGE_SIZE])
@@ -299,13 +379,7 @@ def push_dirty(
         if bulk:
             page = import_contacts(connection, client, page, summary, sync_run=sync_run, progress=progress)
         for contact in page:
-            outcome = push_contact(connection, contact, client, sync_run=sync_run)
-            if outcome in ("created", "updated", "unchanged"):
-                setattr(summary, outcome, getattr(summary, outcome) + 1)
-            elif outcome == "retry":
-                summary.retry += 1
-            elif outcome == "failed":
-                summary.failed += 1
+            _count(summary, push_contact(connection, contact, client, sync_run=sync_run))
             if progress:
                 progress(1)
     summary.warnings = (

@@ -26,10 +26,11 @@ from calendly_sync.models import (
     ContactSyncLog,
     EventTypeMapping,
     FieldMapping,
+    HeldNumber,
     Suppression,
     SyncRun,
 )
-from calendly_sync.sync import automation, mapping, reducer
+from calendly_sync.sync import automation, mapping, reducer, sms
 from calendly_sync.sync.observations import Observation
 
 log = logging.getLogger(__name__)
@@ -248,18 +249,78 @@ def refresh_contacts(
 
     A contact is dirty when its desired state differs from what Brevo last received. Must run in
     a transaction (the caller's), so the row locks last until the bookings it read are committed.
+
+    SMS numbers: each contact claims the number its current booking gives, and of the contacts of
+    the connection claiming one number only the one that first booked with it is sent it
+    (:mod:`calendly_sync.sync.sms`). The other claimants of the numbers these contacts claim (or
+    claimed) are locked with them, in one statement in primary-key order, and re-owned too: one
+    that gains or loses a number becomes dirty. A contact that held a number it now loses is sent
+    ``SMS: ""`` so that Brevo lets the number go before its new owner is sent it.
     """
     now = now or timezone.now()
-    contacts = {
+    sms_rules = tuple(r for r in rules.field_rules if (r.attribute or "").strip().upper() == sms.SMS)
+    others: list[str] = []
+    if sms_rules:
+        # Which contacts outside this batch share a number with it: read without locks first, so
+        # that every row this refresh may write is locked in the one statement below.
+        first_look = _bookings_of(connection, emails)
+        candidates = {_claimed_number(first_look[e], sms_rules) for e in emails} | set(
+            Contact.objects.filter(connection=connection, email__in=emails)
+            .exclude(sms_number="")
+            .values_list("sms_number", flat=True)
+        )
+        candidates.discard(None)
+        others = sorted(
+            set(
+                Contact.objects.filter(connection=connection, sms_number__in=list(candidates))
+                .exclude(email__in=emails)
+                .values_list("email", flat=True)
+            )
+        )
+    locked = {
         c.email: c
-        for c in Contact.objects.select_for_update().filter(connection=connection, email__in=emails).order_by("pk")
+        for c in Contact.objects.select_for_update()
+        .filter(connection=connection, email__in=[*emails, *others])
+        .order_by("pk")
     }
-    bookings: dict[str, list[Booking]] = {email: [] for email in emails}
-    for booking in Booking.objects.filter(connection=connection, email__in=emails):
-        bookings.setdefault(booking.email, []).append(booking)
+    contacts = {email: locked[email] for email in emails if email in locked}
+    bookings = _bookings_of(connection, emails)
     new: list[Contact] = []
     updated: list[Contact] = []
     warned: list[tuple[Contact, list[str]]] = []
+    states: dict[str, tuple[dict[str, Any], list[str], Booking | None, str]] = {}
+    claims: dict[str, sms.SmsClaim] = {}
+    for email in emails:
+        desired, warnings, current, status = desired_state_of(bookings[email], rules)
+        states[email] = (desired, warnings, current, status)
+        number = desired["attributes"].get(sms.SMS)
+        if sms_rules and isinstance(number, str) and number:
+            claims[email] = sms.SmsClaim(email, number, _claimed_since(bookings[email], number, sms_rules, now))
+    owner_of: dict[str, str] = {}
+    held: set[str] = set()
+    if sms_rules:
+        old_numbers = {c.sms_number for c in contacts.values() if c.sms_number}
+        numbers = {c.number for c in claims.values()} | old_numbers
+        rivals = [
+            locked.get(c.email, c)
+            for c in Contact.objects.filter(connection=connection, sms_number__in=list(numbers)).exclude(
+                email__in=emails
+            )
+        ]
+        rival_claims = [sms.SmsClaim(c.email, c.sms_number, c.sms_since or now) for c in rivals]
+        held = set(
+            HeldNumber.objects.filter(connection=connection, number__in=list(numbers)).values_list("number", flat=True)
+        )
+        owner_of = sms.owners([*claims.values(), *rival_claims], held)
+        for rival in rivals:
+            row = locked.get(rival.email)
+            if row is None:  # appeared since the first look; its own next refresh settles it
+                continue
+            lost = _own(row, row.sms_number, owner_of, held)
+            if _reproject(row, now):
+                updated.append(row)
+                if lost:
+                    warned.append((row, [lost]))
     for email in emails:
         contact = contacts.get(email)
         if contact is None:
@@ -267,7 +328,20 @@ def refresh_contacts(
             new.append(contact)
         else:
             updated.append(contact)
-        desired, warnings, current, status = desired_state_of(bookings[email], rules)
+        desired, warnings, current, status = states[email]
+        claim = claims.get(email)
+        old_sms = (contact.attributes or {}).get(sms.SMS)
+        if claim is not None:
+            contact.sms_number, contact.sms_since = claim.number, claim.since
+            contact.attributes = {**desired["attributes"], sms.SMS: old_sms}
+            lost = _own(contact, claim.number, owner_of, held)
+            desired = {**desired, "attributes": dict(sorted(contact.attributes.items()))}
+            if lost:
+                warnings = [*warnings, lost]
+        else:
+            contact.sms_number, contact.sms_since = "", None
+            if old_sms == "" and sms_rules:  # still letting a number go that another contact keeps
+                desired = {**desired, "attributes": dict(sorted({**desired["attributes"], sms.SMS: ""}.items()))}
         contact.updated_at = now
         if _project(contact, desired, current, status) and warnings:
             warned.append((contact, warnings))
@@ -291,6 +365,8 @@ def refresh_contacts(
                 "dirty",
                 "attempts",
                 "next_attempt_at",
+                "sms_number",
+                "sms_since",
                 "updated_at",
             ],
             batch_size=200,
@@ -310,6 +386,84 @@ def refresh_contacts(
         ]
     )
     return {c.email for c in [*new, *updated] if c.dirty}
+
+
+def _bookings_of(connection: Connection, emails: list[str]) -> dict[str, list[Booking]]:
+    bookings: dict[str, list[Booking]] = {email: [] for email in emails}
+    for booking in Booking.objects.filter(connection=connection, email__in=emails):
+        bookings.setdefault(booking.email, []).append(booking)
+    return bookings
+
+
+def _claimed_number(bookings: list[Booking], sms_rules: tuple[mapping.FieldRule, ...]) -> str | None:
+    """The SMS number the current one of these bookings gives (E.164), if any."""
+    current = reducer.current_booking(bookings)
+    if current is None:
+        return None
+    value = mapping.map_fields(current, sms_rules, booking_status="").attributes.get(sms.SMS)
+    return value if isinstance(value, str) and value else None
+
+
+def _claimed_since(
+    bookings: list[Booking], number: str, sms_rules: tuple[mapping.FieldRule, ...], now: datetime
+) -> datetime:
+    """When this contact first booked with ``number``: the earliest Calendly creation time of its
+    bookings that give it (the current one gives it, so there is at least one)."""
+    times = [
+        b.invitee_created_at or b.calendly_updated_at
+        for b in bookings
+        if mapping.map_fields(b, sms_rules, booking_status="").attributes.get(sms.SMS) == number
+    ]
+    return sms.earliest(times) or now
+
+
+def _own(contact: Contact, number: str, owner_of: dict[str, str], held: set[str]) -> str | None:
+    """Set the contact's SMS attribute by the ownership decision; returns the warning when it loses it.
+
+    The owner is sent the number. Another claimant is sent none, except one that was the owner
+    before (or is already letting it go) and has been pushed since it exists: it is sent
+    ``SMS: ""`` so Brevo frees the number.
+    A number Brevo holds outside the connection is sent to nobody.
+    """
+    attributes = dict(contact.attributes or {})
+    before = attributes.pop(sms.SMS, None)
+    if number in held:
+        contact.attributes = attributes
+        return sms.held_message(number)
+    owner = owner_of.get(number)
+    if owner == contact.email:
+        attributes[sms.SMS] = number
+        contact.attributes = attributes
+        return None
+    if before in (number, "") and contact.pushed_hash:  # never pushed: Brevo has nothing to let go
+        attributes[sms.SMS] = ""
+    contact.attributes = attributes
+    return sms.dropped_message(number, owner or "another contact")
+
+
+def _reproject(contact: Contact, now: datetime) -> bool:
+    """After its attributes changed in place (a number gained or lost): rehash; True when it changed.
+
+    The same desired state and hash :func:`_project` computes from the bookings, whose other parts
+    (lists, booking) this change leaves as they are.
+    """
+    contact.attributes = dict(sorted((contact.attributes or {}).items()))
+    digest = payload_hash(
+        {
+            "attributes": contact.attributes,
+            "listIds": list(contact.list_ids or []),
+            "unlinkListIds": list(contact.unlink_list_ids or []),
+        }
+    )
+    if digest == contact.desired_hash:
+        return False
+    contact.desired_hash = digest
+    contact.dirty = digest != contact.pushed_hash
+    if contact.dirty:
+        contact.attempts = 0
+        contact.next_attempt_at = None
+    contact.updated_at = now
+    return True
 
 
 def outbox_rows(

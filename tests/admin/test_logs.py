@@ -142,3 +142,26 @@ def test_event_action_confirm_sent_takes_only_unconfirmed_events(admin_client, p
     pending.refresh_from_db()
     assert (unconfirmed.status, unconfirmed.last_error) == ("sent", "found in Brevo by an operator")
     assert pending.status == "pending"
+
+
+def test_forgetting_a_held_number_sends_it_to_its_owner_again(admin_client, populated):
+    from calendly_sync.models import Booking, Connection, Contact, FieldMapping, HeldNumber
+    from calendly_sync.sync.projection import refresh_all_contacts
+
+    conn = Connection.objects.get()
+    FieldMapping.objects.create(connection=conn, source="question:phone", attribute="SMS", attribute_type="phone")
+    Booking.objects.update(
+        questions_and_answers=[{"question": "Phone number", "answer": "+14045550101", "position": 0}],
+        invitee_created_at="2026-09-01T10:00:00Z",
+    )
+    held = HeldNumber.objects.create(connection=conn, number="+14045550101", holder="frontdesk@outside.example")
+    refresh_all_contacts(conn)
+    assert "SMS" not in Contact.objects.get(email="levi@example.com").attributes
+    Contact.objects.update(dirty=False)
+    url = reverse("admin:calendly_sync_heldnumber_changelist")
+    resp = admin_client.get(url)
+    assert resp.status_code == 200 and "frontdesk@outside.example" in resp.content.decode()
+    resp = admin_client.post(url, {"action": "forget", "_selected_action": [held.pk]}, follow=True)
+    assert "1 number(s) forgotten" in resp.content.decode()
+    levi = Contact.objects.get(email="levi@example.com")
+    assert not HeldNumber.objects.exists() and levi.attributes["SMS"] == "+14045550101" and levi.dirty

@@ -400,6 +400,7 @@ def test_send_events_batch(brevo_client, brevo_sim):
 
 def test_import_and_process_polling(brevo_client, brevo_sim, brevo_clock):
     brevo_sim.import_delay_polls = 2
+    brevo_sim.import_report = "counts"  # the SW2 report shape, with counts (the simulator's default is URLs)
     pid = brevo_client.import_contacts(
         [
             {"email": "A@example.com", "attributes": {"FIRSTNAME": "A"}},

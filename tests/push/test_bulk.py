@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from calendly_sync.inbox.deliveries import process_batch
-from calendly_sync.models import Contact, WebhookDelivery
+from calendly_sync.models import Contact, ContactSyncLog, HeldNumber, WebhookDelivery
 from calendly_sync.runtime.drain import sweep
 from tests.fixtures_webhooks import store
 
@@ -71,3 +72,56 @@ def test_imports_stop_before_brevo_hourly_processes_budget_runs_out(client, conn
     assert brevo_sim.count(r"^POST /v3/contacts/import$") == 1  # no second import …
     assert brevo_sim.count(r"^POST /v3/contacts$") == 60  # … the second 60 went one by one
     assert brevo_sim.rate_limited == 0 and len(brevo_sim.contacts) == 120
+
+
+@pytest.mark.parametrize("report", ["urls", "counts", "mixed"])
+def test_only_the_rows_an_import_refused_go_again_one_by_one(client, connection, sims, book, outbox, report):
+    """Brevo's report of an import says how many rows (or where a CSV of them is), never which rows
+    of the request: the connector reads back what Brevo holds (one GET /contacts per 1,000 rows)
+    and sends again only the rows that did not land — not the whole chunk."""
+    _, brevo_sim = sims
+    brevo_sim.import_report = report
+    for i in range(3):  # numbers Brevo holds for contacts the connector did not make
+        brevo_sim.seed_contact(f"frontdesk{i}@outside.example", {"SMS": f"+1404555{i:04d}"})
+    for i in range(60):
+        book(
+            f"row{i}@example.com",
+            fire_webhooks=True,
+            answers={"Company name": "Acme", "Phone number": f"+1404555{i:04d}"},
+        )
+    ids = store(client, connection, list(outbox))
+    assert set(process_batch(ids).values()) == {"processed"}
+    assert brevo_sim.count(r"^POST /v3/contacts/import$") == 1
+    assert brevo_sim.count(r"^GET /v3/contacts$") == 1  # the read-back
+    assert brevo_sim.count(r"^POST /v3/contacts$") == 6  # 3 refused rows: refused once, then sent without SMS
+    assert brevo_sim.count(r"^GET /v3/contacts/%2B1404555") == 3  # who holds each number
+    assert len(brevo_sim.contacts) == 63
+    for i in range(3):
+        assert "SMS" not in brevo_sim.get_contact(f"row{i}@example.com")["attributes"]
+        warnings = ContactSyncLog.objects.filter(email=f"row{i}@example.com", status="warning")
+        assert warnings and all(f"+1404555{i:04d}" in w.message for w in warnings)
+        assert any(f"frontdesk{i}@outside.example" in w.message for w in warnings)
+    assert brevo_sim.get_contact("row3@example.com")["attributes"]["SMS"] == "+14045550003"
+    assert sorted(HeldNumber.objects.values_list("number", flat=True)) == [f"+1404555{i:04d}" for i in range(3)]
+    assert not Contact.objects.filter(dirty=True).exists()
+
+
+def test_a_row_an_import_leaves_out_without_saying_so_is_still_found(client, connection, sims, book, outbox):
+    """The documented report has no key for every reason a row is refused (an invalid SMS has
+    none): the read-back, not the report, decides which rows landed."""
+    _, brevo_sim = sims
+    run_import = brevo_sim._run_import
+
+    def lose_one(rows, **job):
+        return run_import([r for r in rows if r.get("email") != "lost@example.com"], **job)
+
+    brevo_sim._run_import = lose_one
+    book("lost@example.com", fire_webhooks=True, answers={"Company name": "Lost Inc"})
+    for i in range(55):
+        book(f"fine{i}@example.com", fire_webhooks=True, answers={"Company name": f"Co {i}"})
+    ids = store(client, connection, list(outbox))
+    assert set(process_batch(ids).values()) == {"processed"}
+    process = next(iter(brevo_sim.processes.values()))
+    assert not any(process["info"]["import"].values())  # the report says nothing went wrong …
+    assert brevo_sim.get_contact("lost@example.com")["attributes"]["COMPANY"] == "Lost Inc"  # … found anyway
+    assert brevo_sim.count(r"^POST /v3/contacts$") == 1

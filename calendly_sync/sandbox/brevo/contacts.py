@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -21,6 +21,27 @@ from calendly_sync.sandbox.httpbase import Request, Response
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 IDENTIFIER_TYPES = ("email_id", "contact_id", "ext_id", "phone_id", "whatsapp_id", "landline_number_id")
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _since_query(req: Request, name: str) -> datetime | None:
+    """A ``modifiedSince``-style filter: RFC 3339 with ``Z`` or an offset; a bare date or a
+    date-time without a time zone is refused, as Brevo documents."""
+    raw = req.q(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None or "T" not in str(raw):
+        raise Reply(
+            400, "invalid_parameter", f"{name} should be a date-time with a time zone (YYYY-MM-DDTHH:mm:ss.SSSZ)"
+        )
+    return value
 
 
 def _valid_date(value: Any) -> bool:
@@ -322,9 +343,17 @@ class Contacts(BrevoRecords):
         return Response(204)
 
     def _get_contacts(self, req: Request) -> Response:
+        """``GET /contacts``: newest first (``sort=asc`` for oldest), ``limit`` ≤ 1000, and the
+        documented ``modifiedSince`` / ``createdSince`` filters (a full date-time with a time zone;
+        a contact's modification date moves on any update)."""
         limit = self._int_query(req, "limit", 50, 1000)
         offset = self._int_query(req, "offset", 0)
-        ordered = sorted(self.contacts.values(), key=lambda c: c["id"], reverse=req.q("sort", "desc") != "asc")
+        chosen = list(self.contacts.values())
+        for param, field in (("modifiedSince", "modifiedAt"), ("createdSince", "createdAt")):
+            since = _since_query(req, param)
+            if since is not None:
+                chosen = [c for c in chosen if _parse_time(c[field]) >= since]
+        ordered = sorted(chosen, key=lambda c: c["id"], reverse=req.q("sort", "desc") != "asc")
         return Response(
             200, {"contacts": [self._contact_view(c) for c in ordered[offset : offset + limit]], "count": len(ordered)}
         )

@@ -23,6 +23,14 @@ class Control(Lists):
             record = self._by_email(email.strip().lower())
             return self._contact_view(record) if record else None
 
+    def seed_contact(self, email: str | None, attributes: dict[str, Any], list_ids: list[int] | None = None) -> int:
+        """Create a contact the connector knows nothing of (someone else's data in the account),
+        with the same validation as ``POST /contacts``; returns its id."""
+        body: dict[str, Any] = {"attributes": dict(attributes), "listIds": list(list_ids or [])}
+        with self.lock:
+            contact = self._apply(None, self._prepare(None, body, verb="create", email=email and email.strip().lower()))
+            return int(contact["id"])
+
     def list_members(self, list_id: int) -> list[str]:
         with self.lock:
             return sorted(c["email"] or str(c["id"]) for c in self.contacts.values() if list_id in c["_lists"])

@@ -1,8 +1,16 @@
 """``POST /v3/contacts/import``: bulk imports from ``jsonBody`` or a semicolon CSV ``fileBody``.
 
 Why: backlogs are pushed as imports, which Brevo applies later (see ``processes``); each row goes
-through the same validation as ``POST /contacts`` and a bad row is counted, not fatal. ``fileUrl``
+through the same validation as ``POST /contacts`` and a bad row is rejected, not fatal: a row whose
+SMS another contact holds (or an earlier row of the same import took) is left out whole. ``fileUrl``
 is refused (the simulator fetches nothing); ``newList`` creates the list the rows join.
+
+What the finished process says about rejected rows is messy in Brevo's own material, so the
+simulator offers each version (``BrevoSim(import_report=…)``): ``"urls"`` (the default, as the
+current reference describes ``info.import``: per reason a URL to a CSV of the rejected rows, or
+null), ``"counts"`` (the older SW2 example: numbers only) and ``"mixed"`` (one generated SDK: the
+duplicate-email report a URL, the rest numbers). None of them says which row of the request was
+which: a client must not depend on the report's shape.
 """
 
 from __future__ import annotations
@@ -18,9 +26,25 @@ from calendly_sync.sandbox.httpbase import Request, Response
 
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
 
+#: The problem keys of a finished import's ``info.import`` in Brevo's current reference (each the
+#: URL of a CSV of rejected rows, or null).
+REPORT_KEYS = (
+    "invalid_emails",
+    "duplicate_contact_id",
+    "duplicate_ext_id",
+    "duplicate_email_id",
+    "duplicate_phone_id",
+    "duplicate_whatsapp_id",
+    "duplicate_landline_number_id",
+)
+IMPORT_REPORTS = ("urls", "counts", "mixed")
+
 
 class Imports(Lists):
     """The import route and how its rows are applied."""
+
+    import_report: str
+    import_reports: dict[tuple[int, str], str]
 
     def _import(self, req: Request) -> Response:
         if len(req.body) > IMPORT_MAX_BYTES:
@@ -59,7 +83,8 @@ class Imports(Lists):
             "update_existing": update_existing,
             "empty_attrs": empty_attrs,
         }
-        process = self._new_process("IMPORTUSER", partial(self._run_import, **job))
+        process = self._new_process("IMPORTUSER", None)
+        process["_job"] = partial(self._run_and_report, process["id"], **job)
         process["_import"] = job  # the same job as data, so a saved sandbox can finish it after a restart
         if self.import_delay_polls <= 0:
             self._finish_process(process)
@@ -72,7 +97,7 @@ class Imports(Lists):
             for process in self.processes.values():
                 job = process.get("_import")
                 if job is not None and process["status"] not in ("completed", "failed"):
-                    process["_job"] = partial(self._run_import, **job)
+                    process["_job"] = partial(self._run_and_report, process["id"], **job)
 
     @staticmethod
     def _import_rows(body: dict[str, Any], source: str) -> list[dict[str, Any]]:
@@ -111,10 +136,58 @@ class Imports(Lists):
             rows.append(row)
         return rows
 
+    def _run_and_report(self, process_id: int, **job: Any) -> dict[str, Any]:
+        """Run the import, and report it as the process's ``info.import``."""
+        return self._report(process_id, self._run_import(**job))
+
+    def _report(
+        self, process_id: int, outcome: tuple[dict[str, int], dict[str, list[dict[str, Any]]]]
+    ) -> dict[str, Any]:
+        """The process's ``info.import``, in the shape ``import_report`` picks (see the module docstring).
+
+        ``counts``: every counter as a number (the SW2 example). ``urls``: the seven documented keys,
+        each the URL of a semicolon CSV of the rows rejected for that reason, or ``null`` when none
+        (current docs: "CSV report URLs with details about problematic records"). ``mixed``: what one
+        generated SDK declares, ``duplicate_email_id`` as a URL and the other problems as numbers.
+        """
+        counts, rejected = outcome
+        if self.import_report == "counts":
+            return dict(counts)
+        report: dict[str, Any] = {}
+        for key in REPORT_KEYS:
+            as_url = self.import_report == "urls" or key == "duplicate_email_id"
+            rows = rejected.get(key, [])
+            if not as_url:
+                report[key] = counts.get(key, 0)
+                continue
+            if not rows:
+                report[key] = None
+                continue
+            lines = ["EMAIL;SMS"] + [
+                f"{r.get('email') or ''};{(r.get('attributes') or {}).get('SMS') or ''}" for r in rows
+            ]
+            self.import_reports[(process_id, key)] = "\n".join(lines) + "\n"
+            report[key] = f"{self.url}/_sim/import-reports/{process_id}/{key}.csv"
+        return report
+
+    def _import_report_file(self, req: Request) -> Response:
+        """A rejected-rows CSV named by an import's report (served without an API key, like a signed URL)."""
+        try:
+            key = (int(req.params["process_id"]), req.params["name"])
+        except ValueError:
+            return Response(404, "not found")
+        with self.lock:
+            text = self.import_reports.get(key)
+        if text is None:
+            return Response(404, "not found")
+        return Response(200, text.encode(), {"Content-Type": "text/csv; charset=utf-8"})
+
     def _run_import(
         self, rows: list[dict[str, Any]], list_ids: list[int], update_existing: bool, empty_attrs: bool
-    ) -> dict[str, int]:
-        """Apply rows one by one with the same validation as POST /contacts; bad rows are counted."""
+    ) -> tuple[dict[str, int], dict[str, list[dict[str, Any]]]]:
+        """Apply rows one by one with the same validation as POST /contacts; bad rows are counted
+        (and kept by reason, for the ``urls`` report)."""
+        rejected: dict[str, list[dict[str, Any]]] = {}
         counts = dict.fromkeys(
             (
                 "new_contacts",
@@ -147,6 +220,7 @@ class Imports(Lists):
                 if email is not None:
                     if email in seen:
                         counts["duplicate_email_id"] += 1
+                        rejected.setdefault("duplicate_email_id", []).append(row)
                         continue
                     seen.add(email)
                 existing = (
@@ -166,15 +240,17 @@ class Imports(Lists):
             except Reply as reply:
                 ids = (reply.metadata or {}).get("duplicate_identifiers", [])
                 if reply.message == "Invalid email address":
-                    counts["invalid_emails"] += 1
+                    reason = "invalid_emails"
                 elif reply.message == "Invalid phone number":
-                    counts["invalid_sms"] += 1
+                    reason = "invalid_sms"
                 elif "SMS" in ids:
-                    counts["duplicate_phone_id"] += 1
+                    reason = "duplicate_phone_id"
                 elif "EXT_ID" in ids:
-                    counts["duplicate_ext_id"] += 1
+                    reason = "duplicate_ext_id"
                 elif "email" in ids:
-                    counts["duplicate_email_id"] += 1
+                    reason = "duplicate_email_id"
                 else:
-                    counts["invalid_attributes"] += 1
-        return counts
+                    reason = "invalid_attributes"
+                counts[reason] += 1
+                rejected.setdefault(reason, []).append(row)
+        return counts, rejected

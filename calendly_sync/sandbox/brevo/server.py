@@ -24,6 +24,11 @@ Simulator decisions where Brevo's behaviour is UNCONFIRMED (documented here so t
 * Imports apply when the process completes: after ``import_delay_polls`` polls of
   ``GET /processes/{id}`` that answer ``queued`` then ``processing_status`` ("in_process", the SW2
   spelling; OAS3 says "processing"). ``import_delay_polls=0`` applies at once. ``fileUrl`` is refused.
+  A row is rejected whole when Brevo would refuse it as a single write (an SMS another contact, or
+  an earlier row of the same import, holds). The finished process reports rejected rows the way
+  ``import_report`` says: ``"urls"`` (default; the current reference: per reason a CSV URL or null,
+  served under ``/_sim/import-reports/``), ``"counts"`` (the SW2 example) or ``"mixed"``.
+* ``GET /contacts`` filters on ``modifiedSince`` / ``createdSince`` (full date-time with a zone).
 * Rate limiting (off unless ``rate_limit_per_second`` is set) covers the contacts and events buckets
   only, as a rolling one-second window of accepted requests; ``reset`` is whole seconds.
   ``other_rate_limit_per_hour`` (off by default; Brevo's General plan: 100) limits every other
@@ -50,7 +55,7 @@ from typing import Any, cast
 
 from calendly_sync.sandbox.brevo.control import Control
 from calendly_sync.sandbox.brevo.events import Events
-from calendly_sync.sandbox.brevo.imports import Imports
+from calendly_sync.sandbox.brevo.imports import IMPORT_REPORTS, Imports
 from calendly_sync.sandbox.brevo.limits import Limits
 from calendly_sync.sandbox.brevo.records import Reply, now_iso, phone_key
 from calendly_sync.sandbox.httpbase import Request, Response
@@ -74,6 +79,7 @@ class BrevoSim(Control, Imports, Events, Limits):
         strict_dates: bool = True,
         import_delay_polls: int = 1,
         processing_status: str = "in_process",
+        import_report: str = "urls",
         seed_lists: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -84,6 +90,10 @@ class BrevoSim(Control, Imports, Events, Limits):
         self.strict_dates = strict_dates
         self.import_delay_polls = import_delay_polls
         self.processing_status = processing_status
+        if import_report not in IMPORT_REPORTS:
+            raise ValueError(f"import_report must be one of {', '.join(IMPORT_REPORTS)}")
+        self.import_report = import_report  # how a finished import describes its rejected rows
+        self.import_reports: dict[tuple[int, str], str] = {}  # (process id, reason) → CSV of rejected rows
         self.blocked_ip: str | None = None  # set to simulate the "unrecognised IP address" 401
         self.clock = clock
         if seed_lists:
@@ -174,6 +184,7 @@ class BrevoSim(Control, Imports, Events, Limits):
     def _register_routes(self) -> None:
         r = self.route
         r("GET", "/_sim/state", self._sim_state)
+        r("GET", "/_sim/import-reports/{process_id}/{name}.csv", self._import_report_file)
         r("GET", "/v3/contacts/attributes", self._get_attributes)
         r("POST", "/v3/contacts/attributes/{category}/{name}", self._create_attribute)
         r("GET", "/v3/contacts/folders", self._get_folders)

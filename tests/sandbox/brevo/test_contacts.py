@@ -225,3 +225,28 @@ def test_concurrent_upserts_create_one_contact(brevo_sim):
     for t in threads:
         t.join()
     assert len(brevo_sim.contacts) == 1
+
+
+def test_list_contacts_modified_or_created_since(brevo_sim):
+    """``GET /contacts?modifiedSince=…``: contacts whose record changed since then (any update)."""
+    call(brevo_sim, "POST", "/contacts", {"email": "early@example.com"})
+    call(brevo_sim, "POST", "/contacts", {"email": "touched@example.com"})
+    with brevo_sim.lock:
+        for c in brevo_sim.contacts.values():
+            c["createdAt"] = c["modifiedAt"] = "2026-01-01T10:00:00.000Z"
+    call(
+        brevo_sim,
+        "POST",
+        "/contacts",
+        {"email": "touched@example.com", "attributes": {"FIRSTNAME": "T"}, "updateEnabled": True},
+    )
+    call(brevo_sim, "POST", "/contacts", {"email": "late@example.com"})
+    since = {"modifiedSince": "2026-01-01T10:00:01.000Z", "limit": 1000}
+    modified = call(brevo_sim, "GET", "/contacts", params=since).json()
+    assert sorted(c["email"] for c in modified["contacts"]) == ["late@example.com", "touched@example.com"]
+    assert modified["count"] == 2
+    created = call(brevo_sim, "GET", "/contacts", params={"createdSince": "2026-01-01T11:00:00+01:00"}).json()
+    assert [c["email"] for c in created["contacts"]] == ["late@example.com", "touched@example.com", "early@example.com"]
+    for bad in ("2026-01-01", "2026-01-01T10:00:00", "yesterday"):
+        r = call(brevo_sim, "GET", "/contacts", params={"modifiedSince": bad})
+        assert r.status_code == 400 and r.json()["code"] == "invalid_parameter"

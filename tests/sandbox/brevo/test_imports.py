@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+import requests
+
 from tests.sandbox.brevo.helpers import call
 
 
 def test_import_json_walks_process_states(make_brevo_sim):
-    sim = make_brevo_sim(import_delay_polls=2)
+    sim = make_brevo_sim(import_delay_polls=2, import_report="counts")
     call(sim, "POST", "/contacts", {"email": "old@example.com", "attributes": {"FIRSTNAME": "Old", "LASTNAME": "Keep"}})
     r = call(
         sim,
@@ -41,7 +44,7 @@ def test_import_json_walks_process_states(make_brevo_sim):
 
 
 def test_import_file_body_and_options(make_brevo_sim):
-    sim = make_brevo_sim(import_delay_polls=0)
+    sim = make_brevo_sim(import_delay_polls=0, import_report="counts")
     call(sim, "POST", "/contacts", {"email": "old@example.com", "attributes": {"FIRSTNAME": "Old", "LASTNAME": "Gone"}})
     r = call(
         sim,
@@ -75,3 +78,59 @@ def test_import_file_body_and_options(make_brevo_sim):
     assert sim.get_contact("old@example.com")["attributes"]["FIRSTNAME"] == "Newer"
     assert call(sim, "POST", "/contacts/import", {"jsonBody": [{"email": "x@example.com"}]}).status_code == 400
     assert call(sim, "POST", "/contacts/import", {"listIds": [10]}).status_code == 400
+
+
+def _import_with_sms_clashes(sim):
+    """Four rows: one whose SMS another contact holds, two sharing a number, one clean."""
+    sim.seed_contact("frontdesk@outside.example", {"SMS": "+14045550101"})
+    r = call(
+        sim,
+        "POST",
+        "/contacts/import",
+        {
+            "jsonBody": [
+                {"email": "held@example.com", "attributes": {"SMS": "+1 404 555 0101", "FIRSTNAME": "Held"}},
+                {"email": "first@example.com", "attributes": {"SMS": "+14045550102"}},
+                {"email": "second@example.com", "attributes": {"SMS": "0014045550102"}},
+                {"email": "clean@example.com", "attributes": {"FIRSTNAME": "Clean"}},
+            ],
+            "listIds": [10],
+        },
+    )
+    assert r.status_code == 202
+    return call(sim, "GET", f"/processes/{r.json()['processId']}").json()
+
+
+def test_an_import_rejects_whole_rows_whose_sms_is_taken_and_reports_them_as_csv_urls(make_brevo_sim):
+    """The current reference: ``info.import`` holds, per reason, a URL to a CSV of the rejected rows
+    (null when none), not which rows of the request they were."""
+    sim = make_brevo_sim(import_delay_polls=0)
+    report = _import_with_sms_clashes(sim)["info"]["import"]
+    assert set(report) == {
+        "invalid_emails",
+        "duplicate_contact_id",
+        "duplicate_ext_id",
+        "duplicate_email_id",
+        "duplicate_phone_id",
+        "duplicate_whatsapp_id",
+        "duplicate_landline_number_id",
+    }
+    assert [k for k, v in report.items() if v] == ["duplicate_phone_id"]
+    csv_text = requests.get(report["duplicate_phone_id"], timeout=5).text  # no api-key: a signed file URL
+    assert csv_text.splitlines() == [
+        "EMAIL;SMS",
+        "held@example.com;+1 404 555 0101",
+        "second@example.com;0014045550102",
+    ]
+    assert sim.get_contact("held@example.com") is None and sim.get_contact("second@example.com") is None
+    assert sim.get_contact("first@example.com")["attributes"]["SMS"] == "+14045550102"
+    assert sim.get_contact("clean@example.com")["listIds"] == [10]
+
+
+def test_import_reports_in_the_older_and_mixed_shapes(make_brevo_sim):
+    counts = _import_with_sms_clashes(make_brevo_sim(import_delay_polls=0, import_report="counts"))["info"]["import"]
+    assert counts["duplicate_phone_id"] == 2 and counts["new_contacts"] == 2
+    mixed = _import_with_sms_clashes(make_brevo_sim(import_delay_polls=0, import_report="mixed"))["info"]["import"]
+    assert mixed["duplicate_phone_id"] == 2 and mixed["duplicate_email_id"] is None
+    with pytest.raises(ValueError, match="import_report"):
+        make_brevo_sim(import_report="json")
