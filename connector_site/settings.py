@@ -55,6 +55,8 @@ SECURE_PROXY_SSL_HEADER = proxy_ssl_header(env.str("SECURE_PROXY_SSL_HEADER", de
 # sets them (README, "Production"). Behind a TLS-terminating proxy SECURE_SSL_REDIRECT needs
 # SECURE_PROXY_SSL_HEADER, or every request, Calendly's webhooks included, is redirected.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Probes inside the network may speak plain HTTP: never redirect them (a redirect is not an answer).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
@@ -172,6 +174,13 @@ CONNECTOR_EMBEDDED_WORKER = env.bool("CONNECTOR_EMBEDDED_WORKER", default=True)
 # Hours a delivery or automation event keeps retrying transient failures (a Brevo outage) after its
 # first failure, at most an hour apart, before it is failed (and can be requeued from the admin).
 RETRY_HORIZON_HOURS = env.float("RETRY_HORIZON_HOURS", default=72)
+
+# --- Deployment endpoints: /healthz, /readyz, /metrics ------------------------------------------
+# /metrics wants "Authorization: Bearer <METRICS_TOKEN>"; unset, it answers loopback addresses only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# The embedded worker's owner touches this file on every loop; /readyz wants it recent.
+WORKER_HEARTBEAT_FILE = env.str("WORKER_HEARTBEAT_FILE", default="")
+WORKER_HEARTBEAT_MAX_AGE = env.float("WORKER_HEARTBEAT_MAX_AGE", default=120)
 
 # --- Retention (days; 0 keeps forever), enforced hourly by the embedded worker and Celery beat ---
 DELIVERY_RETENTION_DAYS = env.int("DELIVERY_RETENTION_DAYS", default=30)
