@@ -80,6 +80,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request, Django's included, carries its id (README, "Logs").
+    "calendly_sync.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -238,13 +240,28 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
 }
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
-LOGGING = {
+# plain: one line of text per record; json: JSON lines (python-json-logger) from every logger,
+# Django's and Celery's included, with the request id. Secrets are redacted either way.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "calendly_sync.logging.RedactSecretsFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {
+        "redact": {"()": "calendly_sync.logging.RedactSecretsFilter"},
+        "request_id": {"()": "calendly_sync.logging.RequestIdFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "calendly_sync.logging.RedactingJsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact", "request_id"]},
     },
     "loggers": {
         "calendly_sync": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
@@ -252,6 +269,18 @@ LOGGING = {
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }
+if LOG_FORMAT == "json":
+    # Every logger, not only the app's: the root logger (Celery's, libraries') and Django's own,
+    # whose default handlers (runserver's request lines, the console in DEBUG) are replaced.
+    LOGGING["root"] = {"handlers": ["console"], "level": "WARNING"}
+    LOGGING["loggers"].update(
+        {
+            "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        }
+    )
+    # A Celery worker keeps this configuration instead of installing its own handlers on the root logger.
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Celery beat: the periodic jobs (the embedded worker runs the sweep itself).
 CELERY_BEAT_SCHEDULE = {
