@@ -37,10 +37,19 @@ def test_healthz_answers_without_touching_the_database(client, django_assert_num
 
 
 @pytest.mark.django_db
-def test_readyz_is_ok_when_the_database_answers(client):
+def test_readyz_is_ok_when_the_database_answers(client, settings):
+    settings.CELERY_BROKER_URL = None
     response = client.get("/readyz")
     assert response.status_code == 200, response.content
     assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+
+
+@pytest.mark.django_db
+def test_readyz_is_ok_when_the_broker_answers(client, settings):
+    settings.CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "memory://"
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
 
 
 def test_readyz_answers_503_with_a_reason_when_the_database_is_down():
@@ -84,6 +93,7 @@ def test_readyz_answers_503_when_the_broker_is_down(client, settings):
 
 @pytest.mark.django_db
 def test_readyz_wants_a_recent_heartbeat_of_the_embedded_worker(client, settings, tmp_path):
+    settings.CELERY_BROKER_URL = None
     settings.CONNECTOR_EMBEDDED_WORKER = True
     settings.WORKER_HEARTBEAT_FILE = str(tmp_path / "worker.heartbeat")
     settings.WORKER_HEARTBEAT_MAX_AGE = 60
@@ -104,6 +114,7 @@ def test_readyz_wants_a_recent_heartbeat_of_the_embedded_worker(client, settings
 
 @pytest.mark.django_db(transaction=True)
 def test_the_owner_of_the_embedded_worker_beats(client, settings, tmp_path):
+    settings.CELERY_BROKER_URL = None
     settings.CONNECTOR_EMBEDDED_WORKER = True
     settings.WORKER_HEARTBEAT_FILE = str(tmp_path / "worker.heartbeat")
     worker = worker_module.EmbeddedWorker(sweep_interval=300.0, ownership=ProcessOwnership)
@@ -117,6 +128,7 @@ def test_the_owner_of_the_embedded_worker_beats(client, settings, tmp_path):
 
 @pytest.mark.django_db
 def test_the_probes_are_not_redirected_to_https(client, settings):
+    settings.CELERY_BROKER_URL = None
     settings.SECURE_SSL_REDIRECT = True
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 200
