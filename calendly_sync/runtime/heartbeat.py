@@ -14,6 +14,7 @@ next to the ownership lock), else in the temporary directory, named after the da
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
@@ -23,6 +24,9 @@ from pathlib import Path
 from django.db import connection
 
 from calendly_sync.conf import app_settings
+
+log = logging.getLogger(__name__)
+_warned = False  # the failure to write the heartbeat is logged once per process
 
 
 def heartbeat_path() -> Path:
@@ -38,12 +42,22 @@ def heartbeat_path() -> Path:
 
 
 def beat() -> None:
-    """Record that the owner's loop turned just now (and which process it is, for an operator)."""
+    """Record that the owner's loop turned just now (and which process it is, for an operator).
+
+    Never raises: a heartbeat that cannot be written (a read-only directory) must not stop the work;
+    it is logged once, and ``/readyz`` then says the heartbeat is missing or old.
+    """
+    global _warned
     path = heartbeat_path()
     try:
-        os.utime(path)
-    except FileNotFoundError:
-        path.write_text(f"{os.getpid()}\n")
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            path.write_text(f"{os.getpid()}\n")
+    except OSError as exc:
+        if not _warned:
+            log.warning("embedded worker: cannot write its heartbeat %s (%s); set WORKER_HEARTBEAT_FILE", path, exc)
+            _warned = True
 
 
 def age() -> float | None:

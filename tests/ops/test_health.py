@@ -133,3 +133,16 @@ def test_the_probes_are_not_redirected_to_https(client, settings):
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 200
     assert client.get("/admin/").status_code == 301  # everything else still is
+
+
+@pytest.mark.django_db
+def test_a_heartbeat_that_cannot_be_written_never_stops_the_work(client, settings, tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(heartbeat, "_warned", False)  # logged once per process
+    settings.CELERY_BROKER_URL = None
+    settings.CONNECTOR_EMBEDDED_WORKER = True
+    settings.WORKER_HEARTBEAT_FILE = str(tmp_path / "no-such-directory" / "worker.heartbeat")
+    heartbeat.beat()  # does not raise
+    assert "cannot write its heartbeat" in caplog.text
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert "no heartbeat" in response.json()["reason"]
