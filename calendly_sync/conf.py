@@ -131,6 +131,19 @@ class AppSettings:
         "transient (Brevo 5xx, 429, timeouts, connection errors) before it is failed; see calendly_sync.retries.",
     )
 
+    # Deployment endpoints (/healthz, /readyz, /metrics; see calendly_sync/health.py and metrics.py).
+    METRICS_TOKEN: Setting[str] = Setting(
+        "", "Bearer token /metrics requires; empty: /metrics answers loopback addresses only."
+    )
+    WORKER_HEARTBEAT_FILE: Setting[str] = Setting(
+        "",
+        "File the embedded worker's owner touches on every loop; empty: beside the SQLite database, "
+        "else in the temporary directory (one per database name).",
+    )
+    WORKER_HEARTBEAT_MAX_AGE: Setting[float] = Setting(
+        120.0, "Seconds since the embedded worker's last heartbeat after which /readyz answers 503.", clean=float
+    )
+
     @classmethod
     def declared(cls) -> dict[str, Setting[Any]]:
         """Every declared setting by name (for the checks and the tests)."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import requests
 
+from calendly_sync.instruments import count_response
+
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 USER_AGENT = "calendly-brevo-connector/0.1 (+https://github.com/)"
 
@@ -61,9 +63,13 @@ def header_seconds(headers: Mapping[str, str], *names: str) -> float | None:
     return None
 
 
-def new_session() -> requests.Session:
-    """A pooled session with an explicit User-Agent (some CDNs block library defaults)."""
+def new_session(api: str = "other") -> requests.Session:
+    """A pooled session with an explicit User-Agent (some CDNs block library defaults).
+
+    Every answer is counted under ``api`` (``calendly_sync_api_calls_total``, and the 429s).
+    """
     session = requests.Session()
+    session.hooks["response"].append(count_response(api))
     adapter = requests.adapters.HTTPAdapter(pool_connections=10, pool_maxsize=32)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -5,6 +5,7 @@ The OAuth callback itself is social-auth's (``/oauth/complete/calendly/``, see c
 
 from django.urls import include, path
 
+from calendly_sync import health, metrics
 from calendly_sync.api import urls as api_urls
 from calendly_sync.connect.views import start_connect
 from calendly_sync.views import CalendlyWebhookView
@@ -12,6 +13,10 @@ from calendly_sync.views import CalendlyWebhookView
 app_name = "calendly_sync"
 
 urlpatterns = [
+    # Probes for a deployment: exactly these paths, no trailing slash (no redirect for a probe).
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("webhooks/calendly/", CalendlyWebhookView.as_view(), name="webhook"),
     path("webhooks/calendly/<int:connection_id>/", CalendlyWebhookView.as_view(), name="webhook-connection"),
     path("connect/calendly/start/", start_connect, name="connect-calendly"),

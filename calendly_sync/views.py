@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -40,6 +41,7 @@ from calendly_sync.calendly.signatures import (
 from calendly_sync.conf import app_settings
 from calendly_sync.credentials.signing import enabled_targets, webhook_target
 from calendly_sync.inbox import rejections
+from calendly_sync.instruments import ACK_LATENCY
 from calendly_sync.models import Connection, WebhookDelivery
 from calendly_sync.sync.observations import MalformedPayload, parse_time
 from calendly_sync.tasks import dispatch_delivery
@@ -195,6 +197,13 @@ class CalendlyWebhookView(APIView):
     authentication_classes = []
     permission_classes = []
     throttle_classes = []
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        """Time every answer (``calendly_sync_webhook_ack_seconds``): Calendly waits for it."""
+        started = time.perf_counter()
+        response = super().dispatch(request, *args, **kwargs)
+        ACK_LATENCY.labels(status=str(response.status_code)).observe(time.perf_counter() - started)
+        return response
 
     def post(self, request: Request, connection_id: int | None = None) -> Response:
         django_request: HttpRequest = request._request

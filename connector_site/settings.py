@@ -55,6 +55,8 @@ SECURE_PROXY_SSL_HEADER = proxy_ssl_header(env.str("SECURE_PROXY_SSL_HEADER", de
 # sets them (README, "Production"). Behind a TLS-terminating proxy SECURE_SSL_REDIRECT needs
 # SECURE_PROXY_SSL_HEADER, or every request, Calendly's webhooks included, is redirected.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Probes inside the network may speak plain HTTP: never redirect them (a redirect is not an answer).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
@@ -78,6 +80,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request, Django's included, carries its id (README, "Logs").
+    "calendly_sync.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -173,6 +177,13 @@ CONNECTOR_EMBEDDED_WORKER = env.bool("CONNECTOR_EMBEDDED_WORKER", default=True)
 # first failure, at most an hour apart, before it is failed (and can be requeued from the admin).
 RETRY_HORIZON_HOURS = env.float("RETRY_HORIZON_HOURS", default=72)
 
+# --- Deployment endpoints: /healthz, /readyz, /metrics ------------------------------------------
+# /metrics wants "Authorization: Bearer <METRICS_TOKEN>"; unset, it answers loopback addresses only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# The embedded worker's owner touches this file on every loop; /readyz wants it recent.
+WORKER_HEARTBEAT_FILE = env.str("WORKER_HEARTBEAT_FILE", default="")
+WORKER_HEARTBEAT_MAX_AGE = env.float("WORKER_HEARTBEAT_MAX_AGE", default=120)
+
 # --- Retention (days; 0 keeps forever), enforced hourly by the embedded worker and Celery beat ---
 DELIVERY_RETENTION_DAYS = env.int("DELIVERY_RETENTION_DAYS", default=30)
 SYNC_LOG_RETENTION_DAYS = env.int("SYNC_LOG_RETENTION_DAYS", default=90)
@@ -229,13 +240,28 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
 }
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
-LOGGING = {
+# plain: one line of text per record; json: JSON lines (python-json-logger) from every logger,
+# Django's and Celery's included, with the request id. Secrets are redacted either way.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "calendly_sync.logging.RedactSecretsFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {
+        "redact": {"()": "calendly_sync.logging.RedactSecretsFilter"},
+        "request_id": {"()": "calendly_sync.logging.RequestIdFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "calendly_sync.logging.RedactingJsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact", "request_id"]},
     },
     "loggers": {
         "calendly_sync": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
@@ -243,6 +269,18 @@ LOGGING = {
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }
+if LOG_FORMAT == "json":
+    # Every logger, not only the app's: the root logger (Celery's, libraries') and Django's own,
+    # whose default handlers (runserver's request lines, the console in DEBUG) are replaced.
+    LOGGING["root"] = {"handlers": ["console"], "level": "WARNING"}
+    LOGGING["loggers"].update(
+        {
+            "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        }
+    )
+    # A Celery worker keeps this configuration instead of installing its own handlers on the root logger.
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Celery beat: the periodic jobs (the embedded worker runs the sweep itself).
 CELERY_BEAT_SCHEDULE = {

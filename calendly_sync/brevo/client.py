@@ -133,7 +133,7 @@ class BrevoClient:
             raise ValueError("a Brevo API key is required")
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
-        self.session = session or new_session()
+        self.session = session or new_session("brevo")
         self.retry = retry
         self.timeout = timeout
         self._sleep = sleep

@@ -92,7 +92,7 @@ class CalendlyClient:
     ) -> None:
         self.tokens: TokenSource = StaticToken(token) if isinstance(token, str) else token
         self.base_url = base_url.rstrip("/")
-        self.session = session or new_session()
+        self.session = session or new_session("calendly")
         self.retry = retry
         self.sleep = sleep
         self.rate_limiter = rate_limiter

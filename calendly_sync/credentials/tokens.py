@@ -31,6 +31,7 @@ from django.utils import timezone
 from social_core.exceptions import AuthException
 
 from calendly_sync.calendly.oauth import calendly_backend
+from calendly_sync.instruments import token_refreshed
 from calendly_sync.models import Connection
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ def refresh_access_token(connection_id: int, stale_token: str | None = None) -> 
         else:
             sent = conn.refresh_token
             status, body = post_refresh(sent)
+            token_refreshed(ok=status == 200 and bool(body.get("access_token")))
             if status == 200 and body.get("access_token"):
                 store_token_response(conn, body)
                 if conn.status == Connection.Status.NEW:  # an ERROR is Brevo's: a Calendly success keeps it

@@ -38,6 +38,7 @@ from calendly_sync.inbox import rejections
 from calendly_sync.inbox.deliveries import BATCH_SIZE, due_deliveries
 from calendly_sync.inbox.subscriptions import check_all
 from calendly_sync.privacy.retention import purge
+from calendly_sync.runtime import heartbeat
 from calendly_sync.runtime.drain import drain, sweep
 from calendly_sync.runtime.jobs import has_work, job_runner
 from calendly_sync.runtime.locks import Ownership, worker_ownership
@@ -227,6 +228,7 @@ class EmbeddedWorker:
                         log.warning("embedded worker: process %s lost ownership of the work", os.getpid())
                         ownership.release()
                         return
+                heartbeat.beat()  # /readyz: the owner's loop turns
                 if batch:
                     # None when another process drains: that one takes these along
                     drain(batch, background=True, busy=self.busy)
