@@ -3,7 +3,8 @@
 Nothing here is typed into: these pages answer an operator's questions (what arrived, what was
 sent, what failed and why) and offer the few actions that retry work: push contacts now,
 reprocess deliveries, mark deliveries ignored, requeue failed and unconfirmed automation events (or
-mark unconfirmed ones sent, when Brevo has them); and one that erases a person (forget).
+mark unconfirmed ones sent, when Brevo has them); one that writes booking links to Brevo for the
+selected contacts; and one that erases a person (forget).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from django.utils.text import Truncator
 
 from calendly_sync.admin.bases import ModelAdmin
 from calendly_sync.admin.display import LastErrorColumn, StatusBadgeColumn, last_error, status_badge, sync_progress
+from calendly_sync.booking_links import DEFAULT_ATTRIBUTE, LinksError, create_booking_links
 from calendly_sync.credentials.clients import brevo_client_for
 from calendly_sync.models import (
     AutomationEvent,
     Booking,
+    BookingLink,
     Contact,
     ContactSyncLog,
     HeldNumber,
@@ -106,7 +109,7 @@ class ContactAdmin(LastErrorColumn, ReadOnlyAdmin[Contact]):
     list_filter = ("dirty", "booking_status", "connection")
     search_fields = ("email",)
     list_select_related = ("connection",)
-    actions = ["push_now", "forget"]
+    actions = ["push_now", "booking_links", "forget"]
 
     def has_forget_permission(self, request: HttpRequest) -> bool:
         """Erasing deletes rows: it needs the contact's delete permission as well as the change one."""
@@ -150,6 +153,58 @@ class ContactAdmin(LastErrorColumn, ReadOnlyAdmin[Contact]):
             self.message_user(request, "; ".join(report.lines()), messages.SUCCESS if report.ok else messages.WARNING)
         return None
 
+    @admin.action(description="Write booking links to Brevo for selected contacts…", permissions=["operate"])
+    def booking_links(self, request: HttpRequest, queryset: QuerySet[Contact]) -> TemplateResponse | None:
+        """``create_booking_links`` for the selected contacts of a Brevo list, after a form asking which."""
+        contacts = list(queryset.select_related("connection").order_by("email"))
+        list_id = request.POST.get("list_id", "").strip()
+        values: dict[str, str | bool] = {
+            "list_id": list_id,
+            "event_type": request.POST.get("event_type", "").strip(),
+            "attribute": request.POST.get("attribute", "").strip() or DEFAULT_ATTRIBUTE,
+            "dry_run": request.POST.get("dry_run") == "on",
+        }
+        error = ""
+        if request.POST.get("confirm") == "yes":
+            if not list_id.isdigit() or not values["event_type"]:
+                error = "Give the Brevo list ID (a number) and the event type."
+            else:
+                by_connection: dict[int, list[Contact]] = {}
+                for contact in contacts:
+                    by_connection.setdefault(contact.connection_id, []).append(contact)
+                for group in by_connection.values():
+                    connection = group[0].connection
+                    try:
+                        result = create_booking_links(
+                            connection,
+                            int(list_id),
+                            str(values["event_type"]),
+                            attribute=str(values["attribute"]),
+                            dry_run=bool(values["dry_run"]),
+                            emails=[c.email for c in group],
+                        )
+                    except LinksError as exc:
+                        error = f"{connection.name}: {exc}"
+                        break
+                    level = messages.WARNING if result.failed else messages.SUCCESS
+                    self.message_user(request, f"{connection.name}: {result.summary()}", level)
+                else:
+                    return None
+        return TemplateResponse(
+            request,
+            "admin/calendly_sync/contact/booking_links_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Write booking links to Brevo",
+                "opts": self.opts,
+                "contacts": contacts,
+                "values": values,
+                "error": error,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "media": self.media,
+            },
+        )
+
     @admin.action(description="Push selected contacts to Brevo now", permissions=["operate"])
     def push_now(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
         results: dict[str, int] = {}
@@ -163,6 +218,16 @@ class ContactAdmin(LastErrorColumn, ReadOnlyAdmin[Contact]):
                 self.message_user(request, f"{contact.email}: {exc}", messages.ERROR)
             results[outcome] = results.get(outcome, 0) + 1
         self.message_user(request, ", ".join(f"{k} {v}" for k, v in sorted(results.items())), messages.INFO)
+
+
+@admin.register(BookingLink)
+class BookingLinkAdmin(ReadOnlyAdmin[BookingLink]):
+    """The booking links written to Brevo: who holds one, and which were used (``create_booking_links``)."""
+
+    list_display = ("email", "attribute", "event_type_uri", "created_at", "used_at", "connection")
+    list_filter = (("used_at", admin.EmptyFieldListFilter), "attribute", "connection")
+    search_fields = ("email", "token", "used_by")
+    list_select_related = ("connection",)
 
 
 @admin.register(WebhookDelivery)

@@ -29,7 +29,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -51,6 +51,7 @@ from calendly_sync.http import DEFAULT_TIMEOUT, RetryPolicy, header_seconds, new
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.brevo.com/v3"
+LIST_CONTACTS_PAGE_SIZE = 500  # documented maximum limit of GET /contacts/lists/{id}/contacts
 LIST_BATCH_SIZE = 150  # documented maxItems for /contacts/lists/{id}/contacts/add|remove
 PAGE_SIZE = 50  # documented max ``limit`` for lists and folders
 READ_BACK_PAGE = 1000  # documented max ``limit`` of GET /contacts
@@ -426,6 +427,26 @@ class BrevoClient:
             offset += len(page)
             if not page or len(page) < PAGE_SIZE or offset >= int(data.get("count") or 0):
                 return items
+
+    def get_list(self, list_id: int) -> dict[str, Any]:
+        """``GET /contacts/lists/{listId}``; raises :class:`BrevoNotFound` for an unknown list."""
+        return self._json("GET", f"/contacts/lists/{int(list_id)}") or {}
+
+    def iter_list_contacts(self, list_id: int, *, page_size: int = LIST_CONTACTS_PAGE_SIZE) -> Iterator[dict[str, Any]]:
+        """Every contact of a list (``GET /contacts/lists/{listId}/contacts``), page by page.
+
+        Brevo pages with ``limit`` (at most 500) and ``offset``; the answer's ``count`` is the list's
+        size. An unknown list raises :class:`BrevoNotFound`.
+        """
+        offset = 0
+        while True:
+            params = {"limit": page_size, "offset": offset, "sort": "asc"}
+            data = self._json("GET", f"/contacts/lists/{int(list_id)}/contacts", params=params) or {}
+            page = list(data.get("contacts") or [])
+            yield from page
+            offset += len(page)
+            if not page or len(page) < page_size or offset >= int(data.get("count") or 0):
+                return
 
     def list_lists(self) -> list[dict[str, Any]]:
         """Every contact list, fetched in pages of 50 (the documented maximum)."""

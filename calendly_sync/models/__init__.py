@@ -4,13 +4,14 @@ from calendly_sync.models.connection import Connection, EventTypeMapping, FieldM
 from calendly_sync.models.inbox import WebhookDelivery, WebhookRejection
 from calendly_sync.models.outbox import AutomationEvent, ContactSyncLog
 from calendly_sync.models.privacy import Suppression
-from calendly_sync.models.scheduling import BookingCall
+from calendly_sync.models.scheduling import BookingCall, BookingLink
 from calendly_sync.models.state import Booking, Contact, HeldNumber, SyncRun
 
 __all__ = [
     "AutomationEvent",
     "Booking",
     "BookingCall",
+    "BookingLink",
     "Connection",
     "Contact",
     "ContactSyncLog",

@@ -28,3 +28,31 @@ class BookingCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.calendly_user} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class BookingLink(models.Model):
+    """A single-use booking link issued to one Brevo contact and written to one of its attributes.
+
+    Why a table: a second ``create_booking_links`` run must know which contacts already hold a link
+    they have not used (they keep it), and a booking that arrives through a link must be traced back
+    to it by the token in its tracking (``utm_content=cbl-<token>``), so the contact's attribute is
+    cleared and a campaign never sends a used link.
+    """
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="booking_links")
+    email = models.EmailField(max_length=254, help_text="The Brevo contact the link was written to (lower case).")
+    token = models.CharField(max_length=40, unique=True, help_text="The marker in the link's utm_content.")
+    url = models.URLField(max_length=2000)
+    event_type_uri = models.CharField(max_length=300)
+    attribute = models.CharField(max_length=100, help_text="The Brevo attribute that holds the link.")
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True, help_text="When a booking through the link arrived.")
+    used_by = models.CharField(max_length=300, blank=True, help_text="The invitee URI of that booking.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["connection", "email"], name="booking_link_contact")]
+
+    def __str__(self) -> str:
+        state = "used" if self.used_at else "unused"
+        return f"{self.email} ({self.attribute}, {state})"

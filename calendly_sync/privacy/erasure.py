@@ -42,6 +42,7 @@ from calendly_sync.credentials.tokens import ReconnectRequired
 from calendly_sync.models import (
     AutomationEvent,
     Booking,
+    BookingLink,
     Connection,
     Contact,
     ContactSyncLog,
@@ -165,6 +166,9 @@ def _delete_rows(variants: list[str], scope: list[Connection] | None, report: Er
         report.deleted["webhook delivery"] += _delete(
             WebhookDelivery.objects.filter(where, Q(email__in=variants) | Q(invitee_uri__in=invitee_uris))
         )
+        links = _delete(BookingLink.objects.filter(where, email__in=variants))
+        if links:  # booking links exist only where create_booking_links was used
+            report.deleted["booking link"] += links
         report.deleted["contact"] += _delete(Contact.objects.filter(pk__in=contact_ids))
         report.deleted["booking"] += _delete(bookings)
 

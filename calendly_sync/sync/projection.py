@@ -16,11 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from calendly_sync.models import (
     AutomationEvent,
     Booking,
+    BookingLink,
     Connection,
     Contact,
     ContactSyncLog,
@@ -30,7 +32,7 @@ from calendly_sync.models import (
     Suppression,
     SyncRun,
 )
-from calendly_sync.sync import automation, mapping, reducer, sms
+from calendly_sync.sync import automation, links, mapping, reducer, sms
 from calendly_sync.sync.observations import Observation
 
 log = logging.getLogger(__name__)
@@ -285,6 +287,7 @@ def refresh_contacts(
     }
     contacts = {email: locked[email] for email in emails if email in locked}
     bookings = _bookings_of(connection, emails)
+    cleared = _used_booking_links(connection, emails, bookings, now)
     new: list[Contact] = []
     updated: list[Contact] = []
     warned: list[tuple[Contact, list[str]]] = []
@@ -292,6 +295,8 @@ def refresh_contacts(
     claims: dict[str, sms.SmsClaim] = {}
     for email in emails:
         desired, warnings, current, status = desired_state_of(bookings[email], rules)
+        if current is not None and email in cleared:  # a used booking link: a campaign must not send it again
+            desired["attributes"] = dict(sorted({**desired["attributes"], **dict.fromkeys(cleared[email], "")}.items()))
         states[email] = (desired, warnings, current, status)
         number = desired["attributes"].get(sms.SMS)
         if sms_rules and isinstance(number, str) and number:
@@ -464,6 +469,34 @@ def _reproject(contact: Contact, now: datetime) -> bool:
         contact.next_attempt_at = None
     contact.updated_at = now
     return True
+
+
+def _used_booking_links(
+    connection: Connection, emails: list[str], bookings: dict[str, list[Booking]], now: datetime
+) -> dict[str, list[str]]:
+    """Mark the booking links these bookings came through as used; per email, the link attributes to empty.
+
+    One query for the batch: the links issued to these contacts and the ones whose token a booking carries.
+    """
+    tokens: dict[str, str] = {}
+    for rows in bookings.values():
+        for booking in rows:
+            token = links.link_token(booking.tracking)
+            if token:
+                tokens.setdefault(token, booking.invitee_uri)
+    issued = list(
+        BookingLink.objects.filter(connection=connection)
+        .filter(Q(email__in=emails) | Q(token__in=list(tokens)))
+        .order_by("created_at", "pk")
+    )
+    used = []
+    for link in issued:
+        if link.used_at is None and link.token in tokens:
+            link.used_at, link.used_by = now, tokens[link.token]
+            used.append(link)
+    if used:
+        BookingLink.objects.bulk_update(used, ["used_at", "used_by"])
+    return links.attributes_to_clear((link.email, link.attribute, link.used_at is not None) for link in issued)
 
 
 def outbox_rows(

@@ -165,3 +165,62 @@ def test_forgetting_a_held_number_sends_it_to_its_owner_again(admin_client, popu
     assert "1 number(s) forgotten" in resp.content.decode()
     levi = Contact.objects.get(email="levi@example.com")
     assert not HeldNumber.objects.exists() and levi.attributes["SMS"] == "+14045550101" and levi.dirty
+
+
+def test_booking_links_action_asks_which_list_then_writes_links_for_the_selected_contacts(
+    client, connection, sims, book
+):
+    """The contacts' booking-links action: needs the change permission; a form, then links for the selection."""
+    from django.contrib.auth.models import Permission, User
+    from django.core.management import call_command
+
+    from calendly_sync.models import BookingLink, Contact
+
+    calendly_sim, brevo_sim = sims
+    book("levi@example.com")
+    book("ana@example.com")
+    call_command("sync_calendly")
+    assert 10 in brevo_sim.get_contact("levi@example.com")["listIds"]
+    levi = Contact.objects.get(email="levi@example.com")
+    user = User.objects.create_user("viewer", password="x", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename="view_contact"))
+    client.force_login(user)
+    url = reverse("admin:calendly_sync_contact_changelist")
+    form = client.get(url).context["action_form"]
+    assert form is None or "booking_links" not in {name for name, _ in form.fields["action"].choices}
+    refused = client.post(url, {"action": "booking_links", "_selected_action": [levi.pk], "confirm": "yes"})
+    assert refused.status_code in (200, 302) and not BookingLink.objects.exists()
+    user.user_permissions.add(Permission.objects.get(codename="change_contact"))
+
+    page = client.post(url, {"action": "booking_links", "_selected_action": [levi.pk]})
+    assert page.status_code == 200 and "Write booking links to Brevo" in page.content.decode()
+    assert not BookingLink.objects.exists()
+    wrong = client.post(
+        url,
+        {
+            "action": "booking_links",
+            "_selected_action": [levi.pk],
+            "confirm": "yes",
+            "list_id": "10",
+            "event_type": "x",
+        },
+    )
+    assert wrong.status_code == 200 and "no event type &#x27;x&#x27;" in wrong.content.decode()
+
+    done = client.post(
+        url,
+        {
+            "action": "booking_links",
+            "_selected_action": [levi.pk],
+            "confirm": "yes",
+            "list_id": "10",
+            "event_type": "Discovery Call",
+        },
+        follow=True,
+    )
+    [message] = [str(m) for m in done.context["messages"]]
+    assert "1 contacts, created 1 booking links for 'Discovery Call' in BOOKING_LINK" in message
+    link = BookingLink.objects.get()
+    assert link.email == "levi@example.com" and link.url.startswith(calendly_sim.scheduling_links[0]["booking_url"])
+    assert brevo_sim.get_contact("levi@example.com")["attributes"]["BOOKING_LINK"] == link.url
+    assert "BOOKING_LINK" not in brevo_sim.get_contact("ana@example.com")["attributes"]

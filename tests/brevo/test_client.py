@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Any
 
 import pytest
 import requests
@@ -479,3 +480,19 @@ def test_delete_contact_by_email(brevo_client, brevo_sim):
     deletes = [r for r in brevo_sim.requests if r.method == "DELETE"]
     assert [r.path for r in deletes[:2]] == ["/v3/contacts/levi%2Bcalendly%40example.com"] * 2
     assert {r.q("identifierType") for r in deletes} == {"email_id"}
+
+
+def test_iter_list_contacts_pages_through_a_list_and_an_unknown_list_is_not_found(brevo_client: Any) -> None:
+    from calendly_sync.brevo.errors import BrevoNotFound
+
+    list_id = brevo_client.create_list("Prospects", brevo_client.create_folder("Campaigns"))
+    for i in range(7):
+        brevo_client.upsert_contact(f"member{i}@example.com", list_ids=[list_id])
+    brevo_client.upsert_contact("outsider@example.com")
+    emails = [c["email"] for c in brevo_client.iter_list_contacts(list_id, page_size=3)]
+    assert emails == [f"member{i}@example.com" for i in range(7)]
+    assert brevo_client.get_list(list_id)["uniqueSubscribers"] == 7
+    with pytest.raises(BrevoNotFound):
+        list(brevo_client.iter_list_contacts(999))
+    with pytest.raises(BrevoNotFound):
+        brevo_client.get_list(999)

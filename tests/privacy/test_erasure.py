@@ -224,3 +224,25 @@ def test_a_longer_address_that_contains_it_is_someone_else(connection):
     assert sorted(Contact.objects.values_list("email", flat=True)) == sorted([*others, "ana@example.com"])
     answers = {b.email: b.questions_and_answers[0]["answer"] for b in Booking.objects.all()}
     assert set(answers.values()) == {f"[erased] or {others[0]}"}
+
+
+def test_forget_deletes_the_persons_booking_links(connection, sims, book):
+    from calendly_sync.models import BookingLink
+
+    def link(email: str, token: str) -> BookingLink:
+        return BookingLink.objects.create(
+            connection=connection,
+            email=email,
+            token=token,
+            url=f"https://calendly.com/d/abcd-efgh/x?email={quote(email)}",
+            event_type_uri="https://api.calendly.com/event_types/x",
+            attribute="BOOKING_LINK",
+        )
+
+    book(LEVI)
+    run("sync_calendly")
+    link(LEVI.lower(), "t1")
+    link("ana@example.com", "t2")
+    out = run("forget_invitee", LEVI, "--brevo", "keep")
+    assert "booking link 1" in out
+    assert list(BookingLink.objects.values_list("email", flat=True)) == ["ana@example.com"]

@@ -2,6 +2,8 @@
 
 ``/_sim/cancel``, ``/_sim/reschedule`` and ``/_sim/no_show`` take ``{"invitee": <invitee URI>}``;
 ``/_sim/reschedule`` also takes ``start_time`` (default: the same time the next day).
+``/_sim/book_link`` books through a single-use scheduling link as an invitee opening it would:
+``{"url": <booking URL with its query>, optional "start_time", "name", "email"}``.
 
 Why: the sandbox and the browser tests drive the simulated account from outside the process (a
 shell, another server), so the Python API's main moves are exposed as plain JSON routes; their
@@ -12,8 +14,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
-from calendly_sync.sandbox.calendly.account import Account
+from calendly_sync.sandbox.calendly.account import TRACKING_KEYS, Account
 from calendly_sync.sandbox.calendly.records import ApiError
 from calendly_sync.sandbox.httpbase import Request, Response
 
@@ -58,6 +61,47 @@ class ControlRoutes(Account):
             )
         except (KeyError, ValueError) as exc:
             return Response(400, {"message": str(exc)})
+        return Response(201, {"resource": inv})
+
+    def book_link(
+        self, url: str, *, start_time: datetime | str | None = None, name: str | None = None, email: str | None = None
+    ) -> dict[str, Any]:
+        """Book through a scheduling link as its booking page would: the invitee's name and email from
+        the URL's prefill (or given), its ``utm_*`` and ``salesforce_uuid`` recorded as the booking's
+        ``tracking``; a single-use link books once (``ValueError`` the second time)."""
+        parts = urlsplit(url)
+        params = dict(parse_qsl(parts.query))
+        base = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        with self.lock:
+            link = next((item for item in self.scheduling_links if item["booking_url"] == base), None)
+            if link is None:
+                raise ValueError(f"no scheduling link {base}")
+            if link.get("_booked", 0) >= 1:
+                raise ValueError("this single-use link has already been used")
+            link["_booked"] = link.get("_booked", 0) + 1
+        email = email or params.get("email")
+        name = (
+            name or params.get("name") or " ".join(p for p in (params.get("first_name"), params.get("last_name")) if p)
+        )
+        if not email or not name:
+            raise ValueError("the link has no prefilled name and email: give them")
+        tracking = {key: params[key] for key in TRACKING_KEYS if params.get(key)}
+        start = start_time or (
+            datetime.fromtimestamp(self.now(), UTC).replace(hour=10, minute=0, second=0, microsecond=0)
+            + timedelta(days=1)
+        )
+        return self.book(link["owner"], email, name, start, tracking=tracking or None)
+
+    def _h_sim_book_link(self, req: Request) -> Response:
+        data = self._sim_json(req)
+        if not isinstance(data.get("url"), str):
+            return Response(400, {"message": "url is required: the booking URL with its query"})
+        try:
+            inv = self.book_link(
+                data["url"], start_time=data.get("start_time"), name=data.get("name"), email=data.get("email")
+            )
+        except (KeyError, ValueError) as exc:
+            return self._sim_error(exc)
         return Response(201, {"resource": inv})
 
     def _sim_invitee(self, data: dict[str, Any]) -> str:

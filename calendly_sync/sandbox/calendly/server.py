@@ -240,6 +240,7 @@ class CalendlySim(
         self.route("POST", "/oauth/revoke", self._h_revoke)
         self.route("POST", "/oauth/introspect", self._h_introspect)
         self.route("POST", "/_sim/book", self._h_sim_book)
+        self.route("POST", "/_sim/book_link", self._h_sim_book_link)
         self.route("POST", "/_sim/cancel", self._h_sim_cancel)
         self.route("POST", "/_sim/reschedule", self._h_sim_reschedule)
         self.route("POST", "/_sim/no_show", self._h_sim_no_show)

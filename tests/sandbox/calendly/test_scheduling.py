@@ -107,3 +107,20 @@ def test_answers_outside_the_choices_or_not_a_phone_are_refused(calendly_sim: Ca
         assert resp.status_code == 400, answers
         assert resp.json()["details"][0]["parameter"] == "questions_and_answers"
     assert book({"Size": "M", "Tags": "a\nb", "Other": "free text", "Phone": "+1 404 555 0100"}).status_code == 201
+
+
+def test_booking_through_a_single_use_link_records_its_prefill_and_tracking_once(calendly_sim: CalendlySim) -> None:
+    sim = calendly_sim
+    et = sim.add_event_type("Discovery", [], fire_webhooks=False)
+    link = post(sim, "/scheduling_links", {"max_event_count": 1, "owner": et["uri"], "owner_type": "EventType"})
+    url = link.json()["resource"]["booking_url"] + "?name=Ada%20Lovelace&email=ada%40example.com&utm_content=cbl-t0k"
+    booked = requests.post(f"{sim.url}/_sim/book_link", json={"url": url}, timeout=5)
+    assert booked.status_code == 201, booked.text
+    inv = booked.json()["resource"]
+    assert (inv["email"], inv["name"]) == ("ada@example.com", "Ada Lovelace")
+    assert inv["tracking"]["utm_content"] == "cbl-t0k" and inv["tracking"]["utm_source"] is None
+    again = requests.post(f"{sim.url}/_sim/book_link", json={"url": url}, timeout=5)
+    assert again.status_code == 400 and "already been used" in again.json()["message"]
+    unknown = requests.post(f"{sim.url}/_sim/book_link", json={"url": "https://calendly.com/d/none"}, timeout=5)
+    assert unknown.status_code == 400 and "no scheduling link" in unknown.json()["message"]
+    assert requests.post(f"{sim.url}/_sim/book_link", json={}, timeout=5).status_code == 400
