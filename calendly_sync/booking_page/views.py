@@ -1,0 +1,308 @@
+"""``/book/<event type uuid>/``: the booking page (read the request, call the scheduling service, render).
+
+Every decision lives elsewhere: the connection, the event type, the booking and the translation of
+Calendly's refusals in :mod:`calendly_sync.scheduling.service`; time zones and the grouping of open
+times in :mod:`.slots`; the form and its token in :mod:`.forms`; the frame policy in :mod:`.frames`.
+
+Every answer of this view, errors included, may be framed by the origins of
+``BOOKING_FRAME_ANCESTORS`` (a CSP ``frame-ancestors``; exempt from ``X-Frame-Options: DENY``) and
+is never a 5xx for a visitor's input: an unknown event type or connection is a 404 page, a choice of
+connection left to make a 400 page, Calendly's refusals re-render the form with the visitor's input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from calendly_sync.booking_page.forms import BookingForm, check_token, issue_token, location_choices
+from calendly_sync.booking_page.frames import content_security_policy
+from calendly_sync.booking_page.slots import (
+    Day,
+    Window,
+    Zone,
+    group_by_day,
+    meeting_label,
+    moment_label,
+    page_window,
+    parse_start,
+    resolve_timezone,
+    timezone_choices,
+)
+from calendly_sync.conf import app_settings
+from calendly_sync.models import Connection
+from calendly_sync.scheduling import service
+from calendly_sync.scheduling.answers import questions_of
+from calendly_sync.scheduling.errors import (
+    CalendlyUnavailable,
+    ConnectionUnusable,
+    Forbidden,
+    InvalidRequest,
+    MissingScope,
+    NotFound,
+    QuotaExceeded,
+    SchedulingError,
+    SlotUnavailable,
+)
+
+TEMPLATE = "calendly_sync/booking_page/page.html"
+CONFIRMED = "calendly_sync/booking_page/confirmed.html"
+UNAVAILABLE = "calendly_sync/booking_page/unavailable.html"
+
+
+def framable(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Send the page's CSP (with ``frame-ancestors`` from ``BOOKING_FRAME_ANCESTORS``) and skip X-Frame-Options."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response["Content-Security-Policy"] = content_security_policy(app_settings.BOOKING_FRAME_ANCESTORS)
+        response["Cache-Control"] = "no-store"  # open times change; a form token must not be shared
+        return response
+
+    return xframe_options_exempt(wrapped)
+
+
+# -- what a visitor is told -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Notice:
+    """A message for the visitor, and the HTTP status and headers that go with it."""
+
+    message: str
+    status: int
+    retry_after: int | None = None
+
+
+def _minutes(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} seconds"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} minutes"
+    return f"{round(seconds / 3600)} hours"
+
+
+def notice_for(exc: SchedulingError) -> Notice:
+    """What the visitor reads when the service refuses (Calendly's words are for the site owner's logs)."""
+    if isinstance(exc, SlotUnavailable):
+        return Notice("Sorry, that time was just taken. Please pick another time.", 409)
+    if isinstance(exc, QuotaExceeded):
+        return Notice(
+            f"Too many bookings are being made right now. Please try again in {_minutes(exc.retry_after)}.",
+            429,
+            exc.retry_after,
+        )
+    if isinstance(exc, MissingScope):
+        return Notice(
+            "Booking is not possible on this page right now: the calendar's connection is missing the "
+            f"permission {', '.join(exc.scopes)}. Please let the site owner know.",
+            403,
+        )
+    if isinstance(exc, Forbidden):
+        return Notice("Calendly did not allow this booking. Please let the site owner know.", 403)
+    if isinstance(exc, NotFound):
+        return Notice("This meeting type is no longer available.", 404)
+    if isinstance(exc, (ConnectionUnusable, CalendlyUnavailable)):
+        return Notice("Booking is temporarily unavailable. Please try again in a few minutes.", 503, 60)
+    return Notice("Please check the highlighted fields.", 400)
+
+
+def _unavailable(request: HttpRequest, title: str, message: str, status: int, retry: int | None = None) -> HttpResponse:
+    response = render(request, UNAVAILABLE, {"title": title, "message": message}, status=status)
+    if retry:
+        response["Retry-After"] = str(retry)
+    return response
+
+
+def _connection(name: str | None) -> Connection | Notice:
+    """The connection the page books through (same rules as the API), or what to tell the visitor.
+
+    The visitor is not told the names of the site's connections (the API's message lists them).
+    """
+    try:
+        return service.choose_connection(name)
+    except InvalidRequest:
+        if name:
+            return Notice("This booking page does not exist.", 404)
+        if Connection.objects.filter(enabled=True).exists():
+            return Notice(
+                "This booking page needs to say which calendar to use: the site owner should add "
+                "?connection=<name> to its address.",
+                400,
+            )
+        return Notice("This booking page does not exist.", 404)
+
+
+# -- the page ---------------------------------------------------------------------------------
+@dataclass
+class Times:
+    """The open times shown: grouped by day, within a window, or why none could be read."""
+
+    window: Window
+    days: list[Day]
+    notice: Notice | None = None
+
+
+def _times(connection: Connection, uuid: str, zone: Zone, raw_from: str | None) -> Times:
+    window = page_window(raw_from, timezone.now(), zone.name)
+    try:
+        slots = service.available_times(connection, uuid, window.start, window.end)
+    except SchedulingError as exc:
+        return Times(window, [], notice_for(exc))
+    return Times(window, group_by_day(slots, zone.name))
+
+
+def _query(request: HttpRequest, **changes: str | None) -> str:
+    """This page's query string with ``changes`` (None removes a parameter)."""
+    params = {k: v for k, v in request.GET.items() if k in ("connection", "tz", "from", "name", "email")}
+    params.update({k: v for k, v in changes.items() if v is not None})
+    for key in [k for k, v in changes.items() if v is None]:
+        params.pop(key, None)
+    return f"?{urlencode(params)}" if params else ""
+
+
+def _render_page(
+    request: HttpRequest,
+    *,
+    event_type: dict[str, Any],
+    form: BookingForm,
+    zone: Zone,
+    times: Times,
+    notices: list[str],
+    status: int,
+    retry_after: int | None = None,
+) -> HttpResponse:
+    picked = form["start_time"].value() if form.is_bound else None
+    picked_start = parse_start(picked)
+    offered = {slot.value for day in times.days for slot in day.slots}
+    context = {
+        "event_type": event_type,
+        "form": form,
+        "location_field": form["location"] if "location" in form.fields else None,
+        "zone": zone,
+        "timezones": timezone_choices(),
+        "times": times,
+        "picked": picked if picked in offered else None,
+        "picked_gone": moment_label(picked_start, zone.name) if picked_start and picked not in offered else "",
+        "notices": notices,
+        "detect_tz": request.method == "GET" and "tz" not in request.GET,
+        "earlier_url": _query(request, **{"from": times.window.previous.isoformat()}) if times.window.previous else "",
+        "later_url": _query(request, **{"from": times.window.next.isoformat()}) if times.window.next else "",
+        "connection": request.GET.get("connection", ""),
+        "from": request.GET.get("from", ""),
+        "action": _query(request),
+    }
+    response = render(request, TEMPLATE, context, status=status)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+@framable
+@csrf_exempt  # the signed form token replaces the CSRF cookie here: see calendly_sync/booking_page/forms.py
+@require_http_methods(["GET", "POST"])
+def booking_page(request: HttpRequest, uuid: str) -> HttpResponse:
+    """Show the event type's open times and questions; on ``POST``, book and confirm."""
+    connection = _connection(request.GET.get("connection") or None)
+    if isinstance(connection, Notice):
+        title = "Booking page not found" if connection.status == 404 else "Booking page not set up"
+        return _unavailable(request, title, connection.message, connection.status)
+    try:
+        event_type = service.resolve_event_type(connection, uuid, field_name="uuid")
+    except (InvalidRequest, NotFound):
+        return _unavailable(request, "Booking page not found", "This meeting type does not exist.", 404)
+    except SchedulingError as exc:
+        notice = notice_for(exc)
+        return _unavailable(request, "Booking unavailable", notice.message, notice.status, notice.retry_after)
+    event_type = service.describe_event_type(event_type) | {"raw": event_type}
+    questions = questions_of(event_type["raw"])
+    locations = location_choices(event_type["locations"])
+    uuid = event_type["uuid"] or uuid
+    notices: list[str] = []
+    if request.method == "POST":
+        zone = resolve_timezone(request.POST.get("tz"))
+        if zone.message:
+            notices.append(zone.message)
+        data = request.POST.copy()  # mutable: the re-rendered form gets a fresh token
+        form = BookingForm(questions, locations, data)
+        state, nonce = check_token(str(request.POST.get("token") or ""), uuid)
+        if state == "invalid":
+            return _unavailable(
+                request,
+                "Form not accepted",
+                "This form could not be verified. Please reload the booking page and try again.",
+                403,
+            )
+        done = cache.get(f"booking_page:{nonce}") if nonce else None
+        if done:  # the same form sent again (a double click, a reload): show the first confirmation
+            return render(request, CONFIRMED, done)
+        status = 400
+        retry_after = None
+        if state == "expired":
+            form.is_valid()
+            notices.append("This form was open for too long. Please check the time and submit it again.")
+        elif form.is_valid():
+            try:
+                booking = service.book(connection, form.booking_request(uuid, zone.name))
+            except SchedulingError as exc:
+                notice = notice_for(exc)
+                status, retry_after = notice.status, notice.retry_after
+                notices.extend(form.add_scheduling_errors(exc.errors) if isinstance(exc, InvalidRequest) else [])
+                notices.insert(0, notice.message)
+            else:
+                confirmed = {
+                    "event_type": {"name": event_type["name"], "duration": event_type["duration"]},
+                    "when": meeting_label(booking.start_time, booking.end_time, zone.name),
+                    "zone": zone.name,
+                    "name": form.cleaned_data["name"],
+                    "email": form.cleaned_data["email"],
+                    "cancel_url": booking.cancel_url,
+                    "reschedule_url": booking.reschedule_url,
+                }
+                cache.set(f"booking_page:{nonce}", confirmed, timeout=7200)
+                return render(request, CONFIRMED, confirmed)
+        else:
+            notices.insert(0, "Please check the highlighted fields.")
+        data["token"] = issue_token(uuid)  # a fresh one: the visitor may take a while to fix the form
+        data["tz"] = zone.name
+        times = _times(connection, uuid, zone, request.GET.get("from"))
+        return _render_page(
+            request,
+            event_type=event_type,
+            form=form,
+            zone=zone,
+            times=times,
+            notices=notices,
+            status=status,
+            retry_after=retry_after,
+        )
+    zone = resolve_timezone(request.GET.get("tz"))
+    if zone.message:
+        notices.append(zone.message)
+    prefill = {k: request.GET[k][:254] for k in ("name", "email") if request.GET.get(k)}
+    form = BookingForm(questions, locations, initial={**prefill, "token": issue_token(uuid), "tz": zone.name})
+    times = _times(connection, uuid, zone, request.GET.get("from"))
+    status, retry_after = 200, None
+    if times.notice:
+        notices.insert(0, times.notice.message)
+        status, retry_after = times.notice.status, times.notice.retry_after
+    return _render_page(
+        request,
+        event_type=event_type,
+        form=form,
+        zone=zone,
+        times=times,
+        notices=notices,
+        status=status,
+        retry_after=retry_after,
+    )
