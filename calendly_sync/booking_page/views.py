@@ -184,7 +184,7 @@ def _render_page(
 ) -> HttpResponse:
     picked = form["start_time"].value() if form.is_bound else None
     picked_start = parse_start(picked)
-    offered = {slot.value for day in times.days for slot in day.slots}
+    offered = {slot.value: day.label for day in times.days for slot in day.slots}
     context = {
         "event_type": event_type,
         "form": form,
@@ -193,6 +193,8 @@ def _render_page(
         "timezones": timezone_choices(),
         "times": times,
         "picked": picked if picked in offered else None,
+        # the day of the time picked is shown open, else the first day; the others are one click away
+        "open_day": offered.get(picked or "") or (times.days[0].label if times.days else ""),
         "picked_gone": moment_label(picked_start, zone.name) if picked_start and picked not in offered else "",
         "notices": notices,
         "detect_tz": request.method == "GET" and "tz" not in request.GET,

@@ -43,8 +43,8 @@ def form_token(html: str) -> str:
 def day_sections(html: str) -> list[tuple[str, list[str]]]:
     """The page's days, in order: (heading, [slot values])."""
     out = []
-    for section in re.findall(r'<section class="day".*?</section>', html, re.DOTALL):
-        heading = re.search(r"<h2[^>]*>(.*?)</h2>", section, re.DOTALL)
+    for section in re.findall(r'<details class="day".*?</details>', html, re.DOTALL):
+        heading = re.search(r'<span class="day-label">(.*?)</span>', section, re.DOTALL)
         assert heading
         out.append((unescape(heading.group(1)).strip(), re.findall(r'name="start_time"[^>]*value="([^"]+)"', section)))
     return out
