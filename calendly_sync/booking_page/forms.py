@@ -15,7 +15,9 @@ type, recently, so a form on another site cannot post bookings blindly, and an o
 resubmitted a day later. What CSRF usually protects (acting with a visitor's session) is not at
 stake here: the page reads no cookie and no session and books only in the name the visitor types.
 The nonce also makes a resubmitted form (a double click, a reload) show the first confirmation
-again instead of booking twice (remembered in Django's cache for as long as the token is valid).
+again instead of booking twice (remembered in Django's cache for as long as the token is valid:
+per process with the default local-memory cache, across processes with a shared one). Were it
+missed, Calendly itself refuses the second booking of the same time ("slot taken").
 """
 
 from __future__ import annotations

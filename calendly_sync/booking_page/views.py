@@ -212,7 +212,7 @@ def _render_page(
 
 @framable
 @csrf_exempt  # the signed form token replaces the CSRF cookie here: see calendly_sync/booking_page/forms.py
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def booking_page(request: HttpRequest, uuid: str) -> HttpResponse:
     """Show the event type's open times and questions; on ``POST``, book and confirm."""
     connection = _connection(request.GET.get("connection") or None)

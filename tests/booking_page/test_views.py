@@ -194,6 +194,7 @@ def test_calendly_down_is_a_503_page_with_retry_after(
 
 def test_other_methods_are_refused(connection: Connection, visitor: Client, page_type: dict[str, Any]) -> None:
     assert visitor.put(f"/book/{uuid_of(page_type)}/").status_code == 405
+    assert visitor.head(f"/book/{uuid_of(page_type)}/").status_code == 200
 
 
 # -- booking ------------------------------------------------------------------------------------
@@ -267,7 +268,9 @@ def test_an_invalid_answer_re_renders_the_form_with_the_message_and_the_input_ke
     assert error and "not a valid phone number" in error.group(1)
     assert "Please check the highlighted fields." in html
     assert_kept(html, start)
-    assert re.search(rf'value="{iso(start)}"[^>]*checked', html)  # the time picked stays picked
+    assert re.search(rf'value="{iso(start)}"[^>]*checked', html)  # the time picked stays picked, its day open
+    [open_day] = re.findall(r'<details class="day" open>.*?</details>', html, re.DOTALL)
+    assert iso(start) in open_day
     assert form_token(html) != token  # a fresh token for the next try
     assert posts(calendly_sim) == 0 and BookingCall.objects.count() == 0
 
