@@ -28,6 +28,7 @@ from django.views.decorators.http import require_http_methods
 
 from calendly_sync.booking_page.forms import BookingForm, check_token, issue_token, location_choices
 from calendly_sync.booking_page.frames import content_security_policy
+from calendly_sync.booking_page.notices import Notice, notice_for
 from calendly_sync.booking_page.slots import (
     Day,
     Window,
@@ -44,17 +45,7 @@ from calendly_sync.conf import app_settings
 from calendly_sync.models import Connection
 from calendly_sync.scheduling import service
 from calendly_sync.scheduling.answers import questions_of
-from calendly_sync.scheduling.errors import (
-    CalendlyUnavailable,
-    ConnectionUnusable,
-    Forbidden,
-    InvalidRequest,
-    MissingScope,
-    NotFound,
-    QuotaExceeded,
-    SchedulingError,
-    SlotUnavailable,
-)
+from calendly_sync.scheduling.errors import InvalidRequest, NotFound, SchedulingError
 
 TEMPLATE = "calendly_sync/booking_page/page.html"
 CONFIRMED = "calendly_sync/booking_page/confirmed.html"
@@ -72,49 +63,6 @@ def framable(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         return response
 
     return xframe_options_exempt(wrapped)
-
-
-# -- what a visitor is told -------------------------------------------------------------------
-@dataclass(frozen=True)
-class Notice:
-    """A message for the visitor, and the HTTP status and headers that go with it."""
-
-    message: str
-    status: int
-    retry_after: int | None = None
-
-
-def _minutes(seconds: int) -> str:
-    if seconds < 90:
-        return f"{seconds} seconds"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} minutes"
-    return f"{round(seconds / 3600)} hours"
-
-
-def notice_for(exc: SchedulingError) -> Notice:
-    """What the visitor reads when the service refuses (Calendly's words are for the site owner's logs)."""
-    if isinstance(exc, SlotUnavailable):
-        return Notice("Sorry, that time was just taken. Please pick another time.", 409)
-    if isinstance(exc, QuotaExceeded):
-        return Notice(
-            f"Too many bookings are being made right now. Please try again in {_minutes(exc.retry_after)}.",
-            429,
-            exc.retry_after,
-        )
-    if isinstance(exc, MissingScope):
-        return Notice(
-            "Booking is not possible on this page right now: the calendar's connection is missing the "
-            f"permission {', '.join(exc.scopes)}. Please let the site owner know.",
-            403,
-        )
-    if isinstance(exc, Forbidden):
-        return Notice("Calendly did not allow this booking. Please let the site owner know.", 403)
-    if isinstance(exc, NotFound):
-        return Notice("This meeting type is no longer available.", 404)
-    if isinstance(exc, (ConnectionUnusable, CalendlyUnavailable)):
-        return Notice("Booking is temporarily unavailable. Please try again in a few minutes.", 503, 60)
-    return Notice("Please check the highlighted fields.", 400)
 
 
 def _unavailable(request: HttpRequest, title: str, message: str, status: int, retry: int | None = None) -> HttpResponse:
