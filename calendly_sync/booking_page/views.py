@@ -26,7 +26,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from calendly_sync.booking_page.forms import BookingForm, check_token, issue_token, location_choices
+from calendly_sync.booking_page.forms import FORM_MAX_AGE, BookingForm, check_token, issue_token, location_choices
 from calendly_sync.booking_page.frames import content_security_policy
 from calendly_sync.booking_page.notices import Notice, notice_for
 from calendly_sync.booking_page.slots import (
@@ -44,7 +44,7 @@ from calendly_sync.booking_page.slots import (
 from calendly_sync.conf import app_settings
 from calendly_sync.models import Connection
 from calendly_sync.scheduling import service
-from calendly_sync.scheduling.answers import questions_of
+from calendly_sync.scheduling.answers import Question, questions_of
 from calendly_sync.scheduling.errors import InvalidRequest, NotFound, SchedulingError
 
 TEMPLATE = "calendly_sync/booking_page/page.html"
@@ -110,12 +110,10 @@ def _times(connection: Connection, uuid: str, zone: Zone, raw_from: str | None) 
     return Times(window, group_by_day(slots, zone.name))
 
 
-def _query(request: HttpRequest, **changes: str | None) -> str:
-    """This page's query string with ``changes`` (None removes a parameter)."""
+def _query(request: HttpRequest, **changes: str) -> str:
+    """This page's query string (the parameters it reads) with ``changes``."""
     params = {k: v for k, v in request.GET.items() if k in ("connection", "tz", "from", "name", "email")}
-    params.update({k: v for k, v in changes.items() if v is not None})
-    for key in [k for k, v in changes.items() if v is None]:
-        params.pop(key, None)
+    params.update(changes)
     return f"?{urlencode(params)}" if params else ""
 
 
@@ -158,6 +156,17 @@ def _render_page(
     return response
 
 
+@dataclass(frozen=True)
+class Page:
+    """What every answer of the page needs: the connection, the event type and its form's parts."""
+
+    connection: Connection
+    uuid: str
+    event_type: dict[str, Any]  # service.describe_event_type's shape
+    questions: list[Question]
+    locations: list[tuple[str, str]]
+
+
 @framable
 @csrf_exempt  # the signed form token replaces the CSRF cookie here: see calendly_sync/booking_page/forms.py
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -168,90 +177,86 @@ def booking_page(request: HttpRequest, uuid: str) -> HttpResponse:
         title = "Booking page not found" if connection.status == 404 else "Booking page not set up"
         return _unavailable(request, title, connection.message, connection.status)
     try:
-        event_type = service.resolve_event_type(connection, uuid, field_name="uuid")
+        raw = service.resolve_event_type(connection, uuid, field_name="uuid")
     except (InvalidRequest, NotFound):
         return _unavailable(request, "Booking page not found", "This meeting type does not exist.", 404)
     except SchedulingError as exc:
         notice = notice_for(exc)
         return _unavailable(request, "Booking unavailable", notice.message, notice.status, notice.retry_after)
-    event_type = service.describe_event_type(event_type) | {"raw": event_type}
-    questions = questions_of(event_type["raw"])
-    locations = location_choices(event_type["locations"])
-    uuid = event_type["uuid"] or uuid
-    notices: list[str] = []
+    event_type = service.describe_event_type(raw)
+    page = Page(
+        connection, event_type["uuid"] or uuid, event_type, questions_of(raw), location_choices(event_type["locations"])
+    )
     if request.method == "POST":
-        zone = resolve_timezone(request.POST.get("tz"))
-        if zone.message:
-            notices.append(zone.message)
-        data = request.POST.copy()  # mutable: the re-rendered form gets a fresh token
-        form = BookingForm(questions, locations, data)
-        state, nonce = check_token(str(request.POST.get("token") or ""), uuid)
-        if state == "invalid":
-            return _unavailable(
-                request,
-                "Form not accepted",
-                "This form could not be verified. Please reload the booking page and try again.",
-                403,
-            )
-        done = cache.get(f"booking_page:{nonce}") if nonce else None
-        if done:  # the same form sent again (a double click, a reload): show the first confirmation
-            return render(request, CONFIRMED, done)
-        status = 400
-        retry_after = None
-        if state == "expired":
-            form.is_valid()
-            notices.append("This form was open for too long. Please check the time and submit it again.")
-        elif form.is_valid():
-            try:
-                booking = service.book(connection, form.booking_request(uuid, zone.name))
-            except SchedulingError as exc:
-                notice = notice_for(exc)
-                status, retry_after = notice.status, notice.retry_after
-                notices.extend(form.add_scheduling_errors(exc.errors) if isinstance(exc, InvalidRequest) else [])
-                notices.insert(0, notice.message)
-            else:
-                confirmed = {
-                    "event_type": {"name": event_type["name"], "duration": event_type["duration"]},
-                    "when": meeting_label(booking.start_time, booking.end_time, zone.name),
-                    "zone": zone.name,
-                    "name": form.cleaned_data["name"],
-                    "email": form.cleaned_data["email"],
-                    "cancel_url": booking.cancel_url,
-                    "reschedule_url": booking.reschedule_url,
-                }
-                cache.set(f"booking_page:{nonce}", confirmed, timeout=7200)
-                return render(request, CONFIRMED, confirmed)
-        else:
-            notices.insert(0, "Please check the highlighted fields.")
-        data["token"] = issue_token(uuid)  # a fresh one: the visitor may take a while to fix the form
-        data["tz"] = zone.name
-        times = _times(connection, uuid, zone, request.GET.get("from"))
-        return _render_page(
-            request,
-            event_type=event_type,
-            form=form,
-            zone=zone,
-            times=times,
-            notices=notices,
-            status=status,
-            retry_after=retry_after,
-        )
+        return _book(request, page)
     zone = resolve_timezone(request.GET.get("tz"))
-    if zone.message:
-        notices.append(zone.message)
     prefill = {k: request.GET[k][:254] for k in ("name", "email") if request.GET.get(k)}
-    form = BookingForm(questions, locations, initial={**prefill, "token": issue_token(uuid), "tz": zone.name})
-    times = _times(connection, uuid, zone, request.GET.get("from"))
-    status, retry_after = 200, None
-    if times.notice:
-        notices.insert(0, times.notice.message)
-        status, retry_after = times.notice.status, times.notice.retry_after
+    initial = {**prefill, "token": issue_token(page.uuid), "tz": zone.name}
+    form = BookingForm(page.questions, page.locations, initial=initial)
+    times = _times(connection, page.uuid, zone, request.GET.get("from"))
+    notices = [times.notice.message] if times.notice else []
     return _render_page(
         request,
         event_type=event_type,
         form=form,
         zone=zone,
         times=times,
+        notices=[*notices, zone.message] if zone.message else notices,
+        status=times.notice.status if times.notice else 200,
+        retry_after=times.notice.retry_after if times.notice else None,
+    )
+
+
+def _book(request: HttpRequest, page: Page) -> HttpResponse:
+    """Check the form and its token, book, and confirm; or show the form again with the reasons."""
+    zone = resolve_timezone(request.POST.get("tz"))
+    state, nonce = check_token(str(request.POST.get("token") or ""), page.uuid)
+    if state == "invalid":
+        return _unavailable(
+            request,
+            "Form not accepted",
+            "This form could not be verified. Please reload the booking page and try again.",
+            403,
+        )
+    done = cache.get(f"booking_page:{nonce}") if nonce else None
+    if done:  # the same form sent again (a double click, a reload): show the first confirmation
+        return render(request, CONFIRMED, done)
+    data = request.POST.copy()  # mutable: the form shown again gets a fresh token
+    form = BookingForm(page.questions, page.locations, data)
+    notices = [zone.message] if zone.message else []
+    status, retry_after = 400, None
+    if state == "expired":
+        form.is_valid()  # show what is wrong with it too
+        notices.insert(0, "This form was open for too long. Please check the time and submit it again.")
+    elif not form.is_valid():
+        notices.insert(0, "Please check the highlighted fields.")
+    else:
+        try:
+            booking = service.book(page.connection, form.booking_request(page.uuid, zone.name))
+        except SchedulingError as exc:
+            notice = notice_for(exc)
+            status, retry_after = notice.status, notice.retry_after
+            unplaced = form.add_scheduling_errors(exc.errors) if isinstance(exc, InvalidRequest) else []
+            notices = [notice.message, *unplaced, *notices]
+        else:
+            confirmed = {
+                "event_type": {"name": page.event_type["name"], "duration": page.event_type["duration"]},
+                "when": meeting_label(booking.start_time, booking.end_time, zone.name),
+                "name": form.cleaned_data["name"],
+                "email": form.cleaned_data["email"],
+                "cancel_url": booking.cancel_url,
+                "reschedule_url": booking.reschedule_url,
+            }
+            cache.set(f"booking_page:{nonce}", confirmed, timeout=FORM_MAX_AGE)
+            return render(request, CONFIRMED, confirmed)
+    data["token"] = issue_token(page.uuid)  # a fresh one: the visitor may take a while to fix the form
+    data["tz"] = zone.name
+    return _render_page(
+        request,
+        event_type=page.event_type,
+        form=form,
+        zone=zone,
+        times=_times(page.connection, page.uuid, zone, request.GET.get("from")),
         notices=notices,
         status=status,
         retry_after=retry_after,
