@@ -106,13 +106,16 @@ def _question_field(question: Question) -> forms.Field:
 
 
 class BookingForm(forms.Form):
-    """Who books, when, and the answers to the event type's questions (one field per question)."""
+    """Who books, when, and the answers to the event type's questions (one field per question).
+
+    The hidden ``token`` and ``tz`` are not fields: the view checks them (``check_token``,
+    ``resolve_timezone``) and says what is wrong with them, so a bad value is never an error on a
+    field nobody can see.
+    """
 
     name = forms.CharField(label="Your name", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"}))
     email = forms.EmailField(label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     start_time = forms.CharField(max_length=40, error_messages={"required": "Pick a time."}, widget=forms.HiddenInput)
-    token = forms.CharField(max_length=500, required=False, widget=forms.HiddenInput)
-    tz = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
 
     def __init__(
         self,
@@ -165,7 +168,7 @@ class BookingForm(forms.Form):
         rest: list[str] = []
         for path, reason in errors.items():
             field = field_for_error(path, names)
-            if field is not None and field in self.fields and field not in ("tz", "token"):
+            if field is not None and field in self.fields:
                 self.add_error(field, reason)
             else:
                 rest.append(reason)

@@ -120,7 +120,7 @@ def _query(request: HttpRequest, **changes: str) -> str:
 def _render_page(
     request: HttpRequest,
     *,
-    event_type: dict[str, Any],
+    page: Page,
     form: BookingForm,
     zone: Zone,
     times: Times,
@@ -129,11 +129,14 @@ def _render_page(
     retry_after: int | None = None,
 ) -> HttpResponse:
     picked = form["start_time"].value() if form.is_bound else None
+    # A fresh token on every rendering: the visitor may take a while to fix the form.
+    token = issue_token(page.uuid)
     picked_start = parse_start(picked)
     offered = {slot.value: day.label for day in times.days for slot in day.slots}
     context = {
-        "event_type": event_type,
+        "event_type": page.event_type,
         "form": form,
+        "token": token,
         "location_field": form["location"] if "location" in form.fields else None,
         "zone": zone,
         "timezones": timezone_choices(),
@@ -191,13 +194,12 @@ def booking_page(request: HttpRequest, uuid: str) -> HttpResponse:
         return _book(request, page)
     zone = resolve_timezone(request.GET.get("tz"))
     prefill = {k: request.GET[k][:254] for k in ("name", "email") if request.GET.get(k)}
-    initial = {**prefill, "token": issue_token(page.uuid), "tz": zone.name}
-    form = BookingForm(page.questions, page.locations, initial=initial)
+    form = BookingForm(page.questions, page.locations, initial=prefill)
     times = _times(connection, page.uuid, zone, request.GET.get("from"))
     notices = [times.notice.message] if times.notice else []
     return _render_page(
         request,
-        event_type=event_type,
+        page=page,
         form=form,
         zone=zone,
         times=times,
@@ -221,8 +223,7 @@ def _book(request: HttpRequest, page: Page) -> HttpResponse:
     done = cache.get(f"booking_page:{nonce}") if nonce else None
     if done:  # the same form sent again (a double click, a reload): show the first confirmation
         return render(request, CONFIRMED, done)
-    data = request.POST.copy()  # mutable: the form shown again gets a fresh token
-    form = BookingForm(page.questions, page.locations, data)
+    form = BookingForm(page.questions, page.locations, request.POST)
     notices = [zone.message] if zone.message else []
     status, retry_after = 400, None
     if state == "expired":
@@ -249,11 +250,9 @@ def _book(request: HttpRequest, page: Page) -> HttpResponse:
             }
             cache.set(f"booking_page:{nonce}", confirmed, timeout=FORM_MAX_AGE)
             return render(request, CONFIRMED, confirmed)
-    data["token"] = issue_token(page.uuid)  # a fresh one: the visitor may take a while to fix the form
-    data["tz"] = zone.name
     return _render_page(
         request,
-        event_type=page.event_type,
+        page=page,
         form=form,
         zone=zone,
         times=_times(page.connection, page.uuid, zone, request.GET.get("from")),
