@@ -413,3 +413,16 @@ def test_only_the_booking_page_may_be_framed_and_only_by_the_configured_origins(
         resp = (admin_client if path.startswith("/api") else Client()).get(path)
         assert resp["X-Frame-Options"] == "DENY", path
         assert "frame-ancestors" not in resp.get("Content-Security-Policy", ""), path
+
+
+def test_an_unknown_zone_in_a_post_books_in_utc_and_says_so(
+    connection: Connection, visitor: Client, sims: Any, page_type: dict[str, Any]
+) -> None:
+    calendly_sim, _ = sims
+    uuid = uuid_of(page_type)
+    _, token = open_page(visitor, uuid)
+    start = slot(4, hour=12)
+    resp = visitor.post(f"/book/{uuid}/", answers_form(token, start, tz="Europe/Nowhere\x00" + "x" * 100))
+    assert resp.status_code == 200 and "You are booked" in text(resp)
+    assert f"{start:%H:%M}–" in text(resp) and "(UTC)" in text(resp)
+    assert next(iter(calendly_sim.invitees.values()))["timezone"] == "UTC"
