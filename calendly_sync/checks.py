@@ -5,7 +5,8 @@ misconfiguration shows at start-up rather than as a failed webhook or backfill l
 
 Ids: ``W001``/``W002`` insecure secrets; ``W003`` SITE_URL left to its default; ``E001`` SITE_URL,
 ``E002`` CALENDLY_WEBHOOK_TOLERANCE, ``E003`` FIELD_ENCRYPTION_KEYS, ``E004`` CELERY_BROKER_URL,
-``E005`` an API base URL, ``E006`` RETRY_HORIZON_HOURS: each a value that cannot work.
+``E005`` an API base URL, ``E006`` RETRY_HORIZON_HOURS, ``E007`` BOOKING_FRAME_ANCESTORS: each a value
+that cannot work.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
+from calendly_sync.booking_page.frames import origin_problem
 from calendly_sync.conf import AppSettings, app_settings
 
 GENERATE_KEY = "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
@@ -177,3 +179,34 @@ def broker_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> l
             )
         ]
     return []
+
+
+@register()
+def booking_page_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """BOOKING_FRAME_ANCESTORS is a list of origins (a malformed entry is left out of the page's CSP)."""
+    origins = app_settings.BOOKING_FRAME_ANCESTORS
+    hint = (
+        "Origins only, comma-separated in the environment: BOOKING_FRAME_ANCESTORS=https://www.example.com,"
+        "https://*.example.org (scheme, host, optional port; no path)."
+    )
+    if isinstance(origins, str) or not isinstance(origins, list | tuple):
+        return [
+            Error(
+                f"BOOKING_FRAME_ANCESTORS must be a list of origins, not {type(origins).__name__}.",
+                hint=hint,
+                id="calendly_sync.E007",
+            )
+        ]
+    issues: list[CheckMessage] = []
+    for origin in origins:
+        problem = origin_problem(origin)
+        if problem:
+            issues.append(
+                Error(
+                    f"BOOKING_FRAME_ANCESTORS entry {origin!r} {problem}; it is left out of the booking page's "
+                    "frame-ancestors.",
+                    hint=hint,
+                    id="calendly_sync.E007",
+                )
+            )
+    return issues

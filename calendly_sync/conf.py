@@ -38,6 +38,13 @@ def _no_trailing_slash(value: Any) -> Any:
     return value.rstrip("/") if isinstance(value, str) else value
 
 
+def _origins(value: Any) -> Any:
+    """A list of origins without surrounding spaces or blanks; anything else is left for the system check."""
+    if isinstance(value, list | tuple):
+        return tuple(v.strip() for v in value if not isinstance(v, str) or v.strip())
+    return value
+
+
 class Setting(Generic[T]):
     """One app setting: its default, an optional clean-up of the raw value, and its documentation."""
 
@@ -142,6 +149,14 @@ class AppSettings:
     )
     WORKER_HEARTBEAT_MAX_AGE: Setting[float] = Setting(
         120.0, "Seconds since the embedded worker's last heartbeat after which /readyz answers 503.", clean=float
+    )
+
+    # The booking page (/book/<uuid>/): the sites that may show it in an iframe.
+    BOOKING_FRAME_ANCESTORS: Setting[Sequence[str]] = Setting(
+        (),
+        "Origins (https://www.example.com) allowed to frame the booking page, sent as CSP frame-ancestors; "
+        "empty: this site only. Every other page keeps X-Frame-Options: DENY.",
+        clean=_origins,
     )
 
     @classmethod

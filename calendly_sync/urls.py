@@ -1,4 +1,4 @@
-"""URLs of the app: the webhook endpoint, the admin's "Connect Calendly" entry point and the API.
+"""URLs of the app: the webhook endpoint, the admin's "Connect Calendly" entry point, the API and the booking page.
 
 The OAuth callback itself is social-auth's (``/oauth/complete/calendly/``, see connector_site/urls.py).
 """
@@ -7,6 +7,7 @@ from django.urls import include, path
 
 from calendly_sync import health, metrics
 from calendly_sync.api import urls as api_urls
+from calendly_sync.booking_page.views import booking_page
 from calendly_sync.connect.views import start_connect
 from calendly_sync.views import CalendlyWebhookView
 
@@ -21,4 +22,5 @@ urlpatterns = [
     path("webhooks/calendly/<int:connection_id>/", CalendlyWebhookView.as_view(), name="webhook-connection"),
     path("connect/calendly/start/", start_connect, name="connect-calendly"),
     path("api/", include(api_urls)),
+    path("book/<str:uuid>/", booking_page, name="booking-page"),
 ]

@@ -177,6 +177,11 @@ CONNECTOR_EMBEDDED_WORKER = env.bool("CONNECTOR_EMBEDDED_WORKER", default=True)
 # first failure, at most an hour apart, before it is failed (and can be requeued from the admin).
 RETRY_HORIZON_HOURS = env.float("RETRY_HORIZON_HOURS", default=72)
 
+# --- The booking page (/book/<uuid>/) ----------------------------------------------------------
+# Comma-separated origins allowed to show the booking page in an iframe (CSP frame-ancestors), e.g.
+# https://www.example.com,https://*.example.org; empty: this site only. Other pages are never framed.
+BOOKING_FRAME_ANCESTORS = env.list("BOOKING_FRAME_ANCESTORS", default=[])
+
 # --- Deployment endpoints: /healthz, /readyz, /metrics ------------------------------------------
 # /metrics wants "Authorization: Bearer <METRICS_TOKEN>"; unset, it answers loopback addresses only.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

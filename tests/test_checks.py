@@ -48,6 +48,7 @@ def test_every_message_has_a_hint(settings: Any) -> None:
     settings.RETRY_HORIZON_HOURS = 0
     settings.CELERY_BROKER_URL = "127.0.0.1:6379"
     settings.BREVO_API_URL = "/v3"
+    settings.BOOKING_FRAME_ANCESTORS = ["www.example.com"]
     messages = app_messages()
     assert {m.id for m in messages} == {
         "calendly_sync.W001",
@@ -57,6 +58,7 @@ def test_every_message_has_a_hint(settings: Any) -> None:
         "calendly_sync.E004",
         "calendly_sync.E005",
         "calendly_sync.E006",
+        "calendly_sync.E007",
     }
     assert all(m.hint for m in messages)
 
@@ -192,3 +194,42 @@ def test_field_encryption_keys_unset_in_production(sound: Any) -> None:
     assert app_ids() == {"calendly_sync.W004"}
     sound.DEBUG = True
     assert app_ids() == set()
+
+
+# -- E007: BOOKING_FRAME_ANCESTORS ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("www.example.com", "must start with https://"),
+        ("https://www.example.com/book", "origin only"),
+        ("https://www.example.com?x=1", "origin only"),
+        ("https://a.example.com https://b.example.com", "contains a space"),
+        ("https://a.example.com;script-src *", "contains a space"),
+        ("https://user:pw@example.com", "user name"),
+        ("https://example.com:99999", "invalid port"),
+        ("https://exa_mple.com", "invalid host"),
+        ("*", "must start with https://"),
+    ],
+)
+def test_a_frame_ancestor_that_is_not_an_origin(sound: Any, value: str, reason: str) -> None:
+    sound.BOOKING_FRAME_ANCESTORS = ["https://ok.example.com", value]
+    [message] = app_messages()
+    assert message.id == "calendly_sync.E007" and reason in message.msg and repr(value) in message.msg
+    assert "BOOKING_FRAME_ANCESTORS=https://www.example.com" in message.hint
+
+
+def test_frame_ancestors_given_as_one_string(sound: Any) -> None:
+    sound.BOOKING_FRAME_ANCESTORS = "https://www.example.com"
+    [message] = app_messages()
+    assert message.id == "calendly_sync.E007" and "list of origins" in message.msg
+
+
+@pytest.mark.parametrize(
+    "value",
+    [[], ["https://www.example.com", " http://localhost:8080/ ", "https://*.example.org", "http://[::1]:3000", ""]],
+)
+def test_origins_are_fine(sound: Any, value: list[str]) -> None:
+    sound.BOOKING_FRAME_ANCESTORS = value
+    assert app_messages() == []
