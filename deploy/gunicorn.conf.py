@@ -27,7 +27,8 @@ import os
 
 # Where to listen: a proxy on the same host talks to 127.0.0.1:8000; a platform that sets PORT
 # (the Procfile's convention) gets every interface on that port.
-bind = [os.environ.get("GUNICORN_BIND") or (f"0.0.0.0:{os.environ['PORT']}" if "PORT" in os.environ else "127.0.0.1:8000")]
+_port = os.environ.get("PORT")
+bind = [os.environ.get("GUNICORN_BIND") or (f"0.0.0.0:{_port}" if _port else "127.0.0.1:8000")]
 
 # Processes × threads. Two processes at least, so a crash or a slow request never stops the
 # acknowledgements (Calendly retries for 24 hours, then disables the subscription).

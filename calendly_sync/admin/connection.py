@@ -567,8 +567,16 @@ def _describe_probe(conn: Connection, result: ProbeResult) -> tuple[int, SafeStr
         )
     brevo = format_html_join(
         "; ",
-        "{} {} {}",
-        ((log.action, log.http_status or "", log.status) for log in result.brevo),
+        "{}{} {}{}",
+        (
+            (
+                log.action,
+                f" {log.http_status}" if log.http_status else "",
+                log.status,
+                f" ({log.message})" if log.status != ContactSyncLog.Status.OK and log.message else "",
+            )
+            for log in result.brevo
+        ),
     )
     failed = any(log.status != ContactSyncLog.Status.OK for log in result.brevo) if result.brevo else False
     return (

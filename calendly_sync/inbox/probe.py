@@ -72,7 +72,16 @@ def _event_type(conn: Connection) -> tuple[str, str, list[str]]:
 
 
 def _questions(et: dict[str, Any]) -> list[str]:
-    return [str(q["name"]) for q in et.get("custom_questions") or [] if isinstance(q, dict) and q.get("name")]
+    """The questions the test invitee answers: all but phone numbers (a made-up number could be
+    someone's, and would be written to Brevo's SMS attribute)."""
+    return [
+        str(q["name"])
+        for q in et.get("custom_questions") or []
+        if isinstance(q, dict)
+        and q.get("name")
+        and q.get("type") != "phone_number"
+        and "phone" not in str(q["name"]).lower()
+    ]
 
 
 def synthetic_invitee_created(conn: Connection, email: str, now: datetime | None = None) -> dict[str, Any]:

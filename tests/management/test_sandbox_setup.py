@@ -100,9 +100,10 @@ def test_unreachable_simulators_are_named(db: Any, settings: Any, monkeypatch: p
     assert not Connection.objects.filter(name="sandbox").exists()  # the next start begins afresh
 
 
-def test_the_catalog_is_loaded_so_mappings_are_picked_by_name(sandbox: Any, admin_client: Any) -> None:
+def test_the_catalog_is_loaded_so_mappings_are_picked_by_name(sandbox: Any, admin_client: Any, book: Any) -> None:
     """The connection's page offers event types, questions, lists and attributes by name, not URIs and ids."""
     calendly_sim, brevo_sim = sandbox
+    book("jane@example.com")  # the first sync pushes her, creating the mapping's attributes in Brevo
     out = setup()
     assert "catalog: Loaded 3 Calendly event types (5 custom questions)." in out
     conn = Connection.objects.get(name="sandbox")
@@ -117,6 +118,8 @@ def test_the_catalog_is_loaded_so_mappings_are_picked_by_name(sandbox: Any, admi
         assert f'<option value="{mapping.list_ids[0]}" selected>{name} (#{mapping.list_ids[0]})</option>' in page
     assert '<option value="question:Company name">question:Company name</option>' in page
     assert '<option value="FIRSTNAME">FIRSTNAME (text)</option>' in page
+    # Loaded after the first sync, which created the mapping's attributes in Brevo: they are offered too.
+    assert '<option value="MEETING_DATE">MEETING_DATE (date)</option>' in page
 
     # Refreshed at every start: an event type added in "Calendly" meanwhile is offered next time.
     calendly_sim.add_event_type("Onboarding", ["Goal"], fire_webhooks=False)

@@ -47,9 +47,7 @@ class Command(BaseCommand):
             elif opts["action"] in ("ensure", "rotate"):
                 # A gap backfill this queues runs here before the command ends (a command may wait).
                 with jobs_in_foreground() as ran:
-                    result = ensure_subscription(
-                        connection, opts["url"], rotate_signing_key=opts["action"] == "rotate"
-                    )
+                    result = ensure_subscription(connection, opts["url"], rotate_signing_key=opts["action"] == "rotate")
                     for warning in result.warnings:
                         self.stderr.write(f"warning: {warning}")
                     self.stdout.write(

@@ -125,12 +125,12 @@ class Command(BaseCommand):
         )
         try:
             self._configure(conn)
-            self._load_catalog(conn)
         except BaseException:
             conn.delete()  # no half-made connection: the next start sets it up from the beginning
             raise
         report = run_backfill(conn, BackfillOptions(trigger="sandbox"))
         self.stdout.write(f"first sync: {report.summary_line()}")
+        self._load_catalog(conn)  # after the first sync, which created the mapped Brevo attributes
 
     def _configure(self, conn: Connection) -> None:
         """The field mapping, each event type mapped to its list, and the webhook subscription."""
