@@ -551,8 +551,12 @@ def _describe_probe(conn: Connection, result: ProbeResult) -> tuple[int, SafeStr
             contact.email,
         )
         if contact is not None
-        else format_html("")
+        else ""
     )
+    if delivery.status == WebhookDelivery.Status.IGNORED:
+        return messages.WARNING, format_html(
+            "{}: {} was ignored: {}", where, delivery_link, delivery.last_error or "not applied"
+        )
     if delivery.status == WebhookDelivery.Status.FAILED:
         return messages.ERROR, format_html(
             "{}: {} failed: {}{}", where, delivery_link, delivery.last_error, contact_part

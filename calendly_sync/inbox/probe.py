@@ -33,6 +33,10 @@ FAKE_HOST = "https://api.calendly.com"  # the URIs' shape; their ids are random 
 TEST_NAME = "Test Booking"
 
 
+# A delivery in one of these states will not change by itself: no need to wait any longer.
+FINAL = (WebhookDelivery.Status.PROCESSED, WebhookDelivery.Status.FAILED, WebhookDelivery.Status.IGNORED)
+
+
 class ProbeError(Exception):
     """The test booking could not be sent or was refused; the message says why and what to do."""
 
@@ -204,7 +208,7 @@ def _applied(delivery_id: int, wait: float) -> WebhookDelivery | None:
                 return delivery
             time.sleep(POLL)
             continue
-        if delivery is None or delivery.status in (WebhookDelivery.Status.PROCESSED, WebhookDelivery.Status.FAILED):
+        if delivery is None or delivery.status in FINAL:
             return delivery
         if time.monotonic() >= deadline:
             return delivery

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,7 +18,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from calendly_sync.inbox.probe import ProbeError, send_test_booking, synthetic_invitee_created
+from calendly_sync.inbox.probe import WAIT_FOR_APPLY, ProbeError, send_test_booking, synthetic_invitee_created
 from calendly_sync.models import Booking, Connection, Contact, WebhookDelivery
 from calendly_sync.sync.observations import observe_invitee
 from tests.fixtures_servers import free_port
@@ -81,6 +82,20 @@ def test_a_test_booking_reaches_brevo_through_the_own_endpoint(
     assert in_brevo["attributes"]["FIRSTNAME"] == "Test"
     assert len(calendly_sim.invitees) == invitees_before
     assert Booking.objects.get(email=email.group(0)).status == "active"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_disabled_connection_says_its_test_booking_was_ignored(
+    admin_client: Any, connection: Connection, live_server: Any
+) -> None:
+    """Acknowledged (Calendly must not drop the subscription) but never applied: said at once, not after a wait."""
+    Connection.objects.filter(pk=connection.pk).update(enabled=False)
+    started = time.monotonic()
+    resp, shown = run_action(admin_client, connection, urlsplit(live_server.url).netloc)
+    assert resp.status_code == 302 and time.monotonic() - started < WAIT_FOR_APPLY
+    delivery = WebhookDelivery.objects.get()
+    assert shown[0].endswith(f"delivery #{delivery.pk}</a> was ignored: connection is disabled"), shown
+    assert not Contact.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
