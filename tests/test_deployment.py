@@ -317,6 +317,24 @@ def test_the_procfiles_celery_commands_start(
     assert not (ROOT / "celerybeat-schedule").exists()  # beat's state goes to the temporary directory
 
 
+def test_the_install_steps_extra_and_static_files(tmp_path: Path) -> None:
+    """The ``deploy`` extra brings gunicorn; collectstatic gathers the admin's and the API docs' assets."""
+    import tomllib
+
+    install = block("install")
+    extra = re.search(r"pip install -e '\.\[(\w+)\]'", install)
+    assert extra, install
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(req.startswith("gunicorn") for req in extras[extra.group(1)])
+    line = next(cmd for cmd in install.splitlines() if "collectstatic" in cmd).split("#")[0]
+    done = sh(line.replace(".venv/bin/python", sys.executable), base_env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    static = ROOT / "staticfiles"  # STATIC_ROOT, where the guide's nginx snippet serves /static/ from
+    assert "alias /srv/connector/staticfiles/;" in guide()
+    assert (static / "admin" / "css" / "base.css").is_file()
+    assert (static / "drf_spectacular_sidecar" / "swagger-ui-dist" / "swagger-ui-bundle.js").is_file()
+
+
 # --- check --deploy with the shipped environment file --------------------------------------------
 
 
