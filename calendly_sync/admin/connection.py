@@ -37,8 +37,9 @@ from calendly_sync.connect import catalog
 from calendly_sync.credentials.tokens import disconnect
 from calendly_sync.doctor import quick_check
 from calendly_sync.inbox import rejections
+from calendly_sync.inbox.probe import ProbeError, ProbeResult, send_test_booking
 from calendly_sync.inbox.subscriptions import callback_url, delete_subscriptions, ensure_subscription
-from calendly_sync.models import Connection, SyncRun, WebhookRejection
+from calendly_sync.models import Connection, Contact, ContactSyncLog, SyncRun, WebhookDelivery, WebhookRejection
 
 SECRET_FIELDS = ("access_token", "refresh_token", "webhook_signing_key", "previous_signing_key", "brevo_api_key")
 
@@ -193,6 +194,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
         "register_webhooks",
         "resync_contacts",
         "reload_catalog",
+        "send_test_booking",
         "disconnect_calendly",
     ]
 
@@ -325,6 +327,20 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
     def reload_catalog(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         for conn in queryset:
             self._report_catalog(request, conn)
+
+    @admin.action(description="Send a test booking", permissions=["change"])
+    def send_test_booking(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        """A signed synthetic ``invitee.created`` for a fake invitee, posted over HTTP to this site's own
+        webhook endpoint (at the address this request came to): nothing is booked at Calendly."""
+        base = request.build_absolute_uri("/")
+        for conn in queryset:
+            try:
+                result = send_test_booking(conn, base)
+            except ProbeError as exc:
+                self.message_user(request, f"{conn.name}: test booking not delivered: {exc}", messages.ERROR)
+                continue
+            level, text = _describe_probe(conn, result)
+            self.message_user(request, text, level)
 
     @admin.action(
         description="Disconnect Calendly (revoke the OAuth tokens at Calendly and delete them)", permissions=["change"]
@@ -509,6 +525,74 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
         if not obj.pk:
             return "Saved connections get their own URL."
         return callback_url(obj)
+
+
+def _describe_probe(conn: Connection, result: ProbeResult) -> tuple[int, SafeString]:
+    """Where the test booking went: the URL, the delivery (linked) and its status, the contact
+    (linked) and, once applied, what Brevo answered."""
+    delivery = result.delivery
+    where = format_html(
+        "{}: test booking for {} sent to {} ({})", conn.name, result.email, result.url, result.http_status
+    )
+    if delivery is None:
+        return messages.WARNING, format_html(
+            "{}; the endpoint answered {} but stored no delivery.", where, result.answer
+        )
+    delivery_link = format_html(
+        '<a href="{}">delivery #{}</a>',
+        reverse("admin:calendly_sync_webhookdelivery_change", args=[delivery.pk]),
+        delivery.pk,
+    )
+    contact = Contact.objects.filter(connection=conn, email=result.email).first()
+    contact_part = (
+        format_html(
+            '; contact <a href="{}">{}</a>',
+            reverse("admin:calendly_sync_contact_change", args=[contact.pk]),
+            contact.email,
+        )
+        if contact is not None
+        else ""
+    )
+    if delivery.status == WebhookDelivery.Status.IGNORED:
+        return messages.WARNING, format_html(
+            "{}: {} was ignored: {}", where, delivery_link, delivery.last_error or "not applied"
+        )
+    if delivery.status == WebhookDelivery.Status.FAILED:
+        return messages.ERROR, format_html(
+            "{}: {} failed: {}{}", where, delivery_link, delivery.last_error, contact_part
+        )
+    if delivery.status != WebhookDelivery.Status.PROCESSED:
+        return messages.WARNING, format_html(
+            "{}: {} is {} (not applied yet: is the worker running?){}",
+            where,
+            delivery_link,
+            delivery.status,
+            contact_part,
+        )
+    brevo = format_html_join(
+        "; ",
+        "{}{} {}{}",
+        (
+            (
+                log.action,
+                f" {log.http_status}" if log.http_status else "",
+                log.status,
+                f" ({log.message})" if log.status != ContactSyncLog.Status.OK and log.message else "",
+            )
+            for log in result.brevo
+        ),
+    )
+    failed = any(log.status != ContactSyncLog.Status.OK for log in result.brevo) if result.brevo else False
+    return (
+        messages.WARNING if failed else messages.SUCCESS,
+        format_html(
+            "{}: {} processed{}; Brevo: {}",
+            where,
+            delivery_link,
+            contact_part,
+            brevo or "nothing sent (see the contact)",
+        ),
+    )
 
 
 def _run_url(run: SyncRun) -> str:

@@ -170,3 +170,15 @@ def verify_signature(
         raise mismatch(t, tolerance, now)
     check_timestamp(t, tolerance, now)
     return matched
+
+
+def signature_header(raw_body: bytes, key: str, t: int | None = None) -> str:
+    """The header Calendly would send with ``raw_body`` signed by ``key`` at ``t`` (now by default).
+
+    The connector signs only its own synthetic test bookings (the admin's "Send a test booking"),
+    so that they pass the same verification as Calendly's deliveries.
+    """
+    ts = int(time.time()) if t is None else int(t)
+    mac = hmac.new(key.encode("utf-8"), f"{ts}.".encode("ascii"), hashlib.sha256)
+    mac.update(raw_body)
+    return f"t={ts},v1={mac.hexdigest()}"

@@ -70,8 +70,20 @@ def list_subscriptions(
 
 
 def ensure_subscription(
-    connection: Connection, url: str | None = None, *, client: CalendlyClient | None = None, backfill_gap: bool = True
+    connection: Connection,
+    url: str | None = None,
+    *,
+    client: CalendlyClient | None = None,
+    backfill_gap: bool = True,
+    rotate_signing_key: bool = False,
 ) -> EnsureResult:
+    """Make sure Calendly delivers to ``url`` with a key this connection holds.
+
+    ``rotate_signing_key``: replace even an identical active subscription, so that it gets a new
+    signing key (Calendly cannot change a subscription's key). The old key keeps verifying for the
+    grace period, and what was booked while no subscription existed is backfilled.
+    """
+    rotation_started = timezone.now()
     client = client or calendly_client_for(connection)
     url = url or callback_url(connection)
     scope, subs = list_subscriptions(connection, client)
@@ -87,7 +99,7 @@ def ensure_subscription(
             and sub.get("scope") == scope
             and bool(connection.webhook_signing_key)
         )
-        if identical:
+        if identical and not rotate_signing_key:
             _store(connection, sub, scope, url)
             return EnsureResult("reused", scope, sub["uri"], url, warnings)
         if sub.get("state") == "disabled":
@@ -97,10 +109,12 @@ def ensure_subscription(
                 gap_start = parse_time(started)
         client.delete_webhook_subscription(sub["uri"])
     sub, scope = _create(connection, client, url, scope, warnings)
-    action = "recreated" if was_disabled else "created"
+    action = "recreated" if was_disabled else "rotated" if rotate_signing_key else "created"
     result = EnsureResult(action, scope, sub["uri"], url, warnings)
     if was_disabled and backfill_gap:
         result.backfill = backfill_since(connection, gap_start)
+    elif rotate_signing_key and backfill_gap:
+        result.backfill = backfill_since(connection, rotation_started)
     return result
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 
 from calendly_sync.management.commands.sandbox_setup import lists_to_create
 from calendly_sync.models import Booking, Connection
@@ -97,3 +98,31 @@ def test_unreachable_simulators_are_named(db: Any, settings: Any, monkeypatch: p
     with pytest.raises(CommandError, match=f"sandbox setup failed: Could not reach {url}: ConnectionError"):
         setup()
     assert not Connection.objects.filter(name="sandbox").exists()  # the next start begins afresh
+
+
+def test_the_catalog_is_loaded_so_mappings_are_picked_by_name(sandbox: Any, admin_client: Any, book: Any) -> None:
+    """The connection's page offers event types, questions, lists and attributes by name, not URIs and ids."""
+    calendly_sim, brevo_sim = sandbox
+    book("jane@example.com")  # the first sync pushes her, creating the mapping's attributes in Brevo
+    out = setup()
+    assert "catalog: Loaded 3 Calendly event types (5 custom questions)." in out
+    conn = Connection.objects.get(name="sandbox")
+    assert conn.catalog_loaded_at is not None
+    assert {et["name"] for et in conn.calendly_event_types} == {"Discovery Call", "Product Demo", "Coffee Chat"}
+    assert {lst["name"] for lst in conn.brevo_lists} >= {"Discovery Call", "Product Demo", "Coffee Chat"}
+    page = admin_client.get(reverse("admin:calendly_sync_connection_change", args=[conn.pk])).content.decode()
+    for mapping in conn.event_type_mappings.all():
+        name = brevo_sim.lists[mapping.list_ids[0]]["name"]
+        # a select of event type names with this one chosen, and the list by name
+        assert f'<option value="{mapping.event_type_uri}" selected>{mapping.event_type_name}</option>' in page
+        assert f'<option value="{mapping.list_ids[0]}" selected>{name} (#{mapping.list_ids[0]})</option>' in page
+    assert '<option value="question:Company name">question:Company name</option>' in page
+    assert '<option value="FIRSTNAME">FIRSTNAME (text)</option>' in page
+    # Loaded after the first sync, which created the mapping's attributes in Brevo: they are offered too.
+    assert '<option value="MEETING_DATE">MEETING_DATE (date)</option>' in page
+
+    # Refreshed at every start: an event type added in "Calendly" meanwhile is offered next time.
+    calendly_sim.add_event_type("Onboarding", ["Goal"], fire_webhooks=False)
+    assert "catalog: Loaded 4 Calendly event types (6 custom questions)." in setup()
+    conn.refresh_from_db()
+    assert "Onboarding" in {et["name"] for et in conn.calendly_event_types}

@@ -7,6 +7,7 @@ folder and the interpreter running the tests (``DEV_PYTHON``, so no virtual envi
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -128,6 +129,58 @@ def test_restart_keeps_the_simulators_and_the_database_in_step(tmp_path: Path) -
             ).fetchone()
         sub = requests.get(uri, headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"}, timeout=5)
         assert sub.status_code == 200 and sub.json()["resource"]["state"] == state == "active"
+    finally:
+        sandbox.stop(proc)
+
+
+def admin_session(base: str) -> requests.Session:
+    """Signed in to the admin as the sandbox's ``admin`` / ``admin``."""
+    session = requests.Session()
+    page = session.get(f"{base}/admin/login/", timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert token, page.text[:500]
+    done = session.post(
+        f"{base}/admin/login/?next=/admin/",
+        data={"csrfmiddlewaretoken": token.group(1), "username": "admin", "password": "admin"},
+        timeout=10,
+    )
+    assert done.status_code == 200 and "Log out" in done.text
+    return session
+
+
+def test_the_sandbox_offers_its_catalog_and_sends_a_test_booking_from_the_admin(tmp_path: Path) -> None:
+    """README's sandbox: mappings picked by name, and "Send a test booking" through the running server."""
+    sandbox = Sandbox(tmp_path)
+    proc = sandbox.start()
+    try:
+        log = sandbox.log.read_text()
+        assert "catalog: Loaded 3 Calendly event types" in log and "Brevo lists and" in log
+        session = admin_session(sandbox.connector)
+        changelist = f"{sandbox.connector}/admin/calendly_sync/connection/"
+        page = session.get(changelist, timeout=10).text
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        pk = re.search(r'name="_selected_action" value="(\d+)"', page)
+        assert token and pk, page[:500]
+        edit = session.get(f"{changelist}{pk.group(1)}/change/", timeout=10).text
+        assert re.search(r'<option value="https?://[^"]+/event_types/[^"]+" selected>[^<]+</option>', edit)
+        done = session.post(
+            changelist,
+            data={
+                "csrfmiddlewaretoken": token.group(1),
+                "action": "send_test_booking",
+                "_selected_action": pk.group(1),
+            },
+            headers={"Referer": changelist},
+            timeout=60,
+        )
+        assert done.status_code == 200
+        shown = re.findall(r'<li class="(success|warning|error|info)">(.*?)</li>', done.text, re.DOTALL)
+        assert len(shown) == 1 and shown[0][0] == "success", shown
+        email = re.search(r"test\+[0-9a-f]{8}@example\.com", shown[0][1])
+        assert email, shown
+        assert f"sent to {sandbox.connector}/webhooks/calendly/{pk.group(1)}/ (200)" in shown[0][1]
+        assert "processed" in shown[0][1] and "Brevo: upsert 201 ok" in shown[0][1]
+        assert email.group(0) in sandbox.brevo_emails()
     finally:
         sandbox.stop(proc)
 

@@ -21,7 +21,12 @@ class Command(BaseCommand):
     help = "List, create (idempotently) or delete Calendly webhook subscriptions for a connection."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=["list", "ensure", "delete"])
+        parser.add_argument(
+            "action",
+            choices=["list", "ensure", "rotate", "delete"],
+            help="rotate: replace the subscription so that it gets a new signing key (the old one keeps "
+            "verifying for the grace period; the seconds without a subscription are backfilled)",
+        )
         parser.add_argument("--url", help="callback URL (default: this connection's webhook URL under SITE_URL)")
         parser.add_argument("--connection", help="connection name (needed when there are several)")
 
@@ -39,10 +44,10 @@ class Command(BaseCommand):
                         f"  {s.get('state', '?'):9} {s.get('scope', '?'):12} {s.get('callback_url')} "
                         f"[{', '.join(s.get('events') or [])}] {s.get('uri')}"
                     )
-            elif opts["action"] == "ensure":
+            elif opts["action"] in ("ensure", "rotate"):
                 # A gap backfill this queues runs here before the command ends (a command may wait).
                 with jobs_in_foreground() as ran:
-                    result = ensure_subscription(connection, opts["url"])
+                    result = ensure_subscription(connection, opts["url"], rotate_signing_key=opts["action"] == "rotate")
                     for warning in result.warnings:
                         self.stderr.write(f"warning: {warning}")
                     self.stdout.write(

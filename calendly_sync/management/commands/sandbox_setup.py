@@ -3,11 +3,14 @@
 Creates the admin user ``admin``/``admin``, a ``sandbox`` connection with the simulators'
 credentials, the product page's field mapping, a mapping of each simulated event type to the Brevo
 list of the same name (created when missing), a webhook subscription pointing back at this site,
+loads the connection's catalog (event types with their custom questions, Brevo lists and
+attributes, so the admin's mapping forms offer names in dropdowns rather than URIs and ids to type)
 and runs a first backfill. Refuses to run unless ``CONNECTOR_SANDBOX=1`` (set by
 ``scripts/dev.py run`` and ``scripts/dev.py manage`` in the sandbox).
 
 ``scripts/dev.py run`` runs it at every start. When the connection exists it re-checks the webhook
-subscription (a missing or disabled one is recreated and the gap backfilled), and when the
+subscription (a missing or disabled one is recreated and the gap backfilled) and reloads the
+catalog (the simulators' event types, questions and lists may have changed), and when the
 simulators hold another account than the one the connection was set up against (their saved state
 was deleted, or belongs to another database) it resets the connection, so the database never
 describes bookings, contacts or a subscription the simulators do not have.
@@ -27,6 +30,7 @@ from calendly_sync.brevo.client import BrevoClient
 from calendly_sync.brevo.errors import BrevoError
 from calendly_sync.calendly.client import uuid_from_uri
 from calendly_sync.calendly.errors import CalendlyError
+from calendly_sync.connect.catalog import load_catalog
 from calendly_sync.credentials.clients import brevo_client_for, calendly_client_for
 from calendly_sync.inbox.subscriptions import callback_url, check_health, delete_subscriptions, ensure_subscription
 from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
@@ -107,6 +111,13 @@ class Command(BaseCommand):
         else:
             result = ensure_subscription(conn)
             self.stdout.write(f"webhook subscription {result.action}: {result.url}")
+        self._load_catalog(conn)
+
+    def _load_catalog(self, conn: Connection) -> None:
+        """What the admin's mapping forms offer by name; a half that fails is said, not fatal."""
+        report = load_catalog(conn)
+        for _, text in report.lines:
+            self.stdout.write(f"catalog: {text}")
 
     def _create(self) -> None:
         conn = Connection.objects.create(
@@ -119,6 +130,7 @@ class Command(BaseCommand):
             raise
         report = run_backfill(conn, BackfillOptions(trigger="sandbox"))
         self.stdout.write(f"first sync: {report.summary_line()}")
+        self._load_catalog(conn)  # after the first sync, which created the mapped Brevo attributes
 
     def _configure(self, conn: Connection) -> None:
         """The field mapping, each event type mapped to its list, and the webhook subscription."""
