@@ -220,6 +220,11 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
                 name=f"{app_label}_{model_name}_reload_catalog",
             ),
             path(
+                "<path:object_id>/repair-webhooks/",
+                self.admin_site.admin_view(self.repair_webhooks_view),
+                name=f"{app_label}_{model_name}_repair_webhooks",
+            ),
+            path(
                 "<path:object_id>/sync-now/",
                 self.admin_site.admin_view(self.sync_now_view),
                 name=f"{app_label}_{model_name}_sync_now",
@@ -278,6 +283,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
                     "reconnect_calendly_url": self.connect_url(obj),
                     "reload_catalog_url": reverse("admin:calendly_sync_connection_reload_catalog", args=[obj.pk]),
                     "sync_now_url": reverse("admin:calendly_sync_connection_sync_now", args=[obj.pk]),
+                    "repair_webhooks_url": reverse("admin:calendly_sync_connection_repair_webhooks", args=[obj.pk]),
                 }
             )
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
@@ -299,6 +305,16 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
         if not self.has_change_permission(request, conn):
             raise PermissionDenied
         self._queue_sync(request, conn)
+        return HttpResponseRedirect(reverse("admin:calendly_sync_connection_change", args=[conn.pk]))
+
+    def repair_webhooks_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The change page's "Repair webhook subscription" button (the overview's fix for a red subscription)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        conn = get_object_or_404(Connection, pk=object_id)
+        if not self.has_change_permission(request, conn):
+            raise PermissionDenied
+        self._register_webhooks(request, conn)
         return HttpResponseRedirect(reverse("admin:calendly_sync_connection_change", args=[conn.pk]))
 
     def _queue_sync(self, request: HttpRequest, conn: Connection, *, resync: bool = False) -> None:
@@ -417,21 +433,24 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
     @admin.action(description="Register (or repair) the Calendly webhook subscription", permissions=["change"])
     def register_webhooks(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         for conn in queryset:
-            try:
-                result = ensure_subscription(conn)
-            except Exception as exc:  # noqa: BLE001 - shown to the operator and kept; the other connections go on
-                conn.record_error(str(exc))
-                self.message_user(request, f"{conn.name}: {exc}", messages.ERROR)
-                continue
-            for warning in result.warnings:
-                self.message_user(request, f"{conn.name}: {warning}", messages.WARNING)
-            self.message_user(
-                request,
-                f"{conn.name}: {result.action} {result.scope}-scope subscription → {result.url}",
-                messages.SUCCESS,
-            )
-            if result.backfill:  # a recreated subscription: what it missed is fetched by a sync job
-                self.message_user(request, f"{conn.name}: {result.backfill}", messages.INFO)
+            self._register_webhooks(request, conn)
+
+    def _register_webhooks(self, request: HttpRequest, conn: Connection) -> None:
+        try:
+            result = ensure_subscription(conn)
+        except Exception as exc:  # noqa: BLE001 - shown to the operator and kept; the other connections go on
+            conn.record_error(str(exc))
+            self.message_user(request, f"{conn.name}: {exc}", messages.ERROR)
+            return
+        for warning in result.warnings:
+            self.message_user(request, f"{conn.name}: {warning}", messages.WARNING)
+        self.message_user(
+            request,
+            f"{conn.name}: {result.action} {result.scope}-scope subscription → {result.url}",
+            messages.SUCCESS,
+        )
+        if result.backfill:  # a recreated subscription: what it missed is fetched by a sync job
+            self.message_user(request, f"{conn.name}: {result.backfill}", messages.INFO)
 
     @admin.action(description="Recompute and resend every contact (in the background)", permissions=["change"])
     def resync_contacts(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:

@@ -238,6 +238,7 @@ def scopes(f: Facts) -> Item:
 
 def subscription(f: Facts) -> Item:
     label = "Webhook subscription"
+    # The connection's page has the "Repair webhook subscription" button (a POST; a link cannot be one).
     repair = Action("Repair webhook subscription", _change(f), _command(f, "calendly_webhooks ensure"))
     checked = (
         f" (checked {_ago(f.subscription_checked_at, f.now)})" if f.subscription_checked_at else " (never checked)"
@@ -436,11 +437,7 @@ def rate_limits(f: Facts) -> Item:
 def last_sync(f: Facts) -> Item:
     label = "Last sync run"
     run = f.last_run
-    sync_now = Action(
-        "Sync now",
-        reverse("admin:calendly_sync_connection_sync_now", args=[f.connection_id]),
-        _command(f, "sync_calendly"),
-    )
+    sync_now = Action("Sync now (on the connection's page)", _change(f), _command(f, "sync_calendly"))
     if run is None:
         return Item("sync", label, AMBER, "none yet: nothing before the webhook subscription was fetched", sync_now)
     when = _ago(run.finished_at or run.started_at, f.now)

@@ -116,3 +116,32 @@ def test_brevo_list_ids_show_with_their_names(staff_client, broken):
     )
     conn_page = staff_client.get(f"/admin/calendly_sync/connection/{broken.pk}/change/").content.decode()
     assert "Default Brevo lists" in conn_page and "Discovery leads (#10)" in conn_page
+
+
+def test_every_fix_link_on_the_dashboard_opens_a_page(staff_client, broken):
+    """No fix is a dead link: each one answers a GET (a page, or the Connect flow's redirect)."""
+    from calendly_sync.models import AutomationEvent, SyncRun
+    from calendly_sync.overview import status
+
+    Connection.objects.filter(pk=broken.pk).update(status="needs_reconnect", auth_kind="oauth", scopes="users:read")
+    AutomationEvent.objects.create(connection=broken, key="e", email="a@example.com", event_name="x", status="failed")
+    Contact.objects.create(connection=broken, email="b@example.com", dirty=True)
+    Contact.objects.filter(email="b@example.com").update(updated_at=timezone.now() - timedelta(hours=3))
+    SyncRun.objects.create(connection=broken, status="failed", error="boom")
+    [health] = status.evaluate()
+    urls = {item.action.url for item in health.items if item.action and item.action.url}
+    assert len(urls) >= 5
+    for url in urls:
+        assert staff_client.get(url).status_code in (200, 302), url
+
+
+def test_the_repair_button_registers_the_subscription(staff_client, connection, sims, settings):
+    settings.SITE_URL = "https://connector.example.com"
+    url = f"/admin/calendly_sync/connection/{connection.pk}/repair-webhooks/"
+    page = staff_client.get(f"/admin/calendly_sync/connection/{connection.pk}/change/").content.decode()
+    assert f'action="{url}"' in page and "Repair webhook subscription" in page
+    assert staff_client.get(url).status_code == 405
+    response = staff_client.post(url, follow=True)
+    connection.refresh_from_db()
+    assert connection.webhook_subscription_state == "active" and connection.webhook_subscription_uri
+    assert "created organization-scope subscription" in response.content.decode()
