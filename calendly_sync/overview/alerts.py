@@ -194,6 +194,8 @@ def message(alert: Alert, resolving: bool) -> tuple[str, str]:
         minutes = max(1, int(lasted.total_seconds() // 60))
         subject = f"{PREFIX} RESOLVED on {name}: {alert.title}"
         lines = [f"Cleared after {minutes} min (opened {alert.opened_at:%Y-%m-%d %H:%M} UTC)."]
+        if not alert.connection.enabled:
+            lines.append("The connection was disabled: nothing of it is watched until it is enabled again.")
     else:
         word = "INFO" if alert.severity == Alert.Severity.INFO else "PROBLEM"
         subject = f"{PREFIX} {word} on {name}: {alert.title}"

@@ -209,7 +209,7 @@ def token(f: Facts) -> Item:
             "Personal Access Token, not checked yet",
             Action("Run the doctor", _change(f), _command(f, "calendly_doctor")),
         )
-    return Item("token", label, GREEN, "Personal Access Token (no expiry); accepted at the last call")
+    return Item("token", label, GREEN, "Personal Access Token (no expiry), not refused by Calendly")
 
 
 def scopes(f: Facts) -> Item:
@@ -414,7 +414,7 @@ def brevo_key(f: Facts) -> Item:
         return Item("brevo_key", label, RED, f.last_error, change, Condition("brevo_key"))
     if not f.has_brevo_key:
         return Item("brevo_key", label, RED, "none stored (and none in BREVO_API_KEY)", change)
-    return Item("brevo_key", label, GREEN, "accepted at the last call" if f.status == "active" else "stored")
+    return Item("brevo_key", label, GREEN, "stored, and Brevo has not rejected it")
 
 
 def rate_limits(f: Facts) -> Item:

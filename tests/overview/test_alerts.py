@@ -331,3 +331,15 @@ def test_celery_beat_evaluates_the_alerts(alerting, settings):
     _deliveries_fail(conn)
     assert tasks.evaluate_alerts_task.apply().get() == {"opened": 1, "resolved": 0, "sent": 2, "failed": 0}
     assert tasks.evaluate_alerts_task.apply().get() == {"opened": 0, "resolved": 0, "sent": 0, "failed": 0}
+
+
+@pytest.mark.django_db
+def test_disabling_a_connection_resolves_its_alerts_and_says_why(alerting):
+    conn = healthy()
+    _deliveries_fail(conn)
+    alerts.evaluate()
+    Connection.objects.filter(pk=conn.pk).update(enabled=False)
+    report = alerts.evaluate()
+    assert len(report.resolved) == 1
+    assert mail.outbox[-1].subject == "[calendly-sync] RESOLVED on sales: Deliveries keep failing"
+    assert "The connection was disabled" in mail.outbox[-1].body
