@@ -34,7 +34,7 @@ from calendly_sync.calendly.oauth import SCHEDULING_SCOPES, parse_scopes, scopes
 from calendly_sync.conf import app_settings
 from calendly_sync.inbox import rejections
 from calendly_sync.inbox.rejections import RejectionSummary
-from calendly_sync.instruments import API_RATE_LIMITED
+from calendly_sync.instruments import rate_limited_since
 from calendly_sync.models import AutomationEvent, Connection, Contact, ContactSyncLog, SyncRun, WebhookDelivery
 
 GREEN, AMBER, RED = "green", "amber", "red"
@@ -121,7 +121,7 @@ class Facts:
     events_unconfirmed: int = 0
     oldest_pending_event: datetime | None = None
     brevo_429s: int = 0
-    calendly_429s: int = 0  # this process's, since it started (Calendly's 429s are not logged per connection)
+    calendly_429s: int = 0  # this process's in RECENT, all connections (Calendly's 429s are not logged per connection)
     last_run: LastRun | None = None
     gap_backfill: LastRun | None = None  # the last gap backfill that completed within RECENT
     scheduling_features: bool = False
@@ -266,7 +266,10 @@ def subscription(f: Facts) -> Item:
             label,
             AMBER,
             f"active when last seen{checked}; the hourly check is not running",
-            Action("Start the worker (or Celery beat)", command="python manage.py runserver, or celery beat"),
+            Action(
+                "Run Celery beat (with a broker), or the server with its embedded worker",
+                command="celery -A connector_site beat -l info",
+            ),
         )
     if f.gap_backfill is not None:
         run = f.gap_backfill
@@ -419,7 +422,9 @@ def brevo_key(f: Facts) -> Item:
 
 def rate_limits(f: Facts) -> Item:
     label = "429s (rate limits)"
-    detail = f"Brevo: {f.brevo_429s} in 24 h; Calendly: {f.calendly_429s} since this server process started"
+    detail = (
+        f"Brevo: {f.brevo_429s} in 24 h; Calendly: {f.calendly_429s} in 24 h (this server process, all connections)"
+    )
     if f.brevo_429s or f.calendly_429s:
         return Item(
             "rate_limits",
@@ -491,13 +496,9 @@ def judge(f: Facts) -> Health:
 # -- the snapshot -----------------------------------------------------------------------------------
 
 
-def _process_429s(api: str) -> int:
-    """This process's count of 429s from ``api`` (the in-process instrument; never a network call)."""
-    for metric in API_RATE_LIMITED.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_total") and sample.labels.get("api") == api:
-                return int(sample.value)
-    return 0
+def _process_429s(api: str, now: datetime) -> int:
+    """This process's 429s from ``api`` in the last :data:`RECENT` (in memory; never a network call)."""
+    return rate_limited_since(api, (now - RECENT).timestamp())
 
 
 def _grouped(queryset: QuerySet[Any], **aggregates: Any) -> dict[int, dict[str, Any]]:
@@ -559,7 +560,7 @@ def gather(connections: Sequence[Connection] | None = None, now: datetime | None
     latest = {by_id[pk].connection_id: _run(by_id[pk]) for pk in latest_ids if pk in by_id}
     gaps = {by_id[pk].connection_id: _run(by_id[pk]) for pk in gap_ids if pk in by_id}
     summaries = rejections.summarize_connections(ids, now)
-    calendly_429s = _process_429s("calendly")
+    calendly_429s = _process_429s("calendly", now)
     threshold = timedelta(minutes=float(app_settings.ALERT_BACKLOG_MINUTES))
     out = []
     for c in conns:

@@ -218,3 +218,18 @@ def test_gather_reads_every_fact_in_a_fixed_number_of_queries():
     with CaptureQueriesContext(db_connection) as many:
         assert len(status.gather(now=now)) == 9
     assert len(many.captured_queries) == len(few.captured_queries) <= 12
+
+
+@pytest.mark.django_db
+def test_calendly_429s_are_this_process_last_24_hours(connection, sims):
+    from calendly_sync import instruments
+    from calendly_sync.credentials.clients import calendly_client_for
+
+    calendly_sim, _ = sims
+    instruments.forget_rate_limits()
+    assert status.gather()[0].calendly_429s == 0
+    calendly_sim.force_429(times=2)
+    calendly_client_for(connection).get_current_user()  # waited out (the test's sleeps are recorded, not slept)
+    [f] = status.gather()
+    assert f.calendly_429s == 2 and status.rate_limits(f).level == AMBER
+    assert status.gather(now=timezone.now() + timedelta(hours=25))[0].calendly_429s == 0  # a day later: forgotten
