@@ -5,8 +5,9 @@ misconfiguration shows at start-up rather than as a failed webhook or backfill l
 
 Ids: ``W001``/``W002`` insecure secrets; ``W003`` SITE_URL left to its default; ``E001`` SITE_URL,
 ``E002`` CALENDLY_WEBHOOK_TOLERANCE, ``E003`` FIELD_ENCRYPTION_KEYS, ``E004`` CELERY_BROKER_URL,
-``E005`` an API base URL, ``E006`` RETRY_HORIZON_HOURS, ``E007`` BOOKING_FRAME_ANCESTORS: each a value
-that cannot work.
+``E005`` an API base URL, ``E006`` RETRY_HORIZON_HOURS, ``E007`` BOOKING_FRAME_ANCESTORS, ``E008`` ALERT_EMAILS,
+``E009`` ALERT_WEBHOOK_URL, ``E010`` ALERT_BACKLOG_MINUTES, ALERT_CHECK_INTERVAL or ALERT_WEBHOOK_TIMEOUT: each
+a value that cannot work.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from cryptography.fernet import Fernet
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
 from calendly_sync.booking_page.frames import origin_problem
 from calendly_sync.conf import AppSettings, app_settings
@@ -207,6 +210,56 @@ def booking_page_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any
                     "frame-ancestors.",
                     hint=hint,
                     id="calendly_sync.E007",
+                )
+            )
+    return issues
+
+
+@register()
+def alert_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """ALERT_EMAILS is a list of addresses, ALERT_WEBHOOK_URL an http(s) URL, the numbers positive."""
+    issues: list[CheckMessage] = []
+    emails = app_settings.ALERT_EMAILS
+    if isinstance(emails, str) or not isinstance(emails, list | tuple):
+        issues.append(
+            Error(
+                f"ALERT_EMAILS must be a list of email addresses, not {type(emails).__name__}.",
+                hint="In settings: ALERT_EMAILS = env.list('ALERT_EMAILS', default=[]); in the environment: "
+                "comma-separated addresses.",
+                id="calendly_sync.E008",
+            )
+        )
+    else:
+        for address in emails:
+            try:
+                validate_email(address)
+            except ValidationError:
+                issues.append(
+                    Error(
+                        f"ALERT_EMAILS has an entry that is not an email address: {address!r}.",
+                        hint="Give comma-separated addresses, e.g. ops@example.com,oncall@example.com.",
+                        id="calendly_sync.E008",
+                    )
+                )
+    url = app_settings.ALERT_WEBHOOK_URL
+    if url and not _is_absolute_http_url(url):
+        issues.append(
+            Error(
+                f"ALERT_WEBHOOK_URL must be an absolute http(s) URL, not {url!r}.",
+                hint="Give the incoming webhook's full URL (e.g. https://hooks.slack.com/services/...), or leave it "
+                "unset to send alerts by email only.",
+                id="calendly_sync.E009",
+            )
+        )
+    for name in ("ALERT_BACKLOG_MINUTES", "ALERT_CHECK_INTERVAL", "ALERT_WEBHOOK_TIMEOUT"):
+        value = getattr(app_settings, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            default = getattr(AppSettings, name).default
+            issues.append(
+                Error(
+                    f"{name} must be a positive number, not {value!r}.",
+                    hint=f"Leave it unset for {default:g}.",
+                    id="calendly_sync.E010",
                 )
             )
     return issues

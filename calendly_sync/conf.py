@@ -159,6 +159,23 @@ class AppSettings:
         clean=_origins,
     )
 
+    # Alerts (calendly_sync/overview/alerts.py): who is told when a connection's health turns red.
+    ALERT_EMAILS: Setting[Sequence[str]] = Setting(
+        (), "Addresses alerts are emailed to (Django's EMAIL_* settings send them); empty: no email."
+    )
+    ALERT_WEBHOOK_URL: Setting[str] = Setting(
+        "", 'URL alerts are POSTed to as JSON {"text": ...} (a Slack incoming webhook works); empty: none.'
+    )
+    ALERT_BACKLOG_MINUTES: Setting[float] = Setting(
+        60.0,
+        "Minutes a pending delivery, dirty contact or pending automation event may wait before the "
+        "backlog is red on the dashboard and alerted.",
+    )
+    ALERT_CHECK_INTERVAL: Setting[float] = Setting(
+        300.0, "Seconds between two evaluations of the alerts (embedded worker; Celery beat's schedule too)."
+    )
+    ALERT_WEBHOOK_TIMEOUT: Setting[float] = Setting(10.0, "Seconds an alert's POST to ALERT_WEBHOOK_URL may take.")
+
     @classmethod
     def declared(cls) -> dict[str, Setting[Any]]:
         """Every declared setting by name (for the checks and the tests)."""

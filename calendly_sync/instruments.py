@@ -12,6 +12,9 @@ Framework-free (prometheus-client only), so the API clients' HTTP layer can coun
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import deque
 from typing import Any
 
 import requests
@@ -40,6 +43,13 @@ ACK_LATENCY = Histogram(
 )
 
 
+#: When this process last received 429s, by API (the overview counts the last 24 hours' of them:
+#: a counter since the start would keep one old 429 on the dashboard until a restart).
+_RATE_LIMITED_AT: dict[str, deque[float]] = {}
+_RATE_LIMITED_KEPT = 10_000
+_rate_limited_lock = threading.Lock()
+
+
 def count_response(api: str) -> Any:
     """A ``requests`` response hook counting every answer of ``api`` (429s apart as well)."""
 
@@ -47,8 +57,22 @@ def count_response(api: str) -> Any:
         API_CALLS.labels(api=api, status=str(response.status_code)).inc()
         if response.status_code == 429:
             API_RATE_LIMITED.labels(api=api).inc()
+            with _rate_limited_lock:
+                _RATE_LIMITED_AT.setdefault(api, deque(maxlen=_RATE_LIMITED_KEPT)).append(time.time())
 
     return hook
+
+
+def rate_limited_since(api: str, since: float) -> int:
+    """429s from ``api`` this process received at or after ``since`` (a ``time.time()``)."""
+    with _rate_limited_lock:
+        return sum(1 for at in _RATE_LIMITED_AT.get(api, ()) if at >= since)
+
+
+def forget_rate_limits() -> None:
+    """Forget when the 429s came (tests; the Prometheus counters are left alone)."""
+    with _rate_limited_lock:
+        _RATE_LIMITED_AT.clear()
 
 
 def token_refreshed(*, ok: bool) -> None:

@@ -24,8 +24,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from calendly_sync.conf import app_settings
-from calendly_sync.inbox.subscriptions import check_all
 from calendly_sync.models import SyncRun, WebhookDelivery
+from calendly_sync.overview import alerts
 from calendly_sync.privacy.retention import purge
 from calendly_sync.runtime.drain import drain, sweep
 from calendly_sync.runtime.jobs import BUSY, job_runner, queued_ids, recover_stale, run_job, runner_name
@@ -135,7 +135,20 @@ def sweep_task() -> dict[str, int]:
 
 @shared_task(name="calendly_sync.check_subscriptions")
 def check_subscriptions_task() -> list[str]:
-    return check_all()
+    """The hourly subscription health check (Celery beat), then the alerts at once."""
+    return alerts.check_subscriptions()
+
+
+@shared_task(name="calendly_sync.evaluate_alerts")
+def evaluate_alerts_task() -> dict[str, int]:
+    """Open, resolve and send the alerts (Celery beat, every ALERT_CHECK_INTERVAL seconds)."""
+    report = alerts.evaluate()
+    return {
+        "opened": len(report.opened),
+        "resolved": len(report.resolved),
+        "sent": report.sent,
+        "failed": report.failed,
+    }
 
 
 @shared_task(name="calendly_sync.purge")

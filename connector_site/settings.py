@@ -189,6 +189,16 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 WORKER_HEARTBEAT_FILE = env.str("WORKER_HEARTBEAT_FILE", default="")
 WORKER_HEARTBEAT_MAX_AGE = env.float("WORKER_HEARTBEAT_MAX_AGE", default=120)
 
+# --- Alerts: emailed to ALERT_EMAILS (Django's EMAIL_* settings) and POSTed to ALERT_WEBHOOK_URL -----
+ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
+ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
+ALERT_BACKLOG_MINUTES = env.float("ALERT_BACKLOG_MINUTES", default=60)
+ALERT_CHECK_INTERVAL = env.float("ALERT_CHECK_INTERVAL", default=300)
+ALERT_WEBHOOK_TIMEOUT = env.float("ALERT_WEBHOOK_TIMEOUT", default=10)
+# How mail is sent: EMAIL_URL such as smtp+tls://user:password@smtp.example.com:587 (django-environ).
+vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="calendly-sync@localhost")
+
 # --- Retention (days; 0 keeps forever), enforced hourly by the embedded worker and Celery beat ---
 DELIVERY_RETENTION_DAYS = env.int("DELIVERY_RETENTION_DAYS", default=30)
 SYNC_LOG_RETENTION_DAYS = env.int("SYNC_LOG_RETENTION_DAYS", default=90)
@@ -292,4 +302,5 @@ CELERY_BEAT_SCHEDULE = {
     "calendly-sync-sweep": {"task": "calendly_sync.sweep", "schedule": 60.0},
     "calendly-sync-subscriptions": {"task": "calendly_sync.check_subscriptions", "schedule": 3600.0},
     "calendly-sync-purge": {"task": "calendly_sync.purge", "schedule": 3600.0},
+    "calendly-sync-alerts": {"task": "calendly_sync.evaluate_alerts", "schedule": ALERT_CHECK_INTERVAL},
 }

@@ -49,6 +49,9 @@ def test_every_message_has_a_hint(settings: Any) -> None:
     settings.CELERY_BROKER_URL = "127.0.0.1:6379"
     settings.BREVO_API_URL = "/v3"
     settings.BOOKING_FRAME_ANCESTORS = ["www.example.com"]
+    settings.ALERT_EMAILS = "ops@example.com"
+    settings.ALERT_WEBHOOK_URL = "hooks.slack.com/x"
+    settings.ALERT_BACKLOG_MINUTES = 0
     messages = app_messages()
     assert {m.id for m in messages} == {
         "calendly_sync.W001",
@@ -59,6 +62,9 @@ def test_every_message_has_a_hint(settings: Any) -> None:
         "calendly_sync.E005",
         "calendly_sync.E006",
         "calendly_sync.E007",
+        "calendly_sync.E008",
+        "calendly_sync.E009",
+        "calendly_sync.E010",
     }
     assert all(m.hint for m in messages)
 
@@ -233,3 +239,32 @@ def test_frame_ancestors_given_as_one_string(sound: Any) -> None:
 def test_origins_are_fine(sound: Any, value: list[str]) -> None:
     sound.BOOKING_FRAME_ANCESTORS = value
     assert app_messages() == []
+
+
+# -- E008-E010: the alerts ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["ops@example.com", None, ["ops@example.com", "not an address"]])
+def test_alert_emails_must_be_a_list_of_addresses(sound: Any, value: object) -> None:
+    sound.ALERT_EMAILS = value
+    assert app_ids() == {"calendly_sync.E008"}
+
+
+@pytest.mark.parametrize("value", ["hooks.slack.com/services/x", "ftp://example.com/hook"])
+def test_the_alert_webhook_url_must_be_an_http_url(sound: Any, value: str) -> None:
+    sound.ALERT_WEBHOOK_URL = value
+    assert app_ids() == {"calendly_sync.E009"}
+
+
+@pytest.mark.parametrize("name", ["ALERT_BACKLOG_MINUTES", "ALERT_CHECK_INTERVAL", "ALERT_WEBHOOK_TIMEOUT"])
+@pytest.mark.parametrize("value", [0, -5, "60", True])
+def test_alert_numbers_must_be_positive(sound: Any, name: str, value: object) -> None:
+    setattr(sound, name, value)
+    assert app_ids() == {"calendly_sync.E010"}
+
+
+def test_sound_alert_settings(sound: Any) -> None:
+    sound.ALERT_EMAILS = ["ops@example.com", "oncall@example.com"]
+    sound.ALERT_WEBHOOK_URL = "https://hooks.slack.com/services/T/B/x"
+    sound.ALERT_BACKLOG_MINUTES = 15
+    assert app_ids() == set()

@@ -344,6 +344,9 @@ def filled_env_file(tmp_path: Path, **values: str) -> Path:
         "SECRET_KEY": secrets.token_urlsafe(50),
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "METRICS_TOKEN": secrets.token_urlsafe(32),
+        "ALERT_EMAILS": "ops@example.com",
+        "EMAIL_URL": "smtp://127.0.0.1:25",
+        "DEFAULT_FROM_EMAIL": "connector@example.com",
         **values,
     }
     lines = []

@@ -2,7 +2,7 @@
 operator's actions on a connection (connect, check, sync, register webhooks, resend, disconnect).
 
 A connection's mappings are edited inline (see ``mappings``); the logs have their own read-only
-admins (see ``logs``). Also here: social-auth's own admin, replaced so it masks stored tokens.
+admins (see ``logs``). Also here: social-auth's internal models, taken off the admin.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.exceptions import NotRegistered
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -26,6 +25,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from social_django.models import Association, Code, Nonce, Partial, UserSocialAuth
 
 from calendly_sync import crypto
 from calendly_sync.admin.bases import ModelAdmin, ModelForm
@@ -78,6 +78,20 @@ class ConnectionForm(ModelForm[Connection]):
             field.help_text = f"{hint} {field.help_text or ''}".strip()
             field.initial = ""
             self.initial[name] = ""  # so only a typed value counts as a change (see ConnectionAdmin.save_model)
+        lists = catalog.list_choices(self.instance) if self.instance.pk else []
+        if lists and "default_list_ids" in self.fields:  # picked by name once the Brevo lists are loaded
+            current = [int(i) for i in (self.instance.default_list_ids or []) if str(i).lstrip("-").isdigit()]
+            known = {i for i, _ in lists}
+            lists += [(i, f"#{i} (not in the loaded Brevo lists)") for i in current if i not in known]
+            self.fields["default_list_ids"] = forms.TypedMultipleChoiceField(
+                label="Default Brevo lists",
+                coerce=int,
+                choices=lists,
+                required=False,
+                widget=forms.SelectMultiple(attrs={"size": min(6, max(2, len(lists)))}),
+                help_text="Bookings of unmapped event types join these lists (none: no list).",
+            )
+            self.initial["default_list_ids"] = current
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -208,6 +222,11 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
                 name=f"{app_label}_{model_name}_reload_catalog",
             ),
             path(
+                "<path:object_id>/repair-webhooks/",
+                self.admin_site.admin_view(self.repair_webhooks_view),
+                name=f"{app_label}_{model_name}_repair_webhooks",
+            ),
+            path(
                 "<path:object_id>/sync-now/",
                 self.admin_site.admin_view(self.sync_now_view),
                 name=f"{app_label}_{model_name}_sync_now",
@@ -266,6 +285,7 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
                     "reconnect_calendly_url": self.connect_url(obj),
                     "reload_catalog_url": reverse("admin:calendly_sync_connection_reload_catalog", args=[obj.pk]),
                     "sync_now_url": reverse("admin:calendly_sync_connection_sync_now", args=[obj.pk]),
+                    "repair_webhooks_url": reverse("admin:calendly_sync_connection_repair_webhooks", args=[obj.pk]),
                 }
             )
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
@@ -287,6 +307,16 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
         if not self.has_change_permission(request, conn):
             raise PermissionDenied
         self._queue_sync(request, conn)
+        return HttpResponseRedirect(reverse("admin:calendly_sync_connection_change", args=[conn.pk]))
+
+    def repair_webhooks_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The change page's "Repair webhook subscription" button (the overview's fix for a red subscription)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        conn = get_object_or_404(Connection, pk=object_id)
+        if not self.has_change_permission(request, conn):
+            raise PermissionDenied
+        self._register_webhooks(request, conn)
         return HttpResponseRedirect(reverse("admin:calendly_sync_connection_change", args=[conn.pk]))
 
     def _queue_sync(self, request: HttpRequest, conn: Connection, *, resync: bool = False) -> None:
@@ -419,21 +449,24 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
     @admin.action(description="Register (or repair) the Calendly webhook subscription", permissions=["change"])
     def register_webhooks(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         for conn in queryset:
-            try:
-                result = ensure_subscription(conn)
-            except Exception as exc:  # noqa: BLE001 - shown to the operator and kept; the other connections go on
-                conn.record_error(str(exc))
-                self.message_user(request, f"{conn.name}: {exc}", messages.ERROR)
-                continue
-            for warning in result.warnings:
-                self.message_user(request, f"{conn.name}: {warning}", messages.WARNING)
-            self.message_user(
-                request,
-                f"{conn.name}: {result.action} {result.scope}-scope subscription → {result.url}",
-                messages.SUCCESS,
-            )
-            if result.backfill:  # a recreated subscription: what it missed is fetched by a sync job
-                self.message_user(request, f"{conn.name}: {result.backfill}", messages.INFO)
+            self._register_webhooks(request, conn)
+
+    def _register_webhooks(self, request: HttpRequest, conn: Connection) -> None:
+        try:
+            result = ensure_subscription(conn)
+        except Exception as exc:  # noqa: BLE001 - shown to the operator and kept; the other connections go on
+            conn.record_error(str(exc))
+            self.message_user(request, f"{conn.name}: {exc}", messages.ERROR)
+            return
+        for warning in result.warnings:
+            self.message_user(request, f"{conn.name}: {warning}", messages.WARNING)
+        self.message_user(
+            request,
+            f"{conn.name}: {result.action} {result.scope}-scope subscription → {result.url}",
+            messages.SUCCESS,
+        )
+        if result.backfill:  # a recreated subscription: what it missed is fetched by a sync job
+            self.message_user(request, f"{conn.name}: {result.backfill}", messages.INFO)
 
     @admin.action(description="Recompute and resend every contact (in the background)", permissions=["change"])
     def resync_contacts(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
@@ -599,34 +632,13 @@ def _run_url(run: SyncRun) -> str:
     return reverse("admin:calendly_sync_syncrun_change", args=[run.pk])
 
 
-def _secret_key(key: str) -> bool:
-    key = key.lower()
-    return any(word in key for word in ("token", "secret", "code", "key", "password"))
+# social-auth's internal models (associations, nonces, codes, partial pipelines, user social auths)
+# are its bookkeeping, not the operator's: the Connect Calendly flow stores no UserSocialAuth row at
+# all, and extra_data can hold tokens. They are taken off the admin.
+def _unregister_social_auth() -> None:
+    for model in (UserSocialAuth, Nonce, Association, Code, Partial):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
 
 
-# social-auth's own admin shows extra_data (which can hold tokens) in plain text: replace it.
-# (The Connect Calendly flow stores no UserSocialAuth rows at all; this covers any other backend.)
-try:
-    from social_django.admin import UserSocialAuthOption
-    from social_django.models import UserSocialAuth
-
-    admin.site.unregister(UserSocialAuth)
-
-    @admin.register(UserSocialAuth)
-    class MaskedUserSocialAuthAdmin(UserSocialAuthOption):
-        exclude = ("extra_data",)
-        readonly_fields = ("extra_data_masked",)  # type: ignore[assignment]  # base's inferred type: 2-tuple
-
-        @admin.display(description="extra data")
-        def extra_data_masked(self, obj: UserSocialAuth) -> str:
-            data = obj.extra_data or {}
-            return format_html_join(
-                "",
-                "<div><b>{}</b>: {}</div>",
-                (
-                    (k, crypto.mask(str(v)) if _secret_key(k) or isinstance(v, (dict, list)) else v)
-                    for k, v in sorted(data.items())
-                ),
-            )
-except NotRegistered:  # pragma: no cover - social_django admin not loaded
-    pass
+_unregister_social_auth()

@@ -4,7 +4,8 @@ Every admin that lists a status or a last error goes through these two renderers
 length is changed in one place. The two column mixins give a ModelAdmin the usual columns
 (``status_badge``, ``last_error_short``) for models with a ``status`` choice field and a
 ``last_error`` text field. :func:`sync_progress` is the one line that says how far a sync job is,
-on its own page and on its connection's.
+on its own page and on its connection's. :func:`brevo_lists` names Brevo list ids wherever the
+admin shows them (from the connection's loaded catalog).
 """
 
 from __future__ import annotations
@@ -145,3 +146,26 @@ def sync_progress(run: SyncJob, now: datetime) -> str:
     if run.status in ("failed", "interrupted") and run.error:
         line += f" — {last_error(run.error)}"
     return line
+
+
+class HasBrevoLists(Protocol):
+    brevo_lists: Any
+
+
+def brevo_lists(connection: HasBrevoLists | None, ids: Any) -> str:
+    """``[10, 12]`` → ``"Customers (#10), Leads (#12)"``, named from the connection's cached Brevo lists.
+
+    An id the catalog does not know shows as ``#id``; nothing at all as ``—``.
+    """
+    names: dict[int, str] = {}
+    for item in (getattr(connection, "brevo_lists", None) or []) if connection is not None else []:
+        if isinstance(item, dict) and str(item.get("id", "")).lstrip("-").isdigit():
+            names[int(item["id"])] = str(item.get("name") or "")
+    shown = []
+    for raw in ids if isinstance(ids, list | tuple) else []:
+        if not str(raw).lstrip("-").isdigit():
+            shown.append(str(raw))
+            continue
+        name = names.get(int(raw))
+        shown.append(f"{name} (#{int(raw)})" if name else f"#{int(raw)}")
+    return ", ".join(shown) or "—"

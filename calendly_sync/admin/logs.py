@@ -22,7 +22,14 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from calendly_sync.admin.bases import ModelAdmin
-from calendly_sync.admin.display import LastErrorColumn, StatusBadgeColumn, last_error, status_badge, sync_progress
+from calendly_sync.admin.display import (
+    LastErrorColumn,
+    StatusBadgeColumn,
+    brevo_lists,
+    last_error,
+    status_badge,
+    sync_progress,
+)
 from calendly_sync.booking_links import DEFAULT_ATTRIBUTE, LinksError, create_booking_links
 from calendly_sync.credentials.clients import brevo_client_for
 from calendly_sync.models import (
@@ -99,7 +106,7 @@ class ContactAdmin(LastErrorColumn, ReadOnlyAdmin[Contact]):
     list_display = (
         "email",
         "booking_status",
-        "list_ids",
+        "lists",
         "dirty",
         "attempts",
         "last_pushed_at",
@@ -110,6 +117,16 @@ class ContactAdmin(LastErrorColumn, ReadOnlyAdmin[Contact]):
     search_fields = ("email",)
     list_select_related = ("connection",)
     actions = ["push_now", "booking_links", "forget"]
+    exclude = ("list_ids", "unlink_list_ids")  # shown with their Brevo names instead
+    readonly_fields = ("lists", "unlink_lists")
+
+    @admin.display(description="Brevo lists")
+    def lists(self, obj: Contact) -> str:
+        return brevo_lists(obj.connection, obj.list_ids)
+
+    @admin.display(description="Brevo lists to leave")
+    def unlink_lists(self, obj: Contact) -> str:
+        return brevo_lists(obj.connection, obj.unlink_list_ids)
 
     def has_forget_permission(self, request: HttpRequest) -> bool:
         """Erasing deletes rows: it needs the contact's delete permission as well as the change one."""

@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from calendly_sync.admin.bases import ModelAdmin, ModelForm, TabularInline
+from calendly_sync.admin.display import brevo_lists
 from calendly_sync.connect import catalog
 from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
 from calendly_sync.sync.mapping import KNOWN_SOURCES, QUESTION_PREFIX
@@ -225,12 +226,17 @@ class EventTypeMappingAdmin(CatalogModelAdmin[EventTypeMapping]):
         "connection",
         "event_type_name",
         "event_type_uri",
-        "list_ids",
+        "lists",
         "enabled",
         "missing_since",
     )
     list_filter = ("connection", "enabled", ("missing_since", admin.EmptyFieldListFilter))
     search_fields = ("key", "event_type_name", "event_type_uri")
+    list_select_related = ("connection",)
+
+    @admin.display(description="Brevo lists")
+    def lists(self, obj: EventTypeMapping) -> str:
+        return brevo_lists(obj.connection, obj.list_ids)
 
 
 @admin.register(FieldMapping)

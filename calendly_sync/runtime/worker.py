@@ -12,7 +12,9 @@ Of several server processes (gunicorn workers) one owns the work
 from its queue, looks every ``POLL_INTERVAL`` seconds for deliveries the other processes stored,
 sweeps every ``SWEEP_INTERVAL`` seconds (so a Brevo outage heals with no command and no extra
 service), writes the counts of refused webhook requests the process holds
-(:mod:`calendly_sync.inbox.rejections`) and checks the subscriptions every hour. The others only
+(:mod:`calendly_sync.inbox.rejections`), checks the subscriptions every hour and evaluates the
+alerts every ``ALERT_CHECK_INTERVAL`` seconds and after each subscription check
+(:mod:`calendly_sync.overview.alerts`). The others only
 acknowledge, and try every ``OWNER_RETRY`` seconds to take over, so the work survives its owner.
 
 Long work never runs in this thread: the subscription check only *queues* the gap backfill it asks
@@ -34,9 +36,10 @@ from types import FrameType
 
 from django.db import close_old_connections, connection
 
+from calendly_sync.conf import app_settings
 from calendly_sync.inbox import rejections
 from calendly_sync.inbox.deliveries import BATCH_SIZE, due_deliveries
-from calendly_sync.inbox.subscriptions import check_all
+from calendly_sync.overview import alerts
 from calendly_sync.privacy.retention import purge
 from calendly_sync.runtime import heartbeat
 from calendly_sync.runtime.drain import drain, sweep
@@ -56,6 +59,8 @@ SUBSCRIPTION_CHECK_INTERVAL = 3600.0
 FIRST_SUBSCRIPTION_CHECK = 0.0  # seconds after the owner starts: at once (a disabled subscription gets no webhook)
 PURGE_INTERVAL = 3600.0  # the retention purge (Celery beat runs it as often) …
 PURGE_DELAY = 120.0  # … first this many seconds after start-up
+ALERTS_DELAY = 60.0  # the first alert evaluation (then every ALERT_CHECK_INTERVAL; the subscription check's own
+# evaluation comes first, at start-up)
 
 
 def loaded_by_preforking_master() -> bool:
@@ -203,9 +208,10 @@ class EmbeddedWorker:
         next_poll = now + POLL_INTERVAL
         next_owner_check = now + OWNER_CHECK
         next_purge = now + PURGE_DELAY
+        next_alerts = now + ALERTS_DELAY
         failures = 0  # steps failed in a row
         while not self.stopping.is_set():
-            wake = min(next_sweep, next_poll, next_owner_check, next_subscription_check, next_purge)
+            wake = min(next_sweep, next_poll, next_owner_check, next_subscription_check, next_purge, next_alerts)
             try:
                 item = self.queue.get(timeout=max(0.0, wake - time.monotonic()))
             except queue.Empty:
@@ -246,8 +252,12 @@ class EmbeddedWorker:
                         job_runner().wake()
                 if time.monotonic() >= next_subscription_check:
                     next_subscription_check = time.monotonic() + SUBSCRIPTION_CHECK_INTERVAL
-                    for line in check_all():
+                    next_alerts = time.monotonic() + float(app_settings.ALERT_CHECK_INTERVAL)
+                    for line in alerts.check_subscriptions():  # the alerts are evaluated with it
                         log.info("subscription check: %s", line)
+                if time.monotonic() >= next_alerts:
+                    next_alerts = time.monotonic() + float(app_settings.ALERT_CHECK_INTERVAL)
+                    alerts.evaluate()
                 if time.monotonic() >= next_purge:
                     next_purge = time.monotonic() + PURGE_INTERVAL
                     purge()

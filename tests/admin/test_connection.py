@@ -126,3 +126,17 @@ def test_a_connection_shows_its_refused_webhook_requests_and_the_doctors_verdict
     assert [row._refused for row in resp.context["cl"].result_list] == [3]
     page = admin_client.get(reverse("admin:calendly_sync_connection_change", args=[populated.pk])).content.decode()
     assert "OK: 3 refused in the last 24 h, noise (3 malformed or missing header)" in page
+
+
+def test_default_lists_are_picked_by_name_once_the_brevo_lists_are_loaded(admin_client, populated):
+    populated.brevo_lists = [{"id": 10, "name": "Discovery calls"}, {"id": 11, "name": "Product demos"}]
+    populated.save(update_fields=["brevo_lists"])
+    url = reverse("admin:calendly_sync_connection_change", args=[populated.pk])
+    page = admin_client.get(url).content.decode()
+    assert '<select name="default_list_ids"' in page and "Product demos (#11)" in page
+    resp = admin_client.post(url, {**_form_data(), "default_list_ids": ["11", "10"]})
+    assert resp.status_code == 302, resp.context["adminform"].form.errors if resp.context else resp
+    populated.refresh_from_db()
+    assert sorted(populated.default_list_ids) == [10, 11]
+    resp = admin_client.post(url, {**_form_data(), "default_list_ids": ["12"]})  # not in the catalog
+    assert resp.status_code == 200 and "default_list_ids" in resp.context["adminform"].form.errors

@@ -540,12 +540,7 @@ def test_admin_pages_never_show_a_full_secret(staff, staff_client):
             "owner": "https://api.calendly.com/users/U",
         },
     )
-    pages = [
-        CHANGELIST,
-        change_url(conn),
-        "/admin/social_django/usersocialauth/",
-        f"/admin/social_django/usersocialauth/{social.pk}/change/",
-    ]
+    pages = [CHANGELIST, change_url(conn)]
     all_secrets = [*secrets.values(), social.extra_data["access_token"], social.extra_data["refresh_token"]]
     for url in pages:
         resp = staff_client.get(url)
@@ -557,5 +552,6 @@ def test_admin_pages_never_show_a_full_secret(staff, staff_client):
     change_page = staff_client.get(change_url(conn)).content.decode()
     assert "Stored: ••••••••0001" in change_page  # the hint: last four only
     assert 'type="password"' in change_page and 'value="pat-' not in change_page
-    social_page = staff_client.get(f"/admin/social_django/usersocialauth/{social.pk}/change/").content.decode()
-    assert "••••••••0006" in social_page and 'name="extra_data"' not in social_page
+    # social-auth's internal models are not in the admin at all (issue #14): no page shows extra_data.
+    for url in ("/admin/social_django/usersocialauth/", f"/admin/social_django/usersocialauth/{social.pk}/change/"):
+        assert staff_client.get(url).status_code == 404
