@@ -25,10 +25,14 @@ def day_buckets(now: datetime, days: int, tz: tzinfo) -> list[date]:
 
 
 def day_window(buckets: Sequence[date], tz: tzinfo) -> tuple[datetime, datetime]:
-    """[start, end) of these consecutive days as aware datetimes: local midnight to local midnight."""
+    """[start, end) of these consecutive days in UTC: local midnight to local midnight.
+
+    In UTC because Python subtracts two times of one zone by their wall clocks: a DST day would
+    look 24 hours long.
+    """
     start = datetime.combine(buckets[0], time.min, tzinfo=tz)
     end = datetime.combine(buckets[-1] + timedelta(days=1), time.min, tzinfo=tz)
-    return start, end
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def hour_buckets(now: datetime, hours: int, tz: tzinfo) -> list[datetime]:
