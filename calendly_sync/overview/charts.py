@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from calendly_sync.models import Booking, Connection, WebhookDelivery
 from calendly_sync.overview import series as buckets
-from calendly_sync.overview.figure import Chart, build_chart, duration_label
+from calendly_sync.overview.figure import Chart, axis_duration_label, build_chart, duration_label
 
 __all__ = [
     "DELIVERY_HOURS",
@@ -249,6 +249,7 @@ def dashboard_charts(
             x_label=f"Day of receipt ({zone})",
             y_label="Latency",
             fmt=duration_label,
+            axis_fmt=axis_duration_label,
             missing="no deliveries",
             total=_worst,
         ),

@@ -137,6 +137,15 @@ def duration_label(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def axis_duration_label(seconds: float) -> str:
+    """A latency tick: as short as it can be (0 s, 2.5 s, 10 s, 4 min, 2.5 h); ticks are round numbers."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:g} min"
+    return f"{seconds / 3600:g} h"
+
+
 def _r(value: float) -> float:
     return round(value, 1)
 
@@ -153,6 +162,7 @@ def build_chart(
     x_label: str,
     y_label: str,
     fmt: Callable[[float], str] = count_label,
+    axis_fmt: Callable[[float], str] | None = None,
     missing: str = "0",
     total: Callable[[Sequence[Value]], str] | None = None,
     min_top: float = 0,
@@ -162,6 +172,7 @@ def build_chart(
     ``x_ticks`` are (bucket index, label). Bars of several series are drawn side by side within
     their bucket; lines pass through the middle of each bucket. ``missing`` is how the table shows
     a bucket with no value (``None``), which only a measurement can have: a count is zero there.
+    ``axis_fmt`` labels the y ticks when they need another format than the values (default ``fmt``).
     ``min_top`` keeps a nearly empty count chart from labelling its axis in fractions.
     """
     n = len(labels)
@@ -221,7 +232,10 @@ def build_chart(
         )
 
     divisions = axis_divisions(top_value)
-    y_ticks = tuple(Tick(y_of(top_value * k / divisions), fmt(top_value * k / divisions)) for k in range(divisions + 1))
+    y_ticks = tuple(
+        Tick(y_of(top_value * k / divisions), (axis_fmt or fmt)(top_value * k / divisions))
+        for k in range(divisions + 1)
+    )
     ticks = tuple(Tick(_r(LEFT + (i + 0.5) * slot), label) for i, label in x_ticks if 0 <= i < n)
     period = f"{labels[0]} to {labels[-1]}"
     summary = f"{title}, {period}: " + "; ".join(f"{s.name} {s.total}" for s in built) + "."

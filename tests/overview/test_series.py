@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from calendly_sync.overview import series
-from calendly_sync.overview.figure import axis_divisions, build_chart, duration_label, nice_ceiling
+from calendly_sync.overview.figure import axis_divisions, axis_duration_label, build_chart, duration_label, nice_ceiling
 
 PARIS = ZoneInfo("Europe/Paris")
 KOLKATA = ZoneInfo("Asia/Kolkata")
@@ -89,8 +89,9 @@ def test_nice_ceiling_and_divisions_give_whole_ticks() -> None:
     assert axis_divisions(5) == 5
 
 
-def test_duration_label() -> None:
+def test_duration_labels() -> None:
     assert [duration_label(s) for s in (0.4213, 12.34, 270, 7560)] == ["0.42 s", "12.3 s", "4.5 min", "2.1 h"]
+    assert [axis_duration_label(s) for s in (0, 2.5, 10, 240, 9000)] == ["0 s", "2.5 s", "10 s", "4 min", "2.5 h"]
 
 
 def test_build_chart_lays_out_lines_bars_and_ticks() -> None:
