@@ -228,7 +228,7 @@ def test_the_template_draws_each_chart_with_its_figures_in_an_accessible_table(c
     assert _row(html, latency, "2026-12-03") == ["1.25 s", "1.25 s"]
     assert _row(html, latency, "2026-12-01") == ["no deliveries", "no deliveries"]
     assert "Bookings 2; Cancellations 1; Reschedules 0; No-shows 0." in html  # the SVG's description
-    assert html.count('<table class="visually-hidden') == 3
+    assert html.count('<div class="visually-hidden cs-visually-hidden">') == html.count("<table") == 3
 
 
 def test_no_charts_renders_a_sentence() -> None:
