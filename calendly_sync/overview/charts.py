@@ -1,8 +1,9 @@
 """The dashboard's charts: what happened per day and per hour, gathered with one query per series.
 
-Each gathering function asks the database for counts already grouped into buckets (``TruncDay`` /
-``TruncHour`` in ``settings.TIME_ZONE``, with ``Count``), so the cost does not grow with the rows in
-the window; the pure functions of :mod:`calendly_sync.overview.series` fill the gaps, and
+Each gathering function asks the database for counts already grouped into buckets (the local days
+and hours of ``settings.TIME_ZONE``, their edges computed in Python: :func:`bucket_index`, with
+``Count``), so only a few numbers come back however many rows the window holds; the pure functions
+of :mod:`calendly_sync.overview.series` fill the gaps, and
 :mod:`calendly_sync.overview.figure` lays the chart out. The template
 ``calendly_sync/overview/_charts.html`` draws the list :func:`dashboard_charts` returns.
 
@@ -29,13 +30,13 @@ weeks later files a booking under the day it was made, not the day the connector
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from django.conf import settings
 from django.db import connections
-from django.db.models import Aggregate, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
-from django.db.models.functions import Coalesce, TruncDay, TruncHour
+from django.db.models import Aggregate, Case, Count, F, FloatField, Func, IntegerField, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from calendly_sync.models import Booking, Connection, WebhookDelivery
@@ -65,18 +66,30 @@ def _scoped(qs: QuerySet[Any], connection: Connection | None) -> QuerySet[Any]:
     return qs if connection is None else qs.filter(connection=connection)
 
 
-def _day_counts(qs: QuerySet[Any], at: Any, start: datetime, end: datetime, tz: tzinfo) -> dict[date, int]:
-    """One grouped query: how many rows of ``qs`` fall on each local day of [start, end) by ``at``."""
+def bucket_index(field: str, edges: Sequence[datetime]) -> Case:
+    """SQL for "which bucket is ``field`` in": the first ``i`` with ``field < edges[i + 1]``.
+
+    The rows are first limited to [edges[0], edges[-1]). Comparing instants is all the database
+    does per row: the zone's rules (DST, half-hour offsets) went into the edges, in Python. This is
+    what ``TruncDay(tzinfo=…)`` would do, without its per-row zone conversion, which SQLite runs as
+    a Python function for every row (six times slower here than these comparisons: bench/charts.py).
+    """
+    whens = [When(**{f"{field}__lt": edge}, then=Value(i)) for i, edge in enumerate(edges[1:])]
+    return Case(*whens, default=Value(None), output_field=IntegerField())
+
+
+def _counts(qs: QuerySet[Any], at: Any, edges: Sequence[datetime]) -> list[int]:
+    """One grouped query: how many rows of ``qs`` fall in each bucket between ``edges`` by ``at``."""
     rows = (
         qs.annotate(at=at)
-        .filter(at__gte=start, at__lt=end)
-        .annotate(day=TruncDay("at", tzinfo=tz))
-        .values("day")
+        .filter(at__gte=edges[0], at__lt=edges[-1])
+        .annotate(bucket=bucket_index("at", edges))
+        .values("bucket")
         .annotate(n=Count("pk"))
         .order_by()
-        .values_list("day", "n")
+        .values_list("bucket", "n")
     )
-    return buckets.day_counts(rows)
+    return buckets.fill_indexed(len(edges) - 1, rows)
 
 
 def booking_activity(connection: Connection | None, days: Sequence[date], tz: tzinfo) -> dict[str, list[int]]:
@@ -84,34 +97,46 @@ def booking_activity(connection: Connection | None, days: Sequence[date], tz: tz
 
     The module docstring says which timestamp files each under its day.
     """
-    start, end = buckets.day_window(days, tz)
+    edges = buckets.day_edges(days, tz)
     qs = _scoped(Booking.objects.all(), connection)
     canceled = qs.filter(status=Booking.Status.CANCELED)
     canceled_at = Coalesce("canceled_at", "calendly_updated_at")
-    counts = {
-        "Bookings": _day_counts(
-            qs.filter(old_invitee_uri=""), Coalesce("invitee_created_at", "first_seen_at"), start, end, tz
-        ),
-        "Cancellations": _day_counts(canceled.filter(rescheduled=False), canceled_at, start, end, tz),
-        "Reschedules": _day_counts(canceled.filter(rescheduled=True), canceled_at, start, end, tz),
-        "No-shows": _day_counts(qs.exclude(no_show_uri=""), F("no_show_at"), start, end, tz),
+    return {
+        "Bookings": _counts(qs.filter(old_invitee_uri=""), Coalesce("invitee_created_at", "first_seen_at"), edges),
+        "Cancellations": _counts(canceled.filter(rescheduled=False), canceled_at, edges),
+        "Reschedules": _counts(canceled.filter(rescheduled=True), canceled_at, edges),
+        "No-shows": _counts(qs.exclude(no_show_uri=""), F("no_show_at"), edges),
     }
-    return {name: buckets.fill(days, counts[name]) for name in BOOKING_SERIES}
 
 
-def deliveries_per_hour(connection: Connection | None, hours: Sequence[datetime], tz: tzinfo) -> list[int]:
+def deliveries_per_hour(connection: Connection | None, hours: Sequence[datetime]) -> list[int]:
     """Webhook deliveries received in each of ``hours`` (UTC starts of local hours): one grouped query."""
-    start, end = hours[0], hours[-1] + timedelta(hours=1)
-    rows = (
-        _scoped(WebhookDelivery.objects.all(), connection)
-        .filter(received_at__gte=start, received_at__lt=end)
-        .annotate(hour=TruncHour("received_at", tzinfo=tz))
-        .values("hour")
-        .annotate(n=Count("pk"))
-        .order_by()
-        .values_list("hour", "n")
-    )
-    return buckets.fill(hours, buckets.hour_counts(rows))
+    return _counts(_scoped(WebhookDelivery.objects.all(), connection), F("received_at"), buckets.hour_edges(hours))
+
+
+class Seconds(Func):
+    """``end - start`` in seconds, as a float, computed by the database.
+
+    PostgreSQL: ``EXTRACT(EPOCH FROM …)`` of the interval, to the microsecond. SQLite: the
+    difference of the Julian days, a C function (Django's own datetime subtraction there is a
+    Python function per row), rounded to the millisecond, SQLite's own resolution for dates.
+    """
+
+    template = "EXTRACT(EPOCH FROM (%(expressions)s))"
+    arg_joiner = " - "
+    output_field = FloatField()
+
+    def __init__(self, end: Any, start: Any) -> None:
+        super().__init__(end, start)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, Any]:
+        return self.as_sql(
+            compiler,
+            connection,
+            template="ROUND((julianday(%(expressions)s)) * 86400.0, 3)",
+            arg_joiner=") - julianday(",
+            **extra_context,
+        )
 
 
 class PercentileCont(Aggregate):
@@ -120,6 +145,7 @@ class PercentileCont(Aggregate):
     function = "percentile_cont"
     name = "PercentileCont"
     template = "%(function)s(%(quantile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
 
     def __init__(self, expression: Any, quantile: float, **extra: Any) -> None:
         super().__init__(expression, quantile=float(quantile), **extra)
@@ -129,40 +155,31 @@ def latency_per_day(connection: Connection | None, days: Sequence[date], tz: tzi
     """p50 and p95 of receipt → processed (seconds) of each day's deliveries, None for a day without any.
 
     On PostgreSQL the quantiles are computed in the database (``percentile_cont``, one grouped
-    query). SQLite has no such aggregate: the one query returns each delivery's (day, latency) and
+    query). SQLite has no such aggregate: the one query returns each delivery's (day, seconds) and
     :func:`calendly_sync.overview.series.percentile`, the same interpolation, computes them.
     """
-    start, end = buckets.day_window(days, tz)
+    edges = buckets.day_edges(days, tz)
     qs = (
         _scoped(WebhookDelivery.objects.all(), connection)
         .filter(
             status=WebhookDelivery.Status.PROCESSED,
             processed_at__isnull=False,
-            received_at__gte=start,
-            received_at__lt=end,
+            received_at__gte=edges[0],
+            received_at__lt=edges[-1],
         )
         .exclude(email="")
         .filter(Q(connection__sync_contacts=True) | Q(connection__sync_events=True))
-        .annotate(
-            day=TruncDay("received_at", tzinfo=tz),
-            latency=ExpressionWrapper(F("processed_at") - F("received_at"), output_field=DurationField()),
-        )
+        .annotate(bucket=bucket_index("received_at", edges), seconds=Seconds("processed_at", "received_at"))
     )
-    per_day: dict[date, tuple[float | None, ...]]
+    per_day: list[tuple[float | None, ...]]
     if connections[qs.db].vendor == "postgresql":
-        aggregates = {
-            f"q{i}": PercentileCont("latency", q, output_field=DurationField()) for i, q in enumerate(QUANTILES)
-        }
-        rows = qs.values("day").annotate(**aggregates).order_by()
-        per_day = {row["day"].date(): tuple(_seconds(row[f"q{i}"]) for i in range(len(QUANTILES))) for row in rows}
+        aggregates = {f"q{i}": PercentileCont("seconds", q) for i, q in enumerate(QUANTILES)}
+        per_day = [(None,) * len(QUANTILES)] * len(days)
+        for row in qs.values("bucket").annotate(**aggregates).order_by():
+            per_day[row["bucket"]] = tuple(row[f"q{i}"] for i in range(len(QUANTILES)))
     else:
-        pairs = ((day, latency.total_seconds()) for day, latency in qs.values_list("day", "latency").iterator())
-        per_day = buckets.percentiles_by_day(pairs, QUANTILES)
-    return {q: [per_day.get(day, (None,) * len(QUANTILES))[i] for day in days] for i, q in enumerate(QUANTILES)}
-
-
-def _seconds(value: timedelta | None) -> float | None:
-    return None if value is None else value.total_seconds()
+        per_day = buckets.percentiles_indexed(len(days), qs.values_list("bucket", "seconds").iterator(), QUANTILES)
+    return {q: [day[i] for day in per_day] for i, q in enumerate(QUANTILES)}
 
 
 def _day_label(day: date) -> str:
@@ -201,7 +218,7 @@ def dashboard_charts(
     day_labels = [_day_label(d) for d in day_list]
 
     activity = booking_activity(connection, day_list, tz)
-    deliveries = deliveries_per_hour(connection, hour_list, tz)
+    deliveries = deliveries_per_hour(connection, hour_list)
     latency = latency_per_day(connection, day_list, tz)
 
     return [

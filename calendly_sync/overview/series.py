@@ -9,11 +9,8 @@ shows as zero instead of silently vanishing from the chart.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import TypeVar
-
-K = TypeVar("K", date, datetime)
 
 
 def day_buckets(now: datetime, days: int, tz: tzinfo) -> list[date]:
@@ -22,17 +19,6 @@ def day_buckets(now: datetime, days: int, tz: tzinfo) -> list[date]:
         raise ValueError("days must be at least 1")
     today = now.astimezone(tz).date()
     return [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
-
-
-def day_window(buckets: Sequence[date], tz: tzinfo) -> tuple[datetime, datetime]:
-    """[start, end) of these consecutive days in UTC: local midnight to local midnight.
-
-    In UTC because Python subtracts two times of one zone by their wall clocks: a DST day would
-    look 24 hours long.
-    """
-    start = datetime.combine(buckets[0], time.min, tzinfo=tz)
-    end = datetime.combine(buckets[-1] + timedelta(days=1), time.min, tzinfo=tz)
-    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def hour_buckets(now: datetime, hours: int, tz: tzinfo) -> list[datetime]:
@@ -47,31 +33,39 @@ def hour_buckets(now: datetime, hours: int, tz: tzinfo) -> list[datetime]:
     return [current - timedelta(hours=offset) for offset in range(hours - 1, -1, -1)]
 
 
-def fill(buckets: Sequence[K], counts: Mapping[K, int]) -> list[int]:
-    """One count per bucket, zero where the database had no row; counts outside the buckets are dropped."""
-    return [int(counts.get(bucket, 0)) for bucket in buckets]
+def day_edges(buckets: Sequence[date], tz: tzinfo) -> list[datetime]:
+    """The UTC instants where these days begin, and where the last one ends (len(buckets) + 1 edges).
+
+    Computed here with the zone's own rules, so a DST day is 23 or 25 hours long, and the database
+    only compares instants: no time-zone conversion per row.
+    """
+    edges = [datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC) for day in buckets]
+    return [*edges, datetime.combine(buckets[-1] + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)]
 
 
-def day_counts(rows: Iterable[tuple[datetime | date | None, int]]) -> dict[date, int]:
-    """Sum ``(TruncDay value, count)`` rows per date (several rows may name the same day)."""
-    out: dict[date, int] = {}
-    for day, count in rows:
-        if day is None:
-            continue
-        key = day.date() if isinstance(day, datetime) else day
-        out[key] = out.get(key, 0) + int(count)
-    return out
+def hour_edges(buckets: Sequence[datetime]) -> list[datetime]:
+    """The starts of these hours and the end of the last one."""
+    return [*buckets, buckets[-1] + timedelta(hours=1)]
 
 
-def hour_counts(rows: Iterable[tuple[datetime | None, int]]) -> dict[datetime, int]:
-    """Sum ``(TruncHour value, count)`` rows per UTC hour start."""
-    out: dict[datetime, int] = {}
-    for hour, count in rows:
-        if hour is None:
-            continue
-        key = hour.astimezone(UTC)
-        out[key] = out.get(key, 0) + int(count)
-    return out
+def fill_indexed(size: int, rows: Iterable[tuple[int | None, int]]) -> list[int]:
+    """``(bucket index, count)`` rows → one count per bucket, zero for a bucket no row named."""
+    counts = [0] * size
+    for index, count in rows:
+        if index is not None and 0 <= index < size:
+            counts[index] += int(count)
+    return counts
+
+
+def percentiles_indexed(
+    size: int, rows: Iterable[tuple[int | None, float]], quantiles: Sequence[float]
+) -> list[tuple[float | None, ...]]:
+    """``(bucket index, value)`` rows → each bucket's quantiles (None for a bucket without values)."""
+    grouped: list[list[float]] = [[] for _ in range(size)]
+    for index, value in rows:
+        if index is not None and 0 <= index < size:
+            grouped[index].append(float(value))
+    return [tuple(percentile(values, q) for q in quantiles) for values in grouped]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -91,16 +85,3 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     if low == high:
         return float(ordered[low])
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def percentiles_by_day(
-    rows: Iterable[tuple[datetime | date | None, float]], quantiles: Sequence[float]
-) -> dict[date, tuple[float | None, ...]]:
-    """``(day, value)`` rows → each day's quantiles of its values."""
-    grouped: dict[date, list[float]] = {}
-    for day, value in rows:
-        if day is None:
-            continue
-        key = day.date() if isinstance(day, datetime) else day
-        grouped.setdefault(key, []).append(float(value))
-    return {day: tuple(percentile(values, q) for q in quantiles) for day, values in grouped.items()}

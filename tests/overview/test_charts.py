@@ -233,3 +233,13 @@ def test_the_template_draws_each_chart_with_its_figures_in_an_accessible_table(c
 
 def test_no_charts_renders_a_sentence() -> None:
     assert "No charts to show." in render_to_string("calendly_sync/overview/_charts.html", {"charts": []})
+
+
+def test_a_25_hour_day_keeps_all_its_hours(connection: Connection, paris: None) -> None:
+    # Paris leaves summer time on 25 October 2026: that day runs 22:00 UTC on the 24th to 23:00 UTC on the 25th.
+    booking(connection, invitee_created_at=datetime(2026, 10, 24, 21, 59, tzinfo=UTC))  # 23:59 on the 24th
+    booking(connection, invitee_created_at=datetime(2026, 10, 24, 22, 30, tzinfo=UTC))  # 00:30 on the 25th
+    booking(connection, invitee_created_at=datetime(2026, 10, 25, 22, 30, tzinfo=UTC))  # 23:30 on the 25th
+    booking(connection, invitee_created_at=datetime(2026, 10, 25, 23, 0, tzinfo=UTC))  # midnight on the 26th
+    chart = dashboard_charts(connection, days=7, now=datetime(2026, 10, 27, 12, tzinfo=UTC))[0]
+    assert nonzero(chart, "Bookings") == {"2026-10-24": 1, "2026-10-25": 2, "2026-10-26": 1}

@@ -24,15 +24,20 @@ def test_day_buckets_end_with_the_local_today() -> None:
         series.day_buckets(now, 0, UTC)
 
 
-def test_day_window_runs_from_local_midnight_to_local_midnight() -> None:
-    start, end = series.day_window([date(2026, 12, 2), date(2026, 12, 3)], PARIS)
-    assert start == datetime(2026, 12, 1, 23, 0, tzinfo=UTC)
-    assert end == datetime(2026, 12, 3, 23, 0, tzinfo=UTC)
+def test_day_edges_run_from_local_midnight_to_local_midnight() -> None:
+    edges = series.day_edges([date(2026, 12, 2), date(2026, 12, 3)], PARIS)
+    assert edges == [
+        datetime(2026, 12, 1, 23, tzinfo=UTC),
+        datetime(2026, 12, 2, 23, tzinfo=UTC),
+        datetime(2026, 12, 3, 23, tzinfo=UTC),
+    ]
 
 
 def test_a_dst_day_is_23_hours_long() -> None:
-    start, end = series.day_window([date(2026, 3, 29)], PARIS)
+    start, end = series.day_edges([date(2026, 3, 29)], PARIS)
     assert end - start == timedelta(hours=23)
+    start, end = series.day_edges([date(2026, 10, 25)], PARIS)
+    assert end - start == timedelta(hours=25)
 
 
 def test_hour_buckets_follow_the_local_hour() -> None:
@@ -54,16 +59,13 @@ def test_hour_buckets_stay_an_hour_apart_across_a_dst_change() -> None:
     assert [h.astimezone(PARIS).hour for h in hours] == [2, 2, 3, 4]
 
 
-def test_fill_gives_zero_for_a_missing_bucket_and_drops_the_rest() -> None:
-    days = [date(2026, 12, 1), date(2026, 12, 2), date(2026, 12, 3)]
-    assert series.fill(days, {date(2026, 12, 2): 5, date(2026, 11, 30): 9}) == [0, 5, 0]
+def test_hour_edges_close_the_last_hour() -> None:
+    hours = [datetime(2026, 12, 3, 9, tzinfo=UTC), datetime(2026, 12, 3, 10, tzinfo=UTC)]
+    assert series.hour_edges(hours) == [*hours, datetime(2026, 12, 3, 11, tzinfo=UTC)]
 
 
-def test_day_counts_and_hour_counts_sum_rows_of_the_same_bucket() -> None:
-    midnight = datetime(2026, 12, 2, tzinfo=PARIS)
-    assert series.day_counts([(midnight, 2), (date(2026, 12, 2), 1), (None, 7)]) == {date(2026, 12, 2): 3}
-    local_hour = datetime(2026, 12, 2, 16, 0, tzinfo=KOLKATA)
-    assert series.hour_counts([(local_hour, 4), (None, 1)]) == {datetime(2026, 12, 2, 10, 30, tzinfo=UTC): 4}
+def test_fill_indexed_gives_zero_for_a_missing_bucket_and_drops_the_rest() -> None:
+    assert series.fill_indexed(3, [(1, 5), (1, 2), (None, 9), (3, 4), (-1, 1)]) == [0, 7, 0]
 
 
 def test_percentile_interpolates_like_percentile_cont() -> None:
@@ -77,9 +79,9 @@ def test_percentile_interpolates_like_percentile_cont() -> None:
         series.percentile(values, 1.5)
 
 
-def test_percentiles_by_day_groups_values() -> None:
-    rows = [(date(2026, 12, 1), 1.0), (datetime(2026, 12, 1, tzinfo=UTC), 3.0), (date(2026, 12, 2), 5.0), (None, 99.0)]
-    assert series.percentiles_by_day(rows, (0.5, 1.0)) == {date(2026, 12, 1): (2.0, 3.0), date(2026, 12, 2): (5.0, 5.0)}
+def test_percentiles_indexed_groups_values_per_bucket() -> None:
+    rows = [(0, 1.0), (0, 3.0), (2, 5.0), (None, 99.0), (7, 1.0)]
+    assert series.percentiles_indexed(3, rows, (0.5, 1.0)) == [(2.0, 3.0), (None, None), (5.0, 5.0)]
 
 
 def test_nice_ceiling_and_divisions_give_whole_ticks() -> None:
