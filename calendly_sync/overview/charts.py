@@ -72,7 +72,8 @@ def bucket_index(field: str, edges: Sequence[datetime]) -> Case:
     The rows are first limited to [edges[0], edges[-1]). Comparing instants is all the database
     does per row: the zone's rules (DST, half-hour offsets) went into the edges, in Python. This is
     what ``TruncDay(tzinfo=…)`` would do, without its per-row zone conversion, which SQLite runs as
-    a Python function for every row (six times slower here than these comparisons: bench/charts.py).
+    a Python function for every row: with it, the charts of 100,000 bookings and 100,000 deliveries
+    took 8.9× the floor of ``bench/charts.py`` on SQLite; with these comparisons, 5.2×.
     """
     whens = [When(**{f"{field}__lt": edge}, then=Value(i)) for i, edge in enumerate(edges[1:])]
     return Case(*whens, default=Value(None), output_field=IntegerField())
