@@ -2,7 +2,8 @@
 
 Per connection, its health items (:mod:`calendly_sync.overview.status`) with a verdict and the
 action that fixes each amber or red item; the open alerts first, the recently resolved ones
-after; the app's models below. Staff only (``admin.site.admin_view``). The route is the project's
+after; the 30-day charts of every connection (:mod:`calendly_sync.overview.charts`); the
+app's models below. Staff only (``admin.site.admin_view``). The route is the project's
 (``connector_site/urls.py`` puts it before the admin's own, so the app index and every breadcrumb
 to the app land here); the admin index links to it (:data:`INDEX_TEMPLATE`).
 
@@ -22,6 +23,7 @@ from django.utils import timezone
 from calendly_sync.admin.logs import ReadOnlyAdmin
 from calendly_sync.models import Alert
 from calendly_sync.overview import status
+from calendly_sync.overview.charts import dashboard_charts
 
 INDEX_TEMPLATE = "admin/calendly_sync/admin_index.html"
 RESOLVED_SHOWN = timedelta(days=7)  # resolved alerts listed this long after they cleared …
@@ -47,6 +49,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "open_alerts": open_alerts,
         "resolved_alerts": resolved,
         "app_list": admin.site.get_app_list(request, "calendly_sync"),
+        "charts": dashboard_charts(now=now),
         "now": now,
     }
     return TemplateResponse(request, "admin/calendly_sync/dashboard.html", context)

@@ -145,3 +145,22 @@ def test_the_repair_button_registers_the_subscription(staff_client, connection, 
     connection.refresh_from_db()
     assert connection.webhook_subscription_state == "active" and connection.webhook_subscription_uri
     assert "created organization-scope subscription" in response.content.decode()
+
+
+def test_the_dashboard_shows_the_30_day_charts_with_their_figures(staff_client, broken):
+    from calendly_sync.models import Booking
+
+    created = timezone.now() - timedelta(days=2)
+    for n in range(3):
+        Booking.objects.create(
+            connection=broken,
+            invitee_uri=f"https://api.calendly.com/invitees/chart-{n}",
+            email=f"chart{n}@example.com",
+            invitee_created_at=created,
+        )
+
+    html = staff_client.get(DASHBOARD).content.decode()
+
+    assert "The last 30 days" in html
+    assert html.count('role="img"') == 3  # bookings per day, deliveries per hour, latency
+    assert "Bookings 3;" in html  # the bookings chart's description counts what the window holds
