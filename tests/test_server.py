@@ -273,11 +273,23 @@ def test_one_gunicorn_worker_owns_the_work_and_all_acknowledge(
     print(f"non-owner's delivery applied {took:.2f} s after its acknowledgement")
 
     text = server.wait_for(lambda t: worker_processes(t), timeout=60.0, what="the owner's worker process")
-    [(worker, parent)] = worker_processes(text)
-    assert parent == owner and worker not in {server.pid, owner, *standing_by(text)}
+    [(killed, parent)] = worker_processes(text)
+    assert parent == owner and killed not in {server.pid, owner, *standing_by(text)}
+    # Its worker process dies: the owner (a gunicorn worker, which inherited its master's SIGCHLD
+    # handler) starts another and keeps serving.
+    os.kill(killed, signal.SIGKILL)
+    text = server.wait_for(lambda t: len(worker_processes(t)) >= 2, timeout=60.0, what="a new worker process")
+    [_, (worker, parent)] = worker_processes(text)
+    assert parent == owner and worker != killed and owners(text) == [owner]
+    assert f"Worker (pid:{killed})" not in text  # gunicorn's master handler did not take it for one of its own
+    n += 1
+    post_delivery(port, connection, sims, event_types, "restarted@example.com", n)
+    wait_until(
+        lambda: statuses(alias).get("restarted@example.com") == "processed", timeout=15.0, what="after the restart"
+    )
 
     os.kill(owner, signal.SIGKILL)  # the owner dies; gunicorn starts a new worker
-    text = server.wait_for(lambda t: len(worker_processes(t)) >= 2, timeout=60.0, what="another process taking over")
+    text = server.wait_for(lambda t: len(worker_processes(t)) >= 3, timeout=60.0, what="another process taking over")
     assert owners(text)[-1] != owner
     assert worker_processes(text)[-1][1] == owners(text)[-1]
     wait_until(lambda: gone(worker), timeout=30.0, what="the dead owner's worker process to end")

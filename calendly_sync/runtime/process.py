@@ -81,6 +81,22 @@ def worker_env() -> dict[str, str]:
     return env
 
 
+def reap_own_children_only() -> None:
+    """In a gunicorn worker: drop the ``SIGCHLD`` handler inherited from gunicorn's master.
+
+    gunicorn's workers keep their master's handler, which reaps *any* child with ``waitpid(-1)`` and
+    takes its exit status for a gunicorn worker's (status 3 or 4 would even halt the worker, and any
+    other gets logged as "Worker (pid:…) exited"). A gunicorn worker has no child but ours, and
+    ``subprocess`` waits for that one itself. Only the main thread may change a handler; the
+    server's start (``wsgi.py`` being imported, or gunicorn's fork) runs there.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    handler = signal.getsignal(signal.SIGCHLD)
+    if type(getattr(handler, "__self__", None)).__module__.startswith("gunicorn."):
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
 class WorkerSupervisor:
     """This server process's part: own the work (or stand by), and keep a worker process running while it does."""
 
@@ -115,6 +131,7 @@ class WorkerSupervisor:
             self.starts_after_fork = True
             log.info("embedded worker: gunicorn --preload; it starts in each worker process after the fork")
             return
+        reap_own_children_only()
         self.start()
 
     def after_fork(self) -> None:
@@ -126,6 +143,7 @@ class WorkerSupervisor:
             os.close(self.wake_fd)
         self._reset()
         if self.starts_after_fork:
+            reap_own_children_only()
             self.start()
 
     def start(self) -> None:
