@@ -477,21 +477,26 @@ def print_drain_table(results: dict[str, list[dict[str, Any]]], drains: list[str
         return float(statistics.median(x[key] for x in results[name]))
 
     print()
-    print("   while processing into Brevo (10 req/s) during the burst, medians over the rounds:")
     print(
-        f"   {'app':<11}{'req/s':>9}{'× floor':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
+        "   while processing into Brevo (10 req/s) during the burst, medians over the rounds "
+        "(× off: against the connector with its worker off, same rounds):"
+    )
+    print(
+        f"   {'app':<11}{'req/s':>9}{'× floor':>9}{'× off':>7}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
         f"{'Brevo after ack s':>19}{'Brevo floor s':>15}{'ratio':>8}"
     )
     print(
-        f"   {'floor':<11}{med('floor', 'rps'):>9.1f}{1.0:>9.2f}{med('floor', 'p50_us') / 1000:>9.1f}"
+        f"   {'floor':<11}{med('floor', 'rps'):>9.1f}{1.0:>9.2f}{'':>7}{med('floor', 'p50_us') / 1000:>9.1f}"
         f"{med('floor', 'p99_us') / 1000:>9.1f}{sum(x['non2xx'] for x in results['floor']):>9}"
     )
     for d in drains:
         rps = [x["rps"] / f["rps"] for f, x in zip(results["floor"], results[d], strict=True)]
+        off = [x["rps"] / c["rps"] for c, x in zip(results["connector"], results[d], strict=True)]  # worker off
         after = [x["after_ack"] / x["brevo_floor"] for x in results[d] if x["brevo_floor"]]
         incomplete = sum(1 for x in results[d] if not x["complete"])
         print(
-            f"   {d:<11}{med(d, 'rps'):>9.1f}{statistics.median(rps):>9.2f}{med(d, 'p50_us') / 1000:>9.1f}"
+            f"   {d:<11}{med(d, 'rps'):>9.1f}{statistics.median(rps):>9.2f}{statistics.median(off):>7.2f}"
+            f"{med(d, 'p50_us') / 1000:>9.1f}"
             f"{med(d, 'p99_us') / 1000:>9.1f}{sum(x['non2xx'] for x in results[d]):>9}"
             f"{med(d, 'after_ack'):>19.1f}{med(d, 'brevo_floor'):>15.1f}"
             f"{statistics.median(after) if after else float('nan'):>8.2f}"

@@ -314,6 +314,8 @@ def test_the_worker_process_is_restarted_when_it_dies(server_database, start_ser
     text = server.wait_for(lambda t: worker_processes(t), timeout=60.0, what="the worker process")
     [(first, parent)] = worker_processes(text)
     assert parent == server.pid and first != server.pid and parent_of(first) == server.pid
+    # It yields the CPU to the server's requests (a lower scheduling priority).
+    assert os.getpriority(os.PRIO_PROCESS, first) > os.getpriority(os.PRIO_PROCESS, server.pid)
     post_delivery(port, connection, sims, event_types, "before@example.com", 1)
     wait_until(lambda: statuses(alias) == {"before@example.com": "processed"}, timeout=15.0, what="a first delivery")
 

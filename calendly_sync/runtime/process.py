@@ -25,6 +25,9 @@ The shape:
   server process ends however it ends (``SIGKILL`` included), since the kernel closes its pipes.
   Then the worker finishes its step and exits. No ``PR_SET_PDEATHSIG``, so the same on every POSIX.
   A server process that stops normally closes the pipe and waits for the worker to exit.
+* Priority: the worker process lowers its own scheduling priority (``nice`` +``NICENESS``), so that
+  on a busy machine the cores go to the requests first and the drain takes what they leave; Brevo's
+  10 requests/s, not the CPU, bound how fast deliveries reach it.
 * One owner: the lock belongs to the server process, which dies with it; so it cannot outlive its
   server process for longer than the worker's current step (the drain lock and the row claims keep
   even that overlap correct).
@@ -60,6 +63,7 @@ RESTART_DELAY = 1.0  # seconds before a worker process that died is started agai
 MAX_RESTART_DELAY = 30.0  # … doubling up to this while it keeps dying within
 STABLE_AFTER = 60.0  # seconds (a worker process that ran this long starts again after RESTART_DELAY)
 STOP_TIMEOUT = 15.0  # seconds a stopping server waits for its worker process before killing it
+NICENESS = 10  # the worker process's scheduling priority below the server's (``nice``): requests first
 
 
 def worker_argv(alive_fd: int) -> list[str]:
@@ -374,6 +378,9 @@ def child_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alive-fd", type=int, required=True, help="kept open: the server sees it close when we end")
     args = parser.parse_args(argv)
     os.set_inheritable(args.alive_fd, False)  # our own children (none expected) must not keep it open
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):  # not allowed (some sandboxes): run at the server's priority
+            os.nice(NICENESS)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
