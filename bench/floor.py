@@ -527,6 +527,9 @@ def main() -> int:
         help="also load connectors that process what they acknowledge into a Brevo simulator (10 req/s)",
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14", help="the celery app's broker (flushed)")
+    parser.add_argument(
+        "--pg-prefix", default="bench_floor", help="PostgreSQL scratch databases: PREFIX_bare, PREFIX_connector, …"
+    )
     parser.add_argument("--drain-timeout", type=float, default=300.0, help="seconds to wait for Brevo after a round")
     args = parser.parse_args()
     drains = {"none": [], "embedded": ["embedded"], "celery": ["celery"], "both": ["embedded", "celery"]}[args.drain]
@@ -538,7 +541,8 @@ def main() -> int:
     django.setup()
     wrk = ensure_wrk()
     tmp = Path(tempfile.mkdtemp(prefix="bench-floor-"))
-    pg_names = ["bench_floor_bare", "bench_floor_connector", *(f"bench_floor_{d}" for d in drains)]
+    pg = args.pg_prefix
+    pg_names = [f"{pg}_bare", f"{pg}_connector", *(f"{pg}_{d}" for d in drains)]
     if args.db == "sqlite":
         urls = {"floor": f"sqlite:///{tmp}/floor.sqlite3", "connector": f"sqlite:///{tmp}/connector.sqlite3"}
         urls.update({d: f"sqlite:///{tmp}/{d}.sqlite3" for d in drains})
@@ -546,8 +550,8 @@ def main() -> int:
         for name in pg_names:
             admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin_sql(f'CREATE DATABASE "{name}"')
-        urls = {"floor": f"{PG}/bench_floor_bare", "connector": f"{PG}/bench_floor_connector"}
-        urls.update({d: f"{PG}/bench_floor_{d}" for d in drains})
+        urls = {"floor": f"{PG}/{pg}_bare", "connector": f"{PG}/{pg}_connector"}
+        urls.update({d: f"{PG}/{pg}_{d}" for d in drains})
     sims = DrainSims() if drains else None
     apps: dict[str, App] = {
         "floor": App("floor", "floor_app.settings", "floor_app.wsgi", urls["floor"], args.workers),
