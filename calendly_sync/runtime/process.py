@@ -347,16 +347,6 @@ class ProcessWorker(EmbeddedWorker):
 
     announce = False  # the server process said who owns the work
 
-    def busy(self) -> bool:
-        """Wait out a burst on SQLite only: its one write lock is what the drain would take from the requests.
-
-        The deferral was made for a thread of the server, which took the interpreter from the
-        requests. A process of its own competes for the CPU only, and yields it (``NICENESS``): on
-        PostgreSQL, whose row locks keep the drain's writes and the requests' inserts apart, the
-        drain goes on during a burst, so Brevo is nearly up to date when the burst ends.
-        """
-        return connection.vendor == "sqlite" and super().busy()
-
 
 def read_messages(worker: EmbeddedWorker, stop: threading.Event, fd: int = 0) -> None:
     """Read delivery ids from the server process until its end of the pipe closes (it stopped or died)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from types import FrameType
 
@@ -103,14 +102,3 @@ def test_another_servers_sigchld_handler_is_left_alone(sigchld):
     signal.signal(signal.SIGCHLD, mine)
     reap_own_children_only()
     assert signal.getsignal(signal.SIGCHLD) is mine
-
-
-def test_the_worker_process_waits_out_a_burst_on_sqlite_only():
-    """Its own process shares the CPU by priority; SQLite's one write lock is what a burst still needs to itself."""
-    from django.db import connection
-
-    worker = process.ProcessWorker()
-    assert not worker.busy()
-    for _ in range(worker.arrivals.maxlen or 0):
-        worker.arrivals.append(time.monotonic())  # a burst: deliveries handed over just now
-    assert worker.busy() is (connection.vendor == "sqlite")
