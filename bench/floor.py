@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/floor.py [--db sqlite|postgres] [--rounds R] [--duration S]
                                     [--connections C] [--wrk-threads T] [--workers W]
+                                    [--drain none|embedded|celery|both] [--redis-url URL]
 
 Prints figures, asserts nothing. The floor (``bench/floor_app``) is a minimal Django + DRF app
 with one view: parse the ``Calendly-Webhook-Signature`` header, HMAC-SHA256 over ``t.body``,
@@ -16,6 +17,17 @@ seconds, every request a distinct ``invitee.created`` body (about 2.2 KiB, as th
 simulator renders it) signed just before the round. Rounds alternate A/B then B/A, so drift on a
 shared machine hits both. For each round and app: requests/s, p50, p99, non-2xx and socket errors,
 rows stored; then the medians and the connector ÷ floor ratios.
+
+``--drain`` adds apps that *process* what they acknowledge, during the same burst, into a Brevo
+simulator limited like Brevo (10 requests/s on contacts and events; it and a Calendly simulator run
+in this process): ``embedded`` (``CONNECTOR_EMBEDDED_WORKER=true``, no broker: the server's worker
+process), ``celery`` (``CELERY_BROKER_URL=--redis-url``, flushed before and after, and a real
+``celery -A connector_site worker -c 2``). Each has its own scratch database and a connection with
+the product page's mapping (``bench/common.py``). They take their turn in the same alternation; after
+each of their rounds the script waits until Brevo holds a contact (in list 10) and a
+``calendly_booking_created`` event for every delivery the round stored, and prints the seconds from
+the last acknowledgement (wrk's end) until then, against Brevo's floor: the round's calls in Brevo's
+rate-limited buckets ÷ 10/s.
 """
 
 from __future__ import annotations
@@ -26,6 +38,8 @@ import copy
 import http.client
 import json
 import os
+import re
+import secrets
 import shutil
 import signal
 import socket
@@ -45,6 +59,18 @@ BENCH = Path(__file__).resolve().parent
 PG = "postgres://postgres@127.0.0.1:5432"
 KEY = "bench-key"
 WRK_MARK = "@@WRK "
+SERVER_SECRET_KEY = secrets.token_urlsafe(50)  # DEBUG is off: a server refuses the built-in development key
+BREVO_LIMIT = 10  # requests/s, as Brevo limits contacts and events
+BREVO_ROUTES = [
+    ("POST /contacts", r"^POST /v3/contacts$"),
+    ("POST /contacts/import", r"^POST /v3/contacts/import$"),
+    ("POST /events", r"^POST /v3/events$"),
+    ("POST /events/batch", r"^POST /v3/events/batch$"),
+    ("GET /processes/{id}", r"^GET /v3/processes/"),
+    ("GET /contacts/attributes", r"^GET /v3/contacts/attributes$"),
+    ("POST /contacts/attributes/…", r"^POST /v3/contacts/attributes/"),
+]
+LIMITED = r"^\w+ /v3/(contacts|events)(/|$)"  # Brevo's rate-limited buckets
 
 LUA = r"""
 -- Distinct signed bodies, split between wrk's threads; prints the figures as one JSON line.
@@ -122,6 +148,7 @@ def child_env(database_url: str, settings: str) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    env.setdefault("SECRET_KEY", SERVER_SECRET_KEY)
     return env
 
 
@@ -220,18 +247,163 @@ class App:
             os.unlink(self.log.name)
 
 
-def payload_template() -> tuple[dict[str, Any], str]:
-    """One ``invitee.created`` payload exactly as the Calendly simulator renders it, and its creator."""
+SETUP_DRAIN = """
+import django; django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+import common
+print(common.make_connection("floor-drain", {"uri": %r, "name": %r}).pk)
+"""
+
+
+class DrainApp(App):
+    """The connector processing what it acknowledges, into the Brevo simulator: ``embedded`` or ``celery``."""
+
+    def __init__(self, name: str, database_url: str, workers: int, sims: Any, redis_url: str) -> None:
+        super().__init__(name, "connector_site.settings", "connector_site.wsgi", database_url, workers)
+        self.sims = sims
+        self.redis_url = redis_url
+        self.env.update(
+            {
+                "CONNECTOR_EMBEDDED_WORKER": "true" if name == "embedded" else "false",
+                "BREVO_API_URL": f"{sims.brevo.url}/v3",
+                "CALENDLY_API_URL": sims.calendly.url,
+                "CALENDLY_AUTH_URL": sims.calendly.url,
+            }
+        )
+        if name == "celery":
+            self.env["CELERY_BROKER_URL"] = redis_url
+        self.celery: subprocess.Popen[bytes] | None = None
+        self.celery_log = tempfile.NamedTemporaryFile(prefix="bench-floor-celery-", suffix=".log", delete=False)  # noqa: SIM115
+
+    def setup(self) -> None:
+        et = self.sims.event_type
+        self.path = f"/webhooks/calendly/{run_python(SETUP_DRAIN % (et['uri'], et['name']), self.env)}/"
+
+    def start(self) -> None:
+        if self.name == "celery":
+            flush_redis(self.redis_url)
+            celery = str(Path(sys.executable).parent / "celery")
+            argv = [celery, "-A", "connector_site", "worker", "-c", "2", "-l", "INFO"]
+            argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+            self.celery = subprocess.Popen(
+                argv,
+                env=self.env,
+                cwd=str(common.ROOT),
+                stdout=self.celery_log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            deadline = time.monotonic() + 60
+            while b" ready." not in Path(self.celery_log.name).read_bytes() and time.monotonic() < deadline:
+                time.sleep(0.2)
+        super().start()
+        if self.name == "embedded":  # the owner's worker process has started and swept once
+            deadline = time.monotonic() + 60
+            while b"embedded worker process" not in Path(self.log.name).read_bytes() and time.monotonic() < deadline:
+                time.sleep(0.2)
+
+    def stored(self) -> int:
+        return int(run_python(COUNT_CONNECTOR, self.env))
+
+    def stop(self) -> None:
+        super().stop()
+        if self.celery is not None and self.celery.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.celery.pid, signal.SIGTERM)
+            try:
+                self.celery.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.celery.pid, signal.SIGKILL)
+                self.celery.wait(timeout=5)
+        if self.name == "celery":
+            with contextlib.suppress(Exception):
+                flush_redis(self.redis_url)
+        self.celery_log.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.celery_log.name)
+
+
+def flush_redis(url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
+class DrainSims:
+    """The Brevo simulator (10 requests/s, as Brevo) and a Calendly simulator, in this process."""
+
+    def __init__(self) -> None:
+        from calendly_sync.sandbox.brevo import BrevoSim
+        from calendly_sync.sandbox.calendly import CalendlySim
+
+        self.calendly = CalendlySim(default_token=True).start()
+        self.brevo = BrevoSim(rate_limit_per_second=BREVO_LIMIT).start()
+        self.event_type = common.add_event_type(self.calendly)
+        self.events_seen = 0  # the events list only grows: each poll reads what is new
+        self.found_events: dict[str, set[str]] = {}
+
+    def holds(self, prefix: str) -> tuple[int, int]:
+        """Contacts in list 10 and distinct ``calendly_booking_created`` invitees whose email starts with ``prefix``."""
+        with self.brevo.lock:
+            contacts = sum(
+                1
+                for c in self.brevo.contacts.values()
+                if (c.get("email") or "").startswith(prefix) and 10 in c["_lists"]
+            )
+            new = self.brevo.events[self.events_seen :]
+            self.events_seen += len(new)
+        for e in new:
+            if e.get("event_name") != "calendly_booking_created":
+                continue
+            email = str((e.get("identifiers") or {}).get("email_id", "")).lower()
+            m = re.match(r"floor-([^-]+)-", email)
+            if m:
+                uri = str((e.get("event_properties") or {}).get("invitee_uri"))
+                self.found_events.setdefault(f"floor-{m.group(1)}-", set()).add(uri)
+        return contacts, len(self.found_events.get(prefix, ()))
+
+    def stop(self) -> None:
+        for sim in (self.calendly, self.brevo):
+            with contextlib.suppress(Exception):
+                sim.stop()
+
+
+def wait_for_brevo(sims: DrainSims, prefix: str, expected: int, acked_at: float, timeout: float) -> dict[str, Any]:
+    """Poll until Brevo holds every contact and event of the round; seconds after the last acknowledgement."""
+    deadline = time.monotonic() + timeout
+    while True:
+        contacts, events = sims.holds(prefix)
+        now = time.monotonic()
+        if (contacts >= expected and events >= expected) or now > deadline:
+            break
+        time.sleep(0.1)
+    return {
+        "after_ack": now - acked_at,
+        "complete": contacts >= expected and events >= expected,
+        "contacts": contacts,
+        "events": events,
+    }
+
+
+def payload_template(sims: Any = None) -> tuple[dict[str, Any], str]:
+    """One ``invitee.created`` payload exactly as the Calendly simulator renders it, and its creator.
+
+    With ``sims`` (``--drain``), from their Calendly simulator, which keeps running (the servers
+    that process deliveries are pointed at it).
+    """
     from calendly_sync.sandbox.calendly import CalendlySim
 
-    sim = CalendlySim(default_token=True).start()
+    sim = sims.calendly if sims is not None else CalendlySim(default_token=True).start()
     try:
-        et = common.add_event_type(sim)
+        et = sims.event_type if sims is not None else common.add_event_type(sim)
         [inv] = common.book_many(sim, 1, et["uri"], prefix="floor-", start=common.day_start(1))
         uuid = inv["uri"].rstrip("/").rsplit("/", 1)[-1]
         return sim.render(sim._invitee_payload(sim.invitees[uuid])), sim.admin["uri"]
     finally:
-        sim.stop()
+        if sims is None:
+            sim.stop()
 
 
 def write_bodies(path: Path, template: dict[str, Any], created_by: str, tag: str, n: int) -> float:
@@ -282,6 +454,63 @@ def load(wrk: str, app: App, args: argparse.Namespace, bodies: Path, script: Pat
     raise RuntimeError(f"wrk printed no figures:\n{proc.stdout}\n{proc.stderr}")
 
 
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def print_drain_round(f: dict[str, Any]) -> None:
+    held = "yes" if f["complete"] else f"NO ({f['contacts']:,} contacts, {f['events']:,} events)"
+    ratio = f["after_ack"] / f["brevo_floor"] if f["brevo_floor"] else float("nan")
+    calls = ", ".join(f"{k} {v}" for k, v in f["brevo"].items() if v)
+    print(
+        f"   {'':<17}Brevo holds all {f['stored']:,}: {held}, {f['after_ack']:.1f} s after the last ack; "
+        f"Brevo floor {f['brevo_floor']:.1f} s ({f['limited']} limited calls ÷ {BREVO_LIMIT}/s), ratio {ratio:.2f}; "
+        f"{calls}; load {f['load']}",
+        flush=True,
+    )
+
+
+def print_drain_table(results: dict[str, list[dict[str, Any]]], drains: list[str]) -> None:
+    """Processing during the burst: each drain app against the floor of the same rounds, and Brevo's floor."""
+
+    def med(name: str, key: str) -> float:
+        return float(statistics.median(x[key] for x in results[name]))
+
+    print()
+    print(
+        "   while processing into Brevo (10 req/s) during the burst, medians over the rounds "
+        "(× off: against the connector with its worker off, same rounds):"
+    )
+    print(
+        f"   {'app':<11}{'req/s':>9}{'× floor':>9}{'× off':>7}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
+        f"{'Brevo after ack s':>19}{'Brevo floor s':>15}{'ratio':>8}"
+    )
+    print(
+        f"   {'floor':<11}{med('floor', 'rps'):>9.1f}{1.0:>9.2f}{'':>7}{med('floor', 'p50_us') / 1000:>9.1f}"
+        f"{med('floor', 'p99_us') / 1000:>9.1f}{sum(x['non2xx'] for x in results['floor']):>9}"
+    )
+    for d in drains:
+        rps = [x["rps"] / f["rps"] for f, x in zip(results["floor"], results[d], strict=True)]
+        off = [x["rps"] / c["rps"] for c, x in zip(results["connector"], results[d], strict=True)]  # worker off
+        after = [x["after_ack"] / x["brevo_floor"] for x in results[d] if x["brevo_floor"]]
+        incomplete = sum(1 for x in results[d] if not x["complete"])
+        print(
+            f"   {d:<11}{med(d, 'rps'):>9.1f}{statistics.median(rps):>9.2f}{statistics.median(off):>7.2f}"
+            f"{med(d, 'p50_us') / 1000:>9.1f}"
+            f"{med(d, 'p99_us') / 1000:>9.1f}{sum(x['non2xx'] for x in results[d]):>9}"
+            f"{med(d, 'after_ack'):>19.1f}{med(d, 'brevo_floor'):>15.1f}"
+            f"{statistics.median(after) if after else float('nan'):>8.2f}"
+            + (f"  ({incomplete} round(s) incomplete!)" if incomplete else "")
+        )
+        p99 = med(d, "p99_us") / 1000
+        print(
+            f"   targets ({d}): requests/s ≥ 0.7 × floor: {'met' if statistics.median(rps) >= 0.7 else 'NOT met'}"
+            f" ({statistics.median(rps):.2f}×); p99 < 150 ms: {'met' if p99 < 150 else 'NOT met'} ({p99:.1f} ms); "
+            f"Brevo within 1.15 × its floor after the last ack: "
+            f"{'met' if after and statistics.median(after) <= 1.15 and not incomplete else 'NOT met'}"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
@@ -291,7 +520,19 @@ def main() -> int:
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
     parser.add_argument("--max-rate", type=int, default=2500, help="bodies per second of load to prepare")
+    parser.add_argument(
+        "--drain",
+        choices=["none", "embedded", "celery", "both"],
+        default="none",
+        help="also load connectors that process what they acknowledge into a Brevo simulator (10 req/s)",
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14", help="the celery app's broker (flushed)")
+    parser.add_argument(
+        "--pg-prefix", default="bench_floor", help="PostgreSQL scratch databases: PREFIX_bare, PREFIX_connector, …"
+    )
+    parser.add_argument("--drain-timeout", type=float, default=300.0, help="seconds to wait for Brevo after a round")
     args = parser.parse_args()
+    drains = {"none": [], "embedded": ["embedded"], "celery": ["celery"], "both": ["embedded", "celery"]}[args.drain]
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector_site.settings")
     os.environ.setdefault("DATABASE_URL", "sqlite:///:memory:")
@@ -300,27 +541,34 @@ def main() -> int:
     django.setup()
     wrk = ensure_wrk()
     tmp = Path(tempfile.mkdtemp(prefix="bench-floor-"))
+    pg = args.pg_prefix
+    pg_names = [f"{pg}_bare", f"{pg}_connector", *(f"{pg}_{d}" for d in drains)]
     if args.db == "sqlite":
         urls = {"floor": f"sqlite:///{tmp}/floor.sqlite3", "connector": f"sqlite:///{tmp}/connector.sqlite3"}
+        urls.update({d: f"sqlite:///{tmp}/{d}.sqlite3" for d in drains})
     else:
-        for name in ("bench_floor_bare", "bench_floor_connector"):
+        for name in pg_names:
             admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin_sql(f'CREATE DATABASE "{name}"')
-        urls = {"floor": f"{PG}/bench_floor_bare", "connector": f"{PG}/bench_floor_connector"}
-    apps = {
+        urls = {"floor": f"{PG}/{pg}_bare", "connector": f"{PG}/{pg}_connector"}
+        urls.update({d: f"{PG}/{pg}_{d}" for d in drains})
+    sims = DrainSims() if drains else None
+    apps: dict[str, App] = {
         "floor": App("floor", "floor_app.settings", "floor_app.wsgi", urls["floor"], args.workers),
         "connector": App(
             "connector", "connector_site.settings", "connector_site.wsgi", urls["connector"], args.workers
         ),
     }
+    for d in drains:
+        apps[d] = DrainApp(d, urls[d], args.workers, sims, args.redis_url)
     script = tmp / "floor.lua"
     script.write_text(LUA)
-    results: dict[str, list[dict[str, Any]]] = {"floor": [], "connector": []}
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in apps}
     try:
         for app in apps.values():
             app.setup()
             app.start()
-        template, created_by = payload_template()
+        template, created_by = payload_template(sims)
         n_bodies = args.max_rate * args.duration
         print("== webhook acknowledgements: the connector's endpoint vs a bare DRF floor, wrk, alternated A/B")
         print(
@@ -333,15 +581,40 @@ def main() -> int:
             f"connector: CONNECTOR_EMBEDDED_WORKER=false, no broker",
             flush=True,
         )
+        if drains:
+            print(
+                f"   also, processing into a Brevo simulator limited to {BREVO_LIMIT} req/s during the burst: "
+                + "; ".join(
+                    {
+                        "embedded": "embedded = CONNECTOR_EMBEDDED_WORKER=true, no broker (the worker process)",
+                        "celery": f"celery = CELERY_BROKER_URL={args.redis_url}, celery worker -c 2",
+                    }[d]
+                    for d in drains
+                )
+            )
+        print(f"   load average at start: {loadavg()}", flush=True)
         for r in range(args.rounds):
-            order = ["floor", "connector"] if r % 2 == 0 else ["connector", "floor"]
+            order = list(apps) if r % 2 == 0 else list(reversed(apps))
             for name in order:
                 app = apps[name]
                 bodies = tmp / f"bodies-{name}-{r}.txt"
-                mean = write_bodies(bodies, template, created_by, f"r{r}{name[0]}", n_bodies)
+                tag = f"r{r}{name[0]}"
+                mean = write_bodies(bodies, template, created_by, tag, n_bodies)
                 before = app.stored()
+                if sims is not None:
+                    brevo0 = common.calls_snapshot(sims.brevo)
                 figures = load(wrk, app, args, bodies, script)
+                acked_at = time.monotonic()  # wrk has ended: the last acknowledgement came just before
                 figures["stored"] = app.stored() - before
+                if isinstance(app, DrainApp):
+                    assert sims is not None
+                    figures.update(
+                        wait_for_brevo(sims, f"floor-{tag}-", figures["stored"], acked_at, args.drain_timeout)
+                    )
+                    figures["brevo"] = common.calls_delta(sims.brevo, brevo0, BREVO_ROUTES)
+                    figures["limited"] = common.calls_delta(sims.brevo, brevo0, [("l", LIMITED)])["l"]
+                    figures["brevo_floor"] = figures["limited"] / BREVO_LIMIT
+                    figures["load"] = loadavg()
                 figures["body_bytes"] = mean
                 figures["wrapped"] = figures["requests"] > n_bodies
                 results[name].append(figures)
@@ -353,6 +626,8 @@ def main() -> int:
                     + ("  (bodies repeated!)" if figures["wrapped"] else ""),
                     flush=True,
                 )
+                if isinstance(app, DrainApp):
+                    print_drain_round(figures)
         print()
         print(f"   {'':<24}{'floor':>12}{'connector':>12}{'ratio':>9}")
 
@@ -382,11 +657,16 @@ def main() -> int:
             f"({statistics.median(ratios):.2f}×); p99 ≤ 2 × floor's: "
             f"{'met' if statistics.median(p99s) <= 2 else 'NOT met'} ({statistics.median(p99s):.2f}×)"
         )
+        if drains:
+            print_drain_table(results, drains)
+        print(f"   load average at end: {loadavg()}")
     finally:
         for app in apps.values():
             app.stop()
+        if sims is not None:
+            sims.stop()
         if args.db == "postgres":
-            for name in ("bench_floor_bare", "bench_floor_connector"):
+            for name in pg_names:
                 with contextlib.suppress(Exception):
                     admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         shutil.rmtree(tmp, ignore_errors=True)

@@ -114,10 +114,10 @@ class AppSettings:
         INSECURE_DEFAULT_SECRET_KEY, "The development SECRET_KEY the checks warn about."
     )
 
-    # Work dispatch: Celery when a broker is configured, else the embedded worker thread.
+    # Work dispatch: Celery when a broker is configured, else the embedded worker (a process of the server).
     CELERY_BROKER_URL: Setting[str | None] = Setting(None, "Celery broker URL; unset runs work in-process.")
     CONNECTOR_EMBEDDED_WORKER: Setting[bool] = Setting(
-        True, "Start the in-process worker thread when no broker is configured."
+        True, "Start the embedded worker process with the server when no broker is configured."
     )
 
     # Retention, in days (0 keeps forever): the periodic purge (embedded worker and Celery beat,

@@ -1,9 +1,11 @@
-"""The one place that knows whether work runs in Celery or in the embedded worker thread.
+"""The one place that knows whether work runs in Celery or in the embedded worker.
 
 Doors (the webhook view, the admin) hand work over with :func:`dispatch_delivery` and
 :func:`reprocess`; with ``CELERY_BROKER_URL`` set it becomes a Celery task, otherwise the embedded
-worker thread of this server process takes it. Either way the same functions run:
-:func:`calendly_sync.runtime.drain.drain` and :func:`~calendly_sync.runtime.drain.sweep`.
+worker takes it: in a server, the worker process its owner supervises
+(:mod:`calendly_sync.runtime.process`); elsewhere (a test, a command), a thread of this process.
+Either way the same functions run: :func:`calendly_sync.runtime.drain.drain` and
+:func:`~calendly_sync.runtime.drain.sweep`.
 
 Sync jobs (a backfill, a resync: :mod:`calendly_sync.runtime.jobs`) go the same way with
 :func:`dispatch_job`: a Celery task, or this process's job thread (not the drain's thread).
@@ -29,6 +31,7 @@ from calendly_sync.overview import alerts
 from calendly_sync.privacy.retention import purge
 from calendly_sync.runtime.drain import drain, sweep
 from calendly_sync.runtime.jobs import BUSY, job_runner, queued_ids, recover_stale, run_job, runner_name
+from calendly_sync.runtime.process import worker_supervisor
 from calendly_sync.runtime.worker import embedded_worker
 
 log = logging.getLogger(__name__)
@@ -71,18 +74,22 @@ def dispatch_delivery(delivery_id: int) -> None:
                 "delivery %s stored but not queued (%s: %s); a sweep will take it", delivery_id, type(exc).__name__, exc
             )
     elif app_settings.CONNECTOR_EMBEDDED_WORKER:
-        embedded_worker().submit(delivery_id)
+        supervisor = worker_supervisor()
+        if supervisor.active:  # a server: its worker process (or, in another server process, its poll)
+            supervisor.submit(delivery_id)
+        else:
+            embedded_worker().submit(delivery_id)
     # else: nothing runs automatically; `manage.py process_deliveries` (or a test) does it.
 
 
 def start_with_server() -> None:
-    """A server process starts: with no broker, its embedded worker starts with it.
+    """A server process starts: with no broker, it takes part in running the embedded worker process.
 
     With a broker, Celery workers and beat do the work (beat sweeps and checks the subscriptions),
     so nothing starts here; nor with ``CONNECTOR_EMBEDDED_WORKER`` off.
     """
     if not broker_configured() and app_settings.CONNECTOR_EMBEDDED_WORKER:
-        embedded_worker().start_with_server()
+        worker_supervisor().start_with_server()
 
 
 def reprocess(delivery_ids: list[int]) -> int:
@@ -174,7 +181,9 @@ def dispatch_job(run_id: int) -> None:
             run_job_task.apply_async((run_id,))
         except Exception as exc:  # noqa: BLE001 - any broker failure: the sweep queues it again
             log.warning("sync run %s queued, not sent (%s: %s): a sweep sends it", run_id, type(exc).__name__, exc)
-    elif app_settings.CONNECTOR_EMBEDDED_WORKER:
+    # A server's owner hands it to its worker process; another server process (or a test) runs it
+    # in its own job thread, at once, rather than leave it to the owner's next sweep.
+    elif app_settings.CONNECTOR_EMBEDDED_WORKER and not worker_supervisor().wake_jobs():
         job_runner().wake()
 
 

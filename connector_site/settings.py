@@ -119,7 +119,7 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The embedded worker thread writes while requests write: wait for the lock instead of failing,
+    # The embedded worker (a process) writes while requests write: wait for the lock instead of failing,
     # and use WAL so that readers never block the webhook endpoint's writes.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
     DATABASES["default"]["OPTIONS"].setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
@@ -170,7 +170,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="calendly_sync")
-# With no broker, a background worker thread starts with the server process (connector_site/wsgi.py,
+# With no broker, a worker process starts with the server process (connector_site/wsgi.py,
 # asgi.py; the embedded mode); one server process of several owns it.
 CONNECTOR_EMBEDDED_WORKER = env.bool("CONNECTOR_EMBEDDED_WORKER", default=True)
 # Hours a delivery or automation event keeps retrying transient failures (a Brevo outage) after its

@@ -1,7 +1,9 @@
 """A server process as it starts: it refuses the development SECRET_KEY, and its embedded worker starts with it.
 
 Real server processes (``runserver --noreload``, gunicorn) on a database shared with the test; the
-simulated Calendly and Brevo run in this process. No webhook arrives unless a test sends one.
+simulated Calendly and Brevo run in this process. No webhook arrives unless a test sends one. The
+embedded worker is a process of its own (``python -m calendly_sync.runtime``), started, restarted
+and ended by the server process that owns the work.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tests.test_tasks import signed_booking, wait_until
 
 OWNER = re.compile(r"embedded worker: process (\d+) runs the background work")
 STANDING_BY = re.compile(r"embedded worker: another server process runs the background work; process (\d+) only")
+WORKER_PROCESS = re.compile(r"embedded worker process (\d+) started for server process (\d+)")
 ACCESS = re.compile(r"^access (?:<)?(\d+)(?:>)? (\d{3}) (\S+)$", re.MULTILINE)
 
 
@@ -40,6 +43,29 @@ def owners(text: str) -> list[int]:
 
 def standing_by(text: str) -> list[int]:
     return [int(pid) for pid in STANDING_BY.findall(text)]
+
+
+def worker_processes(text: str) -> list[tuple[int, int]]:
+    """``(worker process, its server process)`` for every worker process started, in order."""
+    return [(int(worker), int(server)) for worker, server in WORKER_PROCESS.findall(text)]
+
+
+def gone(pid: int) -> bool:
+    """The process has ended (a zombie whose parent died and that nobody reaped yet counts as ended)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
 
 
 def store_delivery(
@@ -90,6 +116,8 @@ def test_a_restarted_server_applies_what_was_left_before_any_webhook(server_data
     )
     assert brevo_sim.get_contact("pending@example.com") and brevo_sim.get_contact("crashed@example.com")
     assert owners(server.output()) == [server.pid]
+    [(worker, parent)] = worker_processes(server.output())
+    assert parent == server.pid and worker != server.pid  # the work ran in a process of its own
 
 
 @pytest.mark.django_db(transaction=True, databases=SERVER_DATABASES)
@@ -136,20 +164,24 @@ def test_runserver_starts_the_worker_in_the_process_that_serves(server_database,
     server = start_server(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{free_port()}"], server_env(server_database)
     )
-    text = server.wait_for(lambda t: owners(t), timeout=60.0, what="the embedded worker")
+    text = server.wait_for(lambda t: worker_processes(t), timeout=60.0, what="the embedded worker process")
     [owner] = owners(text)
     assert owner != server.pid and standing_by(text) == []
+    [(worker, parent)] = worker_processes(text)
+    assert parent == owner and parent_of(worker) == owner
 
 
 @pytest.mark.django_db(transaction=True, databases=SERVER_DATABASES)
 def test_the_asgi_application_starts_the_worker_too(server_database):
     load = (
-        "import connector_site.asgi; from calendly_sync.runtime.worker import embedded_worker; "
-        "print('owner' if embedded_worker().owner.wait(30) else 'no owner')"
+        "import os, connector_site.asgi; from calendly_sync.runtime.process import worker_supervisor; "
+        "s = worker_supervisor(); print('owner', s.child.pid if s.running.wait(30) else 0, os.getpid())"
     )
     env = server_env(server_database)
     done = subprocess.run([sys.executable, "-c", load], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert done.stdout.strip() == "owner", done.stderr
+    word, worker, loader = done.stdout.split()
+    assert word == "owner" and int(worker) not in (0, int(loader)), done.stderr
+    wait_until(lambda: gone(int(worker)), timeout=30.0, what="the worker process ending with the interpreter")
     env["SECRET_KEY"], env["SECRET_KEY_FALLBACKS"] = INSECURE_DEFAULT_SECRET_KEY, ""
     done = subprocess.run([sys.executable, "-c", load], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "Refusing to serve" in done.stderr
@@ -240,14 +272,77 @@ def test_one_gunicorn_worker_owns_the_work_and_all_acknowledge(
     assert all(brevo_sim.get_contact(f"ack{i}@example.com") for i in range(1, n + 1))
     print(f"non-owner's delivery applied {took:.2f} s after its acknowledgement")
 
+    text = server.wait_for(lambda t: worker_processes(t), timeout=60.0, what="the owner's worker process")
+    [(killed, parent)] = worker_processes(text)
+    assert parent == owner and killed not in {server.pid, owner, *standing_by(text)}
+    # Its worker process dies: the owner (a gunicorn worker, which inherited its master's SIGCHLD
+    # handler) starts another and keeps serving.
+    os.kill(killed, signal.SIGKILL)
+    text = server.wait_for(lambda t: len(worker_processes(t)) >= 2, timeout=60.0, what="a new worker process")
+    [_, (worker, parent)] = worker_processes(text)
+    assert parent == owner and worker != killed and owners(text) == [owner]
+    assert f"Worker (pid:{killed})" not in text  # gunicorn's master handler did not take it for one of its own
+    n += 1
+    post_delivery(port, connection, sims, event_types, "restarted@example.com", n)
+    wait_until(
+        lambda: statuses(alias).get("restarted@example.com") == "processed", timeout=15.0, what="after the restart"
+    )
+
     os.kill(owner, signal.SIGKILL)  # the owner dies; gunicorn starts a new worker
-    text = server.wait_for(lambda t: len(owners(t)) >= 2, timeout=60.0, what="another process taking over")
+    text = server.wait_for(lambda t: len(worker_processes(t)) >= 3, timeout=60.0, what="another process taking over")
     assert owners(text)[-1] != owner
+    assert worker_processes(text)[-1][1] == owners(text)[-1]
+    wait_until(lambda: gone(worker), timeout=30.0, what="the dead owner's worker process to end")
     n += 1
     post_delivery(port, connection, sims, event_types, "after@example.com", n)
     wait_until(
         lambda: statuses(alias).get("after@example.com") == "processed", timeout=15.0, what="a delivery after takeover"
     )
+
+
+# --- The worker process: restarted when it dies, gone when its server is --------------------------------
+
+
+@pytest.mark.django_db(transaction=True, databases=SERVER_DATABASES)
+def test_the_worker_process_is_restarted_when_it_dies(server_database, start_server, sims, event_types):
+    """Killed outright, the worker process is started again by its server, and deliveries keep reaching Brevo."""
+    alias = server_database.alias
+    _, brevo_sim = sims
+    connection = create_connection(event_types, using=alias)
+    port = free_port()
+    server = start_server(runserver_argv(port), server_env(server_database, sims))
+    text = server.wait_for(lambda t: worker_processes(t), timeout=60.0, what="the worker process")
+    [(first, parent)] = worker_processes(text)
+    assert parent == server.pid and first != server.pid and parent_of(first) == server.pid
+    # It yields the CPU to the server's requests (a lower scheduling priority).
+    assert os.getpriority(os.PRIO_PROCESS, first) > os.getpriority(os.PRIO_PROCESS, server.pid)
+    post_delivery(port, connection, sims, event_types, "before@example.com", 1)
+    wait_until(lambda: statuses(alias) == {"before@example.com": "processed"}, timeout=15.0, what="a first delivery")
+
+    os.kill(first, signal.SIGKILL)
+    text = server.wait_for(lambda t: len(worker_processes(t)) >= 2, timeout=60.0, what="a new worker process")
+    [_, (second, parent)] = worker_processes(text)
+    assert parent == server.pid and second != first and gone(first)
+    assert f"worker process {first} of server process {server.pid} ended" in text
+    post_delivery(port, connection, sims, event_types, "after@example.com", 2)
+    wait_until(
+        lambda: statuses(alias).get("after@example.com") == "processed", timeout=15.0, what="a delivery after restart"
+    )
+    assert brevo_sim.get_contact("before@example.com") and brevo_sim.get_contact("after@example.com")
+    assert owners(server.output()) == [server.pid]  # the server kept ownership throughout
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
+@pytest.mark.django_db(transaction=True, databases=SERVER_DATABASES)
+def test_the_worker_process_ends_with_its_server(server_database, start_server, how):
+    """No orphan: however the server process ends (``SIGKILL`` included), its worker process ends too."""
+    server = start_server(runserver_argv(free_port()), server_env(server_database))
+    text = server.wait_for(lambda t: worker_processes(t), timeout=60.0, what="the worker process")
+    [(worker, _)] = worker_processes(text)
+    assert not gone(worker)
+    os.kill(server.pid, how)  # the server alone, not its process group
+    server.wait_exit(timeout=30.0)
+    wait_until(lambda: gone(worker), timeout=30.0, what=f"the worker process {worker} to end after its server")
 
 
 # --- The development SECRET_KEY never serves ---------------------------------------------------------

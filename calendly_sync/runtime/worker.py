@@ -79,7 +79,13 @@ def loaded_by_preforking_master() -> bool:
 
 
 class EmbeddedWorker:
-    """This process's worker thread: owner of the work, or standing by while another process owns it."""
+    """The worker loop's thread: owner of the work, or standing by while another process owns it.
+
+    A server runs it in its worker process (:mod:`calendly_sync.runtime.process`); a process that
+    is not a server (a test, a command handing over a delivery) runs it as a thread of its own.
+    """
+
+    announce = True  # log which process owns the work (the worker process leaves that to its server)
 
     def __init__(
         self, sweep_interval: float = SWEEP_INTERVAL, ownership: Callable[[], Ownership] = worker_ownership
@@ -165,9 +171,12 @@ class EmbeddedWorker:
                     owns = False
                 if owns:
                     self.standing_by.clear()
-                    log.info(
-                        "embedded worker: process %s runs the background work (%s)", os.getpid(), ownership.describe()
-                    )
+                    if self.announce:
+                        log.info(
+                            "embedded worker: process %s runs the background work (%s)",
+                            os.getpid(),
+                            ownership.describe(),
+                        )
                     self.owner.set()
                     self._work(ownership)
                     self.owner.clear()
