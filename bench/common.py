@@ -20,6 +20,7 @@ import itertools
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -280,6 +281,43 @@ def cleanup() -> None:
     from calendly_sync.models import Connection
 
     Connection.objects.filter(pk__in=_state["connections"]).delete()
+
+
+# ------------------------------------------------------------------------------------------------
+# what the benchmarks that start servers (floor.py, webhook_ingest.py) share: ports, the scratch
+# PostgreSQL server, the Redis broker, and how Brevo's calls are counted against its limits
+PG = "postgres://postgres@127.0.0.1:5432"  # user postgres, trust auth
+BREVO_LIMIT = 10  # requests/s, as Brevo limits contacts and events
+BREVO_ROUTES = [
+    ("POST /contacts", r"^POST /v3/contacts$"),
+    ("POST /contacts/import", r"^POST /v3/contacts/import$"),
+    ("POST /events", r"^POST /v3/events$"),
+    ("POST /events/batch", r"^POST /v3/events/batch$"),
+    ("GET /processes/{id}", r"^GET /v3/processes/"),
+    ("GET /contacts/attributes", r"^GET /v3/contacts/attributes$"),
+    ("POST /contacts/attributes/…", r"^POST /v3/contacts/attributes/"),
+]
+LIMITED = r"^\w+ /v3/(contacts|events)(/|$)"  # Brevo's rate-limited buckets
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def admin_sql(sql: str) -> None:
+    """One statement on the PostgreSQL server's ``postgres`` database (CREATE/DROP DATABASE)."""
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def flush_redis(url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
 
 
 # ------------------------------------------------------------------------------------------------

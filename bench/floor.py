@@ -42,7 +42,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,24 +53,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
+from common import BREVO_LIMIT, BREVO_ROUTES, LIMITED, PG, admin_sql, free_port
 
 BENCH = Path(__file__).resolve().parent
-PG = "postgres://postgres@127.0.0.1:5432"
 KEY = "bench-key"
 WRK_MARK = "@@WRK "
 SERVER_SECRET_KEY = secrets.token_urlsafe(50)  # DEBUG is off: a server refuses the built-in development key
-BREVO_LIMIT = 10  # requests/s, as Brevo limits contacts and events
-BREVO_ROUTES = [
-    ("POST /contacts", r"^POST /v3/contacts$"),
-    ("POST /contacts/import", r"^POST /v3/contacts/import$"),
-    ("POST /events", r"^POST /v3/events$"),
-    ("POST /events/batch", r"^POST /v3/events/batch$"),
-    ("GET /processes/{id}", r"^GET /v3/processes/"),
-    ("GET /contacts/attributes", r"^GET /v3/contacts/attributes$"),
-    ("POST /contacts/attributes/…", r"^POST /v3/contacts/attributes/"),
-]
-LIMITED = r"^\w+ /v3/(contacts|events)(/|$)"  # Brevo's rate-limited buckets
-
 LUA = r"""
 -- Distinct signed bodies, split between wrk's threads; prints the figures as one JSON line.
 local reqs, counter, threads = {}, 0, {}
@@ -119,19 +106,6 @@ def ensure_wrk() -> str:
     if not found:
         raise SystemExit("wrk is needed: apt-get install wrk (Debian/Ubuntu)")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def admin_sql(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
 
 
 def child_env(database_url: str, settings: str) -> dict[str, str]:

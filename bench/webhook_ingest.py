@@ -42,7 +42,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,25 +55,24 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
-from common import latency_summary, line, percentile, section
+from common import (
+    BREVO_LIMIT,
+    BREVO_ROUTES,
+    LIMITED,
+    PG,
+    admin_sql,
+    free_port,
+    latency_summary,
+    line,
+    percentile,
+    section,
+)
 
-PG = "postgres://postgres@127.0.0.1:5432"
 REDIS = "redis://127.0.0.1:6379/14"
-BREVO_LIMIT = 10
 ACK_TARGET = 300.0
 P99_TARGET_MS = 150.0
 RATIO = 1.15  # "as fast as Brevo's limits allow": within 15 % of the floor (plus one import poll)
 IMPORT_POLL = 2.0  # wait_for_process polls every 2 s; the simulator completes an import on its 2nd poll
-BREVO_ROUTES = [
-    ("POST /contacts", r"^POST /v3/contacts$"),
-    ("POST /contacts/import", r"^POST /v3/contacts/import$"),
-    ("POST /events", r"^POST /v3/events$"),
-    ("POST /events/batch", r"^POST /v3/events/batch$"),
-    ("GET /processes/{id}", r"^GET /v3/processes/"),
-    ("GET /contacts/attributes", r"^GET /v3/contacts/attributes$"),
-    ("POST /contacts/attributes/…", r"^POST /v3/contacts/attributes/"),
-]
-LIMITED = r"^\w+ /v3/(contacts|events)(/|$)"  # Brevo's rate-limited buckets
 
 
 def tline(label: str, value: str) -> None:
@@ -84,16 +82,9 @@ def tline(label: str, value: str) -> None:
 
 # ------------------------------------------------------------------------------------------------
 # scratch database
-def _admin_sql(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
-
-
 def create_db(name: str) -> None:
-    _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    _admin_sql(f'CREATE DATABASE "{name}"')
+    admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_sql(f'CREATE DATABASE "{name}"')
 
 
 def drop_db(name: str) -> None:
@@ -103,19 +94,7 @@ def drop_db(name: str) -> None:
         connections.close_all()
     except Exception:  # noqa: BLE001 - Django may not be set up
         pass
-    _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def flush_redis() -> None:
-    import redis
-
-    redis.Redis.from_url(REDIS).flushdb()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # ------------------------------------------------------------------------------------------------
@@ -276,7 +255,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
             }
         )
         if variant == "celery":
-            flush_redis()
+            common.flush_redis(REDIS)
             env["CELERY_BROKER_URL"] = REDIS
         if variant == "ack-only":
             env["CONNECTOR_EMBEDDED_WORKER"] = "false"  # nothing processes: the endpoint's own capacity
@@ -474,7 +453,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
         sims.stop()
         if variant == "celery":
             with contextlib.suppress(Exception):  # best effort at exit
-                flush_redis()
+                common.flush_redis(REDIS)
 
 
 def main() -> int:

@@ -10,19 +10,10 @@ sets it), where it fails instead.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls the test makes between
-# browser steps are ordinary synchronous ones.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from calendly_sync.models import Connection, EventTypeMapping, WebhookDelivery
 from calendly_sync.sandbox.brevo import SANDBOX_API_KEY
@@ -32,79 +23,13 @@ from calendly_sync.sandbox.calendly import (
     SANDBOX_WEBHOOK_SIGNING_KEY,
 )
 from calendly_sync.sandbox.signing import build_delivery
+from tests.browser import Shots, browser_missing, page_fixture, sign_in_to_admin
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SIGNING_KEY = "browser-test-signing-key-0001"
 
-
-def chromium_path() -> str | None:
-    """``CONNECTOR_CHROMIUM`` when set (and only it), else Debian's chromium."""
-    explicit = os.environ.get("CONNECTOR_CHROMIUM")
-    candidates = (
-        [explicit] if explicit else ["/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")]
-    )
-    return next((c for c in candidates if c and os.path.exists(c)), None)
-
-
-def browser_missing(reason: str) -> None:
-    if os.environ.get("CONNECTOR_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"CONNECTOR_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(
-        f"{reason} (install Debian's chromium, or set CONNECTOR_CHROMIUM; "
-        "CONNECTOR_REQUIRE_BROWSER=1 turns this skip into a failure)"
-    )
-
-
-@pytest.fixture
-def page() -> Iterator[Any]:
-    """A Chromium page, or a string saying why there is none (the test then skips or fails)."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        yield "Playwright for Python is not installed"
-        return
-    executable = chromium_path()
-    if executable is None:
-        yield f"no Chromium found at {os.environ.get('CONNECTOR_CHROMIUM') or '/usr/bin/chromium or on PATH'}"
-        return
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for old in SCREENSHOTS.glob("[0-9][0-9]-*.png"):
-        old.unlink()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.set_default_timeout(15_000)
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
-
-
-class Shots:
-    def __init__(self, page: Any) -> None:
-        self.page = page
-        self.n = 0
-        self.last: Path | None = None
-
-    def __call__(self, step: str) -> Path:
-        self.n += 1
-        path = SCREENSHOTS / f"{self.n:02d}-{step}.png"
-        self.page.screenshot(path=str(path), full_page=True)
-        self.last = path
-        return path
+page = page_fixture()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -125,16 +50,10 @@ def test_connect_map_and_receive_a_webhook_in_the_admin(
         redirect_uris=[f"{base}/oauth/complete/calendly/"],
         webhook_signing_key=SANDBOX_WEBHOOK_SIGNING_KEY,
     )
-    django_user_model.objects.create_superuser("operator", "operator@example.com", "browser-test-password")
     shot = Shots(page)
 
     # 1. Sign in to the admin.
-    page.goto(f"{base}/admin/login/?next=/admin/")
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", "browser-test-password")
-    shot("admin-login")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{base}/admin/")
+    sign_in_to_admin(page, base, django_user_model, before_submit=lambda: shot("admin-login"))
 
     # 2. The Connections page has the button.
     page.goto(f"{base}/admin/calendly_sync/connection/")

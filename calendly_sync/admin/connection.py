@@ -7,6 +7,7 @@ admins (see ``logs``). Also here: social-auth's internal models, taken off the a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -30,7 +31,7 @@ from social_django.models import Association, Code, Nonce, Partial, UserSocialAu
 from calendly_sync import crypto
 from calendly_sync.admin.bases import ModelAdmin, ModelForm
 from calendly_sync.admin.display import LastErrorColumn, StatusBadgeColumn, status_badge, sync_progress
-from calendly_sync.admin.mappings import EventTypeMappingInline, FieldMappingInline
+from calendly_sync.admin.mappings import EventTypeMappingInline, FieldMappingInline, pick_brevo_lists
 from calendly_sync.backfill import SyncBusy, queue_resync, queue_sync
 from calendly_sync.calendly.errors import CalendlyError
 from calendly_sync.connect import catalog
@@ -78,20 +79,14 @@ class ConnectionForm(ModelForm[Connection]):
             field.help_text = f"{hint} {field.help_text or ''}".strip()
             field.initial = ""
             self.initial[name] = ""  # so only a typed value counts as a change (see ConnectionAdmin.save_model)
-        lists = catalog.list_choices(self.instance) if self.instance.pk else []
-        if lists and "default_list_ids" in self.fields:  # picked by name once the Brevo lists are loaded
-            current = [int(i) for i in (self.instance.default_list_ids or []) if str(i).lstrip("-").isdigit()]
-            known = {i for i, _ in lists}
-            lists += [(i, f"#{i} (not in the loaded Brevo lists)") for i in current if i not in known]
-            self.fields["default_list_ids"] = forms.TypedMultipleChoiceField(
-                label="Default Brevo lists",
-                coerce=int,
-                choices=lists,
-                required=False,
-                widget=forms.SelectMultiple(attrs={"size": min(6, max(2, len(lists)))}),
-                help_text="Bookings of unmapped event types join these lists (none: no list).",
-            )
-            self.initial["default_list_ids"] = current
+        pick_brevo_lists(  # picked by name once the Brevo lists are loaded
+            self,
+            "default_list_ids",
+            self.instance if self.instance.pk else None,
+            self.instance.default_list_ids,
+            label="Default Brevo lists",
+            help_text="Bookings of unmapped event types join these lists (none: no list).",
+        )
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -291,32 +286,26 @@ class ConnectionAdmin(StatusBadgeColumn, LastErrorColumn, ModelAdmin[Connection]
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def reload_catalog_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        conn = get_object_or_404(Connection, pk=object_id)
-        if not self.has_change_permission(request, conn):
-            raise PermissionDenied
-        self._report_catalog(request, conn)
-        return HttpResponseRedirect(reverse("admin:calendly_sync_connection_change", args=[conn.pk]))
+        return self._change_page_button(request, object_id, self._report_catalog)
 
     def sync_now_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """The change page's "Sync now" button: the same as the list's action, for this connection."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        conn = get_object_or_404(Connection, pk=object_id)
-        if not self.has_change_permission(request, conn):
-            raise PermissionDenied
-        self._queue_sync(request, conn)
-        return HttpResponseRedirect(reverse("admin:calendly_sync_connection_change", args=[conn.pk]))
+        return self._change_page_button(request, object_id, self._queue_sync)
 
     def repair_webhooks_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """The change page's "Repair webhook subscription" button (the overview's fix for a red subscription)."""
+        return self._change_page_button(request, object_id, self._register_webhooks)
+
+    def _change_page_button(
+        self, request: HttpRequest, object_id: str, act: Callable[[HttpRequest, Connection], object]
+    ) -> HttpResponse:
+        """A button's POST on a connection's change page: ``act`` on it (it says what it did), then back to the page."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         conn = get_object_or_404(Connection, pk=object_id)
         if not self.has_change_permission(request, conn):
             raise PermissionDenied
-        self._register_webhooks(request, conn)
+        act(request, conn)
         return HttpResponseRedirect(reverse("admin:calendly_sync_connection_change", args=[conn.pk]))
 
     def _queue_sync(self, request: HttpRequest, conn: Connection, *, resync: bool = False) -> None:

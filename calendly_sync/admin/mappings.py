@@ -41,6 +41,31 @@ class DatalistTextInput(forms.TextInput):
         return format_html('{}<datalist id="{}">{}</datalist>', html, self.list_id, options)
 
 
+def pick_brevo_lists(
+    form: forms.BaseForm, name: str, conn: Connection | None, stored: list[Any] | None, *, label: str, help_text: str
+) -> None:
+    """Make the form's field ``name`` a multi-select of ``conn``'s loaded Brevo lists (as it is while none are loaded).
+
+    ``stored``, the ids the row holds, are selected; one that is not among the loaded lists stays a
+    choice, marked as such.
+    """
+    lists = catalog.list_choices(conn)
+    if not lists or name not in form.fields:
+        return
+    current = [int(i) for i in (stored or []) if str(i).lstrip("-").isdigit()]
+    known = {i for i, _ in lists}
+    lists += [(i, f"#{i} (not in the loaded Brevo lists)") for i in current if i not in known]
+    form.fields[name] = forms.TypedMultipleChoiceField(
+        label=label,
+        coerce=int,
+        choices=lists,
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": min(6, max(2, len(lists)))}),
+        help_text=help_text,
+    )
+    form.initial[name] = current
+
+
 class CatalogFormMixin(Generic[_Mapping]):
     """Forms whose choices come from a connection's loaded catalog (set per request by the admin)."""
 
@@ -87,20 +112,14 @@ class EventTypeMappingForm(CatalogFormMixin[EventTypeMapping], ModelForm[EventTy
                 choices=[("", "— choose a Calendly event type —"), *event_types],
                 help_text="Loaded from Calendly. 'Reload event types and Brevo lists' on the connection refreshes it.",
             )
-        lists = catalog.list_choices(conn)
-        if lists and "list_ids" in self.fields:
-            current_ids = [int(i) for i in (self.instance.list_ids or []) if str(i).lstrip("-").isdigit()]
-            known = {i for i, _ in lists}
-            lists += [(i, f"#{i} (not in the loaded Brevo lists)") for i in current_ids if i not in known]
-            self.fields["list_ids"] = forms.TypedMultipleChoiceField(
-                label="Brevo lists",
-                coerce=int,
-                choices=lists,
-                required=False,
-                widget=forms.SelectMultiple(attrs={"size": min(6, max(2, len(lists)))}),
-                help_text="Bookings of this event type join these lists (Ctrl/Cmd-click for several).",
-            )
-            self.initial["list_ids"] = current_ids
+        pick_brevo_lists(
+            self,
+            "list_ids",
+            conn,
+            self.instance.list_ids,
+            label="Brevo lists",
+            help_text="Bookings of this event type join these lists (Ctrl/Cmd-click for several).",
+        )
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -48,12 +48,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from django.db import connection
-
 from calendly_sync.inbox import rejections
 from calendly_sync.runtime.jobs import job_runner
 from calendly_sync.runtime.locks import Ownership, ProcessOwnership, worker_ownership
-from calendly_sync.runtime.worker import OWNER_CHECK, OWNER_RETRY, EmbeddedWorker, loaded_by_preforking_master
+from calendly_sync.runtime.worker import OWNER_CHECK, EmbeddedWorker, OwnershipLoop, loaded_by_preforking_master
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +99,11 @@ def reap_own_children_only() -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
-class WorkerSupervisor:
+class WorkerSupervisor(OwnershipLoop):
     """This server process's part: own the work (or stand by), and keep a worker process running while it does."""
+
+    announce = False  # _work says who owns the work, with its worker process
+    logger = log
 
     def __init__(self, ownership: Callable[[], Ownership] = worker_ownership) -> None:
         self.ownership = ownership  # called in the supervisor thread (a PostgreSQL lock has its own connection there)
@@ -191,42 +192,12 @@ class WorkerSupervisor:
 
     # -- the supervisor thread -------------------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        ownership = self.current_ownership = self.ownership()
-        try:
-            while not self.stopping.is_set():
-                try:
-                    owns = ownership.acquire()
-                except Exception:  # never let the thread die: try again later
-                    log.exception("embedded worker: cannot take ownership")
-                    owns = False
-                if owns:
-                    self.standing_by.clear()
-                    self.owner.set()
-                    try:
-                        self._supervise(ownership)
-                    finally:
-                        self.owner.clear()
-                    continue
-                if not self.standing_by.is_set():
-                    log.info(
-                        "embedded worker: another server process runs the background work; process %s only "
-                        "acknowledges webhooks, and takes over if that one stops (%s)",
-                        os.getpid(),
-                        ownership.describe(),
-                    )
-                    self.standing_by.set()
-                self._flush_rejections()
-                self.stopping.wait(OWNER_RETRY)
-        finally:
-            self.owner.clear()
-            self.standing_by.clear()
-            try:
-                ownership.release()
-            finally:
-                connection.close()  # this thread's own database connection, if it opened one
+    def _stand_by(self, seconds: float) -> None:
+        """While another server process owns the work: write this one's counts of refused requests, and wait."""
+        self._flush_rejections()
+        self.stopping.wait(seconds)
 
-    def _supervise(self, ownership: Ownership) -> None:
+    def _work(self, ownership: Ownership) -> None:
         """While this process owns the work: keep a worker process running; stop it when ownership is lost."""
         delay = RESTART_DELAY
         first = True

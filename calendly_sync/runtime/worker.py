@@ -78,7 +78,71 @@ def loaded_by_preforking_master() -> bool:
     return False
 
 
-class EmbeddedWorker:
+class OwnershipLoop:
+    """A thread of a server process that owns the deployment's background work, or stands by while another does.
+
+    One loop for :class:`EmbeddedWorker` and :class:`~calendly_sync.runtime.process.WorkerSupervisor`:
+    they differ in what they do while this process owns the work (:meth:`_work`, until the thread
+    stops or ownership is lost), while another one does (:meth:`_stand_by`), whether they log who
+    owns it (``announce``) and the logger they log to (``logger``).
+    """
+
+    announce = True  # log which process owns the work
+    logger = log
+    ownership: Callable[[], Ownership]  # called in the thread (a PostgreSQL lock has its own connection there)
+    current_ownership: Ownership | None  # the thread's ownership lock (held or tried)
+    stopping: threading.Event
+    owner: threading.Event  # set while this process owns the work …
+    standing_by: threading.Event  # … and this while another process does
+
+    def _work(self, ownership: Ownership) -> None:
+        raise NotImplementedError
+
+    def _stand_by(self, seconds: float) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        ownership = self.current_ownership = self.ownership()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    owns = ownership.acquire()
+                except Exception:  # never let the thread die: try again later
+                    self.logger.exception("embedded worker: cannot take ownership")
+                    owns = False
+                if owns:
+                    self.standing_by.clear()
+                    if self.announce:
+                        self.logger.info(
+                            "embedded worker: process %s runs the background work (%s)",
+                            os.getpid(),
+                            ownership.describe(),
+                        )
+                    self.owner.set()
+                    try:
+                        self._work(ownership)
+                    finally:
+                        self.owner.clear()
+                    continue
+                if not self.standing_by.is_set():
+                    self.logger.info(
+                        "embedded worker: another server process runs the background work; process %s only "
+                        "acknowledges webhooks, and takes over if that one stops (%s)",
+                        os.getpid(),
+                        ownership.describe(),
+                    )
+                    self.standing_by.set()
+                self._stand_by(OWNER_RETRY)
+        finally:
+            self.owner.clear()
+            self.standing_by.clear()
+            try:
+                ownership.release()
+            finally:
+                connection.close()  # the thread's own (persistent) database connection, if it opened one
+
+
+class EmbeddedWorker(OwnershipLoop):
     """The worker loop's thread: owner of the work, or standing by while another process owns it.
 
     A server runs it in its worker process (:mod:`calendly_sync.runtime.process`); a process that
@@ -159,44 +223,6 @@ class EmbeddedWorker:
         self.idle.clear()
         self.start()
         self.queue.put(delivery_id)
-
-    def _run(self) -> None:
-        ownership = self.current_ownership = self.ownership()
-        try:
-            while not self.stopping.is_set():
-                try:
-                    owns = ownership.acquire()
-                except Exception:  # never let the thread die: try again later
-                    log.exception("embedded worker: cannot take ownership")
-                    owns = False
-                if owns:
-                    self.standing_by.clear()
-                    if self.announce:
-                        log.info(
-                            "embedded worker: process %s runs the background work (%s)",
-                            os.getpid(),
-                            ownership.describe(),
-                        )
-                    self.owner.set()
-                    self._work(ownership)
-                    self.owner.clear()
-                    continue
-                if not self.standing_by.is_set():
-                    log.info(
-                        "embedded worker: another server process runs the background work; process %s only "
-                        "acknowledges webhooks, and takes over if that one stops (%s)",
-                        os.getpid(),
-                        ownership.describe(),
-                    )
-                    self.standing_by.set()
-                self._stand_by(OWNER_RETRY)
-        finally:
-            self.owner.clear()
-            self.standing_by.clear()
-            try:
-                ownership.release()
-            finally:
-                connection.close()  # the thread's own (persistent) database connection ends with it
 
     def _stand_by(self, seconds: float) -> None:
         """Wait while another process owns the work; what this one acknowledged, the owner polls."""

@@ -3,8 +3,8 @@
 A tiny HTTP server on another host and port (``http://127.0.0.1:<port>``, while the connector is
 pytest-django's ``live_server`` on ``http://localhost:<port>``: another origin and another site)
 serves a page that embeds ``/book/<uuid>/`` in an ``<iframe>``. Chromium (through Playwright, as
-in ``tests/test_browser.py``) books in the frame, where the connector's cookies would be third-party,
-sees the confirmation, and the simulated Calendly's ``invitee.created`` webhook brings the booking
+in the other browser tests: ``tests/browser.py``) books in the frame, where the connector's cookies
+would be third-party, sees the confirmation, and the simulated Calendly's ``invitee.created`` webhook brings the booking
 to the Brevo simulator. Screenshots go to ``artifacts/screenshots/book-NN-step.png``.
 
 Skipped without Chromium or Playwright unless ``CONNECTOR_REQUIRE_BROWSER=1`` (then it fails).
@@ -13,10 +13,8 @@ Skipped without Chromium or Playwright unless ``CONNECTOR_REQUIRE_BROWSER=1`` (t
 from __future__ import annotations
 
 import io
-import os
 import re
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -26,11 +24,8 @@ from django.core.management import call_command
 from calendly_sync.calendly.events import SUBSCRIBED_EVENTS
 from calendly_sync.models import WebhookDelivery
 from tests.booking_page.conftest import uuid_of
+from tests.browser import SCREENSHOTS, browser_missing, page_fixture
 from tests.fixtures_webhooks import KEY
-from tests.test_browser import CHROMIUM_ARGS, SCREENSHOTS, browser_missing, chromium_path
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls between steps are synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 pytestmark = pytest.mark.browser
 
@@ -74,30 +69,10 @@ class ParentSite:
         self.server.server_close()
 
 
-@pytest.fixture
-def browser_page() -> Iterator[Any]:
-    """A Chromium page in New York's time zone, or a string saying why there is none."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        yield "Playwright for Python is not installed"
-        return
-    executable = chromium_path()
-    if executable is None:
-        yield f"no Chromium found at {os.environ.get('CONNECTOR_CHROMIUM') or '/usr/bin/chromium or on PATH'}"
-        return
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for old in SCREENSHOTS.glob("book-[0-9][0-9]-*.png"):
-        old.unlink()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 900, "height": 2000}, timezone_id=ZONE, locale="en-US")
-        context.set_default_timeout(15_000)
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
+# A Chromium page in New York's time zone, or a string saying why there is none.
+browser_page = page_fixture(
+    "book-", name="browser_page", viewport={"width": 900, "height": 2000}, timezone_id=ZONE, locale="en-US"
+)
 
 
 @pytest.mark.django_db(transaction=True)

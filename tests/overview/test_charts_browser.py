@@ -6,14 +6,16 @@ from typing import Any
 
 import pytest
 
+from tests.browser import SCREENSHOTS, browser_missing, page_fixture
 from tests.overview.test_charts import NOW, at, booking, delivery
-from tests.test_browser import SCREENSHOTS, browser_missing, page  # noqa: F401 - `page` is a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.urls("tests.overview.chart_page")]
 
+page = page_fixture("charts-")
+
 
 @pytest.mark.django_db(transaction=True)
-def test_the_charts_are_drawn_in_the_light_and_the_dark_theme(page: Any, live_server: Any) -> None:  # noqa: F811
+def test_the_charts_are_drawn_in_the_light_and_the_dark_theme(page: Any, live_server: Any) -> None:
     if isinstance(page, str):
         browser_missing(page)
     from calendly_sync.models import Connection

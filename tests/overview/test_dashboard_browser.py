@@ -1,22 +1,16 @@
 """The overview dashboard in a real browser: a connection in trouble, its red items and their fixes.
 
 Same pattern as ``tests/test_browser.py`` (Debian's Chromium through Playwright, against
-pytest-django's ``live_server``). Screenshots go to ``artifacts/screenshots/dashboard-NN-step.png``.
+pytest-django's ``live_server``; the shared parts in ``tests/browser.py``). Screenshots go to
+``artifacts/screenshots/dashboard-NN-step.png``.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
-
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 from django.core import mail
 from django.utils import timezone
 
@@ -31,7 +25,7 @@ from calendly_sync.models import (
     WebhookDelivery,
 )
 from calendly_sync.overview import alerts
-from tests.test_browser import CHROMIUM_ARGS, SCREENSHOTS, browser_missing, chromium_path
+from tests.browser import Shots, browser_missing, page_fixture, sign_in_to_admin
 
 pytestmark = pytest.mark.browser
 
@@ -41,40 +35,7 @@ LISTS = [
 ]
 
 
-@pytest.fixture
-def page() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        yield "Playwright for Python is not installed"
-        return
-    executable = chromium_path()
-    if executable is None:
-        yield "no Chromium found"
-        return
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for old in SCREENSHOTS.glob("dashboard-[0-9][0-9]-*.png"):
-        old.unlink()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.set_default_timeout(15_000)
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
-
-
-class Shots:
-    def __init__(self, page: Any) -> None:
-        self.page, self.n, self.last = page, 0, Path()
-
-    def __call__(self, step: str) -> Path:
-        self.n += 1
-        self.last = SCREENSHOTS / f"dashboard-{self.n:02d}-{step}.png"
-        self.page.screenshot(path=str(self.last), full_page=True)
-        return self.last
+page = page_fixture("dashboard-")
 
 
 def populate() -> tuple[Connection, Connection]:
@@ -161,15 +122,10 @@ def test_the_dashboard_shows_a_red_item_and_its_fix_works(page, live_server, set
     assert {a.key for a in Alert.objects.filter(resolved_at__isnull=True)} == {"subscription", "deliveries_failing"}
     assert len(mail.outbox) == 2
     base = live_server.url
-    django_user_model.objects.create_superuser("operator", "operator@example.com", "browser-test-password")
-    shot = Shots(page)
+    shot = Shots(page, "dashboard-")
 
     # 1. Sign in: the admin index leads to the overview.
-    page.goto(f"{base}/admin/login/?next=/admin/")
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", "browser-test-password")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{base}/admin/")
+    sign_in_to_admin(page, base, django_user_model)
     assert "social" not in page.inner_text("#content-main").lower()
     shot("admin-index")
     page.click("a.calendly-overview-link-a")
