@@ -10,4 +10,5 @@ application = get_wsgi_application()
 # After the application: the app's modules need the app registry that get_wsgi_application() loads.
 from calendly_sync import server  # noqa: E402
 
+application = server.with_webhook_path(application)  # Calendly's deliveries skip the page middleware
 server.started()  # refuse the development SECRET_KEY; start the embedded worker with the server

@@ -28,11 +28,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WebhookTarget:
-    """What the endpoint needs to verify a delivery for one connection, and no other secret."""
+    """What the endpoint needs to verify *and store* a delivery for one connection, and no other secret.
+
+    The storing fields ride on the same query, so an acknowledgement costs one ``SELECT`` and one
+    ``INSERT``: no second read of the connection row.
+    """
 
     connection_id: int
     enabled: bool
     keys: tuple[str, ...]
+    name: str = ""
+    log_webhooks: bool = False
+    verbose: bool = False
+    last_delivery_at: datetime | None = None  # as stored: written at most once a minute (inbox/arrivals)
 
 
 # connection id → ((current, previous) as stored, (current, previous) decrypted)
@@ -41,7 +49,10 @@ _plain: dict[int, tuple[_Ciphertexts, tuple[str, str]]] = {}
 _lock = threading.Lock()
 
 
-def _rows(queryset: QuerySet[Connection]) -> list[tuple[int, bool, str, str, datetime | None]]:
+_Row = tuple[int, bool, str, str, datetime | None, str, bool, bool, str, datetime | None]
+
+
+def _rows(queryset: QuerySet[Connection]) -> list[_Row]:
     # ExpressionWrapper with a plain TextField: the column as stored, without the encrypted field's
     # decrypting converter.
     return list(
@@ -51,6 +62,11 @@ def _rows(queryset: QuerySet[Connection]) -> list[tuple[int, bool, str, str, dat
             ExpressionWrapper(F("webhook_signing_key"), output_field=TextField()),
             ExpressionWrapper(F("previous_signing_key"), output_field=TextField()),
             "signing_key_rotated_at",
+            "name",
+            "log_webhooks",
+            "debug",
+            "log_level",
+            "last_delivery_at",
         )
     )
 
@@ -71,10 +87,18 @@ def _decrypted(pk: int, stored: _Ciphertexts) -> tuple[str, str]:
     return plain
 
 
-def _target(row: tuple[int, bool, str, str, datetime | None]) -> WebhookTarget:
-    pk, enabled, stored_current, stored_previous, rotated_at = row
+def _target(row: _Row) -> WebhookTarget:
+    pk, enabled, stored_current, stored_previous, rotated_at, name, log_webhooks, debug, log_level, last = row
     current, previous = _decrypted(pk, (stored_current or "", stored_previous or ""))
-    return WebhookTarget(pk, enabled, tuple(effective_signing_keys(current, previous, rotated_at)))
+    return WebhookTarget(
+        pk,
+        enabled,
+        tuple(effective_signing_keys(current, previous, rotated_at)),
+        name=name,
+        log_webhooks=log_webhooks,
+        verbose=Connection.is_verbose(debug, log_level),
+        last_delivery_at=last,
+    )
 
 
 def webhook_target(connection_id: int) -> WebhookTarget | None:
