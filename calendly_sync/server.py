@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler, get_path_info
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 
 from calendly_sync.conf import app_settings
@@ -62,17 +62,17 @@ class WebhookHandler(WSGIHandler):
     """
 
     def load_middleware(self, is_async: bool = False) -> None:
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
-        self._middleware_chain = convert_exception_to_response(
-            RequestIdMiddleware(convert_exception_to_response(self._sized_response))
-        )
+        handler: Any = self  # BaseHandler's private attributes, which the type stubs do not declare
+        handler._view_middleware = []
+        handler._template_response_middleware = []
+        handler._exception_middleware = []
+        handler._middleware_chain = convert_exception_to_response(RequestIdMiddleware(self._sized_response))
 
-    def _sized_response(self, request: HttpRequest) -> HttpResponseBase:
+    def _sized_response(self, request: HttpRequest) -> HttpResponse:
         """The view's answer with its ``Content-Length`` (as ``CommonMiddleware`` sets it), not chunked."""
-        response = self._get_response(request)
-        if isinstance(response, HttpResponse) and not response.has_header("Content-Length"):
+        handler: Any = self
+        response: HttpResponse = handler._get_response(request)
+        if not response.streaming and not response.has_header("Content-Length"):
             response.headers["Content-Length"] = str(len(response.content))
         return response
 
