@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -89,14 +90,16 @@ class _Refused(Exception):
         self.error = error
 
 
-def _route_by_key(raw: bytes, t: int, signatures: list[str], tolerance: int) -> WebhookTarget:
+def _route_by_key(
+    raw: bytes, t: int, signatures: list[str], tolerance: int, candidates: list[WebhookTarget]
+) -> WebhookTarget:
     """The one enabled connection whose key verifies the delivery (the URL without an id).
 
     One HMAC of the body per distinct key, with keys decrypted once per process
     (:mod:`calendly_sync.credentials.signing`); raises :class:`_Refused` otherwise.
     """
     owners: dict[str, set[int]] = {}
-    targets = {target.connection_id: target for target in enabled_targets()}
+    targets = {target.connection_id: target for target in candidates}
     for target in targets.values():
         for key in target.keys:
             owners.setdefault(key, set()).add(target.connection_id)
@@ -146,6 +149,8 @@ MAX_DEPTH = 64  # Calendly's envelopes nest about 6 levels; deeper is not a Cale
 def _too_deep(raw: bytes) -> bool:
     """Whether the JSON text nests objects/arrays deeper than ``MAX_DEPTH`` (checked before parsing,
     which would otherwise recurse as deep as the attacker likes)."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:  # cannot nest deeper: skip the byte loop
+        return False
     depth = 0
     in_string = escaped = False
     for byte in raw:
@@ -167,8 +172,14 @@ def _too_deep(raw: bytes) -> bool:
     return False
 
 
-def _has_nul(value: Any) -> bool:
-    """Whether any string in the (depth-checked) JSON value holds a NUL character."""
+def _has_nul(value: Any, raw: bytes) -> bool:
+    """Whether any string in the (depth-checked) JSON value holds a NUL character.
+
+    Valid JSON can only carry one as the escape ``\\u0000`` (raw control characters are refused by
+    the parser), so a body without that text needs no walk.
+    """
+    if b"\\u0000" not in raw:
+        return False
     stack = [value]
     while stack:
         item = stack.pop()
@@ -189,6 +200,10 @@ class CalendlyWebhookView(APIView):
     authentication_classes = []
     permission_classes = []
     throttle_classes = []
+    # The body is read raw (the HMAC covers its bytes), and Calendly reads JSON: no parser, no
+    # content negotiation between renderers.
+    parser_classes = []
+    renderer_classes = [JSONRenderer]
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         """Time every answer (``calendly_sync_webhook_ack_seconds``): Calendly waits for it."""
@@ -206,6 +221,8 @@ class CalendlyWebhookView(APIView):
         except SignatureError as exc:
             return _reject(connection_id, exc)
 
+        # A refusal by a row this process kept (credentials/signing) is checked against a fresh read:
+        # a key rotated in another process verifies at once.
         if connection_id is not None:
             target = webhook_target(connection_id)
             if target is None:
@@ -216,16 +233,25 @@ class CalendlyWebhookView(APIView):
                 return Response({"detail": f"Body larger than {MAX_BODY} bytes."}, status=413)
             try:
                 _verify_for(raw, t, signatures, target.keys, tolerance)
-            except SignatureError as exc:
-                return _reject(connection_id, exc)
+            except SignatureError:
+                target = webhook_target(connection_id, fresh=True)
+                if target is None:
+                    return Response({"detail": "Unknown connection."}, status=404)
+                try:
+                    _verify_for(raw, t, signatures, target.keys, tolerance)
+                except SignatureError as exc:
+                    return _reject(connection_id, exc)
         else:
             raw = _read_body(django_request)
             if raw is None:
                 return Response({"detail": f"Body larger than {MAX_BODY} bytes."}, status=413)
             try:
-                target = _route_by_key(raw, t, signatures, tolerance)
-            except _Refused as refused:
-                return _reject(refused.connection_id, refused.error)
+                target = _route_by_key(raw, t, signatures, tolerance, enabled_targets())
+            except _Refused:
+                try:
+                    target = _route_by_key(raw, t, signatures, tolerance, enabled_targets(fresh=True))
+                except _Refused as refused:
+                    return _reject(refused.connection_id, refused.error)
         rejections.counter.flush_if_due()  # counts a process holds go out with the next request, too
 
         # Authentic from here on. The target came with the keys, in the same query: what storing needs.
@@ -235,7 +261,7 @@ class CalendlyWebhookView(APIView):
             envelope = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
         except (UnicodeDecodeError, ValueError):
             return Response({"detail": "Body is not valid JSON."}, status=400)
-        if _has_nul(envelope):  # PostgreSQL cannot store it, and Calendly never sends it
+        if _has_nul(envelope, raw):  # PostgreSQL cannot store it, and Calendly never sends it
             return Response({"detail": "Body contains NUL characters (\\u0000)."}, status=400)
         if not isinstance(envelope, dict) or not isinstance(envelope.get("event"), str):
             return Response({"detail": "Body is not a Calendly webhook envelope (missing 'event')."}, status=400)
@@ -273,7 +299,6 @@ class CalendlyWebhookView(APIView):
             created_at: datetime | None = parse_time(envelope.get("created_at"))
         except MalformedPayload:
             created_at = None
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_HEADERS}
         now = timezone.now()
         delivery = WebhookDelivery(
             idempotency_key=key,
@@ -286,7 +311,7 @@ class CalendlyWebhookView(APIView):
             signature_timestamp=signature_t,
             payload=envelope,
             raw_body=raw.decode("utf-8", "replace") if target.log_webhooks else "",
-            headers=headers if target.log_webhooks else {},
+            headers=_kept_headers(request) if target.log_webhooks else {},
             last_error=why_ignored,
             received_at=now,
         )
@@ -321,6 +346,11 @@ class CalendlyWebhookView(APIView):
             for pk in pending:
                 transaction.on_commit(partial(dispatch_delivery, pk))
         return Response({"status": "duplicate"}, status=200)
+
+
+def _kept_headers(request: HttpRequest) -> dict[str, str]:
+    """The request's headers without the signature and credentials (kept only with ``log_webhooks``)."""
+    return {k: v for k, v in request.headers.items() if k.lower() not in _DROP_HEADERS}
 
 
 def _refuse_constant(name: str) -> float:

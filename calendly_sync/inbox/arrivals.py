@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from calendly_sync.credentials import signing
 from calendly_sync.models import Connection
 
 REFRESH_AFTER = timedelta(seconds=60)
@@ -35,3 +36,4 @@ def record(connection_id: int, stored: datetime | None, now: datetime) -> None:
     """After a delivery is stored: refresh the connection's mark when :func:`due` (one ``UPDATE``)."""
     if due(stored, now):
         Connection.objects.filter(pk=connection_id).update(last_delivery_at=now)
+        signing.noted_delivery(connection_id, now)
