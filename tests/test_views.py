@@ -32,11 +32,12 @@ def process_all() -> None:
 # --- signatures ------------------------------------------------------------------------------
 
 
-def envelope_body(email: str = "levi@example.com") -> bytes:
+def envelope_body(email: str = "levi@example.com", invitee: str = "i") -> bytes:
+    """A booking's ``invitee.created``; another ``invitee`` makes it another delivery (another key)."""
     body, _ = build_delivery(
         "invitee.created",
         {
-            "uri": "https://api.calendly.com/scheduled_events/e/invitees/i",
+            "uri": f"https://api.calendly.com/scheduled_events/e/invitees/{invitee}",
             "email": email,
             "created_at": "2026-08-22T17:13:17.150860Z",
             "updated_at": "2026-08-22T17:13:17.150860Z",

@@ -20,26 +20,16 @@ from calendly_sync.credentials import signing
 from calendly_sync.inbox import arrivals, rejections
 from calendly_sync.models import Connection, WebhookDelivery
 from calendly_sync.overview.status import gather
-from calendly_sync.sandbox.signing import build_delivery, sign
+from calendly_sync.sandbox.signing import sign
 from tests.fixtures_webhooks import KEY, post
+from tests.test_views import envelope_body as booking_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def envelope_body(email: str) -> bytes:
-    """A booking's ``invitee.created``; the invitee URI differs by email, so each is a new delivery."""
-    body, _ = build_delivery(
-        "invitee.created",
-        {
-            "uri": f"https://api.calendly.com/scheduled_events/e/invitees/{email.split('@')[0]}",
-            "email": email,
-            "created_at": "2026-08-22T17:13:17.150860Z",
-            "updated_at": "2026-08-22T17:13:17.150860Z",
-        },
-        "https://api.calendly.com/users/u",
-        None,
-    )
-    return body
+    """A booking's ``invitee.created``, a new delivery for each email."""
+    return booking_body(email, invitee=email.split("@")[0])
 
 
 def statements(ctx: CaptureQueriesContext) -> list[str]:
