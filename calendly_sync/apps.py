@@ -12,3 +12,6 @@ class CalendlySyncConfig(AppConfig):
         # not at the top: Django imports this module before the models can be (AppConfig.ready()
         # is where its documentation puts such imports).
         from calendly_sync import backfill, checks  # noqa: F401, PLC0415
+        from calendly_sync.credentials import signing  # noqa: PLC0415
+
+        signing.connect_signals()

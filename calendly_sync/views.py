@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import time
+from contextlib import nullcontext
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -23,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -39,10 +41,10 @@ from calendly_sync.calendly.signatures import (
     parse_signature_header,
 )
 from calendly_sync.conf import app_settings
-from calendly_sync.credentials.signing import enabled_targets, webhook_target
-from calendly_sync.inbox import rejections
+from calendly_sync.credentials.signing import WebhookTarget, enabled_targets, webhook_target
+from calendly_sync.inbox import arrivals, rejections
 from calendly_sync.instruments import ACK_LATENCY
-from calendly_sync.models import Connection, WebhookDelivery
+from calendly_sync.models import WebhookDelivery
 from calendly_sync.sync.observations import MalformedPayload, parse_time
 from calendly_sync.tasks import dispatch_delivery
 
@@ -50,16 +52,6 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024  # 1 MiB
 _DROP_HEADERS = {"authorization", "cookie", SIGNATURE_HEADER.lower()}
-_NOT_NEEDED_TO_STORE = (
-    "access_token",
-    "refresh_token",
-    "webhook_signing_key",
-    "previous_signing_key",
-    "brevo_api_key",
-    "calendly_event_types",
-    "brevo_lists",
-    "brevo_attributes",
-)
 
 
 def idempotency_key(connection_id: int, envelope: dict[str, Any]) -> str:
@@ -98,14 +90,17 @@ class _Refused(Exception):
         self.error = error
 
 
-def _route_by_key(raw: bytes, t: int, signatures: list[str], tolerance: int) -> int:
+def _route_by_key(
+    raw: bytes, t: int, signatures: list[str], tolerance: int, candidates: list[WebhookTarget]
+) -> WebhookTarget:
     """The one enabled connection whose key verifies the delivery (the URL without an id).
 
     One HMAC of the body per distinct key, with keys decrypted once per process
     (:mod:`calendly_sync.credentials.signing`); raises :class:`_Refused` otherwise.
     """
     owners: dict[str, set[int]] = {}
-    for target in enabled_targets():
+    targets = {target.connection_id: target for target in candidates}
+    for target in targets.values():
         for key in target.keys:
             owners.setdefault(key, set()).add(target.connection_id)
     if not owners:
@@ -125,7 +120,7 @@ def _route_by_key(raw: bytes, t: int, signatures: list[str], tolerance: int) -> 
         check_timestamp(t, tolerance)
     except SignatureError as exc:  # authentic, so it is this connection's clock problem
         raise _Refused(connection_id, exc) from None
-    return connection_id
+    return targets[connection_id]
 
 
 def _verify_for(raw: bytes, t: int, signatures: list[str], keys: tuple[str, ...], tolerance: int) -> None:
@@ -154,6 +149,8 @@ MAX_DEPTH = 64  # Calendly's envelopes nest about 6 levels; deeper is not a Cale
 def _too_deep(raw: bytes) -> bool:
     """Whether the JSON text nests objects/arrays deeper than ``MAX_DEPTH`` (checked before parsing,
     which would otherwise recurse as deep as the attacker likes)."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:  # cannot nest deeper: skip the byte loop
+        return False
     depth = 0
     in_string = escaped = False
     for byte in raw:
@@ -175,8 +172,14 @@ def _too_deep(raw: bytes) -> bool:
     return False
 
 
-def _has_nul(value: Any) -> bool:
-    """Whether any string in the (depth-checked) JSON value holds a NUL character."""
+def _has_nul(value: Any, raw: bytes) -> bool:
+    """Whether any string in the (depth-checked) JSON value holds a NUL character.
+
+    Valid JSON can only carry one as the escape ``\\u0000`` (raw control characters are refused by
+    the parser), so a body without that text needs no walk.
+    """
+    if b"\\u0000" not in raw:
+        return False
     stack = [value]
     while stack:
         item = stack.pop()
@@ -197,6 +200,10 @@ class CalendlyWebhookView(APIView):
     authentication_classes = []
     permission_classes = []
     throttle_classes = []
+    # The body is read raw (the HMAC covers its bytes), and Calendly reads JSON: no parser, no
+    # content negotiation between renderers.
+    parser_classes = []
+    renderer_classes = [JSONRenderer]
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         """Time every answer (``calendly_sync_webhook_ack_seconds``): Calendly waits for it."""
@@ -214,6 +221,8 @@ class CalendlyWebhookView(APIView):
         except SignatureError as exc:
             return _reject(connection_id, exc)
 
+        # A refusal by a row this process kept (credentials/signing) is checked against a fresh read:
+        # a key rotated in another process verifies at once.
         if connection_id is not None:
             target = webhook_target(connection_id)
             if target is None:
@@ -224,30 +233,35 @@ class CalendlyWebhookView(APIView):
                 return Response({"detail": f"Body larger than {MAX_BODY} bytes."}, status=413)
             try:
                 _verify_for(raw, t, signatures, target.keys, tolerance)
-            except SignatureError as exc:
-                return _reject(connection_id, exc)
+            except SignatureError:
+                target = webhook_target(connection_id, fresh=True)
+                if target is None:
+                    return Response({"detail": "Unknown connection."}, status=404)
+                try:
+                    _verify_for(raw, t, signatures, target.keys, tolerance)
+                except SignatureError as exc:
+                    return _reject(connection_id, exc)
         else:
             raw = _read_body(django_request)
             if raw is None:
                 return Response({"detail": f"Body larger than {MAX_BODY} bytes."}, status=413)
             try:
-                connection_id = _route_by_key(raw, t, signatures, tolerance)
-            except _Refused as refused:
-                return _reject(refused.connection_id, refused.error)
+                target = _route_by_key(raw, t, signatures, tolerance, enabled_targets())
+            except _Refused:
+                try:
+                    target = _route_by_key(raw, t, signatures, tolerance, enabled_targets(fresh=True))
+                except _Refused as refused:
+                    return _reject(refused.connection_id, refused.error)
         rejections.counter.flush_if_due()  # counts a process holds go out with the next request, too
 
-        # Authentic from here on. The secrets and catalogues are not needed to store a delivery.
-        connection = Connection.objects.defer(*_NOT_NEEDED_TO_STORE).filter(pk=connection_id).first()
-        if connection is None:  # deleted meanwhile
-            return Response({"detail": "Unknown connection."}, status=404)
-
+        # Authentic from here on. The target came with the keys, in the same query: what storing needs.
         if _too_deep(raw):
             return Response({"detail": f"Body nests deeper than {MAX_DEPTH} levels."}, status=400)
         try:
-            envelope = json.loads(raw.decode("utf-8"))
+            envelope = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
         except (UnicodeDecodeError, ValueError):
             return Response({"detail": "Body is not valid JSON."}, status=400)
-        if _has_nul(envelope):  # PostgreSQL cannot store it, and Calendly never sends it
+        if _has_nul(envelope, raw):  # PostgreSQL cannot store it, and Calendly never sends it
             return Response({"detail": "Body contains NUL characters (\\u0000)."}, status=400)
         if not isinstance(envelope, dict) or not isinstance(envelope.get("event"), str):
             return Response({"detail": "Body is not a Calendly webhook envelope (missing 'event')."}, status=400)
@@ -255,21 +269,27 @@ class CalendlyWebhookView(APIView):
         payload = envelope.get("payload")
         if event in HANDLED_EVENTS and not isinstance(payload, dict):
             return Response({"detail": "Envelope 'payload' must be an object."}, status=400)
-        return self._store(connection, envelope, raw, t, django_request)
+        return self._store(target, envelope, raw, t, django_request)
 
     def _store(
-        self, connection: Connection, envelope: dict[str, Any], raw: bytes, signature_t: int, request: HttpRequest
+        self, target: WebhookTarget, envelope: dict[str, Any], raw: bytes, signature_t: int, request: HttpRequest
     ) -> Response:
+        """One autocommitted ``INSERT``: durable before the 2xx, and the only write of a new delivery.
+
+        No transaction around it (a savepoint and a ``COMMIT`` more, holding SQLite's write lock
+        longer) and no write to the connection row (:mod:`calendly_sync.inbox.arrivals`). The unique
+        idempotency key makes a redelivery fail the insert, which is then counted as such.
+        """
         event = envelope["event"]
         payload = envelope.get("payload")
         if not isinstance(payload, dict):
             payload = {}
-        key = idempotency_key(connection.pk, envelope)
+        key = idempotency_key(target.connection_id, envelope)
         # A disabled connection's deliveries are kept (and acknowledged: a 410 would make Calendly
         # delete the subscription) but never applied or pushed.
         why_ignored = (
             "connection is disabled"
-            if not connection.enabled
+            if not target.enabled
             else "event not handled by the connector"
             if event not in HANDLED_EVENTS
             else ""
@@ -279,9 +299,10 @@ class CalendlyWebhookView(APIView):
             created_at: datetime | None = parse_time(envelope.get("created_at"))
         except MalformedPayload:
             created_at = None
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_HEADERS}
-        fields = dict(
-            connection=connection,
+        now = timezone.now()
+        delivery = WebhookDelivery(
+            idempotency_key=key,
+            connection_id=target.connection_id,
             event=event[:100],
             status=WebhookDelivery.Status.IGNORED if ignored else WebhookDelivery.Status.PENDING,
             invitee_uri=str(payload.get("uri") or "")[:300] if event in INVITEE_EVENTS else "",
@@ -289,29 +310,50 @@ class CalendlyWebhookView(APIView):
             calendly_created_at=created_at,
             signature_timestamp=signature_t,
             payload=envelope,
-            raw_body=raw.decode("utf-8", "replace") if connection.log_webhooks else "",
-            headers=headers if connection.log_webhooks else {},
+            raw_body=raw.decode("utf-8", "replace") if target.log_webhooks else "",
+            headers=_kept_headers(request) if target.log_webhooks else {},
             last_error=why_ignored,
+            received_at=now,
         )
-        with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    delivery = WebhookDelivery.objects.create(idempotency_key=key, **fields)
-            except IntegrityError:
-                WebhookDelivery.objects.filter(idempotency_key=key).update(redeliveries=F("redeliveries") + 1)
-                Connection.objects.filter(pk=connection.pk).update(last_delivery_at=timezone.now())
-                log.info("duplicate delivery %s ignored", key[:12])
-                # Calendly retries what it did not see acknowledged in time: if the first copy is still
-                # waiting (its hand-over may have failed), hand it over again.
-                pending = WebhookDelivery.objects.filter(
-                    idempotency_key=key, status=WebhookDelivery.Status.PENDING
-                ).values_list("pk", flat=True)
-                for pk in pending:
-                    transaction.on_commit(partial(dispatch_delivery, pk))
-                return Response({"status": "duplicate"}, status=200)
-            Connection.objects.filter(pk=connection.pk).update(last_delivery_at=timezone.now())
-            if connection.verbose:
-                log.info("stored delivery %s (%s) for connection %s", delivery.pk, event, connection.name)
-            if not ignored:
-                transaction.on_commit(lambda: dispatch_delivery(delivery.pk))
+        # In autocommit (every request: ATOMIC_REQUESTS is off) a refused INSERT leaves nothing to roll
+        # back. Inside a caller's transaction (a test's) a savepoint keeps that transaction usable.
+        guard = transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
+        try:
+            with guard:
+                delivery.save(force_insert=True)
+        except IntegrityError:
+            return self._stored_before(target, key, now)
+        arrivals.record(target.connection_id, target.last_delivery_at, now)
+        if target.verbose:
+            log.info("stored delivery %s (%s) for connection %s", delivery.pk, event, target.name)
+        if not ignored:
+            transaction.on_commit(partial(dispatch_delivery, delivery.pk))  # now, in autocommit
         return Response({"status": "ignored" if ignored else "accepted", "id": delivery.pk}, status=200)
+
+    def _stored_before(self, target: WebhookTarget, key: str, now: datetime) -> Response:
+        """The insert failed: a redelivery (its key is stored), or the connection was deleted meanwhile."""
+        with transaction.atomic():
+            counted = WebhookDelivery.objects.filter(idempotency_key=key).update(redeliveries=F("redeliveries") + 1)
+            if not counted:
+                return Response({"detail": "Unknown connection."}, status=404)
+            arrivals.record(target.connection_id, target.last_delivery_at, now)
+            log.info("duplicate delivery %s ignored", key[:12])
+            # Calendly retries what it did not see acknowledged in time: if the first copy is still
+            # waiting (its hand-over may have failed), hand it over again.
+            pending = WebhookDelivery.objects.filter(
+                idempotency_key=key, status=WebhookDelivery.Status.PENDING
+            ).values_list("pk", flat=True)
+            for pk in pending:
+                transaction.on_commit(partial(dispatch_delivery, pk))
+        return Response({"status": "duplicate"}, status=200)
+
+
+def _kept_headers(request: HttpRequest) -> dict[str, str]:
+    """The request's headers without the signature and credentials (kept only with ``log_webhooks``)."""
+    return {k: v for k, v in request.headers.items() if k.lower() not in _DROP_HEADERS}
+
+
+def _refuse_constant(name: str) -> float:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (RFC 8259), and PostgreSQL's ``jsonb``
+    refuses them: a body holding them is a 400, not a 500 at the insert."""
+    raise ValueError(f"{name} is not a JSON value")

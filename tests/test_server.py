@@ -374,3 +374,46 @@ def test_servers_refuse_the_development_secret_key_but_commands_run(server_datab
         )
         assert done.returncode == 0, done.stderr
     assert "calendly_sync.W001" in done.stderr  # check still says so
+
+
+def _request(port: int, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=body or None, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.django_db(transaction=True, databases=SERVER_DATABASES)
+def test_deliveries_skip_the_page_middleware_and_pages_keep_it(server_database, start_server, sims, event_types):
+    """Through gunicorn and ``connector_site.wsgi``: a webhook POST is answered without sessions,
+    CSRF, security or frame headers (it is signed and read by a machine) but keeps its request id; a
+    page keeps every header; a path the webhook view does not own goes through the whole stack."""
+    from calendly_sync.sandbox.signing import sign
+
+    alias = server_database.alias
+    connection = create_connection(event_types, using=alias)
+    port = free_port()
+    server = start_server(gunicorn_argv(port, "-w", "1"), server_env(server_database, sims))
+    server.wait_for(owners, timeout=60.0, what="the application loaded in gunicorn's worker")
+    body, _ = signed_booking(sims[0], event_types, "headers@example.com")
+    signed = {"Content-Type": "application/json", "Calendly-Webhook-Signature": sign(body, "test-signing-key")}
+
+    status, headers, data = _request(port, "POST", f"/webhooks/calendly/{connection.pk}/", body, signed)
+    assert status == 200 and json.loads(data)["status"] == "accepted"
+    assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"])
+    for page_header in ("x-frame-options", "x-content-type-options", "referrer-policy", "set-cookie"):
+        assert page_header not in headers, (page_header, headers)
+    assert int(headers["content-length"]) == len(data) and "transfer-encoding" not in headers
+    status, headers, _ = _request(port, "POST", "/webhooks/calendly/", body, {**signed, "X-Request-ID": "proxy-1"})
+    assert status == 200 and headers["x-request-id"] == "proxy-1"  # the proxy's id is kept here too
+
+    status, headers, _ = _request(port, "GET", "/admin/login/")
+    assert status == 200 and headers["x-frame-options"] == "DENY" and "x-request-id" in headers
+    assert headers["x-content-type-options"] == "nosniff" and "csrftoken" in headers["set-cookie"]
+    status, headers, _ = _request(port, "POST", "/webhooks/calendly/not-an-id/", body, signed)
+    assert status == 404 and headers["x-frame-options"] == "DENY"
+    status, headers, _ = _request(port, "GET", f"/webhooks/calendly/{connection.pk}/")
+    assert status == 405 and headers["x-frame-options"] == "DENY"  # not a delivery: the whole stack

@@ -13,6 +13,7 @@ from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
 from calendly_sync import crypto
+from calendly_sync.credentials import signing
 from calendly_sync.inbox import rejections
 from calendly_sync.inbox.deliveries import process_delivery
 from calendly_sync.models import Connection, WebhookDelivery, WebhookRejection
@@ -31,11 +32,12 @@ def process_all() -> None:
 # --- signatures ------------------------------------------------------------------------------
 
 
-def envelope_body(email: str = "levi@example.com") -> bytes:
+def envelope_body(email: str = "levi@example.com", invitee: str = "i") -> bytes:
+    """A booking's ``invitee.created``; another ``invitee`` makes it another delivery (another key)."""
     body, _ = build_delivery(
         "invitee.created",
         {
-            "uri": "https://api.calendly.com/scheduled_events/e/invitees/i",
+            "uri": f"https://api.calendly.com/scheduled_events/e/invitees/{invitee}",
             "email": email,
             "created_at": "2026-08-22T17:13:17.150860Z",
             "updated_at": "2026-08-22T17:13:17.150860Z",
@@ -145,7 +147,8 @@ def test_raw_bodies_are_kept_only_with_log_webhooks(client, connection, sims, bo
     book("levi@example.com", fire_webhooks=True)
     deliver(client, connection, outbox[-1])
     assert WebhookDelivery.objects.get().raw_body == ""
-    Connection.objects.filter(pk=connection.pk).update(log_webhooks=True)
+    connection.log_webhooks = True
+    connection.save(update_fields=["log_webhooks"])  # as the admin does
     book("ana@example.com", fire_webhooks=True)
     deliver(client, connection, outbox[-1])
     kept = WebhookDelivery.objects.get(email="ana@example.com")
@@ -306,12 +309,14 @@ def test_signing_keys_are_decrypted_once_per_process_and_again_when_they_change(
         assert post(client, others[3], body, junk).status_code == 401
     assert decrypted == []  # nothing decrypted per request, and no connection loaded whole
     # A key changed elsewhere (a queryset update, as another process or the config file would) is
-    # used at the next request: only that key is decrypted again.
+    # used at the next request: a refusal by the row this process kept is checked against a fresh
+    # read, and only that key is decrypted again.
     Connection.objects.filter(pk=others[3].pk).update(webhook_signing_key="changed")
-    assert post(client, others[3], body, sign(body, "key-3")).status_code == 401
     assert post(client, None, body, sign(body, "changed")).status_code == 200
     assert WebhookDelivery.objects.get().connection_id == others[3].pk
     assert len(decrypted) == 1  # the changed key; storing the delivery decrypts no secret
+    monkeypatch.setattr(signing, "TARGET_TTL", 0.0)  # once the kept row is older than TARGET_TTL
+    assert post(client, others[3], envelope_body("other@example.com"), sign(body, "key-3")).status_code == 401
 
 
 @pytest.mark.parametrize("case", ["bad-signature", "malformed-header", "key-routed", "unknown-id", "stale"])

@@ -6,18 +6,30 @@ connection on every request. Here one narrow query reads only what verification 
 signing keys still encrypted, and the decrypted keys are kept per connection *and ciphertext*: a
 changed key (admin, config file, subscription re-creation, ``rotate_encryption_keys``, another
 process) has a new ciphertext (Fernet tokens are never reused), so it is decrypted again on its first
-use. No signal is needed, and no process serves a stale key.
+use. No process serves a stale key.
+
+The rows read are also kept for :data:`TARGET_TTL` seconds, so that during a burst an
+acknowledgement is one ``INSERT`` and no ``SELECT``. That is safe because every answer a kept row
+gives is checked again: a delivery a kept key does not verify is verified against a fresh read
+(a rotated key works at once); a connection deleted meanwhile fails the insert on its foreign key
+(a 404); one disabled meanwhile is not pushed (the drain reads ``enabled`` itself). What a kept row
+can delay by up to ``TARGET_TTL`` in *another* process is only the choice between storing a delivery
+as ``pending`` or ``ignored``, and whether its raw body is kept (``log_webhooks``); in this process a
+saved or deleted connection drops it at once (:func:`connect_signals`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import ExpressionWrapper, F, QuerySet, TextField
+from django.db.models.signals import post_delete, post_save
 
 from calendly_sync import crypto
 from calendly_sync.models import Connection
@@ -28,11 +40,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WebhookTarget:
-    """What the endpoint needs to verify a delivery for one connection, and no other secret."""
+    """What the endpoint needs to verify *and store* a delivery for one connection, and no other secret.
+
+    The storing fields ride on the same query, so an acknowledgement costs one ``SELECT`` and one
+    ``INSERT``: no second read of the connection row.
+    """
 
     connection_id: int
     enabled: bool
     keys: tuple[str, ...]
+    name: str = ""
+    log_webhooks: bool = False
+    verbose: bool = False
+    last_delivery_at: datetime | None = None  # as stored: written at most once a minute (inbox/arrivals)
 
 
 # connection id → ((current, previous) as stored, (current, previous) decrypted)
@@ -40,8 +60,16 @@ _Ciphertexts = tuple[str, str]
 _plain: dict[int, tuple[_Ciphertexts, tuple[str, str]]] = {}
 _lock = threading.Lock()
 
+#: Seconds a process answers from the rows it read (see the module's docstring for why that is safe).
+TARGET_TTL = 2.0
+_recent: dict[int, tuple[float, WebhookTarget]] = {}  # connection id → (time.monotonic() of the read, row)
+_recent_enabled: list[tuple[float, list[WebhookTarget]]] = []  # at most one: the enabled connections
 
-def _rows(queryset: QuerySet[Connection]) -> list[tuple[int, bool, str, str, datetime | None]]:
+
+_Row = tuple[int, bool, str, str, datetime | None, str, bool, bool, str, datetime | None]
+
+
+def _rows(queryset: QuerySet[Connection]) -> list[_Row]:
     # ExpressionWrapper with a plain TextField: the column as stored, without the encrypted field's
     # decrypting converter.
     return list(
@@ -51,6 +79,11 @@ def _rows(queryset: QuerySet[Connection]) -> list[tuple[int, bool, str, str, dat
             ExpressionWrapper(F("webhook_signing_key"), output_field=TextField()),
             ExpressionWrapper(F("previous_signing_key"), output_field=TextField()),
             "signing_key_rotated_at",
+            "name",
+            "log_webhooks",
+            "debug",
+            "log_level",
+            "last_delivery_at",
         )
     )
 
@@ -71,28 +104,96 @@ def _decrypted(pk: int, stored: _Ciphertexts) -> tuple[str, str]:
     return plain
 
 
-def _target(row: tuple[int, bool, str, str, datetime | None]) -> WebhookTarget:
-    pk, enabled, stored_current, stored_previous, rotated_at = row
+def _target(row: _Row) -> WebhookTarget:
+    pk, enabled, stored_current, stored_previous, rotated_at, name, log_webhooks, debug, log_level, last = row
     current, previous = _decrypted(pk, (stored_current or "", stored_previous or ""))
-    return WebhookTarget(pk, enabled, tuple(effective_signing_keys(current, previous, rotated_at)))
+    return WebhookTarget(
+        pk,
+        enabled,
+        tuple(effective_signing_keys(current, previous, rotated_at)),
+        name=name,
+        log_webhooks=log_webhooks,
+        verbose=Connection.is_verbose(debug, log_level),
+        last_delivery_at=last,
+    )
 
 
-def webhook_target(connection_id: int) -> WebhookTarget | None:
-    """The connection's keys (one indexed query, no decryption unless its key changed), or None."""
+def _fresh_enough(read_at: float) -> bool:
+    return time.monotonic() - read_at < TARGET_TTL
+
+
+def webhook_target(connection_id: int, *, fresh: bool = False) -> WebhookTarget | None:
+    """The connection's keys and storing fields, or None.
+
+    One indexed query, no decryption unless its key changed; none at all when this process read the
+    row less than :data:`TARGET_TTL` ago, unless ``fresh``.
+    """
+    with _lock:
+        kept = _recent.get(connection_id)
+    if kept is not None and not fresh and _fresh_enough(kept[0]):
+        return kept[1]
+    read_at = time.monotonic()
     rows = _rows(Connection.objects.filter(pk=connection_id))
     if not rows:
         with _lock:  # deleted: forget its keys
             _plain.pop(connection_id, None)
+            _recent.pop(connection_id, None)
         return None
-    return _target(rows[0])
+    target = _target(rows[0])
+    with _lock:
+        _recent[connection_id] = (read_at, target)
+    return target
 
 
-def enabled_targets() -> list[WebhookTarget]:
+def enabled_targets(*, fresh: bool = False) -> list[WebhookTarget]:
     """Every enabled connection's keys, for the URL without an id (which routes by the key)."""
-    return [_target(row) for row in _rows(Connection.objects.filter(enabled=True).order_by("pk"))]
+    with _lock:
+        kept = _recent_enabled[0] if _recent_enabled else None
+    if kept is not None and not fresh and _fresh_enough(kept[0]):
+        return kept[1]
+    read_at = time.monotonic()
+    targets = [_target(row) for row in _rows(Connection.objects.filter(enabled=True).order_by("pk"))]
+    with _lock:
+        _recent_enabled[:] = [(read_at, targets)]
+    return targets
+
+
+def noted_delivery(connection_id: int, at: datetime) -> None:
+    """This process wrote the connection's ``last_delivery_at``: its kept rows say so too, so the next
+    acknowledgements do not write it again (see :mod:`calendly_sync.inbox.arrivals`)."""
+    with _lock:
+        kept = _recent.get(connection_id)
+        if kept is not None:
+            _recent[connection_id] = (kept[0], replace(kept[1], last_delivery_at=at))
+        if _recent_enabled:
+            read_at, targets = _recent_enabled[0]
+            noted = [replace(t, last_delivery_at=at) if t.connection_id == connection_id else t for t in targets]
+            _recent_enabled[:] = [(read_at, noted)]
+
+
+def forget(connection_id: int | None = None) -> None:
+    """Drop the rows this process keeps (a connection's, or all; and the enabled list): the next read is fresh."""
+    with _lock:
+        if connection_id is None:
+            _recent.clear()
+        else:
+            _recent.pop(connection_id, None)
+        _recent_enabled.clear()
+
+
+def _connection_changed(sender: type[Connection], instance: Connection, **kwargs: Any) -> None:
+    forget(instance.pk)
+
+
+def connect_signals() -> None:
+    """A connection saved or deleted in this process is read fresh by its next delivery (``AppConfig.ready``)."""
+    post_save.connect(_connection_changed, sender=Connection, dispatch_uid="calendly_sync.signing.saved")
+    post_delete.connect(_connection_changed, sender=Connection, dispatch_uid="calendly_sync.signing.deleted")
 
 
 def reset_cache() -> None:
-    """Forget every decrypted key (tests)."""
+    """Forget every decrypted key and kept row (tests)."""
     with _lock:
         _plain.clear()
+        _recent.clear()
+        _recent_enabled.clear()

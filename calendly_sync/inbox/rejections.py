@@ -29,6 +29,7 @@ from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from calendly_sync.calendly.signatures import RejectionKind
+from calendly_sync.inbox import arrivals
 from calendly_sync.models import Connection, WebhookDelivery, WebhookRejection
 
 log = logging.getLogger(__name__)
@@ -250,7 +251,10 @@ def summarize(connection: Connection | None, now: datetime | None = None) -> Rej
         counts[kind] = counts.get(kind, 0) + count
         if kind not in last_at or at > last_at[kind]:
             last_at[kind], last_reason[kind] = at, reason
-    return RejectionSummary(counts, last_at, last_reason, deliveries.count(), last_accepted_at)
+    accepted = deliveries.aggregate(n=Count("id"), last=Max("received_at"))
+    return RejectionSummary(
+        counts, last_at, last_reason, accepted["n"], arrivals.latest(last_accepted_at, accepted["last"])
+    )
 
 
 def summarize_connections(ids: Sequence[int], now: datetime | None = None) -> dict[int, RejectionSummary]:
@@ -267,16 +271,23 @@ def summarize_connections(ids: Sequence[int], now: datetime | None = None) -> di
         counts[pk][kind] = counts[pk].get(kind, 0) + count
         if kind not in last_at[pk] or at > last_at[pk][kind]:
             last_at[pk][kind], last_reason[pk][kind] = at, reason
-    accepted = dict(
-        WebhookDelivery.objects.filter(received_at__gte=since, connection_id__in=ids)
+    accepted = {
+        pk: (n, last)
+        for pk, n, last in WebhookDelivery.objects.filter(received_at__gte=since, connection_id__in=ids)
         .order_by()
         .values_list("connection_id")
-        .annotate(n=Count("id"))
-        .values_list("connection_id", "n")
-    )
-    last_accepted = dict(Connection.objects.filter(pk__in=ids).values_list("pk", "last_delivery_at"))
+        .annotate(n=Count("id"), last=Max("received_at"))
+        .values_list("connection_id", "n", "last")
+    }
+    marks = dict(Connection.objects.filter(pk__in=ids).values_list("pk", "last_delivery_at"))
     return {
-        pk: RejectionSummary(counts[pk], last_at[pk], last_reason[pk], accepted.get(pk, 0), last_accepted.get(pk))
+        pk: RejectionSummary(
+            counts[pk],
+            last_at[pk],
+            last_reason[pk],
+            accepted.get(pk, (0, None))[0],
+            arrivals.latest(marks.get(pk), accepted.get(pk, (0, None))[1]),
+        )
         for pk in ids
     }
 

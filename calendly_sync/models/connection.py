@@ -159,7 +159,12 @@ class Connection(models.Model):
     @property
     def verbose(self) -> bool:
         """Log each step of this connection's work (the config's ``debug`` or ``log_level: verbose``)."""
-        return self.debug or self.log_level in (self.LogLevel.VERBOSE, self.LogLevel.DEBUG)
+        return self.is_verbose(self.debug, self.log_level)
+
+    @classmethod
+    def is_verbose(cls, debug: bool, log_level: str) -> bool:
+        """:attr:`verbose` from the two column values (for code that reads columns, not rows)."""
+        return debug or log_level in (cls.LogLevel.VERBOSE, cls.LogLevel.DEBUG)
 
     def record_working(self, *, brevo: bool) -> None:
         """A real call just succeeded: a connection "Not checked yet" is now active.

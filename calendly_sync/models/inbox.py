@@ -27,7 +27,11 @@ class WebhookDelivery(models.Model):
         FAILED = "failed", "failed"
 
     connection = models.ForeignKey(Connection, null=True, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.CharField(max_length=100, db_index=True)
+    # No index on event, invitee_uri or email: every index is written by each acknowledgement (on
+    # SQLite, pages the commit and the checkpoint write again), and none of them is read on a hot
+    # path: the drain reads by status and time, the admin filters by status, and the privacy
+    # erasure, which matches by email or invitee, is rare and reads a table the retention keeps short.
+    event = models.CharField(max_length=100)
     idempotency_key = models.CharField(max_length=64, unique=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -36,8 +40,8 @@ class WebhookDelivery(models.Model):
         null=True, blank=True, help_text="First failure of the current run of failures (retries stop at the horizon)."
     )
     last_error = models.TextField(blank=True)
-    invitee_uri = models.URLField(max_length=300, blank=True, db_index=True)
-    email = models.EmailField(max_length=254, blank=True, db_index=True)
+    invitee_uri = models.URLField(max_length=300, blank=True)
+    email = models.EmailField(max_length=254, blank=True)
     calendly_created_at = models.DateTimeField(null=True, blank=True)
     signature_timestamp = models.BigIntegerField(null=True, blank=True)
     payload = models.JSONField(
