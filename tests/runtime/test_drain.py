@@ -286,6 +286,23 @@ def test_without_a_burst_the_backlog_is_one_batch(client, connection, sims, book
     assert claims[0] == 5
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_background_drain_paces_itself_when_deliveries_have_just_arrived(
+    client, connection, sims, book, outbox, monkeypatch
+):
+    """No ``busy`` given (a Celery task, the embedded worker): the inbox says a burst is on."""
+    for i in range(drain_module.BUSY_ARRIVALS):
+        book(f"fresh{i}@example.com", fire_webhooks=True)
+    ids = store(client, connection, list(outbox))
+    monkeypatch.setattr(drain_module, "BUSY_WINDOW", 60.0)  # all within the window, however slow this machine
+    monkeypatch.setattr(drain_module, "burst_batch", lambda: 2)
+    monkeypatch.setattr(drain_module, "PUSH_AFTER", 60.0)
+    sleeps: list[float] = []
+    monkeypatch.setattr(drain_module, "sleep", sleeps.append)
+    assert drain(ids, background=True) == {"deliveries": 5, "processed": 5}
+    assert len(sleeps) == 3 and all(s >= drain_module.BURST_PAUSE for s in sleeps)  # paced: batches of 2, 2, 1
+
+
 def test_a_burst_is_read_from_the_inbox_whoever_stored_it(client, connection, sims, book, outbox):
     """Every server process's deliveries count (the worker process is handed only its owner's)."""
     for i in range(drain_module.BUSY_ARRIVALS):
