@@ -48,7 +48,7 @@ from calendly_sync.sync.projection import Rules
 log = logging.getLogger(__name__)
 
 PUSH_EVERY = 500  # a drain pushes to Brevo when caught up, or after applying this many …
-PUSH_AFTER = 1.0  # … or after applying for this many seconds
+PUSH_AFTER = 1.0  # … or after applying for this many seconds (BURST_PUSH_AFTER during a burst)
 LINGER = 0.2  # seconds a background drain lets a burst gather between batches
 PUSHERS = 4  # rounds a background drain pushes to Brevo at the same time
 BUSY_ARRIVALS = 5  # deliveries stored …
@@ -57,6 +57,8 @@ BURST_BATCH = 25  # deliveries claimed and applied at a time during a burst: one
 BURST_BATCH_SERVER = 100  # … on PostgreSQL (no database-wide write lock; the pauses bound the drain's share of CPU)
 BURST_PAUSE = 0.15  # seconds at least between those batches (longer than SQLite's busy-wait step of 0.1 s)
 BURST_SHARE = 2.0  # … and at least this many times as long as the batch took: the writes are mostly the server's
+BURST_PUSH_AFTER = 3.0  # seconds a round gathers during a burst: fewer, larger imports (each costs polls of
+# /processes, 100 an hour at Brevo); the round is pushed as soon as nothing is due, so not later at the burst's end
 
 Counts = dict[str, int]
 Busy = Callable[[], bool]
@@ -166,7 +168,7 @@ class Drain:
             if not claimed:
                 break  # nothing due (or held by a forced reprocess elsewhere)
             current.applied.extend(apply_claimed(claimed, current.cache, current.results))
-            if not self.background or time.monotonic() - started >= PUSH_AFTER:
+            if not self.background or time.monotonic() - started >= (BURST_PUSH_AFTER if burst else PUSH_AFTER):
                 break
             if burst:
                 sleep(max(BURST_PAUSE, BURST_SHARE * (time.monotonic() - began)))

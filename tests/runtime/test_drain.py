@@ -247,7 +247,16 @@ def test_during_a_burst_the_drain_claims_small_batches_and_pauses_between_them(
         book(f"burst{i}@example.com", fire_webhooks=True)
     ids = store(client, connection, list(outbox))
     monkeypatch.setattr(drain_module, "burst_batch", lambda: 2)
-    monkeypatch.setattr(drain_module, "PUSH_AFTER", 60.0)  # one round: the pauses are the only sleeps
+    monkeypatch.setattr(drain_module, "BURST_PUSH_AFTER", 60.0)  # one round: the pauses are the only sleeps …
+    monkeypatch.setattr(drain_module, "PUSH_AFTER", 0.0)  # … though outside a burst each batch would be a round
+    rounds: list[int] = []
+    real_finish = drain_module.finish
+
+    def counting_finish(applied: list[Any], *args: Any) -> None:
+        rounds.append(len(applied))
+        real_finish(applied, *args)
+
+    monkeypatch.setattr(drain_module, "finish", counting_finish)
     claims: list[int] = []
     real_claim = drain_module.claim_deliveries
 
@@ -263,6 +272,7 @@ def test_during_a_burst_the_drain_claims_small_batches_and_pauses_between_them(
     assert counts == {"deliveries": 5, "processed": 5}
     assert claims == [2, 2, 1]
     assert len(sleeps) == 3 and all(s >= drain_module.BURST_PAUSE for s in sleeps)
+    assert rounds == [5]  # pushed together: one import's polls of /processes, not one per batch
 
 
 @pytest.mark.django_db(transaction=True)
@@ -296,7 +306,7 @@ def test_a_background_drain_paces_itself_when_deliveries_have_just_arrived(
     ids = store(client, connection, list(outbox))
     monkeypatch.setattr(drain_module, "BUSY_WINDOW", 60.0)  # all within the window, however slow this machine
     monkeypatch.setattr(drain_module, "burst_batch", lambda: 2)
-    monkeypatch.setattr(drain_module, "PUSH_AFTER", 60.0)
+    monkeypatch.setattr(drain_module, "BURST_PUSH_AFTER", 60.0)
     sleeps: list[float] = []
     monkeypatch.setattr(drain_module, "sleep", sleeps.append)
     assert drain(ids, background=True) == {"deliveries": 5, "processed": 5}
