@@ -11,7 +11,10 @@ short write transaction, and pauses ``BURST_PAUSE`` seconds (at least twice as l
 between batches. On SQLite every acknowledgement's ``INSERT`` needs the database's one write lock,
 which a long transaction of the drain (a batch of 500, in a process at ``nice`` +10 that the
 scheduler serves last) would hold for up to a second; the short ones leave it free most of the
-time, and the deliveries still reach Brevo during the burst rather than all after it.
+time, and the deliveries still reach Brevo during the burst rather than all after it. A drain
+that falls behind the arrivals takes larger steps with shorter pauses until it has caught up
+(:meth:`Drain.apply_round`): a backlog left for after the burst would reach Brevo only at its
+10 requests/s.
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ BURST_BATCH = 25  # deliveries claimed and applied at a time during a burst: one
 BURST_BATCH_SERVER = 100  # … on PostgreSQL (no database-wide write lock; the pauses bound the drain's share of CPU)
 BURST_PAUSE = 0.15  # seconds at least between those batches (longer than SQLite's busy-wait step of 0.1 s)
 BURST_SHARE = 2.0  # … and at least this many times as long as the batch took: the writes are mostly the server's
+BEHIND = 4  # batches' worth of deliveries due: the drain falls behind the arrivals, and catches up with
+BURST_PAUSE_BEHIND = 0.05  # batches twice as large and pauses this long at least …
+BURST_SHARE_BEHIND = 0.5  # … and half as long as the batch took: it still writes in short steps, and keeps up
 BURST_PUSH_AFTER = 3.0  # seconds a round gathers during a burst: fewer, larger imports (each costs polls of
 # /processes, 100 an hour at Brevo); the round is pushed as soon as nothing is due, so not later at the burst's end
 
@@ -154,14 +160,26 @@ class Drain:
 
         During a burst the batches are small and paced (see the module's docstring): a pause is
         bounded (``BURST_PAUSE``, or ``BURST_SHARE`` × the batch's own time), so the drain never
-        stops while webhooks keep coming; it only writes in short steps between theirs.
+        stops while webhooks keep coming; it only writes in short steps between theirs. When more
+        than ``BEHIND`` batches' worth is due it is falling behind (webhooks arrive faster than it
+        applies them so paced), and would leave a backlog for after the burst, when Brevo's
+        10 requests/s make the tail: then the batches double and the pauses shrink
+        (``BURST_PAUSE_BEHIND``, ``BURST_SHARE_BEHIND``) until it has caught up.
         """
         current = Round()
         started = time.monotonic()
         while len(current.applied) < PUSH_EVERY and not self.limit_reached(current.size):
             burst = self.busy is not None and self.busy()
-            room = self.room(current, burst_batch() if burst else BATCH_SIZE)
-            ids = list(dict.fromkeys([*pending, *due_deliveries(room)]))[:room]
+            behind = False
+            if burst:
+                batch = burst_batch()
+                due = due_deliveries(BEHIND * batch)  # ids only: how far the drain is behind the arrivals
+                behind = len(due) >= BEHIND * batch
+                room = self.room(current, 2 * batch if behind else batch)
+            else:
+                room = self.room(current)
+                due = due_deliveries(room)
+            ids = list(dict.fromkeys([*pending, *due]))[:room]
             pending = []
             began = time.monotonic()
             claimed = claim_deliveries(ids) if ids else []
@@ -171,7 +189,12 @@ class Drain:
             if not self.background or time.monotonic() - started >= (BURST_PUSH_AFTER if burst else PUSH_AFTER):
                 break
             if burst:
-                sleep(max(BURST_PAUSE, BURST_SHARE * (time.monotonic() - began)))
+                took = time.monotonic() - began
+                sleep(
+                    max(BURST_PAUSE_BEHIND, took * BURST_SHARE_BEHIND)
+                    if behind
+                    else max(BURST_PAUSE, took * BURST_SHARE)
+                )
             elif len(claimed) < BATCH_SIZE:
                 # More are arriving: let them gather for a moment. Larger batches cost the
                 # server far less CPU per delivery, which it needs for acknowledging webhooks.

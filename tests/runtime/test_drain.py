@@ -276,6 +276,34 @@ def test_during_a_burst_the_drain_claims_small_batches_and_pauses_between_them(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_drain_falling_behind_a_burst_takes_larger_steps_until_it_has_caught_up(
+    client, connection, sims, book, outbox, monkeypatch
+):
+    """More due than ``BEHIND`` batches: twice the batch and a shorter pause, so no backlog is left
+    for after the burst (when Brevo's 10 requests/s would make the tail); then small steps again."""
+    for i in range(10):
+        book(f"behind{i}@example.com", fire_webhooks=True)
+    ids = store(client, connection, list(outbox))
+    monkeypatch.setattr(drain_module, "burst_batch", lambda: 2)  # behind: 8 or more due
+    monkeypatch.setattr(drain_module, "BURST_PUSH_AFTER", 60.0)
+    claims: list[int] = []
+    real_claim = drain_module.claim_deliveries
+
+    def counting_claim(delivery_ids: list[int], **kwargs: Any) -> list[WebhookDelivery]:
+        claimed = real_claim(delivery_ids, **kwargs)
+        claims.append(len(claimed))
+        return claimed
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(drain_module, "claim_deliveries", counting_claim)
+    monkeypatch.setattr(drain_module, "sleep", sleeps.append)
+    assert drain(ids, background=True, busy=lambda: True) == {"deliveries": 10, "processed": 10}
+    assert claims == [4, 2, 2, 2]  # 10 due: behind; then 6, 4, 2: in step
+    assert drain_module.BURST_PAUSE_BEHIND <= sleeps[0] < drain_module.BURST_PAUSE
+    assert all(s >= drain_module.BURST_PAUSE for s in sleeps[1:])
+
+
+@pytest.mark.django_db(transaction=True)
 def test_without_a_burst_the_backlog_is_one_batch(client, connection, sims, book, outbox, monkeypatch):
     for i in range(5):
         book(f"calm{i}@example.com", fire_webhooks=True)
