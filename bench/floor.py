@@ -380,8 +380,18 @@ def payload_template(sims: Any = None) -> tuple[dict[str, Any], str]:
             sim.stop()
 
 
+_phones_used = 0  # numbers handed out so far in this invocation: each invitee gets its own
+
+
 def write_bodies(path: Path, template: dict[str, Any], created_by: str, tag: str, n: int) -> float:
-    """``n`` distinct signed bodies (``signature<TAB>body`` lines), signed now; mean body bytes."""
+    """``n`` distinct signed bodies (``signature<TAB>body`` lines), signed now; mean body bytes.
+
+    Distinct invitees: URI, email and phone number (``(646) XXX-XXXX``, never used twice in one
+    invocation). One number for every invitee, as the template has, would make the connector's SMS
+    ownership (one contact per number) move from contact to contact as a burst arrives, each move a
+    single upsert: a drain benchmark of that, not of a burst of bookings.
+    """
+    global _phones_used
     from calendly_sync.sandbox.signing import build_delivery
 
     t = int(time.time())
@@ -392,6 +402,12 @@ def write_bodies(path: Path, template: dict[str, Any], created_by: str, tag: str
             payload = copy.copy(template)
             payload["uri"] = f"{base}/{tag}-{i:06d}"
             payload["email"] = f"floor-{tag}-{i}@example.com"
+            k, _phones_used = _phones_used, _phones_used + 1
+            phone = f"(646) {200 + (k // 10000) % 800}-{k % 10000:04d}"
+            payload["questions_and_answers"] = [
+                {**qa, "answer": phone} if qa.get("question") == "Phone number" else qa
+                for qa in template.get("questions_and_answers") or []
+            ]
             body, headers = build_delivery("invitee.created", payload, created_by, KEY, t)
             total += len(body)
             out.write(headers["Calendly-Webhook-Signature"] + "\t" + body.decode("utf-8") + "\n")

@@ -583,11 +583,14 @@ class BrevoClient:
         poll_interval: float = 2.0,
         timeout: float = 600,
         max_poll_interval: float = 60.0,
+        first_poll: float = 0.0,
+        growth: float = 1.5,
     ) -> dict[int, dict[str, Any] | BrevoError]:
         """Poll several processes in rounds until each has ended: its process, or the error it ended with.
 
         One sleep per round for all of them, so imports sent together are waited for together.
-        The interval grows ×1.5 up to ``max_poll_interval`` because ``/processes`` is limited to
+        The first round after ``first_poll`` seconds; then the interval starts at ``poll_interval``
+        and grows ×``growth`` up to ``max_poll_interval``, because ``/processes`` is limited to
         100 requests/hour. Elapsed time counts both the clock and the requested sleeps, so an
         injected no-op sleep still times out deterministically. A failing poll (after the
         client's own retries) raises.
@@ -595,6 +598,9 @@ class BrevoClient:
         start = self._clock()
         waited = 0.0
         interval = poll_interval
+        if first_poll > 0:
+            self._sleep(first_poll)
+            waited += first_poll
         outcomes: dict[int, dict[str, Any] | BrevoError] = {}
         waiting = list(dict.fromkeys(int(pid) for pid in process_ids))
         last: dict[int, dict[str, Any]] = {}
@@ -631,7 +637,7 @@ class BrevoClient:
                 break
             self._sleep(interval)
             waited += interval
-            interval = min(max_poll_interval, interval * 1.5)
+            interval = min(max_poll_interval, interval * growth)
         return outcomes
 
 

@@ -392,3 +392,8 @@ def due_deliveries(limit: int = BATCH_SIZE) -> list[int]:
     """The oldest due deliveries' ids, at most ``limit``."""
     qs = WebhookDelivery.objects.filter(_due_q(timezone.now())).order_by("received_at", "id")
     return list(qs.values_list("pk", flat=True)[:limit])
+
+
+def stored_since(since: datetime, *, at_least: int) -> bool:
+    """Whether at least ``at_least`` deliveries were stored since ``since`` (one bounded index range read)."""
+    return WebhookDelivery.objects.filter(received_at__gte=since).order_by()[:at_least].count() >= at_least

@@ -50,7 +50,7 @@ PHONE_ATTRIBUTES = ("SMS", "WHATSAPP", "LANDLINE_NUMBER")
 
 PAGE_SIZE = 1000  # contacts read (and imported) at a time: memory stays flat however large the backlog
 
-POLLS_PER_IMPORT = 4  # GET /processes calls one import may take (the poll interval grows 2 s, 3 s, 4.5 s …)
+POLLS_PER_IMPORT = 4  # GET /processes calls one import may take (polls at 0.5, 1.5, 3.5, 7.5 s: push.bulk)
 
 POLL_RESERVE = 10  # of Brevo's hourly "other" budget, kept for everything else
 

@@ -1,9 +1,20 @@
 """The drain: one worker at a time takes every due delivery, applies it, and pushes the result.
 
-Batches are as large as the backlog, so a burst goes to Brevo as bulk imports and event batches
-and only one process spends Brevo's per-second budget; the other server processes keep their CPU
-for acknowledging webhooks. The embedded worker thread and the Celery tasks both call
-:func:`drain` and :func:`sweep`: the same code path whichever way the connector runs.
+Batches are as large as the backlog, so a backlog goes to Brevo as bulk imports and event batches
+and only one process spends Brevo's per-second budget. The embedded worker and the Celery tasks
+both call :func:`drain` and :func:`sweep`: the same code path whichever way the connector runs.
+
+While webhooks arrive fast (a burst: ``BUSY_ARRIVALS`` stored within ``BUSY_WINDOW`` seconds,
+whichever server process stored them), the drain stays out of the acknowledgements' way without
+stopping: it claims and applies a few deliveries at a time (:func:`burst_batch`), each batch one
+short write transaction, and pauses ``BURST_PAUSE`` seconds (at least twice as long as the batch took)
+between batches. On SQLite every acknowledgement's ``INSERT`` needs the database's one write lock,
+which a long transaction of the drain (a batch of 500, in a process at ``nice`` +10 that the
+scheduler serves last) would hold for up to a second; the short ones leave it free most of the
+time, and the deliveries still reach Brevo during the burst rather than all after it. A drain
+that falls behind the arrivals takes larger steps with shorter pauses until it has caught up
+(:meth:`Drain.apply_round`): a backlog left for after the burst would reach Brevo only at its
+10 requests/s.
 """
 
 from __future__ import annotations
@@ -14,8 +25,10 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django import db
+from django.utils import timezone
 
 from calendly_sync.brevo.errors import BrevoError
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for
@@ -28,6 +41,7 @@ from calendly_sync.inbox.deliveries import (
     claim_deliveries,
     due_deliveries,
     finish,
+    stored_since,
 )
 from calendly_sync.models import Connection, WebhookDelivery
 from calendly_sync.push.contacts import push_dirty
@@ -37,13 +51,24 @@ from calendly_sync.sync.projection import Rules
 log = logging.getLogger(__name__)
 
 PUSH_EVERY = 500  # a drain pushes to Brevo when caught up, or after applying this many …
-PUSH_AFTER = 1.0  # … or after applying for this many seconds
+PUSH_AFTER = 1.0  # … or after applying for this many seconds (BURST_PUSH_AFTER during a burst)
 LINGER = 0.2  # seconds a background drain lets a burst gather between batches
 PUSHERS = 4  # rounds a background drain pushes to Brevo at the same time
-MAX_DEFER = 10.0  # seconds a background drain waits at most, before a batch, for a burst of webhooks to pass
+BUSY_ARRIVALS = 5  # deliveries stored …
+BUSY_WINDOW = 0.5  # … within this many seconds: a burst (10/s, all server processes together)
+BURST_BATCH = 25  # deliveries claimed and applied at a time during a burst: one short write transaction on SQLite
+BURST_BATCH_SERVER = 100  # … on PostgreSQL (no database-wide write lock; the pauses bound the drain's share of CPU)
+BURST_PAUSE = 0.15  # seconds at least between those batches (longer than SQLite's busy-wait step of 0.1 s)
+BURST_SHARE = 2.0  # … and at least this many times as long as the batch took: the writes are mostly the server's
+BEHIND = 4  # batches' worth of deliveries due: the drain falls behind the arrivals, and catches up with
+BURST_PAUSE_BEHIND = 0.05  # batches twice as large and pauses this long at least …
+BURST_SHARE_BEHIND = 0.5  # … and half as long as the batch took: it still writes in short steps, and keeps up
+BURST_PUSH_AFTER = 3.0  # seconds a round gathers during a burst: fewer, larger imports (each costs polls of
+# /processes, 100 an hour at Brevo); the round is pushed as soon as nothing is due, so not later at the burst's end
 
 Counts = dict[str, int]
 Busy = Callable[[], bool]
+sleep = time.sleep  # the drain's pauses (a test records them instead)
 
 
 def drain(
@@ -63,9 +88,9 @@ def drain(
     ``background`` (the embedded worker and Celery): let a burst gather between batches, and
     push each round to Brevo from up to ``PUSHERS`` threads while the next round is applied, so
     a bulk import's wait overlaps the work that follows it. Otherwise (a command, a test) every
-    round is pushed before the next is applied, in the calling thread. ``busy`` (the embedded
-    worker's "this server is acknowledging a burst"): wait while it says so, up to ``MAX_DEFER``
-    seconds before each batch, so the burst's acknowledgements keep the CPU.
+    round is pushed before the next is applied, in the calling thread. A background drain paces
+    itself while webhooks arrive fast (see the module's docstring); ``busy`` replaces its test
+    for that (:func:`arriving`).
     """
     counts = {"deliveries": 0, "processed": 0}
     pending = list(first)
@@ -103,7 +128,7 @@ class Drain:
         self.counts = counts
         self.limit = limit
         self.background = background
-        self.busy = busy
+        self.busy = busy if busy is not None else (arriving if background else None)
         self.pushers = ThreadPoolExecutor(PUSHERS, thread_name_prefix="calendly-sync-push") if background else None
         self.running: set[Future[dict[int, str]]] = set()
 
@@ -124,41 +149,57 @@ class Drain:
     def limit_reached(self, extra: int = 0) -> bool:
         return self.limit is not None and self.counts["deliveries"] + extra >= self.limit
 
-    def room(self, current: Round) -> int:
+    def room(self, current: Round, batch: int = BATCH_SIZE) -> int:
         """How many deliveries the next batch may claim."""
         if self.limit is None:
-            return BATCH_SIZE
-        return min(BATCH_SIZE, self.limit - self.counts["deliveries"] - current.size)
+            return batch
+        return min(batch, self.limit - self.counts["deliveries"] - current.size)
 
     def apply_round(self, pending: list[int]) -> Round | None:
-        """Claim and apply batches until the round is full; None when nothing was due."""
+        """Claim and apply batches until the round is full; None when nothing was due.
+
+        During a burst the batches are small and paced (see the module's docstring): a pause is
+        bounded (``BURST_PAUSE``, or ``BURST_SHARE`` × the batch's own time), so the drain never
+        stops while webhooks keep coming; it only writes in short steps between theirs. When more
+        than ``BEHIND`` batches' worth is due it is falling behind (webhooks arrive faster than it
+        applies them so paced), and would leave a backlog for after the burst, when Brevo's
+        10 requests/s make the tail: then the batches double and the pauses shrink
+        (``BURST_PAUSE_BEHIND``, ``BURST_SHARE_BEHIND``) until it has caught up.
+        """
         current = Round()
         started = time.monotonic()
         while len(current.applied) < PUSH_EVERY and not self.limit_reached(current.size):
-            started += self.wait_out_burst()  # waiting is not applying
-            room = self.room(current)
-            ids = list(dict.fromkeys([*pending, *due_deliveries(room)]))[:room]
+            burst = self.busy is not None and self.busy()
+            behind = False
+            if burst:
+                batch = burst_batch()
+                due = due_deliveries(BEHIND * batch)  # ids only: how far the drain is behind the arrivals
+                behind = len(due) >= BEHIND * batch
+                room = self.room(current, 2 * batch if behind else batch)
+            else:
+                room = self.room(current)
+                due = due_deliveries(room)
+            ids = list(dict.fromkeys([*pending, *due]))[:room]
             pending = []
+            began = time.monotonic()
             claimed = claim_deliveries(ids) if ids else []
             if not claimed:
                 break  # nothing due (or held by a forced reprocess elsewhere)
             current.applied.extend(apply_claimed(claimed, current.cache, current.results))
-            if not self.background or time.monotonic() - started >= PUSH_AFTER:
+            if not self.background or time.monotonic() - started >= (BURST_PUSH_AFTER if burst else PUSH_AFTER):
                 break
-            if len(claimed) < BATCH_SIZE:
+            if burst:
+                took = time.monotonic() - began
+                sleep(
+                    max(BURST_PAUSE_BEHIND, took * BURST_SHARE_BEHIND)
+                    if behind
+                    else max(BURST_PAUSE, took * BURST_SHARE)
+                )
+            elif len(claimed) < BATCH_SIZE:
                 # More are arriving: let them gather for a moment. Larger batches cost the
                 # server far less CPU per delivery, which it needs for acknowledging webhooks.
-                time.sleep(LINGER)
+                sleep(LINGER)
         return current if current.size else None
-
-    def wait_out_burst(self) -> float:
-        """While the server acknowledges a burst, wait (at most ``MAX_DEFER``); the seconds waited."""
-        if self.busy is None or not self.busy():
-            return 0.0
-        deferred = time.monotonic()
-        while self.busy() and time.monotonic() - deferred < MAX_DEFER:
-            time.sleep(LINGER)
-        return time.monotonic() - deferred
 
     def push(self, current: Round) -> None:
         """Bring a round to Brevo: here and now, or in a pusher thread while the next round is applied."""
@@ -201,6 +242,21 @@ def _finish_in_thread(current: Round) -> dict[int, str]:
         return current.results
     finally:
         db.connection.close()  # this thread's own connection; the pool's threads end with the drain
+
+
+def burst_batch() -> int:
+    """How many deliveries a batch takes during a burst: few on SQLite, whose one write lock the
+    acknowledgements need (about 1 – 2 ms of work per delivery holds it, more at ``nice`` +10)."""
+    return BURST_BATCH if db.connection.vendor == "sqlite" else BURST_BATCH_SERVER
+
+
+def arriving() -> bool:
+    """Webhooks arrive fast: ``BUSY_ARRIVALS`` deliveries stored within the last ``BUSY_WINDOW`` seconds.
+
+    Read from the inbox, so it counts what every server process stored (the embedded worker's own
+    process is handed only its owner's deliveries; a Celery worker none).
+    """
+    return stored_since(timezone.now() - timedelta(seconds=BUSY_WINDOW), at_least=BUSY_ARRIVALS)
 
 
 def sweep(

@@ -2,9 +2,11 @@
 
 The drain lock: PostgreSQL (the multi-process deployment: several gunicorn workers, Celery
 children) gets a session-level advisory lock; it is released when the holder's connection ends, so
-a crashed worker never leaves it held. SQLite deployments usually run in one process, where a
-thread lock is enough (a second process on SQLite, such as ``process_deliveries`` next to
-``runserver``, may drain at the same time: the row claims keep that correct, only less efficient).
+a crashed worker never leaves it held. SQLite: a thread lock, and ``flock`` on a file beside the
+database (``<name>-drain.lock``), so that Celery's children and ``process_deliveries`` next to a
+server do not drain at the same time either: two drainers would only contend for SQLite's one
+write lock, and with the webhook endpoint's writes (the row claims keep even that correct). The
+kernel drops an ``flock`` when its process dies. An in-memory database, or Windows: the thread lock.
 
 Worker ownership (:func:`worker_ownership`): of the server processes of a deployment (gunicorn
 workers), one runs the embedded worker's sweeps, polls and subscription checks; the others only
@@ -43,7 +45,15 @@ def drain_lock(*, wait: bool = False) -> Iterator[bool]:
     if connection.vendor != "postgresql":
         held = _local.acquire(blocking=wait)
         try:
-            yield held
+            if not held:
+                yield False
+                return
+            path = _drain_lock_file()
+            if path is None:
+                yield True
+                return
+            with file_lock(path, wait=wait) as held_file:
+                yield held_file
         finally:
             if held:
                 _local.release()
@@ -62,6 +72,32 @@ def drain_lock(*, wait: bool = False) -> Iterator[bool]:
                     cursor.execute("SELECT pg_advisory_unlock(%s)", [DRAIN_LOCK_KEY])
             except DatabaseError:  # the connection is gone, and the lock with it
                 log.info("drain lock: connection lost before unlock (the server released it)")
+
+
+def _drain_lock_file() -> Path | None:
+    """SQLite's drain lock file, beside the database (None: in memory, or no ``flock``)."""
+    name = str(connection.settings_dict["NAME"])
+    if connection.vendor != "sqlite" or _in_memory(name) or sys.platform == "win32":
+        return None
+    return Path(f"{name}-drain.lock")
+
+
+@contextmanager
+def file_lock(path: Path, *, wait: bool = False) -> Iterator[bool]:
+    """Yield True while holding an exclusive ``flock`` on ``path`` (False at once when taken, unless ``wait``).
+
+    Each call opens the file anew, so it excludes other threads of this process as well as other processes.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by exec'd children
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True  # closing the descriptor drops the lock
+    finally:
+        os.close(fd)
 
 
 class Ownership(Protocol):

@@ -30,7 +30,6 @@ import queue
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from types import FrameType
 
@@ -53,8 +52,6 @@ POLL_INTERVAL = 1.0  # seconds: how often the owner looks for deliveries another
 OWNER_RETRY = 5.0  # seconds between a standing-by process's attempts to take the work over
 OWNER_CHECK = 10.0  # seconds between the owner's checks that it still holds ownership
 RETRY_AFTER_FAILURE = 1.0  # seconds until a sweep after a step failed (doubling while failures persist)
-BUSY_ARRIVALS = 15  # deliveries accepted …
-BUSY_WINDOW = 0.3  # … within this many seconds: a burst (50/s in one server process)
 SUBSCRIPTION_CHECK_INTERVAL = 3600.0
 FIRST_SUBSCRIPTION_CHECK = 0.0  # seconds after the owner starts: at once (a disabled subscription gets no webhook)
 PURGE_INTERVAL = 3600.0  # the retention purge (Celery beat runs it as often) …
@@ -167,7 +164,6 @@ class EmbeddedWorker(OwnershipLoop):
         self.owner = threading.Event()  # set while this process owns the work …
         self.standing_by = threading.Event()  # … and this while another process does
         self.lock = threading.Lock()
-        self.arrivals: deque[float] = deque(maxlen=BUSY_ARRIVALS)  # when this process accepted its last deliveries
         self.current_ownership: Ownership | None = None  # the thread's ownership lock (held or tried)
 
     def start_with_server(self) -> None:
@@ -209,17 +205,8 @@ class EmbeddedWorker(OwnershipLoop):
             self.thread.join(timeout)
         self.thread = None
 
-    def busy(self) -> bool:
-        """This server process is acknowledging a burst (``BUSY_ARRIVALS`` within ``BUSY_WINDOW`` s).
-
-        Applying deliveries costs CPU the acknowledgements need; while a burst lasts the drain
-        waits (up to ``MAX_DEFER`` seconds at a time), then takes the backlog in large batches.
-        """
-        return len(self.arrivals) == self.arrivals.maxlen and time.monotonic() - self.arrivals[0] < BUSY_WINDOW
-
     def submit(self, delivery_id: int) -> None:
         """A delivery this process acknowledged: the owner applies it at once (the others' owner polls)."""
-        self.arrivals.append(time.monotonic())
         self.idle.clear()
         self.start()
         self.queue.put(delivery_id)
@@ -272,16 +259,16 @@ class EmbeddedWorker(OwnershipLoop):
                 heartbeat.beat()  # /readyz: the owner's loop turns
                 if batch:
                     # None when another process drains: that one takes these along
-                    drain(batch, background=True, busy=self.busy)
+                    drain(batch, background=True)
                     next_poll = time.monotonic() + POLL_INTERVAL
                 elif time.monotonic() >= next_poll:
                     # Deliveries another server process acknowledged: only the owner applies them.
                     next_poll = time.monotonic() + POLL_INTERVAL
                     if due_deliveries(1):
-                        drain(background=True, busy=self.busy)
+                        drain(background=True)
                 if time.monotonic() >= next_sweep:  # on time even when deliveries never stop coming
                     next_sweep = time.monotonic() + self.sweep_interval
-                    sweep(background=True, busy=self.busy)
+                    sweep(background=True)
                     rejections.counter.flush_if_due()  # refused requests this process counted
                     if has_work():  # queued before a restart, or left by a process that died
                         job_runner().wake()

@@ -421,6 +421,16 @@ def test_import_and_process_polling(brevo_client, brevo_sim, brevo_clock):
         brevo_client.get_process(999)
 
 
+def test_polls_can_start_later_and_space_out_faster(brevo_client, brevo_sim, brevo_clock):
+    """The import's schedule (push.bulk): no poll at once, then 1 s, ×2 (0.5, 1.5, 3.5, 7.5 s)."""
+    brevo_sim.import_delay_polls = 3  # done at the 4th poll
+    pid = brevo_client.import_contacts([{"email": "a@example.com"}], [12])
+    before = len(brevo_clock.sleeps)
+    outcome = brevo_client.wait_for_processes([pid], first_poll=0.5, poll_interval=1.0, growth=2.0)
+    assert outcome[pid]["status"] == "completed"
+    assert brevo_clock.sleeps[before:] == [0.5, 1.0, 2.0, 4.0]
+
+
 def test_wait_for_process_times_out(brevo_client, brevo_sim):
     brevo_sim.import_delay_polls = 1000
     pid = brevo_client.import_contacts([{"email": "a@example.com"}], [12])

@@ -31,7 +31,8 @@ def test_imports_are_all_sent_before_they_are_polled_together(
     polls = [i for i, c in enumerate(calls) if c.startswith("GET /v3/processes/")]
     assert len(imports) == 3 and max(imports) < min(polls)
     assert len(polls) == 6  # two rounds of three polls (the simulator finishes an import on its 2nd poll) …
-    assert client_sleeps.calls.count(2.0) == 1  # … with one wait between them, not one per import
+    assert client_sleeps.calls.count(bulk.FIRST_POLL) == 1  # … the first once Brevo has had a moment to start them …
+    assert client_sleeps.calls.count(bulk.POLL_INTERVAL) == 1  # … and one wait between the rounds, not one per import
     assert len(brevo_sim.contacts) == 70
 
 

@@ -1,4 +1,4 @@
-"""The set-based drain: claims, batched ingest, one drainer at a time, bulk pushes, burst deferral.
+"""The set-based drain: claims, batched ingest, one drainer at a time, bulk pushes, paced bursts.
 
 Everything runs against the real database and the Brevo/Calendly simulators over HTTP; the only
 stand-ins are a "concurrent writer" that inserts a row mid-batch (to prove the fallback) and
@@ -238,43 +238,119 @@ def test_the_holder_takes_along_what_arrived_while_others_deferred(client, conne
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_busy_server_defers_the_drain_until_the_burst_passes(client, connection, sims, book, outbox, monkeypatch):
-    monkeypatch.setattr(drain_module, "LINGER", 0)
-    for i in range(3):
+def test_during_a_burst_the_drain_claims_small_batches_and_pauses_between_them(
+    client, connection, sims, book, outbox, monkeypatch
+):
+    """Webhooks arriving fast: short write steps (``burst_batch()`` at a time) with a pause after each,
+    never a wait for the burst to end: all of them are processed while it lasts."""
+    for i in range(5):
         book(f"burst{i}@example.com", fire_webhooks=True)
     ids = store(client, connection, list(outbox))
-    answers = iter([True, True, True])
-    asked = []
+    monkeypatch.setattr(drain_module, "burst_batch", lambda: 2)
+    monkeypatch.setattr(drain_module, "BURST_PUSH_AFTER", 60.0)  # one round: the pauses are the only sleeps …
+    monkeypatch.setattr(drain_module, "PUSH_AFTER", 0.0)  # … though outside a burst each batch would be a round
+    rounds: list[int] = []
+    real_finish = drain_module.finish
 
-    def busy() -> bool:
-        asked.append(1)
-        return next(answers, False)
+    def counting_finish(applied: list[Any], *args: Any) -> None:
+        rounds.append(len(applied))
+        real_finish(applied, *args)
 
-    counts = drain(ids, background=True, busy=busy)
-    assert len(asked) >= 4 and counts == {"deliveries": 3, "processed": 3}
+    monkeypatch.setattr(drain_module, "finish", counting_finish)
+    claims: list[int] = []
+    real_claim = drain_module.claim_deliveries
+
+    def counting_claim(delivery_ids: list[int], **kwargs: Any) -> list[WebhookDelivery]:
+        claimed = real_claim(delivery_ids, **kwargs)
+        claims.append(len(claimed))
+        return claimed
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(drain_module, "claim_deliveries", counting_claim)
+    monkeypatch.setattr(drain_module, "sleep", sleeps.append)
+    counts = drain(ids, background=True, busy=lambda: True)  # a burst that never ends
+    assert counts == {"deliveries": 5, "processed": 5}
+    assert claims == [2, 2, 1]
+    assert len(sleeps) == 3 and all(s >= drain_module.BURST_PAUSE for s in sleeps)
+    assert rounds == [5]  # pushed together: one import's polls of /processes, not one per batch
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_burst_that_never_ends_still_gets_processed(client, connection, sims, book, outbox, monkeypatch):
-    monkeypatch.setattr(drain_module, "LINGER", 0)
-    monkeypatch.setattr(drain_module, "MAX_DEFER", 0)
-    book("endless@example.com", fire_webhooks=True)
+def test_a_drain_falling_behind_a_burst_takes_larger_steps_until_it_has_caught_up(
+    client, connection, sims, book, outbox, monkeypatch
+):
+    """More due than ``BEHIND`` batches: twice the batch and a shorter pause, so no backlog is left
+    for after the burst (when Brevo's 10 requests/s would make the tail); then small steps again."""
+    for i in range(10):
+        book(f"behind{i}@example.com", fire_webhooks=True)
     ids = store(client, connection, list(outbox))
-    assert drain(ids, background=True, busy=lambda: True) == {"deliveries": 1, "processed": 1}
+    monkeypatch.setattr(drain_module, "burst_batch", lambda: 2)  # behind: 8 or more due
+    monkeypatch.setattr(drain_module, "BURST_PUSH_AFTER", 60.0)
+    claims: list[int] = []
+    real_claim = drain_module.claim_deliveries
+
+    def counting_claim(delivery_ids: list[int], **kwargs: Any) -> list[WebhookDelivery]:
+        claimed = real_claim(delivery_ids, **kwargs)
+        claims.append(len(claimed))
+        return claimed
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(drain_module, "claim_deliveries", counting_claim)
+    monkeypatch.setattr(drain_module, "sleep", sleeps.append)
+    assert drain(ids, background=True, busy=lambda: True) == {"deliveries": 10, "processed": 10}
+    assert claims == [4, 2, 2, 2]  # 10 due: behind; then 6, 4, 2: in step
+    assert drain_module.BURST_PAUSE_BEHIND <= sleeps[0] < drain_module.BURST_PAUSE
+    assert all(s >= drain_module.BURST_PAUSE for s in sleeps[1:])
 
 
-def test_the_embedded_worker_calls_fifty_deliveries_a_second_a_burst():
-    import time
+@pytest.mark.django_db(transaction=True)
+def test_without_a_burst_the_backlog_is_one_batch(client, connection, sims, book, outbox, monkeypatch):
+    for i in range(5):
+        book(f"calm{i}@example.com", fire_webhooks=True)
+    ids = store(client, connection, list(outbox))
+    monkeypatch.setattr(drain_module, "burst_batch", lambda: 2)
+    monkeypatch.setattr(drain_module, "LINGER", 0)
+    claims: list[int] = []
+    real_claim = drain_module.claim_deliveries
 
-    from calendly_sync.runtime.worker import BUSY_ARRIVALS, BUSY_WINDOW, EmbeddedWorker
+    def counting_claim(delivery_ids: list[int], **kwargs: Any) -> list[WebhookDelivery]:
+        claimed = real_claim(delivery_ids, **kwargs)
+        claims.append(len(claimed))
+        return claimed
 
-    worker = EmbeddedWorker()
-    now = time.monotonic()
-    worker.arrivals.extend([now - BUSY_WINDOW * 2] * (BUSY_ARRIVALS - 1))
-    assert not worker.busy()
-    worker.arrivals.extend([now] * BUSY_ARRIVALS)
-    assert worker.busy()
-    assert BUSY_ARRIVALS / BUSY_WINDOW == 50
+    monkeypatch.setattr(drain_module, "claim_deliveries", counting_claim)
+    WebhookDelivery.objects.update(received_at=timezone.now() - timedelta(minutes=1))  # stored a while ago
+    assert drain(ids, background=True) == {"deliveries": 5, "processed": 5}
+    assert claims[0] == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_background_drain_paces_itself_when_deliveries_have_just_arrived(
+    client, connection, sims, book, outbox, monkeypatch
+):
+    """No ``busy`` given (a Celery task, the embedded worker): the inbox says a burst is on."""
+    for i in range(drain_module.BUSY_ARRIVALS):
+        book(f"fresh{i}@example.com", fire_webhooks=True)
+    ids = store(client, connection, list(outbox))
+    monkeypatch.setattr(drain_module, "BUSY_WINDOW", 60.0)  # all within the window, however slow this machine
+    monkeypatch.setattr(drain_module, "burst_batch", lambda: 2)
+    monkeypatch.setattr(drain_module, "BURST_PUSH_AFTER", 60.0)
+    sleeps: list[float] = []
+    monkeypatch.setattr(drain_module, "sleep", sleeps.append)
+    assert drain(ids, background=True) == {"deliveries": 5, "processed": 5}
+    assert len(sleeps) == 3 and all(s >= drain_module.BURST_PAUSE for s in sleeps)  # paced: batches of 2, 2, 1
+
+
+def test_a_burst_is_read_from_the_inbox_whoever_stored_it(client, connection, sims, book, outbox):
+    """Every server process's deliveries count (the worker process is handed only its owner's)."""
+    for i in range(drain_module.BUSY_ARRIVALS):
+        book(f"arriving{i}@example.com", fire_webhooks=True)
+    store(client, connection, list(outbox)[:-1])
+    assert not drain_module.arriving()  # one short of a burst
+    store(client, connection, list(outbox)[-1:])
+    assert drain_module.arriving()
+    WebhookDelivery.objects.update(received_at=timezone.now() - timedelta(seconds=drain_module.BUSY_WINDOW * 2))
+    assert not drain_module.arriving()  # the burst is over
 
 
 # -- failure paths the review of the drain found ------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 from django.test.utils import CaptureQueriesContext
@@ -13,7 +15,9 @@ from calendly_sync.runtime.locks import (
     AdvisoryOwnership,
     FileOwnership,
     ProcessOwnership,
+    _drain_lock_file,
     drain_lock,
+    file_lock,
     worker_ownership,
 )
 
@@ -86,3 +90,40 @@ def test_a_forked_child_leaves_the_parents_file_lock_held(tmp_path):
         assert owner.holds() and not FileOwnership(path).acquire()
     finally:
         owner.release()
+
+
+HOLD = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_on_sqlite_one_process_drains_at_a_time(tmp_path, monkeypatch):
+    """SQLite: Celery's children (and a command beside a server) take the drain lock in turn
+    through ``flock`` on a file beside the database, instead of contending for its write lock."""
+    from django.db import connection as conn
+
+    path = tmp_path / "db.sqlite3-drain.lock"
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "held"
+        with file_lock(path) as held:
+            assert not held  # another process drains
+    finally:
+        assert other.stdin is not None
+        other.stdin.close()
+        other.wait(10)
+    with file_lock(path) as held:
+        assert held  # it ended, and its lock with it
+        with file_lock(path) as again:
+            assert not again  # a second open file of this process conflicts too
+    if conn.vendor == "sqlite":
+        assert _drain_lock_file() is None  # the tests' in-memory database: the thread lock is enough
+        monkeypatch.setitem(conn.settings_dict, "NAME", str(tmp_path / "db.sqlite3"))
+        assert _drain_lock_file() == path
