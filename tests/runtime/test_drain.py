@@ -237,9 +237,26 @@ def test_the_holder_takes_along_what_arrived_while_others_deferred(client, conne
 # -- bursts -----------------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def paced(monkeypatch) -> tuple[list[int], list[float]]:
+    """What the drain claims, batch by batch, and the pauses it asks for (not slept)."""
+    claims: list[int] = []
+    sleeps: list[float] = []
+    real_claim = drain_module.claim_deliveries
+
+    def counting_claim(delivery_ids: list[int], **kwargs: Any) -> list[WebhookDelivery]:
+        claimed = real_claim(delivery_ids, **kwargs)
+        claims.append(len(claimed))
+        return claimed
+
+    monkeypatch.setattr(drain_module, "claim_deliveries", counting_claim)
+    monkeypatch.setattr(drain_module, "sleep", sleeps.append)
+    return claims, sleeps
+
+
 @pytest.mark.django_db(transaction=True)
 def test_during_a_burst_the_drain_claims_small_batches_and_pauses_between_them(
-    client, connection, sims, book, outbox, monkeypatch
+    client, connection, sims, book, outbox, monkeypatch, paced
 ):
     """Webhooks arriving fast: short write steps (``burst_batch()`` at a time) with a pause after each,
     never a wait for the burst to end: all of them are processed while it lasts."""
@@ -257,17 +274,7 @@ def test_during_a_burst_the_drain_claims_small_batches_and_pauses_between_them(
         real_finish(applied, *args)
 
     monkeypatch.setattr(drain_module, "finish", counting_finish)
-    claims: list[int] = []
-    real_claim = drain_module.claim_deliveries
-
-    def counting_claim(delivery_ids: list[int], **kwargs: Any) -> list[WebhookDelivery]:
-        claimed = real_claim(delivery_ids, **kwargs)
-        claims.append(len(claimed))
-        return claimed
-
-    sleeps: list[float] = []
-    monkeypatch.setattr(drain_module, "claim_deliveries", counting_claim)
-    monkeypatch.setattr(drain_module, "sleep", sleeps.append)
+    claims, sleeps = paced
     counts = drain(ids, background=True, busy=lambda: True)  # a burst that never ends
     assert counts == {"deliveries": 5, "processed": 5}
     assert claims == [2, 2, 1]
@@ -277,7 +284,7 @@ def test_during_a_burst_the_drain_claims_small_batches_and_pauses_between_them(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_drain_falling_behind_a_burst_takes_larger_steps_until_it_has_caught_up(
-    client, connection, sims, book, outbox, monkeypatch
+    client, connection, sims, book, outbox, monkeypatch, paced
 ):
     """More due than ``BEHIND`` batches: twice the batch and a shorter pause, so no backlog is left
     for after the burst (when Brevo's 10 requests/s would make the tail); then small steps again."""
@@ -286,17 +293,7 @@ def test_a_drain_falling_behind_a_burst_takes_larger_steps_until_it_has_caught_u
     ids = store(client, connection, list(outbox))
     monkeypatch.setattr(drain_module, "burst_batch", lambda: 2)  # behind: 8 or more due
     monkeypatch.setattr(drain_module, "BURST_PUSH_AFTER", 60.0)
-    claims: list[int] = []
-    real_claim = drain_module.claim_deliveries
-
-    def counting_claim(delivery_ids: list[int], **kwargs: Any) -> list[WebhookDelivery]:
-        claimed = real_claim(delivery_ids, **kwargs)
-        claims.append(len(claimed))
-        return claimed
-
-    sleeps: list[float] = []
-    monkeypatch.setattr(drain_module, "claim_deliveries", counting_claim)
-    monkeypatch.setattr(drain_module, "sleep", sleeps.append)
+    claims, sleeps = paced
     assert drain(ids, background=True, busy=lambda: True) == {"deliveries": 10, "processed": 10}
     assert claims == [4, 2, 2, 2]  # 10 due: behind; then 6, 4, 2: in step
     assert drain_module.BURST_PAUSE_BEHIND <= sleeps[0] < drain_module.BURST_PAUSE
@@ -304,21 +301,13 @@ def test_a_drain_falling_behind_a_burst_takes_larger_steps_until_it_has_caught_u
 
 
 @pytest.mark.django_db(transaction=True)
-def test_without_a_burst_the_backlog_is_one_batch(client, connection, sims, book, outbox, monkeypatch):
+def test_without_a_burst_the_backlog_is_one_batch(client, connection, sims, book, outbox, monkeypatch, paced):
     for i in range(5):
         book(f"calm{i}@example.com", fire_webhooks=True)
     ids = store(client, connection, list(outbox))
     monkeypatch.setattr(drain_module, "burst_batch", lambda: 2)
     monkeypatch.setattr(drain_module, "LINGER", 0)
-    claims: list[int] = []
-    real_claim = drain_module.claim_deliveries
-
-    def counting_claim(delivery_ids: list[int], **kwargs: Any) -> list[WebhookDelivery]:
-        claimed = real_claim(delivery_ids, **kwargs)
-        claims.append(len(claimed))
-        return claimed
-
-    monkeypatch.setattr(drain_module, "claim_deliveries", counting_claim)
+    claims, _ = paced
     WebhookDelivery.objects.update(received_at=timezone.now() - timedelta(minutes=1))  # stored a while ago
     assert drain(ids, background=True) == {"deliveries": 5, "processed": 5}
     assert claims[0] == 5
@@ -326,7 +315,7 @@ def test_without_a_burst_the_backlog_is_one_batch(client, connection, sims, book
 
 @pytest.mark.django_db(transaction=True)
 def test_a_background_drain_paces_itself_when_deliveries_have_just_arrived(
-    client, connection, sims, book, outbox, monkeypatch
+    client, connection, sims, book, outbox, monkeypatch, paced
 ):
     """No ``busy`` given (a Celery task, the embedded worker): the inbox says a burst is on."""
     for i in range(drain_module.BUSY_ARRIVALS):
@@ -335,8 +324,7 @@ def test_a_background_drain_paces_itself_when_deliveries_have_just_arrived(
     monkeypatch.setattr(drain_module, "BUSY_WINDOW", 60.0)  # all within the window, however slow this machine
     monkeypatch.setattr(drain_module, "burst_batch", lambda: 2)
     monkeypatch.setattr(drain_module, "BURST_PUSH_AFTER", 60.0)
-    sleeps: list[float] = []
-    monkeypatch.setattr(drain_module, "sleep", sleeps.append)
+    _, sleeps = paced
     assert drain(ids, background=True) == {"deliveries": 5, "processed": 5}
     assert len(sleeps) == 3 and all(s >= drain_module.BURST_PAUSE for s in sleeps)  # paced: batches of 2, 2, 1
 
