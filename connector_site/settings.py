@@ -126,6 +126,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A transaction that reads and then writes would fail at once ("database is locked", no wait)
     # if another thread wrote in between; taking the write lock at BEGIN makes it wait its turn.
     DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
+    # Tests get a file, as production has, not Django's shared-cache in-memory database: there a
+    # writer meeting another thread's open read fails at once ("database table is locked", no
+    # busy timeout), which the worker, job and server threads of a test would meet at random.
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", env.str("TEST_DATABASE_FILE", default=str(BASE_DIR / "test-db.sqlite3"))
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -55,15 +55,16 @@ def test_one_process_owns_the_embedded_worker_through_a_file_lock(tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_worker_ownership_suits_the_database():
     """PostgreSQL: an advisory lock (not the drain lock's key) on a connection of its own, so one
-    process of all owns the work; SQLite in memory (the tests): only this process can see it."""
+    process of all owns the work; SQLite in a file: an flock beside it; in memory: only this process
+    can see it."""
     from django.db import connection as conn
 
     ownership = worker_ownership()
-    if conn.vendor != "postgresql":
-        assert isinstance(ownership, ProcessOwnership) and ownership.acquire()
-        return
     other = worker_ownership()
-    assert isinstance(ownership, AdvisoryOwnership) and WORKER_LOCK_KEY != DRAIN_LOCK_KEY
+    if conn.vendor == "postgresql":
+        assert isinstance(ownership, AdvisoryOwnership) and WORKER_LOCK_KEY != DRAIN_LOCK_KEY
+    else:
+        assert isinstance(ownership, FileOwnership) and conn.settings_dict["NAME"].endswith(".sqlite3")
     try:
         assert ownership.acquire() and ownership.holds()
         assert not other.acquire()
@@ -74,6 +75,17 @@ def test_worker_ownership_suits_the_database():
     finally:
         ownership.release()
         other.release()
+
+
+def test_an_in_memory_database_is_owned_by_every_process(monkeypatch):
+    """No other process can see an in-memory database, so each owns its own work."""
+    from django.db import connection as conn
+
+    if conn.vendor != "sqlite":
+        pytest.skip("an in-memory database is SQLite's")
+    monkeypatch.setitem(conn.settings_dict, "NAME", "file:memorydb_default?mode=memory&cache=shared")
+    ownership = worker_ownership()
+    assert isinstance(ownership, ProcessOwnership) and ownership.acquire() and worker_ownership().acquire()
 
 
 def test_a_forked_child_leaves_the_parents_file_lock_held(tmp_path):
@@ -124,6 +136,7 @@ def test_on_sqlite_one_process_drains_at_a_time(tmp_path, monkeypatch):
         with file_lock(path) as again:
             assert not again  # a second open file of this process conflicts too
     if conn.vendor == "sqlite":
-        assert _drain_lock_file() is None  # the tests' in-memory database: the thread lock is enough
+        monkeypatch.setitem(conn.settings_dict, "NAME", "file:memorydb_default?mode=memory&cache=shared")
+        assert _drain_lock_file() is None  # an in-memory database: the thread lock is enough
         monkeypatch.setitem(conn.settings_dict, "NAME", str(tmp_path / "db.sqlite3"))
         assert _drain_lock_file() == path
