@@ -24,7 +24,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
-from rest_framework.renderers import JSONRenderer
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -194,6 +195,19 @@ def _has_nul(value: Any, raw: bytes) -> bool:
     return False
 
 
+class AnswerJSON(BaseContentNegotiation):
+    """Calendly reads JSON whatever its ``Accept`` says: no negotiation (a tenth of a millisecond an
+    acknowledgement, and no 406 for a sender that asks for something else)."""
+
+    def select_parser(self, request: Request, parsers: list[Any]) -> None:
+        return None
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        return renderers[0], str(renderers[0].media_type)
+
+
 class CalendlyWebhookView(APIView):
     """``POST /webhooks/calendly/<connection id>/`` (or without an id when one key verifies)."""
 
@@ -204,6 +218,7 @@ class CalendlyWebhookView(APIView):
     # content negotiation between renderers.
     parser_classes = []
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = AnswerJSON
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         """Time every answer (``calendly_sync_webhook_ack_seconds``): Calendly waits for it."""

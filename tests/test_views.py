@@ -113,6 +113,15 @@ def test_valid_signatures_including_several_v1_and_rotated_key(client, connectio
     assert post(client, connection, body4, sign(body4, KEY, now)).status_code == 401
 
 
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "*/*", "application/json; version=9"])
+def test_any_accept_header_gets_the_json_acknowledgement(client, connection, accept):
+    """Calendly reads JSON whatever a sender's ``Accept`` says: never a 406 that would make it retry."""
+    body = envelope_body(f"{accept.split('/')[0]}@example.com")
+    resp = post(client, connection, body, sign(body, KEY), HTTP_ACCEPT=accept)
+    assert resp.status_code == 200 and resp["Content-Type"] == "application/json"
+    assert resp.json()["status"] == "accepted"
+
+
 def test_endpoint_without_id_routes_by_the_key_that_verifies(client, connection):
     other = Connection.objects.create(name="other", webhook_signing_key="other-key", access_token="x")
     body = envelope_body()
