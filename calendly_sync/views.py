@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterable
 from contextlib import nullcontext
 from datetime import datetime
 from functools import partial
@@ -25,6 +26,7 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -199,13 +201,14 @@ class AnswerJSON(BaseContentNegotiation):
     """Calendly reads JSON whatever its ``Accept`` says: no negotiation (a tenth of a millisecond an
     acknowledgement, and no 406 for a sender that asks for something else)."""
 
-    def select_parser(self, request: Request, parsers: list[Any]) -> None:
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
         return None
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
-        return renderers[0], str(renderers[0].media_type)
+        renderer = next(iter(renderers))
+        return renderer, str(renderer.media_type)
 
 
 class CalendlyWebhookView(APIView):
