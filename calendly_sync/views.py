@@ -46,6 +46,7 @@ from calendly_sync.calendly.signatures import (
 from calendly_sync.conf import app_settings
 from calendly_sync.credentials.signing import WebhookTarget, enabled_targets, webhook_target
 from calendly_sync.inbox import arrivals, rejections
+from calendly_sync.inbox.intake import insert_delivery
 from calendly_sync.instruments import ACK_LATENCY
 from calendly_sync.models import WebhookDelivery
 from calendly_sync.sync.observations import MalformedPayload, parse_time
@@ -318,35 +319,35 @@ class CalendlyWebhookView(APIView):
         except MalformedPayload:
             created_at = None
         now = timezone.now()
-        delivery = WebhookDelivery(
-            idempotency_key=key,
-            connection_id=target.connection_id,
-            event=event[:100],
-            status=WebhookDelivery.Status.IGNORED if ignored else WebhookDelivery.Status.PENDING,
-            invitee_uri=str(payload.get("uri") or "")[:300] if event in INVITEE_EVENTS else "",
-            email=str(payload.get("email") or "")[:254].lower(),
-            calendly_created_at=created_at,
-            signature_timestamp=signature_t,
-            payload=envelope,
-            raw_body=raw.decode("utf-8", "replace") if target.log_webhooks else "",
-            headers=_kept_headers(request) if target.log_webhooks else {},
-            last_error=why_ignored,
-            received_at=now,
-        )
+        values = {
+            "idempotency_key": key,
+            "connection_id": target.connection_id,
+            "event": event[:100],
+            "status": WebhookDelivery.Status.IGNORED if ignored else WebhookDelivery.Status.PENDING,
+            "invitee_uri": str(payload.get("uri") or "")[:300] if event in INVITEE_EVENTS else "",
+            "email": str(payload.get("email") or "")[:254].lower(),
+            "calendly_created_at": created_at,
+            "signature_timestamp": signature_t,
+            "payload": envelope,
+            "raw_body": raw.decode("utf-8", "replace") if target.log_webhooks else "",
+            "headers": _kept_headers(request) if target.log_webhooks else {},
+            "last_error": why_ignored,
+            "received_at": now,
+        }
         # In autocommit (every request: ATOMIC_REQUESTS is off) a refused INSERT leaves nothing to roll
         # back. Inside a caller's transaction (a test's) a savepoint keeps that transaction usable.
         guard = transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
         try:
             with guard:
-                delivery.save(force_insert=True)
+                delivery_id = insert_delivery(values)
         except IntegrityError:
             return self._stored_before(target, key, now)
         arrivals.record(target.connection_id, target.last_delivery_at, now)
         if target.verbose:
-            log.info("stored delivery %s (%s) for connection %s", delivery.pk, event, target.name)
+            log.info("stored delivery %s (%s) for connection %s", delivery_id, event, target.name)
         if not ignored:
-            transaction.on_commit(partial(dispatch_delivery, delivery.pk))  # now, in autocommit
-        return Response({"status": "ignored" if ignored else "accepted", "id": delivery.pk}, status=200)
+            transaction.on_commit(partial(dispatch_delivery, delivery_id))  # now, in autocommit
+        return Response({"status": "ignored" if ignored else "accepted", "id": delivery_id}, status=200)
 
     def _stored_before(self, target: WebhookTarget, key: str, now: datetime) -> Response:
         """The insert failed: a redelivery (its key is stored), or the connection was deleted meanwhile."""

@@ -144,3 +144,18 @@ def test_arrivals_rules():
     assert arrivals.due(now - arrivals.REFRESH_AFTER, now)
     assert arrivals.latest(None, None) is None
     assert arrivals.latest(None, now, now - timedelta(hours=1)) == now
+
+
+def test_an_acknowledgement_writes_four_indexes_and_the_drain_reads_one():
+    """Each index is a page more that every acknowledgement writes: the key, the time, the drain's
+    (status, due time), and the primary key; nothing on connection, event, invitee or email."""
+    with db_connection.cursor() as cursor:
+        constraints = db_connection.introspection.get_constraints(cursor, WebhookDelivery._meta.db_table)
+    indexed = sorted(tuple(c["columns"]) for c in constraints.values() if c["index"] or c["unique"] or c["primary_key"])
+    assert indexed == [("id",), ("idempotency_key",), ("received_at",), ("status", "next_attempt_at")]
+    due_query = WebhookDelivery.objects.filter(status="pending", next_attempt_at__isnull=True).order_by().query
+    due, params = due_query.sql_with_params()
+    with db_connection.cursor() as cursor:
+        cursor.execute(("EXPLAIN QUERY PLAN " if db_connection.vendor == "sqlite" else "EXPLAIN ") + due, params)
+        plan = " ".join(str(part) for row in cursor.fetchall() for part in row)
+    assert "delivery_due" in plan

@@ -26,16 +26,19 @@ class WebhookDelivery(models.Model):
         IGNORED = "ignored", "ignored"
         FAILED = "failed", "failed"
 
-    connection = models.ForeignKey(Connection, null=True, on_delete=models.CASCADE, related_name="deliveries")
-    # No index on event, invitee_uri or email: every index is written by each acknowledgement (on
-    # SQLite, pages the commit and the checkpoint write again), and none of them is read on a hot
-    # path: the drain reads by status and time, the admin filters by status, and the privacy
-    # erasure, which matches by email or invitee, is rare and reads a table the retention keeps short.
+    # No index on connection, event, invitee_uri or email: every index is written by each
+    # acknowledgement (on SQLite, pages the commit and the checkpoint write again), and none of them
+    # is read on a hot path: the drain reads by status and due time (one index, ``delivery_due``),
+    # the overview by status and time, and the privacy erasure, which matches by email or invitee,
+    # and a connection's deletion are rare and read a table the retention keeps short.
+    connection = models.ForeignKey(
+        Connection, null=True, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
     event = models.CharField(max_length=100)
-    idempotency_key = models.CharField(max_length=64, unique=True)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
+    idempotency_key = models.CharField(max_length=64)  # unique: Meta.constraints (no LIKE index on PostgreSQL)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     first_failed_at = models.DateTimeField(
         null=True, blank=True, help_text="First failure of the current run of failures (retries stop at the horizon)."
     )
@@ -58,6 +61,10 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-received_at"]
         verbose_name_plural = "webhook deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+        # A constraint rather than ``unique=True``, which on PostgreSQL adds a second index for
+        # ``LIKE`` on the key that nothing queries and every acknowledgement would write.
+        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="delivery_idempotency_key")]
 
     def __str__(self) -> str:
         return f"{self.event} · {self.email or self.invitee_uri} · {self.status}"
