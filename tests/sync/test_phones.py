@@ -47,3 +47,17 @@ def test_normalize_phone_default_region() -> None:
 )
 def test_region_for_timezone(tz: str | None, region: str | None) -> None:
     assert region_for_timezone(tz) == region
+
+
+def test_a_number_is_parsed_once_and_odd_arguments_still_answer(monkeypatch) -> None:
+    """A refresh maps a booking's answers more than once: the parse is cached, by its arguments."""
+    import phonenumbers
+
+    calls = []
+    real = phonenumbers.parse
+    monkeypatch.setattr(phonenumbers, "parse", lambda *a, **k: calls.append(a) or real(*a, **k))
+    raw = "+33 6 98 76 54 32"
+    assert [normalize_phone(raw, timezone="Europe/Paris") for _ in range(3)] == ["+33698765432"] * 3
+    assert len(calls) == 1
+    assert normalize_phone(raw, timezone=["Europe/Paris"]) == "+33698765432"  # type: ignore[arg-type]
+    assert normalize_phone(4045551234, timezone="America/Chicago") == "+14045551234"  # type: ignore[arg-type]
