@@ -22,7 +22,8 @@ rows stored; then the medians and the connector ÷ floor ratios.
 simulator limited like Brevo (10 requests/s on contacts and events; it and a Calendly simulator run
 in this process): ``embedded`` (``CONNECTOR_EMBEDDED_WORKER=true``, no broker: the server's worker
 process), ``celery`` (``CELERY_BROKER_URL=--redis-url``, flushed before and after, and a real
-``celery -A connector_site worker -c 2``). Each has its own scratch database and a connection with
+``nice -n 10 celery -A connector_site worker -c 2``, as the systemd unit runs it). Each has its
+own scratch database and a connection with
 the product page's mapping (``bench/common.py``). They take their turn in the same alternation; after
 each of their rounds the script waits until Brevo holds a contact (in list 10) and a
 ``calendly_booking_created`` event for every delivery the round stored, and prints the seconds from
@@ -258,7 +259,8 @@ class DrainApp(App):
         if self.name == "celery":
             flush_redis(self.redis_url)
             celery = str(Path(sys.executable).parent / "celery")
-            argv = [celery, "-A", "connector_site", "worker", "-c", "2", "-l", "INFO"]
+            # At nice +10, as deploy/systemd/connector-worker.service runs it (Nice=10) beside the web server.
+            argv = ["nice", "-n", "10", celery, "-A", "connector_site", "worker", "-c", "2", "-l", "INFO"]
             argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
             self.celery = subprocess.Popen(
                 argv,
@@ -577,7 +579,7 @@ def main() -> int:
                 + "; ".join(
                     {
                         "embedded": "embedded = CONNECTOR_EMBEDDED_WORKER=true, no broker (the worker process)",
-                        "celery": f"celery = CELERY_BROKER_URL={args.redis_url}, celery worker -c 2",
+                        "celery": f"celery = CELERY_BROKER_URL={args.redis_url}, nice -n 10 celery worker -c 2",
                     }[d]
                     for d in drains
                 )
