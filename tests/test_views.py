@@ -133,6 +133,28 @@ def test_endpoint_without_id_routes_by_the_key_that_verifies(client, connection)
     )
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "text,stored",
+    [
+        ("lone\\ud800@example.com", False),  # a high surrogate without its low half
+        ("x@example.com\\uDFFF", False),  # a low one alone, upper-case escape
+        ("nul\\u0000@example.com", False),
+        ("emoji\\ud83d\\ude00@example.com", True),  # a pair: one character, stored
+        ("\\\\ud800@example.com", True),  # an escaped backslash, then the letters "ud800"
+    ],
+)
+def test_strings_no_database_can_store_are_a_400_not_a_500(client, connection, text, stored):
+    """Valid JSON escapes that are not text (NUL, an unpaired surrogate): refused before the insert."""
+    body = envelope_body("placeholder@example.com").replace(b"placeholder@example.com", text.encode())
+    resp = post(client, connection, body, sign(body, KEY))
+    if stored:
+        assert resp.status_code == 200 and WebhookDelivery.objects.count() == 1
+    else:
+        assert resp.status_code == 400 and "Body contains" in resp.json()["detail"]
+        assert not WebhookDelivery.objects.exists()
+
+
 def test_malformed_json_oversized_and_unknown_events(client, connection):
     bad = b'{"event": "invitee.created", "payload": '
     assert post(client, connection, bad, sign(bad, KEY)).status_code == 400
