@@ -247,6 +247,8 @@ class DrainApp(App):
         )
         if name == "celery":
             self.env["CELERY_BROKER_URL"] = redis_url
+        if os.environ.get("BENCH_TIMELINE"):  # the hooks of bench/timeline/sitecustomize.py
+            self.env["PYTHONPATH"] = os.pathsep.join([str(BENCH / "timeline"), self.env["PYTHONPATH"]])
         self.celery: subprocess.Popen[bytes] | None = None
         self.celery_log = tempfile.NamedTemporaryFile(prefix="bench-floor-celery-", suffix=".log", delete=False)  # noqa: SIM115
 
@@ -297,6 +299,15 @@ class DrainApp(App):
         self.celery_log.close()
         with contextlib.suppress(OSError):
             os.unlink(self.celery_log.name)
+
+
+def timeline_mark(kind: str, **fields: Any) -> None:
+    """One line of ``--timeline`` from the bench's own process (same clock as the connector's hooks)."""
+    path = os.environ.get("BENCH_TIMELINE")
+    if path:
+        fields.setdefault("t", time.monotonic())
+        with open(path, "a") as f:
+            f.write(json.dumps({"kind": kind, "pid": os.getpid(), **fields}) + "\n")
 
 
 def flush_redis(url: str) -> None:
@@ -521,11 +532,18 @@ def main() -> int:
         "--pg-prefix", default="bench_floor", help="PostgreSQL scratch databases: PREFIX_bare, PREFIX_connector, …"
     )
     parser.add_argument("--drain-timeout", type=float, default=300.0, help="seconds to wait for Brevo after a round")
+    parser.add_argument(
+        "--timeline",
+        default=None,
+        help="append a JSON-lines timeline of the draining connectors (bench/timeline/) to this file",
+    )
     args = parser.parse_args()
     drains = {"none": [], "embedded": ["embedded"], "celery": ["celery"], "both": ["embedded", "celery"]}[args.drain]
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector_site.settings")
     os.environ.setdefault("DATABASE_URL", "sqlite:///:memory:")
+    if args.timeline:
+        os.environ["BENCH_TIMELINE"] = str(Path(args.timeline).resolve())
     import django
 
     django.setup()
@@ -593,14 +611,17 @@ def main() -> int:
                 before = app.stored()
                 if sims is not None:
                     brevo0 = common.calls_snapshot(sims.brevo)
+                timeline_mark("load_start", app=name, round=r + 1)
                 figures = load(wrk, app, args, bodies, script)
                 acked_at = time.monotonic()  # wrk has ended: the last acknowledgement came just before
+                timeline_mark("last_ack", app=name, round=r + 1, t=acked_at)
                 figures["stored"] = app.stored() - before
                 if isinstance(app, DrainApp):
                     assert sims is not None
                     figures.update(
                         wait_for_brevo(sims, f"floor-{tag}-", figures["stored"], acked_at, args.drain_timeout)
                     )
+                    timeline_mark("brevo_complete", app=name, round=r + 1, t=acked_at + figures["after_ack"])
                     figures["brevo"] = common.calls_delta(sims.brevo, brevo0, BREVO_ROUTES)
                     figures["limited"] = common.calls_delta(sims.brevo, brevo0, [("l", LIMITED)])["l"]
                     figures["brevo_floor"] = figures["limited"] / BREVO_LIMIT
