@@ -146,7 +146,7 @@ def receiver():
     got = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             calls.append((self.command, self.path, body))
             self.send_response(204)
@@ -201,5 +201,7 @@ def test_an_import_finished_by_polling_calls_its_notify_url_too(make_brevo_sim, 
 @pytest.mark.parametrize("bad", ["not a url", 12, "ftp://example.com/x"])
 def test_an_import_with_a_bad_notify_url_is_refused(make_brevo_sim, bad):
     sim = make_brevo_sim()
-    r = call(sim, "POST", "/contacts/import", {"jsonBody": [{"email": "b@example.com"}], "listIds": [12], "notifyUrl": bad})
+    r = call(
+        sim, "POST", "/contacts/import", {"jsonBody": [{"email": "b@example.com"}], "listIds": [12], "notifyUrl": bad}
+    )
     assert r.status_code == 400 and r.json()["code"] == "invalid_parameter"
