@@ -57,6 +57,7 @@ from common import BREVO_LIMIT, BREVO_ROUTES, LIMITED, PG, admin_sql, free_port
 
 BENCH = Path(__file__).resolve().parent
 KEY = "bench-key"
+IMPORT_SECONDS = 1.0  # how long the Brevo simulator takes over an import (unless its 2nd poll comes first, at 1.5 s)
 WRK_MARK = "@@WRK "
 SERVER_SECRET_KEY = secrets.token_urlsafe(50)  # DEBUG is off: a server refuses the built-in development key
 LUA = r"""
@@ -247,6 +248,9 @@ class DrainApp(App):
         )
         if name == "celery":
             self.env["CELERY_BROKER_URL"] = redis_url
+        # Brevo's import wake-ups (notifyUrl) come back to this app's own server, as SITE_URL.
+        self.env["SITE_URL"] = f"http://127.0.0.1:{self.port}"
+        self.env["BREVO_IMPORT_NOTIFY"] = "false" if os.environ.get("BENCH_NO_IMPORT_NOTIFY") else "true"
         if os.environ.get("BENCH_TIMELINE"):  # the hooks of bench/timeline/sitecustomize.py
             self.env["PYTHONPATH"] = os.pathsep.join([str(BENCH / "timeline"), self.env["PYTHONPATH"]])
         self.celery: subprocess.Popen[bytes] | None = None
@@ -324,7 +328,8 @@ class DrainSims:
         from calendly_sync.sandbox.calendly import CalendlySim
 
         self.calendly = CalendlySim(default_token=True).start()
-        self.brevo = BrevoSim(rate_limit_per_second=BREVO_LIMIT).start()
+        # An import takes the simulator IMPORT_SECONDS, or ends at its second poll if polled sooner.
+        self.brevo = BrevoSim(rate_limit_per_second=BREVO_LIMIT, import_seconds=IMPORT_SECONDS).start()
         self.event_type = common.add_event_type(self.calendly)
         self.events_seen = 0  # the events list only grows: each poll reads what is new
         self.found_events: dict[str, set[str]] = {}
@@ -533,6 +538,11 @@ def main() -> int:
     )
     parser.add_argument("--drain-timeout", type=float, default=300.0, help="seconds to wait for Brevo after a round")
     parser.add_argument(
+        "--no-import-notify",
+        action="store_true",
+        help="the draining connectors poll /processes instead of giving imports a notifyUrl (BREVO_IMPORT_NOTIFY)",
+    )
+    parser.add_argument(
         "--timeline",
         default=None,
         help="append a JSON-lines timeline of the draining connectors (bench/timeline/) to this file",
@@ -542,6 +552,8 @@ def main() -> int:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector_site.settings")
     os.environ.setdefault("DATABASE_URL", "sqlite:///:memory:")
+    if args.no_import_notify:
+        os.environ["BENCH_NO_IMPORT_NOTIFY"] = "1"
     if args.timeline:
         os.environ["BENCH_TIMELINE"] = str(Path(args.timeline).resolve())
     import django
