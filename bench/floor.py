@@ -3,6 +3,7 @@
     .venv/bin/python bench/floor.py [--db sqlite|postgres] [--rounds R] [--duration S]
                                     [--connections C] [--wrk-threads T] [--workers W]
                                     [--drain none|embedded|celery|both] [--redis-url URL]
+                                    [--no-import-notify] [--timeline FILE]
 
 Prints figures, asserts nothing. The floor (``bench/floor_app``) is a minimal Django + DRF app
 with one view: parse the ``Calendly-Webhook-Signature`` header, HMAC-SHA256 over ``t.body``,
@@ -27,7 +28,11 @@ the product page's mapping (``bench/common.py``). They take their turn in the sa
 each of their rounds the script waits until Brevo holds a contact (in list 10) and a
 ``calendly_booking_created`` event for every delivery the round stored, and prints the seconds from
 the last acknowledgement (wrk's end) until then, against Brevo's floor: the round's calls in Brevo's
-rate-limited buckets ÷ 10/s.
+rate-limited buckets ÷ 10/s. The draining apps get ``SITE_URL`` = their own server, so their bulk
+imports carry a ``notifyUrl`` that the simulator calls when the import ends (it takes 1 s over one,
+or ends it at its second poll if that comes first); ``--no-import-notify`` makes them poll instead.
+``--timeline FILE`` appends a JSON-lines timeline of the draining connector's batches, push rounds,
+Brevo calls and waits (``bench/timeline/``); ``python bench/timeline/show.py FILE`` prints it.
 """
 
 from __future__ import annotations
