@@ -3,6 +3,7 @@
     .venv/bin/python bench/floor.py [--db sqlite|postgres] [--rounds R] [--duration S]
                                     [--connections C] [--wrk-threads T] [--workers W]
                                     [--drain none|embedded|celery|both] [--redis-url URL]
+                                    [--no-import-notify] [--timeline FILE]
 
 Prints figures, asserts nothing. The floor (``bench/floor_app``) is a minimal Django + DRF app
 with one view: parse the ``Calendly-Webhook-Signature`` header, HMAC-SHA256 over ``t.body``,
@@ -28,7 +29,11 @@ the product page's mapping (``bench/common.py``). They take their turn in the sa
 each of their rounds the script waits until Brevo holds a contact (in list 10) and a
 ``calendly_booking_created`` event for every delivery the round stored, and prints the seconds from
 the last acknowledgement (wrk's end) until then, against Brevo's floor: the round's calls in Brevo's
-rate-limited buckets ÷ 10/s.
+rate-limited buckets ÷ 10/s. The draining apps get ``SITE_URL`` = their own server, so their bulk
+imports carry a ``notifyUrl`` that the simulator calls when the import ends (it takes 1 s over one,
+or ends it at its second poll if that comes first); ``--no-import-notify`` makes them poll instead.
+``--timeline FILE`` appends a JSON-lines timeline of the draining connector's batches, push rounds,
+Brevo calls and waits (``bench/timeline/``); ``python bench/timeline/show.py FILE`` prints it.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from common import BREVO_LIMIT, BREVO_ROUTES, LIMITED, PG, admin_sql, free_port
 
 BENCH = Path(__file__).resolve().parent
 KEY = "bench-key"
+IMPORT_SECONDS = 1.0  # how long the Brevo simulator takes over an import (unless its 2nd poll comes first, at 1.5 s)
 WRK_MARK = "@@WRK "
 SERVER_SECRET_KEY = secrets.token_urlsafe(50)  # DEBUG is off: a server refuses the built-in development key
 LUA = r"""
@@ -248,6 +254,11 @@ class DrainApp(App):
         )
         if name == "celery":
             self.env["CELERY_BROKER_URL"] = redis_url
+        # Brevo's import wake-ups (notifyUrl) come back to this app's own server, as SITE_URL.
+        self.env["SITE_URL"] = f"http://127.0.0.1:{self.port}"
+        self.env["BREVO_IMPORT_NOTIFY"] = "false" if os.environ.get("BENCH_NO_IMPORT_NOTIFY") else "true"
+        if os.environ.get("BENCH_TIMELINE"):  # the hooks of bench/timeline/sitecustomize.py
+            self.env["PYTHONPATH"] = os.pathsep.join([str(BENCH / "timeline"), self.env["PYTHONPATH"]])
         self.celery: subprocess.Popen[bytes] | None = None
         self.celery_log = tempfile.NamedTemporaryFile(prefix="bench-floor-celery-", suffix=".log", delete=False)  # noqa: SIM115
 
@@ -301,6 +312,15 @@ class DrainApp(App):
             os.unlink(self.celery_log.name)
 
 
+def timeline_mark(kind: str, **fields: Any) -> None:
+    """One line of ``--timeline`` from the bench's own process (same clock as the connector's hooks)."""
+    path = os.environ.get("BENCH_TIMELINE")
+    if path:
+        fields.setdefault("t", time.monotonic())
+        with open(path, "a") as f:
+            f.write(json.dumps({"kind": kind, "pid": os.getpid(), **fields}) + "\n")
+
+
 def flush_redis(url: str) -> None:
     import redis
 
@@ -315,7 +335,8 @@ class DrainSims:
         from calendly_sync.sandbox.calendly import CalendlySim
 
         self.calendly = CalendlySim(default_token=True).start()
-        self.brevo = BrevoSim(rate_limit_per_second=BREVO_LIMIT).start()
+        # An import takes the simulator IMPORT_SECONDS, or ends at its second poll if polled sooner.
+        self.brevo = BrevoSim(rate_limit_per_second=BREVO_LIMIT, import_seconds=IMPORT_SECONDS).start()
         self.event_type = common.add_event_type(self.calendly)
         self.events_seen = 0  # the events list only grows: each poll reads what is new
         self.found_events: dict[str, set[str]] = {}
@@ -523,11 +544,25 @@ def main() -> int:
         "--pg-prefix", default="bench_floor", help="PostgreSQL scratch databases: PREFIX_bare, PREFIX_connector, …"
     )
     parser.add_argument("--drain-timeout", type=float, default=300.0, help="seconds to wait for Brevo after a round")
+    parser.add_argument(
+        "--no-import-notify",
+        action="store_true",
+        help="the draining connectors poll /processes instead of giving imports a notifyUrl (BREVO_IMPORT_NOTIFY)",
+    )
+    parser.add_argument(
+        "--timeline",
+        default=None,
+        help="append a JSON-lines timeline of the draining connectors (bench/timeline/) to this file",
+    )
     args = parser.parse_args()
     drains = {"none": [], "embedded": ["embedded"], "celery": ["celery"], "both": ["embedded", "celery"]}[args.drain]
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector_site.settings")
     os.environ.setdefault("DATABASE_URL", "sqlite:///:memory:")
+    if args.no_import_notify:
+        os.environ["BENCH_NO_IMPORT_NOTIFY"] = "1"
+    if args.timeline:
+        os.environ["BENCH_TIMELINE"] = str(Path(args.timeline).resolve())
     import django
 
     django.setup()
@@ -595,14 +630,17 @@ def main() -> int:
                 before = app.stored()
                 if sims is not None:
                     brevo0 = common.calls_snapshot(sims.brevo)
+                timeline_mark("load_start", app=name, round=r + 1)
                 figures = load(wrk, app, args, bodies, script)
                 acked_at = time.monotonic()  # wrk has ended: the last acknowledgement came just before
+                timeline_mark("last_ack", app=name, round=r + 1, t=acked_at)
                 figures["stored"] = app.stored() - before
                 if isinstance(app, DrainApp):
                     assert sims is not None
                     figures.update(
                         wait_for_brevo(sims, f"floor-{tag}-", figures["stored"], acked_at, args.drain_timeout)
                     )
+                    timeline_mark("brevo_complete", app=name, round=r + 1, t=acked_at + figures["after_ack"])
                     figures["brevo"] = common.calls_delta(sims.brevo, brevo0, BREVO_ROUTES)
                     figures["limited"] = common.calls_delta(sims.brevo, brevo0, [("l", LIMITED)])["l"]
                     figures["brevo_floor"] = figures["limited"] / BREVO_LIMIT

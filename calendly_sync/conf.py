@@ -90,6 +90,11 @@ class AppSettings:
         CALENDLY_DEFAULT_AUTH_URL, "Calendly OAuth server base URL.", clean=_no_trailing_slash
     )
     BREVO_API_URL: Setting[str] = Setting(BREVO_DEFAULT_API_URL, "Brevo API v3 base URL.", clean=_no_trailing_slash)
+    BREVO_IMPORT_NOTIFY: Setting[bool] = Setting(
+        False,
+        "Give Brevo's bulk imports a notifyUrl under SITE_URL (which Brevo must reach): an import's end "
+        "then costs one GET /processes instead of polls.",
+    )
 
     # Defaults for a connection that does not store its own credentials.
     CALENDLY_ACCESS_TOKEN: Setting[str] = Setting("", "Calendly personal access token for a PAT connection.")

@@ -9,7 +9,7 @@ from calendly_sync import health, metrics
 from calendly_sync.api import urls as api_urls
 from calendly_sync.booking_page.views import booking_page
 from calendly_sync.connect.views import start_connect
-from calendly_sync.views import CalendlyWebhookView
+from calendly_sync.views import CalendlyWebhookView, brevo_import_notice
 
 app_name = "calendly_sync"
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path("metrics", metrics.metrics, name="metrics"),
     path("webhooks/calendly/", CalendlyWebhookView.as_view(), name="webhook"),
     path("webhooks/calendly/<int:connection_id>/", CalendlyWebhookView.as_view(), name="webhook-connection"),
+    path("webhooks/brevo/imports/<str:token>/", brevo_import_notice, name="brevo-import-notice"),
     path("connect/calendly/start/", start_connect, name="connect-calendly"),
     path("api/", include(api_urls)),
     path("book/<str:uuid>/", booking_page, name="booking-page"),

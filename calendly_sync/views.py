@@ -1,4 +1,5 @@
-"""The Calendly webhook endpoint: verify, store, acknowledge, dispatch. Nothing else.
+"""The Calendly webhook endpoint: verify, store, acknowledge, dispatch. Nothing else. (And Brevo's
+wake-up at the end of a bulk import: :func:`brevo_import_notice`.)
 
 The raw body is read before anything parses it (the HMAC covers the exact bytes), the delivery is
 committed to the inbox before the 2xx, and processing happens after the commit, in the embedded
@@ -24,8 +25,9 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseNotFound
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -50,6 +52,7 @@ from calendly_sync.inbox import arrivals, rejections
 from calendly_sync.inbox.intake import insert_delivery
 from calendly_sync.instruments import ACK_LATENCY
 from calendly_sync.models import WebhookDelivery
+from calendly_sync.push import notices as import_notices
 from calendly_sync.sync.observations import MalformedPayload, parse_time
 from calendly_sync.tasks import dispatch_delivery
 
@@ -388,3 +391,18 @@ def _refuse_constant(name: str) -> float:
     """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (RFC 8259), and PostgreSQL's ``jsonb``
     refuses them: a body holding them is a 400, not a 500 at the insert."""
     raise ValueError(f"{name} is not a JSON value")
+
+
+@csrf_exempt
+def brevo_import_notice(request: HttpRequest, token: str) -> HttpResponse:
+    """Brevo's call at the end of a bulk import (its ``notifyUrl``, see :mod:`calendly_sync.push.notices`).
+
+    Only a wake-up for the pusher that waits on it: neither the method nor the body of Brevo's call is
+    documented, so GET and POST are both taken and the body is never read. A token that names no open
+    notice (forged, expired, already purged) is a 404 and writes nothing.
+    """
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    if not import_notices.wake(token):
+        return HttpResponseNotFound()
+    return HttpResponse(status=204)

@@ -159,6 +159,9 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 CALENDLY_API_URL = env.str("CALENDLY_API_URL", default="https://api.calendly.com").rstrip("/")
 CALENDLY_AUTH_URL = env.str("CALENDLY_AUTH_URL", default="https://auth.calendly.com").rstrip("/")
 BREVO_API_URL = env.str("BREVO_API_URL", default="https://api.brevo.com/v3").rstrip("/")
+# Brevo calls SITE_URL back when a bulk import ends (``notifyUrl``): no polling of its 100-an-hour
+# /processes. On when SITE_URL is set in the environment; off when Brevo cannot reach SITE_URL.
+BREVO_IMPORT_NOTIFY = env.bool("BREVO_IMPORT_NOTIFY", default=bool(env.str("SITE_URL", default="")))
 
 # Defaults for a connection that does not set its own credentials.
 CALENDLY_ACCESS_TOKEN = env.str("CALENDLY_ACCESS_TOKEN", default="")

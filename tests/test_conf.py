@@ -15,6 +15,7 @@ DEFAULTS = {
     "CALENDLY_API_URL": "https://api.calendly.com",
     "CALENDLY_AUTH_URL": "https://auth.calendly.com",
     "BREVO_API_URL": "https://api.brevo.com/v3",
+    "BREVO_IMPORT_NOTIFY": False,
     "CALENDLY_ACCESS_TOKEN": "",
     "BREVO_API_KEY": "",
     "CALENDLY_WEBHOOK_SIGNING_KEY": "",

@@ -528,10 +528,12 @@ class BrevoClient:
         *,
         update_existing: bool = True,
         empty_contacts_attributes: bool = False,
+        notify_url: str | None = None,
     ) -> int:
         """Start an asynchronous ``POST /contacts/import``; returns the processId to poll.
 
         Each contact is ``{"email": ..., "attributes": {...}}`` (optionally ``ext_id``).
+        ``notify_url``: Brevo calls it once the import has ended (what it sends is not documented).
         """
         rows = []
         for contact in contacts:
@@ -551,6 +553,8 @@ class BrevoClient:
             "updateExistingContacts": bool(update_existing),
             "emptyContactsAttributes": bool(empty_contacts_attributes),
         }
+        if notify_url:
+            body["notifyUrl"] = notify_url
         if len(json.dumps(body)) > MAX_IMPORT_BYTES:
             raise ValueError("import body exceeds Brevo's 10 MB limit; split it")
         data = self._json("POST", "/contacts/import", json_body=body)
@@ -607,19 +611,10 @@ class BrevoClient:
         while waiting:
             for process_id in list(waiting):
                 process = last[process_id] = self.get_process(process_id)
-                status = str(process.get("status", "")).lower()
-                if status in TERMINAL_OK:
-                    outcomes[process_id] = process
-                elif status in TERMINAL_FAILED:
-                    outcomes[process_id] = BrevoError(
-                        f"process {process_id} ended with status {status!r}: {process.get('error')!r}",
-                        code=status,
-                        metadata={"process": process},
-                        method="GET",
-                        path=f"/processes/{process_id}",
-                    )
-                else:
+                outcome = process_outcome(process_id, process)
+                if outcome is None:
                     continue
+                outcomes[process_id] = outcome
                 waiting.remove(process_id)
             if not waiting:
                 break
@@ -639,6 +634,23 @@ class BrevoClient:
             waited += interval
             interval = min(max_poll_interval, interval * growth)
         return outcomes
+
+
+def process_outcome(process_id: int, process: dict[str, Any]) -> dict[str, Any] | BrevoError | None:
+    """What a ``GET /processes/{id}`` answer says: the process if it completed, the error it ended
+    with if it failed, or None while it is still queued or running."""
+    status = str(process.get("status", "")).lower()
+    if status in TERMINAL_OK:
+        return process
+    if status in TERMINAL_FAILED:
+        return BrevoError(
+            f"process {process_id} ended with status {status!r}: {process.get('error')!r}",
+            code=status,
+            metadata={"process": process},
+            method="GET",
+            path=f"/processes/{process_id}",
+        )
+    return None
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

@@ -2,6 +2,7 @@
 
 from calendly_sync.models.alerts import Alert
 from calendly_sync.models.connection import Connection, EventTypeMapping, FieldMapping
+from calendly_sync.models.imports import ImportNotice
 from calendly_sync.models.inbox import WebhookDelivery, WebhookRejection
 from calendly_sync.models.outbox import AutomationEvent, ContactSyncLog
 from calendly_sync.models.privacy import Suppression
@@ -20,6 +21,7 @@ __all__ = [
     "EventTypeMapping",
     "FieldMapping",
     "HeldNumber",
+    "ImportNotice",
     "Suppression",
     "SyncRun",
     "WebhookDelivery",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -22,9 +23,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from calendly_sync.brevo.client import READ_BACK_PAGE, BrevoClient
+from calendly_sync.brevo.client import READ_BACK_PAGE, BrevoClient, process_outcome
 from calendly_sync.brevo.errors import BrevoAuthError, BrevoError
-from calendly_sync.models import Connection, Contact, ContactSyncLog, SyncRun
+from calendly_sync.models import Connection, Contact, ContactSyncLog, ImportNotice, SyncRun
+from calendly_sync.push import notices as import_notices
 from calendly_sync.push.ledger import (
     PushSummary,
     locked_contacts,
@@ -48,6 +50,10 @@ READ_BACK_SLACK_PAGES = 3  # pages of other contacts' changes tolerated before g
 FIRST_POLL = 0.5
 POLL_INTERVAL = 1.0
 POLL_GROWTH = 2.0
+# With BREVO_IMPORT_NOTIFY, Brevo calls the connector back when an import ends (push.notices): the
+# pusher waits on the notices in the database and then reads each import with one GET /processes.
+clock = time.monotonic
+sleep = time.sleep  # the waits between reads of the notices (real time: the callback is a real request)
 
 
 def _digits(value: Any) -> str:
@@ -133,8 +139,13 @@ def import_contacts(
     since = timezone.now() - READ_BACK_MARGIN
     wanted = {c.pk: c.desired_hash for members in groups.values() for c in members}
     refused: list[tuple[list[Contact], tuple[int, ...]]] = []  # the chunk whose import Brevo's key refused
+    # Committed before the contacts are locked (on PostgreSQL in a transaction the endpoint could not see into).
+    chunks = sum(-(-len(members) // IMPORT_CHUNK) for members in groups.values())
+    notices = import_notices.open_notices(connection, chunks) if import_notices.usable() else []
     try:
-        return _import_locked(connection, client, groups, wanted, rest, refused, summary, sync_run, progress, since)
+        return _import_locked(
+            connection, client, groups, wanted, rest, refused, summary, sync_run, progress, since, notices
+        )
     except BrevoAuthError as err:
         # Logged after the lock's transaction was rolled back (PostgreSQL), so the rows survive it.
         for chunk, list_ids in refused:
@@ -149,6 +160,9 @@ def import_contacts(
                 sync_run=sync_run,
             )
         raise
+    finally:
+        if notices:
+            import_notices.close(notices)
 
 
 def _import_locked(
@@ -162,7 +176,10 @@ def _import_locked(
     sync_run: SyncRun | None,
     progress: Callable[[int], None] | None,
     since: datetime,
+    notices: list[ImportNotice],
 ) -> list[Contact]:
+    spare = list(notices)
+    followed: dict[int, ImportNotice] = {}  # process id → its notice
     with locked_contacts(wanted) as locked:  # locked while Brevo imports them
         current = {c.pk: c for c in locked}
         started: list[tuple[list[Contact], tuple[int, ...], int]] = []
@@ -174,11 +191,13 @@ def _import_locked(
                 rest.extend(c for c in rows if c.dirty and c.desired_hash != wanted[c.pk])
                 if not chunk:
                     continue
+                notice = spare.pop() if spare else None
                 try:
                     process_id = client.import_contacts(
                         [{"email": c.email, "attributes": c.attributes} for c in chunk],
                         list(list_ids),
                         update_existing=True,
+                        notify_url=import_notices.notify_url(notice) if notice else None,
                     )
                 except BrevoAuthError:
                     refused.append((chunk, list_ids))
@@ -190,16 +209,12 @@ def _import_locked(
                     rest.extend(chunk)
                     continue
                 started.append((chunk, list_ids, process_id))
+                if notice is not None:
+                    followed[process_id] = notice
         if not started:
             return rest
         try:
-            outcomes = client.wait_for_processes(
-                [pid for _, _, pid in started],
-                first_poll=FIRST_POLL,
-                poll_interval=POLL_INTERVAL,
-                growth=POLL_GROWTH,
-                timeout=IMPORT_TIMEOUT,
-            )
+            outcomes = _follow(client, [pid for _, _, pid in started], followed)
         except BrevoAuthError:
             raise
         except BrevoError as err:
@@ -227,6 +242,48 @@ def _import_locked(
                 )
             )
     return rest
+
+
+def _follow(
+    client: BrevoClient, process_ids: list[int], followed: dict[int, ImportNotice]
+) -> dict[int, dict[str, Any] | BrevoError]:
+    """Wait until these imports have ended: woken by their notices where they have one, else polled.
+
+    A woken import is read with one ``GET /processes/{id}`` (the wake-up's body is never read); if
+    Brevo does not say it ended, it is polled like the others. An import whose wake-up has not come
+    after ``push.notices.NOTICE_WAIT`` seconds is polled too.
+    """
+    outcomes: dict[int, dict[str, Any] | BrevoError] = {}
+    polled = [pid for pid in process_ids if pid not in followed]
+    waiting = dict(followed)
+    deadline = clock() + import_notices.NOTICE_WAIT
+    while waiting:
+        woken = import_notices.woken(waiting.values())
+        late = clock() >= deadline
+        for pid, notice in list(waiting.items()):
+            if notice.pk not in woken and not late:
+                continue
+            del waiting[pid]
+            outcome = process_outcome(pid, client.get_process(pid))
+            if outcome is None:
+                polled.append(pid)  # woken (or late) but not ended: polled from here
+                continue
+            if notice.pk not in woken:
+                import_notices.missed()  # it had ended, and no wake-up came
+            outcomes[pid] = outcome
+        if waiting:
+            sleep(import_notices.NOTICE_CHECK)
+    if polled:
+        outcomes.update(
+            client.wait_for_processes(
+                polled,
+                first_poll=POLL_INTERVAL if followed else FIRST_POLL,  # a followed one was read just now
+                poll_interval=POLL_INTERVAL,
+                growth=POLL_GROWTH,
+                timeout=IMPORT_TIMEOUT,
+            )
+        )
+    return outcomes
 
 
 def _record_import(

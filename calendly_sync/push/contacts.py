@@ -28,6 +28,7 @@ from calendly_sync.brevo.errors import (
     is_transient,
 )
 from calendly_sync.models import Connection, Contact, ContactSyncLog, HeldNumber, SyncRun
+from calendly_sync.push import notices
 from calendly_sync.push.attributes import ensure_attributes
 from calendly_sync.push.bulk import IMPORT_CHUNK, import_contacts
 from calendly_sync.push.events import send_due_events
@@ -51,6 +52,7 @@ PHONE_ATTRIBUTES = ("SMS", "WHATSAPP", "LANDLINE_NUMBER")
 PAGE_SIZE = 1000  # contacts read (and imported) at a time: memory stays flat however large the backlog
 
 POLLS_PER_IMPORT = 4  # GET /processes calls one import may take (polls at 0.5, 1.5, 3.5, 7.5 s: push.bulk)
+POLLS_PER_NOTIFIED_IMPORT = 1  # … when Brevo calls the connector back at its end (push.notices): one read
 
 POLL_RESERVE = 10  # of Brevo's hourly "other" budget, kept for everything else
 
@@ -345,7 +347,8 @@ def push_dirty(
         return summary
     bulk = bulk_threshold is not None and total >= bulk_threshold
     if bulk and client is not None:
-        polls_needed = POLLS_PER_IMPORT * -(-total // IMPORT_CHUNK) + POLL_RESERVE
+        per_import = POLLS_PER_NOTIFIED_IMPORT if notices.usable() else POLLS_PER_IMPORT
+        polls_needed = per_import * -(-total // IMPORT_CHUNK) + POLL_RESERVE
         left = client.other_budget.left()
         if left is not None and left < polls_needed:
             # Brevo allows 100 calls an hour outside /contacts and /events, and following an

@@ -190,7 +190,33 @@ def mark_failed(contact: Contact, error: str) -> None:
     Contact.objects.filter(pk=contact.pk).exclude(desired_hash=contact.desired_hash).update(last_error=error[:2000])
 
 
-_STRIPES = [threading.Lock() for _ in range(256)]
+class _HeldContacts:
+    """The contacts this process's pushers hold on SQLite: a set of primary keys under one condition.
+
+    A holder takes all of its contacts at once or waits (so two holders never deadlock), and waits
+    only for a holder of one of the *same* contacts. (Lock stripes by ``pk % 256`` stood here
+    before: a round of a few hundred contacts covered nearly every stripe, so each round's import
+    waited for the previous round's import to end, one after the other, after a burst.)
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._held: set[int] = set()
+
+    @contextmanager
+    def hold(self, ids: list[int]) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: self._held.isdisjoint(ids))
+            self._held.update(ids)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held.difference_update(ids)
+                self._cond.notify_all()
+
+
+_HELD = _HeldContacts()
 
 
 @contextmanager
@@ -199,18 +225,13 @@ def locked_contacts(pks: Iterable[int]) -> Iterator[list[Contact]]:
 
     PostgreSQL: ``SELECT … FOR UPDATE`` in a transaction (across processes). SQLite (the embedded
     single-process mode) has no row locks, and a transaction held across an HTTP call would block
-    the webhook endpoint's writes, so there a per-process lock stripe stands in.
+    the webhook endpoint's writes, so there the process holds the contacts' keys instead
+    (:class:`_HeldContacts`; one drainer at a time across processes, ``runtime.locks``).
     """
     ids = sorted(set(pks))
     if db_connection.vendor == "sqlite":
-        stripes = sorted({pk % len(_STRIPES) for pk in ids})
-        for i in stripes:
-            _STRIPES[i].acquire()
-        try:
+        with _HELD.hold(ids):
             yield list(Contact.objects.filter(pk__in=ids).order_by("pk"))
-        finally:
-            for i in reversed(stripes):
-                _STRIPES[i].release()
     else:
         with transaction.atomic():
             yield list(Contact.objects.select_for_update().filter(pk__in=ids).order_by("pk"))

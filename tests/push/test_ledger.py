@@ -57,3 +57,42 @@ def test_a_failed_bulk_import_leaves_a_log_row_per_contact(client, connection, s
     rows = ContactSyncLog.objects.filter(action="import", status=ContactSyncLog.Status.RETRY)
     assert sorted(rows.values_list("email", flat=True)) == sorted(emails)
     assert all("503" in message for message in rows.values_list("message", flat=True))
+
+
+def test_contacts_held_by_one_pusher_never_stall_a_pusher_of_other_contacts():
+    """SQLite's in-process contact locks: a round of 500 contacts waiting for its import does not
+    hold up another round's (before: lock stripes by pk % 256, which any large round covered all of),
+    while a pusher of the same contact does wait."""
+    import threading
+
+    from calendly_sync.push.ledger import _HeldContacts
+
+    held = _HeldContacts()
+    first_holds, release_first = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def first() -> None:
+        with held.hold(list(range(1, 501))):
+            first_holds.set()
+            release_first.wait(5)
+            order.append("first released")
+
+    def other(name: str, ids: list[int]) -> None:
+        with held.hold(ids):
+            order.append(name)
+
+    t1 = threading.Thread(target=first)
+    t1.start()
+    assert first_holds.wait(5)
+    disjoint = threading.Thread(target=other, args=("disjoint", list(range(501, 1001))))
+    disjoint.start()
+    disjoint.join(5)
+    assert not disjoint.is_alive() and order == ["disjoint"]  # went while the first still held its contacts
+    same = threading.Thread(target=other, args=("same contact", [250, 2000]))
+    same.start()
+    same.join(0.2)  # bounded: it must still be waiting for contact 250
+    assert same.is_alive()
+    release_first.set()
+    t1.join(5)
+    same.join(5)
+    assert order == ["disjoint", "first released", "same contact"]

@@ -83,11 +83,20 @@ class Imports(Lists):
             "update_existing": update_existing,
             "empty_attrs": empty_attrs,
         }
+        notify_url = body.get("notifyUrl")
+        if notify_url is not None and (
+            not isinstance(notify_url, str) or not notify_url.startswith(("http://", "https://"))
+        ):
+            raise Reply(400, "invalid_parameter", "notifyUrl should be a valid URL")
         process = self._new_process("IMPORTUSER", None)
         process["_job"] = partial(self._run_and_report, process["id"], **job)
         process["_import"] = job  # the same job as data, so a saved sandbox can finish it after a restart
+        if notify_url:
+            process["_notify"] = notify_url
         if self.import_delay_polls <= 0:
             self._finish_process(process)
+        elif self.import_seconds is not None:
+            self._finish_later(process["id"], self.import_seconds)
         return Response(202, {"processId": process["id"]})
 
     def restore(self, data: dict[str, Any]) -> None:

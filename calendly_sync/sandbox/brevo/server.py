@@ -23,7 +23,10 @@ Simulator decisions where Brevo's behaviour is UNCONFIRMED (documented here so t
 * ``/events/batch`` where every event is invalid → ``400`` (not a 207).
 * Imports apply when the process completes: after ``import_delay_polls`` polls of
   ``GET /processes/{id}`` that answer ``queued`` then ``processing_status`` ("in_process", the SW2
-  spelling; OAS3 says "processing"). ``import_delay_polls=0`` applies at once. ``fileUrl`` is refused.
+  spelling; OAS3 says "processing"). ``import_delay_polls=0`` applies at once; ``import_seconds``
+  (off by default) finishes an import on its own that long after it was accepted, as Brevo does.
+  An import's ``notifyUrl`` is POSTed to when it finishes, with a body of no fixed shape (Brevo
+  documents none). ``fileUrl`` is refused.
   A row is rejected whole when Brevo would refuse it as a single write (an SMS another contact, or
   an earlier row of the same import, holds). The finished process reports rejected rows the way
   ``import_report`` says: ``"urls"`` (default; the current reference: per reason a CSV URL or null,
@@ -78,6 +81,7 @@ class BrevoSim(Control, Imports, Events, Limits):
         other_rate_limit_per_hour: int | None = None,
         strict_dates: bool = True,
         import_delay_polls: int = 1,
+        import_seconds: float | None = None,
         processing_status: str = "in_process",
         import_report: str = "urls",
         seed_lists: bool = True,
@@ -89,6 +93,8 @@ class BrevoSim(Control, Imports, Events, Limits):
         self.other_rate_limit_per_hour = other_rate_limit_per_hour  # "all other endpoints", e.g. /processes
         self.strict_dates = strict_dates
         self.import_delay_polls = import_delay_polls
+        self.import_seconds = import_seconds  # an import also finishes on its own this long after it is accepted
+        self.notifications: list[dict[str, Any]] = []  # calls of imports' notifyUrl: {"url", "status" | "error"}
         self.processing_status = processing_status
         if import_report not in IMPORT_REPORTS:
             raise ValueError(f"import_report must be one of {', '.join(IMPORT_REPORTS)}")
@@ -223,6 +229,9 @@ def main(argv: Iterable[str] | None = None) -> int:
         "--lenient-dates", action="store_true", help="drop bad date values silently (Brevo's documented behaviour)"
     )
     parser.add_argument("--import-delay-polls", type=int, default=1)
+    parser.add_argument(
+        "--import-seconds", type=float, default=None, help="imports also finish on their own after this many seconds"
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     sim = BrevoSim(
         args.host,
@@ -230,6 +239,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         rate_limit_per_second=args.rate_limit,
         strict_dates=not args.lenient_dates,
         import_delay_polls=args.import_delay_polls,
+        import_seconds=args.import_seconds,
     ).start()
     print(f"Brevo simulator at {sim.url}/v3  (api-key: {SANDBOX_API_KEY})", flush=True)
     print(f"State: {sim.url}/_sim/state  -- Ctrl-C to stop", flush=True)

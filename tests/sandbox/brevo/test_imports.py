@@ -134,3 +134,74 @@ def test_import_reports_in_the_older_and_mixed_shapes(make_brevo_sim):
     assert mixed["duplicate_phone_id"] == 2 and mixed["duplicate_email_id"] is None
     with pytest.raises(ValueError, match="import_report"):
         make_brevo_sim(import_report="json")
+
+
+@pytest.fixture
+def receiver():
+    """A throwaway HTTP server that records the calls it gets (an import's notifyUrl)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    calls: list[tuple[str, str, bytes]] = []
+    got = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            calls.append((self.command, self.path, body))
+            self.send_response(204)
+            self.end_headers()
+            got.set()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", calls, got
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_import_calls_its_notify_url_when_it_finishes_on_its_own(make_brevo_sim, receiver):
+    """As Brevo: the import ends by itself (``import_seconds``) and then calls ``notifyUrl``, with a
+    body whose shape is not Brevo's to promise (it changes from call to call)."""
+    url, calls, got = receiver
+    sim = make_brevo_sim(import_seconds=0.0)
+    r = call(
+        sim,
+        "POST",
+        "/contacts/import",
+        {"jsonBody": [{"email": "n@example.com"}], "listIds": [12], "notifyUrl": f"{url}/done/abc"},
+    )
+    assert r.status_code == 202
+    assert got.wait(5)
+    assert [(m, p) for m, p, _ in calls] == [("POST", "/done/abc")]
+    assert sim.get_contact("n@example.com")["listIds"] == [12]  # finished before it called back
+    assert sim.count(r"^GET /v3/processes/") == 0
+    with sim.lock:
+        assert [n["url"] for n in sim.notifications] == [f"{url}/done/abc"]
+
+
+def test_an_import_finished_by_polling_calls_its_notify_url_too(make_brevo_sim, receiver):
+    url, calls, got = receiver
+    sim = make_brevo_sim()  # finishes at its second poll only
+    pid = call(
+        sim, "POST", "/contacts/import", {"jsonBody": [{"email": "p@example.com"}], "listIds": [12], "notifyUrl": url}
+    ).json()["processId"]
+    assert call(sim, "GET", f"/processes/{pid}").json()["status"] == "queued"
+    assert not calls
+    assert call(sim, "GET", f"/processes/{pid}").json()["status"] == "completed"
+    assert got.wait(5) and len(calls) == 1
+
+
+@pytest.mark.parametrize("bad", ["not a url", 12, "ftp://example.com/x"])
+def test_an_import_with_a_bad_notify_url_is_refused(make_brevo_sim, bad):
+    sim = make_brevo_sim()
+    r = call(
+        sim, "POST", "/contacts/import", {"jsonBody": [{"email": "b@example.com"}], "listIds": [12], "notifyUrl": bad}
+    )
+    assert r.status_code == 400 and r.json()["code"] == "invalid_parameter"
