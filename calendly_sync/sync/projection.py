@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Field, Model, Q, Subquery
 from django.utils import timezone
 
 from calendly_sync.models import (
@@ -35,6 +35,7 @@ from calendly_sync.models import (
     Suppression,
     SyncRun,
 )
+from calendly_sync.models.statements import Statement, bulk_update_statements
 from calendly_sync.sync import automation, links, mapping, reducer, sms
 from calendly_sync.sync.observations import Observation
 from calendly_sync.sync.reads import Reads
@@ -167,6 +168,7 @@ def _ingest_once(
     now = timezone.now()
     reads = Reads.recorded()
     results, writes = _plan(connection, items, rules, with_events, sync_run, now, reads)
+    writes.prepare()
     with transaction.atomic():
         if not reads.unchanged():
             log.info(
@@ -179,7 +181,11 @@ def _ingest_once(
 
 @dataclass
 class Writes:
-    """What one projection writes, computed beforehand; :meth:`apply` only writes, set-based."""
+    """What one projection writes, computed beforehand; :meth:`apply` only writes, set-based.
+
+    :meth:`prepare` compiles the bulk updates (:mod:`calendly_sync.models.statements`) before the
+    write transaction begins: compiling them takes far longer than running them.
+    """
 
     sync_run: SyncRun | None = None
     bookings_created: list[Booking] = field(default_factory=list)
@@ -189,13 +195,28 @@ class Writes:
     contacts_created: list[Contact] = field(default_factory=list)
     contacts_updated: list[Contact] = field(default_factory=list)
     warned: list[tuple[Contact, list[str]]] = field(default_factory=list)
+    updates: list[Statement] | None = None  # the compiled bulk updates
+
+    def prepare(self) -> Writes:
+        """Compile the bulk updates of bookings, links and contacts (the same statements as ``bulk_update``)."""
+        self.updates = [
+            *bulk_update_statements(
+                Booking, self.bookings_updated, [*_STATE_FIELDS, "source", "updated_at"], batch_size=200
+            ),
+            *bulk_update_statements(BookingLink, self.links_used, ["used_at", "used_by"]),
+            *bulk_update_statements(
+                Contact, self.contacts_updated, _CONTACT_FIELDS, batch_size=200, value_of=_contact_value
+            ),
+        ]
+        return self
 
     def apply(self) -> None:
         """Write it all (in the caller's transaction): bookings, events, links, contacts, warnings."""
+        updates = self.updates if self.updates is not None else self.prepare().updates or []
         created = self.bookings_created
         if created:  # IntegrityError if another worker created one meanwhile
             Booking.objects.bulk_create(created)
-        if any(booking.pk is None for booking in created):  # no ids back: a contact's current booking needs its id
+        if any(booking.pk is None for booking in created):  # no ids back: a warning's contact needs them later
             ids = dict(
                 Booking.objects.filter(
                     connection_id=created[0].connection_id, invitee_uri__in=[b.invitee_uri for b in created]
@@ -203,12 +224,10 @@ class Writes:
             )
             for booking in created:
                 booking.pk = ids[booking.invitee_uri]
-        if self.bookings_updated:
-            Booking.objects.bulk_update(self.bookings_updated, [*_STATE_FIELDS, "source", "updated_at"], batch_size=200)
         if self.events:  # IntegrityError if another worker queued one meanwhile
             AutomationEvent.objects.bulk_create(self.events)
-        if self.links_used:
-            BookingLink.objects.bulk_update(self.links_used, ["used_at", "used_by"])
+        for statement in updates:  # bookings, then links, then the contacts that existed
+            statement.execute()
         new = self.contacts_created
         if new:
             Contact.objects.bulk_create(new)  # IntegrityError if another worker created one meanwhile
@@ -220,8 +239,6 @@ class Writes:
             )
             for contact in new:
                 contact.pk = ids[contact.email]
-        if self.contacts_updated:
-            Contact.objects.bulk_update(self.contacts_updated, _CONTACT_FIELDS, batch_size=200)
         if self.warned:
             ContactSyncLog.objects.bulk_create(
                 [
@@ -237,6 +254,21 @@ class Writes:
                     for contact, warnings in self.warned
                 ]
             )
+
+
+def _contact_value(contact: Model, field: Field[Any, Any]) -> Any:
+    """A contact's column for its bulk update; a current booking this batch creates is found by its
+    URI (its id exists only once the write transaction inserted it)."""
+    if field.name == "current_booking" and field.is_cached(contact):
+        booking = field.get_cached_value(contact)
+        if booking is not None and booking.pk is None:
+            return Subquery(
+                Booking.objects.filter(connection_id=booking.connection_id, invitee_uri=booking.invitee_uri).values(
+                    "pk"
+                )[:1]
+            )
+        return None if booking is None else booking.pk
+    return getattr(contact, field.attname)
 
 
 _CONTACT_FIELDS = [
