@@ -118,8 +118,5 @@ def test_measure_lock_hold_per_burst_batch(client, connection, sims, book, outbo
             f"   p99 {_ms(values, 0.99):6.1f} ms   max {_ms(values, 1.0):6.1f} ms"
         )
     writes = clock.autocommit_writes
-    print(
-        f"autocommitted writes: {len(writes)}, median {_ms(writes, 0.5):.2f} ms, p99 {_ms(writes, 0.99):.2f} ms"
-    )
+    print(f"autocommitted writes: {len(writes)}, median {_ms(writes, 0.5):.2f} ms, p99 {_ms(writes, 0.99):.2f} ms")
     assert holds
-
