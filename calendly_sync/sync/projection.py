@@ -259,15 +259,17 @@ class Writes:
 def _contact_value(contact: Model, field: Field[Any, Any]) -> Any:
     """A contact's column for its bulk update; a current booking this batch creates is found by its
     URI (its id exists only once the write transaction inserted it)."""
-    if field.name == "current_booking" and field.is_cached(contact):
-        booking = field.get_cached_value(contact)
-        if booking is not None and booking.pk is None:
+    if field.name == "current_booking" and isinstance(contact, Contact) and Contact.current_booking.is_cached(contact):
+        booking = contact.current_booking  # as the projection set it (no query)
+        if booking is None:
+            return None
+        if booking._state.adding:  # not inserted yet
             return Subquery(
                 Booking.objects.filter(connection_id=booking.connection_id, invitee_uri=booking.invitee_uri).values(
                     "pk"
                 )[:1]
             )
-        return None if booking is None else booking.pk
+        return booking.pk
     return getattr(contact, field.attname)
 
 

@@ -8,8 +8,8 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from calendly_sync.models import AutomationEvent, Booking, Contact, ContactSyncLog, HeldNumber
-from calendly_sync.sync.observations import observe_invitee
 from calendly_sync.sync import projection
+from calendly_sync.sync.observations import observe_invitee
 from calendly_sync.sync.projection import ingest
 from tests.fixtures_webhooks import snapshot
 
