@@ -17,7 +17,7 @@ from typing import Any, cast
 from django.db import connections
 from django.db.models import Case, Field, Model, Value, When
 from django.db.models.functions import Cast
-from django.db.models.sql import UpdateQuery
+from django.db.models.sql import InsertQuery, UpdateQuery
 
 ValueOf = Callable[[Model, "Field[Any, Any]"], Any]
 
@@ -34,6 +34,57 @@ class Statement:
         with connections[self.using].cursor() as cursor:
             cursor.execute(self.sql, self.params)
             return int(cursor.rowcount)
+
+
+@dataclass(frozen=True)
+class Insert(Statement):
+    """A compiled multi-row ``INSERT`` of new objects; run, it gives them their ids where the
+    database returns them (``RETURNING``), as ``bulk_create`` does."""
+
+    objs: tuple[Model, ...] = ()
+    returning: bool = False
+
+    def execute(self) -> int:
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            if self.returning:
+                for obj, row in zip(self.objs, cursor.fetchall(), strict=True):
+                    obj.pk = row[0]
+        for obj in self.objs:
+            obj._state.adding = False
+            obj._state.db = self.using
+        return len(self.objs)
+
+
+def insert_statements(model: type[Model], objs: Sequence[Model], *, using: str = "default") -> list[Insert]:
+    """The statements ``model.objects.bulk_create(objs)`` runs (objects without ids), compiled now.
+
+    Every related object the new rows point to must exist already (as for ``bulk_create``).
+    """
+    if not objs:
+        return []
+    opts = model._meta
+    for obj in objs:
+        if obj.pk is not None:
+            raise ValueError("insert_statements takes new objects only (without ids)")
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]  # not in the stubs
+    fields = [f for f in opts.concrete_fields if not f.generated and f is not opts.pk]
+    connection = connections[using]
+    size = max(connection.ops.bulk_batch_size(fields, objs), 1)
+    returning = bool(connection.features.can_return_rows_from_bulk_insert)
+    if returning and [f.attname for f in opts.db_returning_fields] != [opts.pk.attname]:
+        raise ValueError(f"{model.__name__}: only the id is expected back from an insert")
+    statements = []
+    for start in range(0, len(objs), size):
+        batch = tuple(objs[start : start + size])
+        query = InsertQuery(model)
+        query.insert_values(fields, list(batch), raw=False)
+        compiler = query.get_compiler(using)
+        if returning:
+            compiler.returning_fields = list(opts.db_returning_fields)
+        for sql, params in compiler.as_sql():
+            statements.append(Insert(sql, tuple(params), using, batch, returning))
+    return statements
 
 
 def _attribute(obj: Model, field: Field[Any, Any]) -> Any:

@@ -35,7 +35,7 @@ from calendly_sync.models import (
     Suppression,
     SyncRun,
 )
-from calendly_sync.models.statements import Statement, bulk_update_statements
+from calendly_sync.models.statements import Insert, Statement, bulk_update_statements, insert_statements
 from calendly_sync.sync import automation, links, mapping, reducer, sms
 from calendly_sync.sync.observations import Observation
 from calendly_sync.sync.reads import Reads
@@ -195,10 +195,18 @@ class Writes:
     contacts_created: list[Contact] = field(default_factory=list)
     contacts_updated: list[Contact] = field(default_factory=list)
     warned: list[tuple[Contact, list[str]]] = field(default_factory=list)
+    inserts: list[Insert] | None = None  # the compiled inserts of bookings and events
     updates: list[Statement] | None = None  # the compiled bulk updates
 
     def prepare(self) -> Writes:
-        """Compile the bulk updates of bookings, links and contacts (the same statements as ``bulk_update``)."""
+        """Compile the inserts of bookings and events and the bulk updates of bookings, links and
+        contacts: the statements ``bulk_create`` and ``bulk_update`` would run. (The new contacts
+        and warnings are inserted by ``bulk_create`` in the transaction: they point to rows
+        that get their ids there.)"""
+        self.inserts = [
+            *insert_statements(Booking, self.bookings_created),
+            *insert_statements(AutomationEvent, self.events),
+        ]
         self.updates = [
             *bulk_update_statements(
                 Booking, self.bookings_updated, [*_STATE_FIELDS, "source", "updated_at"], batch_size=200
@@ -212,10 +220,12 @@ class Writes:
 
     def apply(self) -> None:
         """Write it all (in the caller's transaction): bookings, events, links, contacts, warnings."""
-        updates = self.updates if self.updates is not None else self.prepare().updates or []
+        if self.inserts is None or self.updates is None:
+            self.prepare()
+        # Bookings, then events: IntegrityError if another worker created one meanwhile.
+        for insert in self.inserts or []:
+            insert.execute()
         created = self.bookings_created
-        if created:  # IntegrityError if another worker created one meanwhile
-            Booking.objects.bulk_create(created)
         if any(booking.pk is None for booking in created):  # no ids back: a warning's contact needs them later
             ids = dict(
                 Booking.objects.filter(
@@ -224,9 +234,7 @@ class Writes:
             )
             for booking in created:
                 booking.pk = ids[booking.invitee_uri]
-        if self.events:  # IntegrityError if another worker queued one meanwhile
-            AutomationEvent.objects.bulk_create(self.events)
-        for statement in updates:  # bookings, then links, then the contacts that existed
+        for statement in self.updates or []:  # bookings, then links, then the contacts that existed
             statement.execute()
         new = self.contacts_created
         if new:
