@@ -441,12 +441,14 @@ def _refresh(
     if sms_rules:
         # Which contacts outside this batch share a number with it: read without locks first, so
         # that every row this refresh may write is locked in the one statement below.
-        first_look = _bookings_of(connection, emails, reads, planned)
+        # (A look ahead: not checked in the write transaction, see Reads.rows.)
+        first_look = _bookings_of(connection, emails, reads, planned, check=False)
         candidates = {_claimed_number(first_look[e], sms_rules) for e in emails} | set(
             reads.values(
                 Contact.objects.filter(connection=connection, email__in=emails)
                 .exclude(sms_number="")
-                .values_list("sms_number", flat=True)
+                .values_list("sms_number", flat=True),
+                check=False,
             )
         )
         candidates.discard(None)
@@ -455,7 +457,8 @@ def _refresh(
                 reads.values(
                     Contact.objects.filter(connection=connection, sms_number__in=list(candidates))
                     .exclude(email__in=emails)
-                    .values_list("email", flat=True)
+                    .values_list("email", flat=True),
+                    check=False,
                 )
             )
         )
@@ -541,12 +544,12 @@ def _refresh(
 
 
 def _bookings_of(
-    connection: Connection, emails: list[str], reads: Reads, planned: dict[str, Booking]
+    connection: Connection, emails: list[str], reads: Reads, planned: dict[str, Booking], *, check: bool = True
 ) -> dict[str, list[Booking]]:
     """These emails' bookings, each list in primary-key order (new ones last); ``planned`` ones as
     they are about to be written, in place of their rows as read."""
     bookings: dict[str, list[Booking]] = {email: [] for email in emails}
-    for booking in reads.rows(Booking.objects.filter(connection=connection, email__in=emails)):
+    for booking in reads.rows(Booking.objects.filter(connection=connection, email__in=emails), check=check):
         if booking.invitee_uri not in planned:
             bookings.setdefault(booking.email, []).append(booking)
     for booking in planned.values():

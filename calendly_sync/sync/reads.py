@@ -55,20 +55,27 @@ class Reads:
         """Read without locks, to be checked by :meth:`unchanged` in the write transaction."""
         return cls(record=True)
 
-    def rows(self, queryset: QuerySet[Any], *, lock: bool = False) -> list[Any]:
-        """The model instances ``queryset`` returns; ``lock``: with ``FOR UPDATE`` under the locks."""
+    def rows(self, queryset: QuerySet[Any], *, lock: bool = False, check: bool = True) -> list[Any]:
+        """The model instances ``queryset`` returns; ``lock``: with ``FOR UPDATE`` under the locks.
+
+        ``check=False``: a look ahead that the locked computation takes before its locks and
+        whose staleness it tolerates (it decides which rows to lock, and rows read again under
+        the locks are checked): not run again in the write transaction.
+        """
         if not self.record:
             return list(queryset.select_for_update() if lock else queryset)
         rows = list(queryset.all())
-        self.queries.append((queryset.all(), lock, True, _rows_seen(queryset.model, rows)))
+        if check:
+            self.queries.append((queryset.all(), lock, True, _rows_seen(queryset.model, rows)))
         return rows
 
-    def values(self, queryset: QuerySet[Any]) -> list[Any]:
-        """What a ``values()`` / ``values_list()`` query returns (never locked)."""
+    def values(self, queryset: QuerySet[Any], *, check: bool = True) -> list[Any]:
+        """What a ``values()`` / ``values_list()`` query returns (never locked); ``check`` as for :meth:`rows`."""
         if not self.record:
             return list(queryset)
         found = list(queryset.all())
-        self.queries.append((queryset.all(), False, False, found))
+        if check:
+            self.queries.append((queryset.all(), False, False, found))
         return found
 
     def unchanged(self) -> bool:
