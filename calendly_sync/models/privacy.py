@@ -9,12 +9,13 @@ came back by themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Max, Q
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -66,10 +67,16 @@ class Suppression(models.Model):
         return f"{self.email_hash[:12]}… forgotten {self.forgotten_at:%Y-%m-%d %H:%M}"
 
     @classmethod
-    def forgotten(cls, connection: Connection, emails: Iterable[str]) -> dict[str, datetime]:
+    def forgotten(
+        cls,
+        connection: Connection,
+        emails: Iterable[str],
+        fetch: Callable[[QuerySet[Any]], list[Any]] = list,
+    ) -> dict[str, datetime]:
         """When each of these addresses was last forgotten for this connection (one query).
 
-        Keyed by the address as given; addresses never forgotten are absent.
+        Keyed by the address as given; addresses never forgotten are absent. ``fetch`` runs the
+        query (the projection's :class:`calendly_sync.sync.reads.Reads` records it).
         """
         by_hash: dict[str, list[str]] = {}
         for email in set(emails):
@@ -83,7 +90,7 @@ class Suppression(models.Model):
             .annotate(at=Max("forgotten_at"))
         )
         found: dict[str, datetime] = {}
-        for row in rows:
+        for row in fetch(rows):
             for email in by_hash[row["email_hash"]]:
                 if email not in found or row["at"] > found[email]:
                     found[email] = row["at"]

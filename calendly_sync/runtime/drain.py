@@ -246,7 +246,10 @@ def _finish_in_thread(current: Round) -> dict[int, str]:
 
 def burst_batch() -> int:
     """How many deliveries a batch takes during a burst: few on SQLite, whose one write lock the
-    acknowledgements need (about 1 – 2 ms of work per delivery holds it, more at ``nice`` +10)."""
+    acknowledgements need. A batch is reduced and projected before its write transaction and the
+    transaction only checks and writes (:func:`calendly_sync.sync.projection.ingest`): the lock is
+    held about 1 ms per delivery rather than 3 – 4 (``tests/runtime/lockhold_measure.py``), longer
+    at ``nice`` +10."""
     return BURST_BATCH if db.connection.vendor == "sqlite" else BURST_BATCH_SERVER
 
 

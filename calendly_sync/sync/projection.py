@@ -1,8 +1,11 @@
 """Observations → Booking rows → Contact projection (+ automation outbox). The DB side of the reducer.
 
 Locking order is always booking, then contact, so concurrent workers (Celery at scale) cannot
-deadlock, and the contact projection is computed while holding the contact's row lock, after
-every other writer of that contact has committed: the last projection sees every booking.
+deadlock, and the contact projection written is the one computed from the rows as they are while
+holding the contact's row lock, after every other writer of that contact has committed: the last
+projection sees every booking. A batch is computed before its write transaction and checked in it
+(:func:`ingest`, :mod:`calendly_sync.sync.reads`), so the write transaction holds its locks (on
+SQLite, the database's one write lock) for the SQL only.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Field, Model, Q, Subquery
 from django.utils import timezone
 
 from calendly_sync.models import (
@@ -32,8 +35,10 @@ from calendly_sync.models import (
     Suppression,
     SyncRun,
 )
+from calendly_sync.models.statements import Insert, Statement, bulk_update_statements, insert_statements
 from calendly_sync.sync import automation, links, mapping, reducer, sms
 from calendly_sync.sync.observations import Observation
+from calendly_sync.sync.reads import Reads
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +119,23 @@ def ingest(
     with_events: bool = True,
     sync_run: SyncRun | None = None,
 ) -> list[IngestResult]:
-    """Apply observations — (observation, webhook event or None) — in one transaction.
+    """Apply observations — (observation, webhook event or None) — in one write transaction.
 
     The one apply path: a webhook delivery, a batch of them, and a page of backfilled invitees
     all come here. The result is the same as applying them one after another in this order, with a
-    handful of statements per batch instead of about twenty per observation: rows are locked and
-    read together (bookings, then contacts, always in that order, so concurrent workers cannot
-    deadlock), observations are reduced in memory, and the writes go out in bulk. The contact
-    projection is computed under the contacts' row locks, after every other writer of those
+    handful of statements per batch instead of about twenty per observation: rows are read together
+    (bookings, then contacts, always in that order, so concurrent workers cannot deadlock),
+    observations are reduced in memory, and the writes go out in bulk.
+
+    The reducing and the projection (most of the work: about 1.5 ms of CPU per observation) are
+    computed *before* the write transaction, from rows read without locks, and the transaction
+    only checks those rows and writes (:class:`calendly_sync.sync.reads.Reads`): on SQLite the
+    database's one write lock, which every webhook acknowledgement needs, is held for the SQL
+    alone. The check runs the same queries again under the row locks the computation used to take
+    (the bookings, then the contacts) and compares every column: when another writer changed
+    one of those rows in between, the batch is computed again under the locks, in the same
+    transaction, exactly as before. Either way the contact projection written is the one computed
+    from the rows as they are under the contacts' row locks, after every other writer of those
     contacts has committed, so the last projection sees every booking.
 
     If a concurrent writer creates one of the rows first, the batch is rolled back and applied
@@ -149,65 +163,203 @@ def _ingest_once(
     with_events: bool,
     sync_run: SyncRun | None,
 ) -> list[IngestResult]:
-    results = [IngestResult(email=obs.email) for obs, _ in items]
     if not items:
-        return results
+        return []
     now = timezone.now()
+    reads = Reads.recorded()
+    results, writes = _plan(connection, items, rules, with_events, sync_run, now, reads)
+    writes.prepare()
     with transaction.atomic():
-        uris = sorted({obs.invitee_uri for obs, _ in items})
-        rows = {
-            b.invitee_uri: b
-            for b in Booking.objects.select_for_update()
-            .filter(connection=connection, invitee_uri__in=uris)
-            .order_by("pk")
-        }
-        existing = set(rows)
-        # After the bookings' lock: an erasure holding it is seen whole (see privacy.erasure).
-        skipped = _suppressed(connection, items)
-        changed: set[str] = set()
-        old_emails: set[str] = set()
-        for i, ((obs, _), result) in enumerate(zip(items, results, strict=True)):
-            if i in skipped:
-                result.suppressed = True
-                continue
-            row = rows.get(obs.invitee_uri)
-            if row is None:
-                row = rows[obs.invitee_uri] = Booking(
-                    connection=connection, invitee_uri=obs.invitee_uri, email=obs.email, source=obs.source
-                )
-            result.booking_created = row.calendly_updated_at is None
-            before = None if result.booking_created else state_from_row(row)
-            after = reducer.apply(before, obs)
-            if before is None or _comparable(after) != _comparable(before):
-                if not result.booking_created and row.email != after.email:
-                    old_emails.add(row.email)  # the old address's contact loses this booking
-                _write_state(row, after)
-                if not row.source:
-                    row.source = obs.source
-                row.updated_at = now
-                changed.add(obs.invitee_uri)
-                result.booking_changed = True
-        created = [rows[uri] for uri in uris if uri in rows and uri not in existing]
-        Booking.objects.bulk_create(created)  # IntegrityError if another worker created one meanwhile
-        updated = [rows[uri] for uri in sorted(changed & existing)]
-        if updated:
-            Booking.objects.bulk_update(updated, [*_STATE_FIELDS, "source", "updated_at"], batch_size=200)
-
-        if with_events and connection.sync_events:
-            kept = [i for i in range(len(items)) if i not in skipped]
-            _queue_events(connection, [items[i] for i in kept], [results[i] for i in kept], rules)
-
-        emails = sorted({row.email for row in rows.values()} | old_emails)
-        dirty = refresh_contacts(connection, emails, rules, now, sync_run=sync_run) if emails else set()
-        for (obs, _), result in zip(items, results, strict=True):
-            # The contact this booking now belongs to (an older observation may carry an older email).
-            result.contact_dirty = not result.suppressed and rows[obs.invitee_uri].email in dirty
+        if not reads.unchanged():
+            log.info(
+                "connection %s: rows of this batch changed meanwhile; computing it under the locks", connection.name
+            )
+            results, writes = _plan(connection, items, rules, with_events, sync_run, now, Reads.locked())
+        writes.apply()
     return results
 
 
-def _suppressed(connection: Connection, items: Sequence[tuple[Observation, str | None]]) -> set[int]:
+@dataclass
+class Writes:
+    """What one projection writes, computed beforehand; :meth:`apply` only writes, set-based.
+
+    :meth:`prepare` compiles the bulk updates (:mod:`calendly_sync.models.statements`) before the
+    write transaction begins: compiling them takes far longer than running them.
+    """
+
+    sync_run: SyncRun | None = None
+    bookings_created: list[Booking] = field(default_factory=list)
+    bookings_updated: list[Booking] = field(default_factory=list)
+    events: list[AutomationEvent] = field(default_factory=list)
+    links_used: list[BookingLink] = field(default_factory=list)
+    contacts_created: list[Contact] = field(default_factory=list)
+    contacts_updated: list[Contact] = field(default_factory=list)
+    warned: list[tuple[Contact, list[str]]] = field(default_factory=list)
+    inserts: list[Insert] | None = None  # the compiled inserts of bookings and events
+    updates: list[Statement] | None = None  # the compiled bulk updates
+
+    def prepare(self) -> Writes:
+        """Compile the inserts of bookings and events and the bulk updates of bookings, links and
+        contacts: the statements ``bulk_create`` and ``bulk_update`` would run. (The new contacts
+        and warnings are inserted by ``bulk_create`` in the transaction: they point to rows
+        that get their ids there.)"""
+        self.inserts = [
+            *insert_statements(Booking, self.bookings_created),
+            *insert_statements(AutomationEvent, self.events),
+        ]
+        self.updates = [
+            *bulk_update_statements(
+                Booking, self.bookings_updated, [*_STATE_FIELDS, "source", "updated_at"], batch_size=200
+            ),
+            *bulk_update_statements(BookingLink, self.links_used, ["used_at", "used_by"]),
+            *bulk_update_statements(
+                Contact, self.contacts_updated, _CONTACT_FIELDS, batch_size=200, value_of=_contact_value
+            ),
+        ]
+        return self
+
+    def apply(self) -> None:
+        """Write it all (in the caller's transaction): bookings, events, links, contacts, warnings."""
+        if self.inserts is None or self.updates is None:
+            self.prepare()
+        # Bookings, then events: IntegrityError if another worker created one meanwhile.
+        for insert in self.inserts or []:
+            insert.execute()
+        created = self.bookings_created
+        if any(booking.pk is None for booking in created):  # no ids back: a warning's contact needs them later
+            ids = dict(
+                Booking.objects.filter(
+                    connection_id=created[0].connection_id, invitee_uri__in=[b.invitee_uri for b in created]
+                ).values_list("invitee_uri", "pk")
+            )
+            for booking in created:
+                booking.pk = ids[booking.invitee_uri]
+        for statement in self.updates or []:  # bookings, then links, then the contacts that existed
+            statement.execute()
+        new = self.contacts_created
+        if new:
+            Contact.objects.bulk_create(new)  # IntegrityError if another worker created one meanwhile
+        if any(contact.pk is None for contact in new):  # a database that returns no ids from a bulk insert
+            ids = dict(
+                Contact.objects.filter(
+                    connection_id=new[0].connection_id, email__in=[c.email for c in new]
+                ).values_list("email", "pk")
+            )
+            for contact in new:
+                contact.pk = ids[contact.email]
+        if self.warned:
+            ContactSyncLog.objects.bulk_create(
+                [
+                    ContactSyncLog(
+                        connection_id=contact.connection_id,
+                        contact=contact,
+                        email=contact.email,
+                        action="mapping",
+                        status=ContactSyncLog.Status.WARNING,
+                        message="\n".join(warnings),
+                        sync_run=self.sync_run,
+                    )
+                    for contact, warnings in self.warned
+                ]
+            )
+
+
+def _contact_value(contact: Model, field: Field[Any, Any]) -> Any:
+    """A contact's column for its bulk update; a current booking this batch creates is found by its
+    URI (its id exists only once the write transaction inserted it)."""
+    if field.name == "current_booking" and isinstance(contact, Contact) and Contact.current_booking.is_cached(contact):
+        booking = contact.current_booking  # as the projection set it (no query)
+        if booking is None:
+            return None
+        if booking._state.adding:  # not inserted yet
+            return Subquery(
+                Booking.objects.filter(connection_id=booking.connection_id, invitee_uri=booking.invitee_uri).values(
+                    "pk"
+                )[:1]
+            )
+        return booking.pk
+    return getattr(contact, field.attname)
+
+
+_CONTACT_FIELDS = [
+    "attributes",
+    "list_ids",
+    "unlink_list_ids",
+    "booking_status",
+    "current_booking",
+    "desired_hash",
+    "dirty",
+    "attempts",
+    "next_attempt_at",
+    "sms_number",
+    "sms_since",
+    "updated_at",
+]
+
+
+def _plan(
+    connection: Connection,
+    items: Sequence[tuple[Observation, str | None]],
+    rules: Rules,
+    with_events: bool,
+    sync_run: SyncRun | None,
+    now: datetime,
+    reads: Reads,
+) -> tuple[list[IngestResult], Writes]:
+    """Reduce the observations and project their contacts from what ``reads`` returns; nothing is written."""
+    results = [IngestResult(email=obs.email) for obs, _ in items]
+    writes = Writes(sync_run=sync_run)
+    uris = sorted({obs.invitee_uri for obs, _ in items})
+    rows = {
+        b.invitee_uri: b
+        for b in reads.rows(
+            Booking.objects.filter(connection=connection, invitee_uri__in=uris).order_by("pk"), lock=True
+        )
+    }
+    existing = set(rows)
+    # After the bookings' lock: an erasure holding it is seen whole (see privacy.erasure).
+    skipped = _suppressed(connection, items, reads)
+    changed: set[str] = set()
+    old_emails: set[str] = set()
+    for i, ((obs, _), result) in enumerate(zip(items, results, strict=True)):
+        if i in skipped:
+            result.suppressed = True
+            continue
+        row = rows.get(obs.invitee_uri)
+        if row is None:
+            row = rows[obs.invitee_uri] = Booking(
+                connection=connection, invitee_uri=obs.invitee_uri, email=obs.email, source=obs.source
+            )
+        result.booking_created = row.calendly_updated_at is None
+        before = None if result.booking_created else state_from_row(row)
+        after = reducer.apply(before, obs)
+        if before is None or _comparable(after) != _comparable(before):
+            if not result.booking_created and row.email != after.email:
+                old_emails.add(row.email)  # the old address's contact loses this booking
+            _write_state(row, after)
+            if not row.source:
+                row.source = obs.source
+            row.updated_at = now
+            changed.add(obs.invitee_uri)
+            result.booking_changed = True
+    writes.bookings_created = [rows[uri] for uri in uris if uri in rows and uri not in existing]
+    writes.bookings_updated = [rows[uri] for uri in sorted(changed & existing)]
+
+    if with_events and connection.sync_events:
+        kept = [i for i in range(len(items)) if i not in skipped]
+        writes.events = _queue_events(connection, [items[i] for i in kept], [results[i] for i in kept], rules, reads)
+
+    emails = sorted({row.email for row in rows.values()} | old_emails)
+    dirty = _refresh(connection, emails, rules, now, reads, writes, rows) if emails else set()
+    for (obs, _), result in zip(items, results, strict=True):
+        # The contact this booking now belongs to (an older observation may carry an older email).
+        result.contact_dirty = not result.suppressed and rows[obs.invitee_uri].email in dirty
+    return results, writes
+
+
+def _suppressed(connection: Connection, items: Sequence[tuple[Observation, str | None]], reads: Reads) -> set[int]:
     """Positions of the observations an erasure suppresses (one query for the batch)."""
-    forgotten = Suppression.forgotten(connection, {obs.email for obs, _ in items})
+    forgotten = Suppression.forgotten(connection, {obs.email for obs, _ in items}, fetch=reads.values)
     return {
         i
         for i, (obs, _) in enumerate(items)
@@ -225,18 +377,22 @@ def made_before(created_at: datetime | None, forgotten_at: datetime) -> bool:
 
 
 def _queue_events(
-    connection: Connection, items: Sequence[tuple[Observation, str | None]], results: list[IngestResult], rules: Rules
-) -> None:
-    """Write outbox rows for the facts these observations prove (idempotent by fact key)."""
+    connection: Connection,
+    items: Sequence[tuple[Observation, str | None]],
+    results: list[IngestResult],
+    rules: Rules,
+    reads: Reads,
+) -> list[AutomationEvent]:
+    """The outbox rows to write for the facts these observations prove (idempotent by fact key)."""
     outbox: dict[str, tuple[AutomationEvent, IngestResult]] = {}
     for (obs, webhook_event), result in zip(items, results, strict=True):
         for event in outbox_rows(connection, obs, webhook_event, rules):
             outbox.setdefault(event.key, (event, result))
-    known = set(AutomationEvent.objects.filter(key__in=list(outbox)).values_list("key", flat=True))
+    known = set(reads.values(AutomationEvent.objects.filter(key__in=list(outbox)).values_list("key", flat=True)))
     new_events = [event for key, (event, _) in outbox.items() if key not in known]
-    AutomationEvent.objects.bulk_create(new_events)  # IntegrityError if another worker queued one meanwhile
     for event in new_events:
         outbox[event.key][1].events_queued.append(event.event_name)
+    return new_events
 
 
 def refresh_contacts(
@@ -251,6 +407,27 @@ def refresh_contacts(
 
     A contact is dirty when its desired state differs from what Brevo last received. Must run in
     a transaction (the caller's), so the row locks last until the bookings it read are committed.
+    See :func:`_refresh` for the SMS numbers.
+    """
+    writes = Writes(sync_run=sync_run)
+    dirty = _refresh(connection, emails, rules, now or timezone.now(), Reads.locked(), writes, {})
+    writes.apply()
+    return dirty
+
+
+def _refresh(
+    connection: Connection,
+    emails: list[str],
+    rules: Rules,
+    now: datetime,
+    reads: Reads,
+    writes: Writes,
+    planned: dict[str, Booking],
+) -> set[str]:
+    """These contacts' desired state from what ``reads`` returns, into ``writes``; the emails now dirty.
+
+    ``planned``: bookings (by invitee URI) as this projection is about to write them; they stand
+    in for their rows as read.
 
     SMS numbers: each contact claims the number its current booking gives, and of the contacts of
     the connection claiming one number only the one that first booked with it is sent it
@@ -259,35 +436,41 @@ def refresh_contacts(
     that gains or loses a number becomes dirty. A contact that held a number it now loses is sent
     ``SMS: ""`` so that Brevo lets the number go before its new owner is sent it.
     """
-    now = now or timezone.now()
     sms_rules = tuple(r for r in rules.field_rules if (r.attribute or "").strip().upper() == sms.SMS)
     others: list[str] = []
     if sms_rules:
         # Which contacts outside this batch share a number with it: read without locks first, so
         # that every row this refresh may write is locked in the one statement below.
-        first_look = _bookings_of(connection, emails)
+        # (A look ahead: not checked in the write transaction, see Reads.rows.)
+        first_look = _bookings_of(connection, emails, reads, planned, check=False)
         candidates = {_claimed_number(first_look[e], sms_rules) for e in emails} | set(
-            Contact.objects.filter(connection=connection, email__in=emails)
-            .exclude(sms_number="")
-            .values_list("sms_number", flat=True)
+            reads.values(
+                Contact.objects.filter(connection=connection, email__in=emails)
+                .exclude(sms_number="")
+                .values_list("sms_number", flat=True),
+                check=False,
+            )
         )
         candidates.discard(None)
         others = sorted(
             set(
-                Contact.objects.filter(connection=connection, sms_number__in=list(candidates))
-                .exclude(email__in=emails)
-                .values_list("email", flat=True)
+                reads.values(
+                    Contact.objects.filter(connection=connection, sms_number__in=list(candidates))
+                    .exclude(email__in=emails)
+                    .values_list("email", flat=True),
+                    check=False,
+                )
             )
         )
     locked = {
         c.email: c
-        for c in Contact.objects.select_for_update()
-        .filter(connection=connection, email__in=[*emails, *others])
-        .order_by("pk")
+        for c in reads.rows(
+            Contact.objects.filter(connection=connection, email__in=[*emails, *others]).order_by("pk"), lock=True
+        )
     }
     contacts = {email: locked[email] for email in emails if email in locked}
-    bookings = _bookings_of(connection, emails)
-    cleared = _used_booking_links(connection, emails, bookings, now)
+    bookings = _bookings_of(connection, emails, reads, planned)
+    cleared = _used_booking_links(connection, emails, bookings, now, reads, writes)
     new: list[Contact] = []
     updated: list[Contact] = []
     warned: list[tuple[Contact, list[str]]] = []
@@ -308,13 +491,17 @@ def refresh_contacts(
         numbers = {c.number for c in claims.values()} | old_numbers
         rivals = [
             locked.get(c.email, c)
-            for c in Contact.objects.filter(connection=connection, sms_number__in=list(numbers)).exclude(
-                email__in=emails
+            for c in reads.rows(
+                Contact.objects.filter(connection=connection, sms_number__in=list(numbers)).exclude(email__in=emails)
             )
         ]
         rival_claims = [sms.SmsClaim(c.email, c.sms_number, c.sms_since or now) for c in rivals]
         held = set(
-            HeldNumber.objects.filter(connection=connection, number__in=list(numbers)).values_list("number", flat=True)
+            reads.values(
+                HeldNumber.objects.filter(connection=connection, number__in=list(numbers)).values_list(
+                    "number", flat=True
+                )
+            )
         )
         owner_of = sms.owners([*claims.values(), *rival_claims], held)
         for rival in rivals:
@@ -350,53 +537,26 @@ def refresh_contacts(
         contact.updated_at = now
         if _project(contact, desired, current, status) and warnings:
             warned.append((contact, warnings))
-    Contact.objects.bulk_create(new)  # IntegrityError if another worker created one meanwhile
-    if any(contact.pk is None for contact in new):  # a database that returns no ids from a bulk insert
-        ids = dict(
-            Contact.objects.filter(connection=connection, email__in=[c.email for c in new]).values_list("email", "pk")
-        )
-        for contact in new:
-            contact.pk = ids[contact.email]
-    if updated:
-        Contact.objects.bulk_update(
-            updated,
-            [
-                "attributes",
-                "list_ids",
-                "unlink_list_ids",
-                "booking_status",
-                "current_booking",
-                "desired_hash",
-                "dirty",
-                "attempts",
-                "next_attempt_at",
-                "sms_number",
-                "sms_since",
-                "updated_at",
-            ],
-            batch_size=200,
-        )
-    ContactSyncLog.objects.bulk_create(
-        [
-            ContactSyncLog(
-                connection=connection,
-                contact=contact,
-                email=contact.email,
-                action="mapping",
-                status=ContactSyncLog.Status.WARNING,
-                message="\n".join(warnings),
-                sync_run=sync_run,
-            )
-            for contact, warnings in warned
-        ]
-    )
+    writes.contacts_created.extend(new)
+    writes.contacts_updated.extend(updated)
+    writes.warned.extend(warned)
     return {c.email for c in [*new, *updated] if c.dirty}
 
 
-def _bookings_of(connection: Connection, emails: list[str]) -> dict[str, list[Booking]]:
+def _bookings_of(
+    connection: Connection, emails: list[str], reads: Reads, planned: dict[str, Booking], *, check: bool = True
+) -> dict[str, list[Booking]]:
+    """These emails' bookings, each list in primary-key order (new ones last); ``planned`` ones as
+    they are about to be written, in place of their rows as read."""
     bookings: dict[str, list[Booking]] = {email: [] for email in emails}
-    for booking in Booking.objects.filter(connection=connection, email__in=emails):
-        bookings.setdefault(booking.email, []).append(booking)
+    for booking in reads.rows(Booking.objects.filter(connection=connection, email__in=emails), check=check):
+        if booking.invitee_uri not in planned:
+            bookings.setdefault(booking.email, []).append(booking)
+    for booking in planned.values():
+        if booking.email in bookings:
+            bookings[booking.email].append(booking)
+    for rows in bookings.values():
+        rows.sort(key=lambda b: (b.pk is None, b.pk or 0))
     return bookings
 
 
@@ -472,9 +632,15 @@ def _reproject(contact: Contact, now: datetime) -> bool:
 
 
 def _used_booking_links(
-    connection: Connection, emails: list[str], bookings: dict[str, list[Booking]], now: datetime
+    connection: Connection,
+    emails: list[str],
+    bookings: dict[str, list[Booking]],
+    now: datetime,
+    reads: Reads,
+    writes: Writes,
 ) -> dict[str, list[str]]:
-    """Mark the booking links these bookings came through as used; per email, the link attributes to empty.
+    """Mark the booking links these bookings came through as used (in ``writes``); per email, the
+    link attributes to empty.
 
     One query for the batch: the links issued to these contacts and the ones whose token a booking carries.
     """
@@ -484,7 +650,7 @@ def _used_booking_links(
             token = links.link_token(booking.tracking)
             if token:
                 tokens.setdefault(token, booking.invitee_uri)
-    issued = list(
+    issued = reads.rows(
         BookingLink.objects.filter(connection=connection)
         .filter(Q(email__in=emails) | Q(token__in=list(tokens)))
         .order_by("created_at", "pk")
@@ -494,8 +660,7 @@ def _used_booking_links(
         if link.used_at is None and link.token in tokens:
             link.used_at, link.used_by = now, tokens[link.token]
             used.append(link)
-    if used:
-        BookingLink.objects.bulk_update(used, ["used_at", "used_by"])
+    writes.links_used.extend(used)
     return links.attributes_to_clear((link.email, link.attribute, link.used_at is not None) for link in issued)
 
 

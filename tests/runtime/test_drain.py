@@ -20,6 +20,7 @@ from django.utils import timezone
 from calendly_sync.inbox import deliveries
 from calendly_sync.inbox.deliveries import claim_deliveries, process_batch, process_delivery
 from calendly_sync.models import Booking, Contact, WebhookDelivery
+from calendly_sync.models.statements import Insert
 from calendly_sync.runtime import drain as drain_module
 from calendly_sync.runtime.drain import drain, sweep
 from calendly_sync.runtime.locks import drain_lock
@@ -93,19 +94,19 @@ def test_a_row_created_meanwhile_makes_the_batch_fall_back_to_one_by_one(
     for i in range(5):
         book(f"race{i}@example.com", fire_webhooks=True)
     ids = store(client, connection, list(outbox))
-    original = Booking.objects.bulk_create
+    original = Insert.execute  # the batch's bookings go in as one compiled INSERT (models/statements.py)
     raced = []
 
-    def concurrent_writer(objs, *args, **kwargs):
-        if objs and not raced:
-            first = objs[0]
+    def concurrent_writer(insert):
+        if insert.objs and isinstance(insert.objs[0], Booking) and not raced:
+            first = insert.objs[0]
             Booking.objects.create(
                 connection=first.connection, invitee_uri=first.invitee_uri, email=first.email, source="webhook"
             )
             raced.append(first.invitee_uri)
-        return original(objs, *args, **kwargs)
+        return original(insert)
 
-    monkeypatch.setattr(Booking.objects, "bulk_create", concurrent_writer)
+    monkeypatch.setattr(Insert, "execute", concurrent_writer)
     results = process_batch(ids)
     assert raced and set(results.values()) == {"processed"}
     assert Booking.objects.count() == 5 and Booking.objects.filter(calendly_updated_at__isnull=True).count() == 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from django.db import connection as db_connection
 from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 
 from calendly_sync.models import AutomationEvent, Booking, Contact, ContactSyncLog, HeldNumber
+from calendly_sync.sync import projection
 from calendly_sync.sync.observations import observe_invitee
 from calendly_sync.sync.projection import ingest
 from tests.fixtures_webhooks import snapshot
@@ -156,3 +158,132 @@ def test_a_contact_whose_new_booking_gives_another_number_frees_the_old_one_for_
     ingest(connection, [(_booking("ana@acme.example", "i3", "2026-09-05T10:00:00Z", "+14045550199"), None)])
     assert _sms_of("ana@acme.example") == "+14045550199"
     assert _sms_of("ben@acme.example") == "+14045550101" and Contact.objects.get(email="ben@acme.example").dirty
+
+
+# -- computed before the write transaction, checked in it (sync/reads.py) ----------------------------
+
+
+def _invitee(book, event_types, email: str, kind: str, created: str):  # type: ignore[no-untyped-def]
+    """An observation of a fresh booking in the simulated Calendly, with its event type (for its list)."""
+    inv = book(email, kind=kind, created_at=created)
+    event = {"uri": inv["event"], "event_type": event_types[kind]["uri"], "name": event_types[kind]["name"]}
+    return observe_invitee(inv, event)
+
+
+class _Between:
+    """Runs ``writer`` once, after a batch was computed and before its write transaction begins
+    (``Writes.prepare`` is the last step before it), and records where the projection ran."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, writer) -> None:  # type: ignore[no-untyped-def]
+        self.writer = writer
+        self.done = False
+        self.desired_in_transaction: list[bool] = []
+        prepare = projection.Writes.prepare
+        desired = projection.desired_state_of
+
+        def between(writes):  # type: ignore[no-untyped-def]
+            result = prepare(writes)
+            if not self.done:
+                self.done = True  # the writer's own ingest passes here too
+                self.writer()
+            return result
+
+        def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+            self.desired_in_transaction.append(db_connection.in_atomic_block)
+            return desired(*args, **kwargs)
+
+        monkeypatch.setattr(projection.Writes, "prepare", between)
+        monkeypatch.setattr(projection, "desired_state_of", spy)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_is_reduced_and_projected_before_its_write_transaction(connection, book, event_types, monkeypatch):
+    """The reducer, the projection and compiling the bulk updates all run while no transaction is
+    open (on SQLite: without the database's write lock); the transaction only checks and writes."""
+    calls: list[tuple[str, bool]] = []
+
+    def spying(name, function):  # type: ignore[no-untyped-def]
+        def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+            calls.append((name, db_connection.in_atomic_block))
+            return function(*args, **kwargs)
+
+        return spy
+
+    ingest(connection, [(_invitee(book, event_types, "ada@example.com", "discovery", "2026-08-01T10:00:00Z"), None)])
+    monkeypatch.setattr(projection.reducer, "apply", spying("reduce", projection.reducer.apply))
+    monkeypatch.setattr(projection, "desired_state_of", spying("project", projection.desired_state_of))
+    monkeypatch.setattr(projection, "bulk_update_statements", spying("compile", projection.bulk_update_statements))
+    batch = [
+        (_invitee(book, event_types, email, kind, "2026-09-01T10:00:00Z"), "invitee.created")
+        for email, kind in (("ada@example.com", "demo"), ("bo@example.com", "discovery"), ("cy@example.com", "demo"))
+    ]
+    with CaptureQueriesContext(db_connection) as queries:
+        results = ingest(connection, batch)
+    assert {name for name, _ in calls} == {"reduce", "project", "compile"}
+    assert not any(in_transaction for _, in_transaction in calls), calls
+    assert all(r.booking_created and r.contact_dirty for r in results)
+    assert Contact.objects.get(email="ada@example.com").list_ids == [10, 11]
+    if db_connection.vendor == "sqlite":  # the write lock is taken by BEGIN: after every read of the plan
+        sqls = [q["sql"] for q in queries.captured_queries]
+        begin = next(i for i, sql in enumerate(sqls) if sql.startswith("BEGIN"))
+        assert any("calendly_sync_booking" in sql for sql in sqls[:begin])  # read before …
+        assert any(sql.startswith("INSERT") for sql in sqls[begin:])  # … written after
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_booking_another_writer_adds_between_the_read_and_the_write_is_projected(
+    connection, book, event_types, monkeypatch
+):
+    """A backfill applies ada's newer demo booking after the batch read her rows and before it
+    writes: the check in the write transaction sees her contact changed, the batch is projected
+    again under the locks, and her contact ends with both lists and the newest booking."""
+    ingest(connection, [(_invitee(book, event_types, "ada@example.com", "discovery", "2026-08-01T10:00:00Z"), None)])
+    backfilled = _invitee(book, event_types, "ada@example.com", "demo", "2026-09-02T10:00:00Z")
+    between = _Between(monkeypatch, lambda: ingest(connection, [(backfilled, None)]))
+    webhook = _invitee(book, event_types, "ada@example.com", "discovery", "2026-09-01T10:00:00Z")
+
+    [result] = ingest(connection, [(webhook, "invitee.created")])
+
+    assert between.done and result.booking_created and result.contact_dirty
+    # computed before the transaction, then again in it once the check found the change
+    assert between.desired_in_transaction[0] is False and between.desired_in_transaction[-1] is True
+    contact = Contact.objects.get(email="ada@example.com")
+    assert contact.list_ids == [10, 11]
+    assert contact.current_booking is not None and contact.current_booking.invitee_uri == backfilled.invitee_uri
+    assert Booking.objects.filter(email="ada@example.com").count() == 3
+    assert contact.desired_hash == projection.payload_hash(
+        {"attributes": contact.attributes, "listIds": contact.list_ids, "unlinkListIds": contact.unlink_list_ids}
+    )
+    assert AutomationEvent.objects.filter(email="ada@example.com").count() == 3  # one booking_created each
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_contact_another_writer_changes_between_the_read_and_the_write_keeps_the_projection_right(
+    connection, book, event_types, monkeypatch
+):
+    """An admin (or another drain) changes the contact's row only — its attributes and its hash —
+    in between: the check compares every column, so the batch is projected again from the row as
+    it now is, and what is written is what a projection of the current rows gives."""
+    first = _invitee(book, event_types, "ada@example.com", "discovery", "2026-08-01T10:00:00Z")
+    ingest(connection, [(first, None)])
+
+    def admin() -> None:
+        Contact.objects.filter(email="ada@example.com").update(
+            attributes={"FIRSTNAME": "Edited"}, desired_hash="edited", dirty=False
+        )
+
+    between = _Between(monkeypatch, admin)
+    again = _invitee(book, event_types, "ada@example.com", "demo", "2026-09-01T10:00:00Z")
+    ingest(connection, [(again, "invitee.created")])
+    assert between.done and between.desired_in_transaction[-1] is True
+    contact = Contact.objects.get(email="ada@example.com")
+    assert contact.attributes.get("FIRSTNAME") != "Edited" and contact.desired_hash != "edited"
+    assert contact.dirty and contact.list_ids == [10, 11]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nothing_changed_in_between_means_no_second_projection(connection, book, event_types, monkeypatch):
+    between = _Between(monkeypatch, lambda: None)
+    ingest(connection, [(_invitee(book, event_types, "ada@example.com", "demo", "2026-09-01T10:00:00Z"), None)])
+    assert between.done and between.desired_in_transaction == [False]
+    assert Contact.objects.get(email="ada@example.com").list_ids == [11]
