@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from typing import Any
@@ -304,6 +305,42 @@ def test_malformed_bodies_are_400_or_415(connection: Connection, api: APIClient)
     assert form.status_code == 415
     not_an_object = api.post("/api/bookings/", data=b"[1, 2]", content_type="application/json")
     assert not_an_object.status_code == 400
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\uDFFF", "a\\u0000b"])
+@pytest.mark.parametrize(
+    "path,where",
+    [
+        ("/api/bookings/", "answer"),  # a JSONField: no CharField check
+        ("/api/bookings/", "answer key"),
+        ("/api/bookings/", "unknown field"),  # echoed in the error: was a 500 at the response's encoding
+        ("/api/bookings/", "unknown invitee field"),
+        ("/api/scheduling-links/", "unknown field"),
+    ],
+)
+def test_strings_no_database_can_store_are_a_400_wherever_they_are(
+    connection: Connection, api: APIClient, sims: Any, booking_body: Any, escape: str, path: str, where: str
+) -> None:
+    """NUL and an unpaired surrogate escape, in a value or a key: refused before Calendly is called."""
+    calendly_sim, _ = sims
+    body = booking_body()
+    if path == "/api/scheduling-links/":
+        body = {"event_type": body["event_type"]}
+    marker = "MARKER-7f3a"
+    if where == "answer":
+        body["answers"]["Company name"] = marker
+    elif where == "answer key":
+        body["answers"][marker] = "x"
+    elif where == "unknown field":
+        body[marker] = 1
+    else:
+        body["invitee"][marker] = 1
+    raw = json.dumps(body).replace(marker, escape).encode()
+    resp = api.post(path, data=raw, content_type="application/json")
+    assert resp.status_code == 400, resp.content
+    assert resp.json()["code"] == "parse_error"
+    assert resp.json()["detail"].startswith("JSON body contains")
+    assert posts(calendly_sim, "/invitees") == 0
 
 
 def test_a_taken_slot_is_a_409(connection: Connection, api: APIClient, sims: Any, booking_body: Any) -> None:
