@@ -57,6 +57,7 @@ from calendly_sync.scheduling.errors import (
 from calendly_sync.scheduling.links import prefilled_url
 from calendly_sync.scheduling.pacing import reserve_booking
 from calendly_sync.scheduling.windows import merge_slots, split_range, window_limit
+from calendly_sync.storable import text_problem
 from calendly_sync.sync.phones import normalize_phone
 
 #: Reads while a person waits: a few quick retries of a 5xx, never a wait for a 429.
@@ -75,6 +76,9 @@ def choose_connection(name: str | None) -> Connection:
     """The connection named, or the only enabled one; an unknown name or a choice to make is an error."""
     enabled = Connection.objects.filter(enabled=True).order_by("name")
     if name:
+        problem = text_problem(name)
+        if problem:  # a NUL from ?connection=%00: PostgreSQL would refuse the query (a 500)
+            raise InvalidRequest.field("connection", f"the name {problem}")
         conn = Connection.objects.filter(name=name).first()
         if conn is None:
             known = ", ".join(enabled.values_list("name", flat=True)[:20]) or "none"
