@@ -169,6 +169,10 @@ class _Environment:
             if current is None:
                 problems.append(f"environment variable {name} is not set")
                 continue
+            problem = text_problem(current)  # bytes that are not UTF-8 come as lone surrogates
+            if problem:
+                problems.append(f"environment variable {name} {problem}")
+                continue
             out.append(current)
             substituted = True
         rest = value[pos:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 from django.core.management import call_command
@@ -172,3 +173,9 @@ def test_text_no_database_can_store_is_an_error_naming_its_place(old, new, expec
     assert any(line.startswith(expected) and ("NUL" in line or "surrogate" in line) for line in lines), lines
     assert all(line.isascii() for line in lines), lines  # printed as is: the key is named escaped
     assert not Connection.objects.exists()
+
+
+def test_an_environment_value_that_is_not_utf8_is_an_error_naming_the_variable(db):
+    """Python reads an environment value's bytes that are not UTF-8 as lone surrogates (the secret's save failed)."""
+    lines = error_lines(PAGE_YAML, {**ENV, "CALENDLY_ACCESS_TOKEN": "pat-" + os.fsdecode(b"\xff")})
+    assert any("environment variable CALENDLY_ACCESS_TOKEN contains an unpaired UTF-16 surrogate" in x for x in lines)
