@@ -157,7 +157,11 @@ def test_list_ids_from_the_environment_must_be_ascii_digits(value):
 @pytest.mark.parametrize(
     "old,new,expected",
     [
-        ("company: COMPANY", '"comp{}any": COMPANY', "connectors.calendly.field_mapping.questions_and_answers: the key"),
+        (
+            "company: COMPANY",
+            '"comp{}any": COMPANY',
+            "connectors.calendly.field_mapping.questions_and_answers: the key",
+        ),
         (
             'event_type_uri: "https://api.calendly.com/event_types/xyz789"',
             'event_type_uri: "https://api.calendly.com/event_types/x{}"',
