@@ -520,3 +520,20 @@ def test_the_browsable_api_renders_for_a_staff_user(connection: Connection, admi
     for path in ("/api/bookings/", "/api/scheduling-links/"):
         page = admin_client.get(path, HTTP_ACCEPT="text/html")  # GET is not allowed: the page says so, with a form
         assert page.status_code == 405 and b"<form" in page.content
+
+
+@pytest.mark.parametrize("bad", ["Bad \ud800 type", "Bad\x00type"], ids=["surrogate", "nul"])
+def test_an_event_type_no_database_can_store_is_left_out_or_a_404(
+    connection: Connection, api: APIClient, sims: Any, demo_type: dict[str, Any], bad: str
+) -> None:
+    """Calendly's JSON with a NUL or an unpaired surrogate escape: the list shows the others (a lone
+    surrogate failed the answer's UTF-8 encoding: a 500), and the type itself is a 404."""
+    calendly_sim, _ = sims
+    odd = calendly_sim.add_event_type(bad, [{"name": "Q", "type": "string"}], fire_webhooks=False)
+    listed = api.get("/api/event-types/")
+    assert listed.status_code == 200
+    uris = {et["uri"] for et in listed.json()["collection"]}
+    assert demo_type["uri"] in uris and odd["uri"] not in uris
+    uuid = odd["uri"].rsplit("/", 1)[-1]
+    times = api.get(f"/api/event-types/{uuid}/available-times/?start_time={iso(slot())}&end_time={iso(slot(5))}")
+    assert times.status_code == 404 and "its data contains" in times.json()["detail"]

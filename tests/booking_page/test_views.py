@@ -439,3 +439,11 @@ def test_a_connection_name_no_database_can_store_is_refused_before_the_query(con
         with pytest.raises(InvalidRequest) as refused:
             choose_connection(name)
         assert refused.value.errors["connection"].startswith("the name contains")
+
+
+def test_an_event_type_no_page_can_show_is_a_404(connection: Connection, visitor: Client, sims: Any) -> None:
+    """Its name from Calendly holds an unpaired surrogate: the page could not be encoded (a 500)."""
+    calendly_sim, _ = sims
+    odd = calendly_sim.add_event_type("Bad \ud800 type", fire_webhooks=False)
+    resp = visitor.get(f"/book/{uuid_of(odd)}/")
+    assert resp.status_code == 404 and "This meeting type does not exist." in text(resp)
