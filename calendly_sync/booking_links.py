@@ -38,6 +38,7 @@ from calendly_sync.models import BookingLink, Connection
 from calendly_sync.push.attributes import create_missing_attributes
 from calendly_sync.scheduling.errors import ConnectionUnusable, MissingScope, SchedulingError
 from calendly_sync.scheduling.service import calendly_errors, create_link, resolve_event_type
+from calendly_sync.storable import unstorable
 from calendly_sync.sync import links
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,15 @@ def create_booking_links(
                 progress(1)
             continue
         holders.add(email)  # a contact listed twice gets one link
-        todo.append((email, _prefill(email, contact.get("attributes") or {})))
+        prefill = _prefill(email, contact.get("attributes") or {})
+        problem = unstorable(prefill)  # a NUL or an unpaired surrogate: no URL, no row for it
+        if problem:
+            result.failed += 1
+            result.errors.append(f"{email!r}: its Brevo data {problem}")
+            if progress:
+                progress(1)
+            continue
+        todo.append((email, prefill))
         if len(todo) >= CHUNK:
             _issue(connection, calendly, brevo, et, list_id, name, todo, result, progress)
             todo = []

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 from collections.abc import Iterable
 from contextlib import nullcontext
@@ -53,6 +52,7 @@ from calendly_sync.inbox.intake import insert_delivery
 from calendly_sync.instruments import ACK_LATENCY
 from calendly_sync.models import WebhookDelivery
 from calendly_sync.push import notices as import_notices
+from calendly_sync.storable import unstorable
 from calendly_sync.sync.observations import MalformedPayload, parse_time
 from calendly_sync.tasks import dispatch_delivery
 
@@ -180,38 +180,6 @@ def _too_deep(raw: bytes) -> bool:
     return False
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _unstorable(value: Any, raw: bytes) -> str | None:
-    """Why no database can store this (depth-checked) JSON value's strings, or None.
-
-    A NUL character (PostgreSQL's text and ``jsonb`` refuse it) and a UTF-16 surrogate that is not
-    half of a pair (no UTF-8 encoding exists for it: both databases' drivers fail to send it) are
-    valid JSON escapes that Calendly never sends. Valid JSON can carry them only as the escapes
-    ``\\u0000`` and ``\\uD800`` – ``\\uDFFF`` (the parser refuses raw control characters, and raw
-    surrogates are not UTF-8), so a body without that text needs no walk.
-    """
-    nul = b"\\u0000" in raw
-    surrogate = b"\\ud" in raw or b"\\uD" in raw
-    if not (nul or surrogate):
-        return None
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if nul and "\x00" in item:
-                return "Body contains NUL characters (\\u0000)."
-            if surrogate and _SURROGATE.search(item):
-                return "Body contains an unpaired UTF-16 surrogate (\\uD800 to \\uDFFF without its pair)."
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return None
-
-
 class AnswerJSON(BaseContentNegotiation):
     """Calendly reads JSON whatever its ``Accept`` says: no negotiation (a tenth of a millisecond an
     acknowledgement, and no 406 for a sender that asks for something else)."""
@@ -294,9 +262,9 @@ class CalendlyWebhookView(APIView):
             envelope = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
         except (UnicodeDecodeError, ValueError):
             return Response({"detail": "Body is not valid JSON."}, status=400)
-        unstorable = _unstorable(envelope, raw)
-        if unstorable:  # no database could store it, and Calendly never sends it
-            return Response({"detail": unstorable}, status=400)
+        problem = unstorable(envelope, raw)
+        if problem:  # no database could store it, and Calendly never sends it
+            return Response({"detail": f"Body {problem}."}, status=400)
         if not isinstance(envelope, dict) or not isinstance(envelope.get("event"), str):
             return Response({"detail": "Body is not a Calendly webhook envelope (missing 'event')."}, status=400)
         event = envelope["event"]

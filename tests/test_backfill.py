@@ -288,3 +288,34 @@ def test_an_unknown_event_type_is_an_error_naming_the_known_ones(connection, sim
     # the name, the URI and the slug all select one
     for chosen in ("Product Demo", event_types["demo"]["uri"], event_types["demo"]["slug"]):
         sync("--event-type", chosen)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"name": "Lone \ud800 Half"},
+        {"name": "Nul\x00Byte"},
+        {"answers": {"Company name": "Acme\udfff"}},
+        {"answers": {"Company\x00 name": "Acme"}},  # in an answer's question: a key of the contact's answers
+    ],
+    ids=["surrogate-name", "nul-name", "surrogate-answer", "nul-question"],
+)
+def test_an_invitee_no_database_can_store_is_skipped_and_reported_the_rest_synced(connection, sims, book, bad):
+    """Calendly's JSON with a NUL or an unpaired surrogate escape: that invitee skipped, the others stored."""
+    _, brevo_sim = sims
+    book("before@example.com", days=2)
+    book("bad@example.com", days=3, **bad)
+    book("after@example.com", days=4)
+    out = sync()
+    assert set(Booking.objects.values_list("email", flat=True)) == {"before@example.com", "after@example.com"}
+    brevo_contact(brevo_sim, "before@example.com")
+    brevo_contact(brevo_sim, "after@example.com")
+    assert brevo_sim.get_contact("bad@example.com") is None
+    run = SyncRun.objects.get()
+    assert run.status == "completed" and run.counts["malformed"] == 1, (run.status, run.counts, run.error)
+    assert "invitees 3" in out, out
+    reason = "NUL character" if "\x00" in repr(bad) or "\\x00" in repr(bad) else "unpaired UTF-16 surrogate"
+    assert (
+        "skipped invitee" in run.error
+        and f"payload contains a{'n' if 'unpaired' in reason else ''} {reason}" in run.error
+    )

@@ -115,3 +115,18 @@ def test_the_marker_is_read_back_from_tracking_and_only_the_latest_used_link_is_
     assert link_token({"utm_content": "spring-promo"}) is None and link_token(None) is None
     issued = [("a@x.io", "L", True), ("b@x.io", "L", True), ("b@x.io", "L", False), ("a@x.io", "M", False)]
     assert attributes_to_clear(issued) == {"a@x.io": ["L"]}
+
+
+@pytest.mark.parametrize("bad", ["Lone \ud800", "Nul\x00"], ids=["surrogate", "nul"])
+def test_a_brevo_contact_no_database_can_store_fails_alone_the_others_get_links(
+    connection: Any, sims: Any, event_types: Any, bad: str
+) -> None:
+    """Brevo's JSON with a NUL or an unpaired surrogate escape (in a name here): that contact only."""
+    _, brevo_sim = sims
+    list_id = make_list(connection, 2)
+    brevo_sim.seed_contact("odd@example.com", {"FIRSTNAME": bad}, [list_id])
+    line = run("--list", str(list_id), "--event-type", "Discovery Call")
+    assert "3 contacts, created 2 booking links" in line and "1 failed (first: 'odd@example.com': " in line, line
+    assert "contains" in line
+    assert sorted(BookingLink.objects.values_list("email", flat=True)) == ["p0000@example.com", "p0001@example.com"]
+    assert "BOOKING_LINK" not in brevo_sim.get_contact("odd@example.com")["attributes"]

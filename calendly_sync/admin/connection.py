@@ -31,7 +31,7 @@ from social_django.models import Association, Code, Nonce, Partial, UserSocialAu
 from calendly_sync import crypto
 from calendly_sync.admin.bases import ModelAdmin, ModelForm
 from calendly_sync.admin.display import LastErrorColumn, StatusBadgeColumn, status_badge, sync_progress
-from calendly_sync.admin.mappings import EventTypeMappingInline, FieldMappingInline, pick_brevo_lists
+from calendly_sync.admin.mappings import EventTypeMappingInline, FieldMappingInline, TextJSONField, pick_brevo_lists
 from calendly_sync.backfill import SyncBusy, queue_resync, queue_sync
 from calendly_sync.calendly.errors import CalendlyError
 from calendly_sync.connect import catalog
@@ -66,6 +66,7 @@ class ConnectionForm(ModelForm[Connection]):
         model = Connection
         fields = "__all__"  # ConnectionAdmin's fieldsets choose the fields; this form adds behaviour to them
         widgets = {f: SecretInput() for f in SECRET_FIELDS}
+        field_classes = {"default_list_ids": TextJSONField}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -20,6 +21,7 @@ from calendly_sync.admin.bases import ModelAdmin, ModelForm, TabularInline
 from calendly_sync.admin.display import brevo_lists
 from calendly_sync.connect import catalog
 from calendly_sync.models import Connection, EventTypeMapping, FieldMapping
+from calendly_sync.storable import unstorable
 from calendly_sync.sync.mapping import KNOWN_SOURCES, QUESTION_PREFIX
 
 _Mapping = TypeVar("_Mapping", EventTypeMapping, FieldMapping)
@@ -39,6 +41,27 @@ class DatalistTextInput(forms.TextInput):
         html = super().render(name, value, attrs, renderer)
         options = format_html_join("", '<option value="{}">', ((s,) for s in self.suggestions))
         return format_html('{}<datalist id="{}">{}</datalist>', html, self.list_id, options)
+
+
+class TextJSONField(forms.JSONField):
+    """A JSON text box whose strings must be text: a NUL or an unpaired surrogate escape is refused.
+
+    Django's own field parsed ``["\\ud800"]`` and rendered the form again with the parsed value,
+    whose lone surrogate failed the page's UTF-8 encoding (a 500); PostgreSQL refuses a NUL.
+    """
+
+    def to_python(self, value: Any) -> Any:
+        converted = super().to_python(value)
+        problem = unstorable(converted)
+        if problem:
+            raise ValidationError(f"The JSON {problem}.", code="invalid")
+        return converted
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        bound = super().bound_data(data, initial)
+        if not isinstance(bound, InvalidJSONInput) and unstorable(bound):
+            return InvalidJSONInput(data)  # shown as typed (escapes are ASCII)
+        return bound
 
 
 def pick_brevo_lists(
@@ -98,6 +121,7 @@ class EventTypeMappingForm(CatalogFormMixin[EventTypeMapping], ModelForm[EventTy
             "unlink_on_cancel",
             "missing_since",
         ]
+        field_classes = {"list_ids": TextJSONField}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -12,6 +12,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,6 +33,7 @@ from calendly_sync.api.serializers import (
 )
 from calendly_sync.scheduling import service
 from calendly_sync.scheduling.service import BookingRequest, Invitee
+from calendly_sync.storable import unstorable
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
@@ -47,12 +49,28 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorSerializer, description=reasons[code]) for code in codes}
 
 
+class StorableJSONParser(JSONParser):
+    """JSON whose strings (keys too) are text: a NUL or an unpaired surrogate escape is a 400.
+
+    DRF's CharFields refuse them, but not an answer (a JSONField), nor a key: an unknown field named
+    ``"\\ud800"`` was echoed in the error and failed the response's UTF-8 encoding (a 500), and an
+    answer went to Calendly, whose webhook for the booking could then not be stored.
+    """
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        data = super().parse(stream, media_type, parser_context)
+        problem = unstorable(data)
+        if problem:
+            raise ParseError(f"JSON body {problem}.")
+        return data
+
+
 class ApiView(APIView):
     """Token or staff-session access, JSON bodies, and the API's error shape."""
 
     authentication_classes = AUTHENTICATION
     permission_classes = PERMISSIONS
-    parser_classes = [JSONParser]
+    parser_classes = [StorableJSONParser]
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
         return api_exception_handler

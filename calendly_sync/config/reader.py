@@ -27,6 +27,7 @@ from rest_framework import serializers
 from calendly_sync.config.fields import FromEnv, Index, join
 from calendly_sync.config.schema import DEFAULT_NAME, SECRETS, ConfigFile
 from calendly_sync.models import FieldMapping
+from calendly_sync.storable import text_problem
 
 __all__ = [
     "ConfigError",
@@ -168,6 +169,10 @@ class _Environment:
             if current is None:
                 problems.append(f"environment variable {name} is not set")
                 continue
+            problem = text_problem(current)  # bytes that are not UTF-8 come as lone surrogates
+            if problem:
+                problems.append(f"environment variable {name} {problem}")
+                continue
             out.append(current)
             substituted = True
         rest = value[pos:]
@@ -207,11 +212,19 @@ def _scan_keys(text: str) -> tuple[list[ConfigError], dict[str, int]]:
         if node is None or id(node) in seen_nodes:
             return
         seen_nodes.add(id(node))
-        if isinstance(node, yaml.MappingNode):
+        if isinstance(node, yaml.ScalarNode):
+            problem = text_problem(node.value)  # "\0" or "\uD800": no database can store it
+            if problem:
+                errors.append(ConfigError(path, problem))
+        elif isinstance(node, yaml.MappingNode):
             first_line: dict[str, int] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                     walk(value_node, path)
+                    continue
+                problem = text_problem(key_node.value)
+                if problem:  # named escaped (repr): the error is printed, and its path too
+                    errors.append(ConfigError(path, f"the key {key_node.value!r} {problem}"))
                     continue
                 child = join(path, key_node.value)
                 line = key_node.start_mark.line + 1

@@ -21,6 +21,7 @@ from calendly_sync.calendly.errors import CalendlyError, CalendlyPermissionError
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for, calendly_client_for
 from calendly_sync.credentials.tokens import ReconnectRequired, TokenRefreshError
 from calendly_sync.models import Connection
+from calendly_sync.storable import unstorable
 from calendly_sync.sync.mapping import KNOWN_SOURCES, QUESTION_PREFIX
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,22 @@ def fetch_event_types(conn: Connection) -> list[dict[str, Any]]:
     return sorted(records, key=lambda r: (not r["active"], r["name"].lower()))
 
 
+def _storable(records: list[dict[str, Any]], what: str, key: str, report: CatalogReport) -> list[dict[str, Any]]:
+    """The records a database can store; each other one is left out and named in the report.
+
+    Calendly's or Brevo's JSON may hold a NUL or an unpaired surrogate escape (in a name, say): the
+    save of the whole catalog would fail on it (a 500 in the admin), not just that record.
+    """
+    kept = []
+    for record in records:
+        problem = unstorable(record)
+        if problem:
+            report.add(messages.WARNING, f"{what} {record.get(key)!r} left out: its data {problem}.")
+        else:
+            kept.append(record)
+    return kept
+
+
 def load_catalog(conn: Connection) -> CatalogReport:
     """Reload both halves of the catalog and save them on ``conn`` (only the catalog fields)."""
     report = CatalogReport()
@@ -116,6 +133,7 @@ def load_catalog(conn: Connection) -> CatalogReport:
         conn.last_error_at = timezone.now()
         fields += ["last_error", "last_error_at"]
     else:
+        event_types = _storable(event_types, "Calendly event type", "uri", report)
         conn.calendly_event_types = event_types
         report.event_types = len(event_types)
         questions = sum(len(et["custom_questions"]) for et in event_types)
@@ -142,30 +160,31 @@ def load_catalog(conn: Connection) -> CatalogReport:
         except (BrevoError, MissingCredentials) as exc:
             report.add(messages.ERROR, f"Brevo lists and attributes not loaded: {exc}")
         else:
+            list_records = [
+                {
+                    "id": int(lst["id"]),
+                    "name": lst.get("name", ""),
+                    "folderId": lst.get("folderId"),
+                    "totalSubscribers": lst.get("totalSubscribers"),
+                }
+                for lst in lists
+                if lst.get("id") is not None
+            ]
+            attribute_records = [
+                {
+                    "name": str(a.get("name", "")).upper(),
+                    "category": a.get("category", ""),
+                    "type": a.get("type", ""),
+                }
+                for a in attributes
+                if a.get("name")
+            ]
             conn.brevo_lists = sorted(
-                (
-                    {
-                        "id": int(lst["id"]),
-                        "name": lst.get("name", ""),
-                        "folderId": lst.get("folderId"),
-                        "totalSubscribers": lst.get("totalSubscribers"),
-                    }
-                    for lst in lists
-                    if lst.get("id") is not None
-                ),
-                key=lambda item: (item["name"].lower(), item["id"]),
+                _storable(list_records, "Brevo list", "id", report),
+                key=lambda item: (str(item["name"]).lower(), item["id"]),
             )
             conn.brevo_attributes = sorted(
-                (
-                    {
-                        "name": str(a.get("name", "")).upper(),
-                        "category": a.get("category", ""),
-                        "type": a.get("type", ""),
-                    }
-                    for a in attributes
-                    if a.get("name")
-                ),
-                key=lambda item: item["name"],
+                _storable(attribute_records, "Brevo attribute", "name", report), key=lambda item: item["name"]
             )
             report.lists, report.attributes = len(conn.brevo_lists), len(conn.brevo_attributes)
             report.add(messages.SUCCESS, f"Loaded {report.lists} Brevo lists and {report.attributes} attributes.")

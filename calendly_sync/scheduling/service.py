@@ -17,6 +17,7 @@ one ``calendly_booking_created`` event for it.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -57,6 +58,7 @@ from calendly_sync.scheduling.errors import (
 from calendly_sync.scheduling.links import prefilled_url
 from calendly_sync.scheduling.pacing import reserve_booking
 from calendly_sync.scheduling.windows import merge_slots, split_range, window_limit
+from calendly_sync.storable import text_problem, unstorable
 from calendly_sync.sync.phones import normalize_phone
 
 #: Reads while a person waits: a few quick retries of a 5xx, never a wait for a 429.
@@ -69,12 +71,17 @@ MAX_RANGE_DAYS = 366
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
+log = logging.getLogger(__name__)
+
 
 # -- the connection ---------------------------------------------------------------------------
 def choose_connection(name: str | None) -> Connection:
     """The connection named, or the only enabled one; an unknown name or a choice to make is an error."""
     enabled = Connection.objects.filter(enabled=True).order_by("name")
     if name:
+        problem = text_problem(name)
+        if problem:  # a NUL from ?connection=%00: PostgreSQL would refuse the query (a 500)
+            raise InvalidRequest.field("connection", f"the name {problem}")
         conn = Connection.objects.filter(name=name).first()
         if conn is None:
             known = ", ".join(enabled.values_list("name", flat=True)[:20]) or "none"
@@ -158,7 +165,15 @@ def list_event_types(connection: Connection) -> list[dict[str, Any]]:
             if exc.missing_scopes or not user:
                 raise
             items = list(client.list_event_types(user=user, active=True))  # members may not list the org's
-    records = [describe_event_type(et) for et in items if et.get("uri") and et.get("active", True)]
+    records = []
+    for et in items:
+        if not et.get("uri") or not et.get("active", True):
+            continue
+        problem = unstorable(et)
+        if problem:  # it could be neither shown (a lone surrogate fails the UTF-8 answer) nor booked
+            log.warning("event type %r left out: its data from Calendly %s", et.get("uri"), problem)
+            continue
+        records.append(describe_event_type(et))
     return sorted(records, key=lambda r: (r["name"].casefold(), r["uri"]))
 
 
@@ -189,6 +204,9 @@ def resolve_event_type(
             raise NotFound(f"Calendly has no event type {uuid}", {field_name: "not found"}) from None
     if not et.get("uri") or et.get("deleted_at"):
         raise NotFound(f"Calendly has no event type {uuid}", {field_name: "not found"})
+    problem = unstorable(et)
+    if problem:  # no page or answer could show it (a lone surrogate fails the UTF-8 encoding)
+        raise NotFound(f"Calendly's event type {uuid} cannot be used: its data {problem}", {field_name: "unusable"})
     if et.get("active") is False:
         raise InvalidRequest.field(field_name, f"the event type {et.get('name') or uuid} is not active")
     return et

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from calendly_sync.calendly.invitee import InviteeFields
+from calendly_sync.storable import unstorable
 
 
 class MalformedPayload(ValueError):
@@ -81,6 +82,11 @@ def observe_invitee(
     """
     if not isinstance(invitee, dict):
         raise MalformedPayload("payload is not an object")
+    # No database can store a NUL or an unpaired surrogate (valid JSON escapes Calendly never means):
+    # this invitee is refused, not the batch its insert would fail.
+    problem = unstorable(invitee) or (unstorable(event) if event is not None else None)
+    if problem:
+        raise MalformedPayload(f"payload {problem}")
     uri = _str(invitee.get("uri"))
     email = _str(invitee.get("email")).lower()
     if not uri:

@@ -99,6 +99,28 @@ def test_list_ids_that_are_not_positive_integers_are_refused_on_save(admin_clien
     assert all(isinstance(i, int) for i in populated.default_list_ids)
 
 
+@pytest.mark.parametrize("value", ['["\\ud800"]', '[10, "\\uDFFF"]', '["\\u0000"]'])
+def test_list_ids_holding_strings_no_database_can_store_are_a_form_error(admin_client, populated, value):
+    """A NUL or an unpaired surrogate escape in a JSON box: the form again, as typed (was a 500 rendering it)."""
+    url = reverse("admin:calendly_sync_connection_change", args=[populated.pk])
+    resp = admin_client.post(url, {**_form_data(), "default_list_ids": value})
+    assert resp.status_code == 200
+    assert "The JSON contains" in str(resp.context["adminform"].form.errors["default_list_ids"])
+    assert value.replace('"', "&quot;") in resp.content.decode()  # shown as typed
+    add = admin_client.post(
+        reverse("admin:calendly_sync_eventtypemapping_add"),
+        {
+            "connection": populated.pk,
+            "key": "bad",
+            "event_type_uri": "https://api.calendly.com/event_types/bad",
+            "list_ids": value,
+            "enabled": "on",
+        },
+    )
+    assert add.status_code == 200 and "The JSON contains" in str(add.context["adminform"].form.errors["list_ids"])
+    assert not EventTypeMapping.objects.filter(key="bad").exists()
+
+
 def test_a_mapping_with_a_bad_list_id_is_refused(admin_client, populated):
     url = reverse("admin:calendly_sync_eventtypemapping_add")
     resp = admin_client.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from typing import Any
@@ -306,6 +307,42 @@ def test_malformed_bodies_are_400_or_415(connection: Connection, api: APIClient)
     assert not_an_object.status_code == 400
 
 
+@pytest.mark.parametrize("escape", ["\\ud800", "\\uDFFF", "a\\u0000b"])
+@pytest.mark.parametrize(
+    "path,where",
+    [
+        ("/api/bookings/", "answer"),  # a JSONField: no CharField check
+        ("/api/bookings/", "answer key"),
+        ("/api/bookings/", "unknown field"),  # echoed in the error: was a 500 at the response's encoding
+        ("/api/bookings/", "unknown invitee field"),
+        ("/api/scheduling-links/", "unknown field"),
+    ],
+)
+def test_strings_no_database_can_store_are_a_400_wherever_they_are(
+    connection: Connection, api: APIClient, sims: Any, booking_body: Any, escape: str, path: str, where: str
+) -> None:
+    """NUL and an unpaired surrogate escape, in a value or a key: refused before Calendly is called."""
+    calendly_sim, _ = sims
+    body = booking_body()
+    if path == "/api/scheduling-links/":
+        body = {"event_type": body["event_type"]}
+    marker = "MARKER-7f3a"
+    if where == "answer":
+        body["answers"]["Company name"] = marker
+    elif where == "answer key":
+        body["answers"][marker] = "x"
+    elif where == "unknown field":
+        body[marker] = 1
+    else:
+        body["invitee"][marker] = 1
+    raw = json.dumps(body).replace(marker, escape).encode()
+    resp = api.post(path, data=raw, content_type="application/json")
+    assert resp.status_code == 400, resp.content
+    assert resp.json()["code"] == "parse_error"
+    assert resp.json()["detail"].startswith("JSON body contains")
+    assert posts(calendly_sim, "/invitees") == 0
+
+
 def test_a_taken_slot_is_a_409(connection: Connection, api: APIClient, sims: Any, booking_body: Any) -> None:
     start = slot(5, hour=14)
     assert api.post("/api/bookings/", booking_body(start), format="json").status_code == 201
@@ -483,3 +520,20 @@ def test_the_browsable_api_renders_for_a_staff_user(connection: Connection, admi
     for path in ("/api/bookings/", "/api/scheduling-links/"):
         page = admin_client.get(path, HTTP_ACCEPT="text/html")  # GET is not allowed: the page says so, with a form
         assert page.status_code == 405 and b"<form" in page.content
+
+
+@pytest.mark.parametrize("bad", ["Bad \ud800 type", "Bad\x00type"], ids=["surrogate", "nul"])
+def test_an_event_type_no_database_can_store_is_left_out_or_a_404(
+    connection: Connection, api: APIClient, sims: Any, demo_type: dict[str, Any], bad: str
+) -> None:
+    """Calendly's JSON with a NUL or an unpaired surrogate escape: the list shows the others (a lone
+    surrogate failed the answer's UTF-8 encoding: a 500), and the type itself is a 404."""
+    calendly_sim, _ = sims
+    odd = calendly_sim.add_event_type(bad, [{"name": "Q", "type": "string"}], fire_webhooks=False)
+    listed = api.get("/api/event-types/")
+    assert listed.status_code == 200
+    uris = {et["uri"] for et in listed.json()["collection"]}
+    assert demo_type["uri"] in uris and odd["uri"] not in uris
+    uuid = odd["uri"].rsplit("/", 1)[-1]
+    times = api.get(f"/api/event-types/{uuid}/available-times/?start_time={iso(slot())}&end_time={iso(slot(5))}")
+    assert times.status_code == 404 and "its data contains" in times.json()["detail"]

@@ -19,7 +19,9 @@ from django.test import Client
 from calendly_sync.booking_page import forms as page_forms
 from calendly_sync.booking_page.slots import day_label
 from calendly_sync.models import BookingCall, Connection
+from calendly_sync.scheduling.errors import InvalidRequest
 from calendly_sync.scheduling.pacing import quota_key
+from calendly_sync.scheduling.service import choose_connection
 from tests.api.conftest import iso, slot
 from tests.booking_page.conftest import day_sections, form_token, uuid_of
 
@@ -171,6 +173,9 @@ def test_the_connection_follows_the_apis_rules_without_naming_connections(
     assert ambiguous.status_code == 400 and "?connection=&lt;name&gt;" in ambiguous.content.decode()
     assert "secondary-secret-name" not in text(ambiguous)
     for name in ("nope", "off"):
+        resp = visitor.get(f"/book/{uuid}/?connection={name}")
+        assert resp.status_code == 404 and "This booking page does not exist." in text(resp)
+    for name in ("%00", "secondary-secret-name%00"):  # PostgreSQL refused the lookup: a 500
         resp = visitor.get(f"/book/{uuid}/?connection={name}")
         assert resp.status_code == 404 and "This booking page does not exist." in text(resp)
     named = visitor.get(f"/book/{uuid}/?connection=secondary-secret-name&tz=UTC")
@@ -426,3 +431,19 @@ def test_an_unknown_zone_in_a_post_books_in_utc_and_says_so(
     assert resp.status_code == 200 and "You are booked" in text(resp)
     assert f"{start:%H:%M}–" in text(resp) and "(UTC)" in text(resp)
     assert next(iter(calendly_sim.invitees.values()))["timezone"] == "UTC"
+
+
+def test_a_connection_name_no_database_can_store_is_refused_before_the_query(connection: Connection) -> None:
+    """The scheduling service's check, which the booking page and the API share (PostgreSQL refuses NUL)."""
+    for name in ("default\x00", "\udcff"):
+        with pytest.raises(InvalidRequest) as refused:
+            choose_connection(name)
+        assert refused.value.errors["connection"].startswith("the name contains")
+
+
+def test_an_event_type_no_page_can_show_is_a_404(connection: Connection, visitor: Client, sims: Any) -> None:
+    """Its name from Calendly holds an unpaired surrogate: the page could not be encoded (a 500)."""
+    calendly_sim, _ = sims
+    odd = calendly_sim.add_event_type("Bad \ud800 type", fire_webhooks=False)
+    resp = visitor.get(f"/book/{uuid_of(odd)}/")
+    assert resp.status_code == 404 and "This meeting type does not exist." in text(resp)

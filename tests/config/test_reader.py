@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 from django.core.management import call_command
@@ -150,3 +151,35 @@ def test_list_ids_from_the_environment_must_be_ascii_digits(value):
     assert error_lines(text, {**ENV, "DEMO_LIST": value}) == [
         "connectors.calendly.event_mapping.demo.list_id: expected an integer"
     ]
+
+
+@pytest.mark.parametrize("escape", ["\\0", "\\uD800", "\\uDFFF"], ids=["nul", "high-surrogate", "low-surrogate"])
+@pytest.mark.parametrize(
+    "old,new,expected",
+    [
+        (
+            "company: COMPANY",
+            '"comp{}any": COMPANY',
+            "connectors.calendly.field_mapping.questions_and_answers: the key",
+        ),
+        (
+            'event_type_uri: "https://api.calendly.com/event_types/xyz789"',
+            'event_type_uri: "https://api.calendly.com/event_types/x{}"',
+            "connectors.calendly.event_mapping.demo.event_type_uri: contains",
+        ),
+    ],
+    ids=["question-key", "uri-value"],
+)
+def test_text_no_database_can_store_is_an_error_naming_its_place(old, new, expected, escape, db):
+    """YAML's "\\0" and "\\uD800" escapes: an error per place (the import failed at the save: a traceback)."""
+    text = PAGE_YAML.replace(old, new.format(escape), 1)
+    lines = error_lines(text)
+    assert any(line.startswith(expected) and ("NUL" in line or "surrogate" in line) for line in lines), lines
+    assert all(line.isascii() for line in lines), lines  # printed as is: the key is named escaped
+    assert not Connection.objects.exists()
+
+
+def test_an_environment_value_that_is_not_utf8_is_an_error_naming_the_variable(db):
+    """Python reads an environment value's bytes that are not UTF-8 as lone surrogates (the secret's save failed)."""
+    lines = error_lines(PAGE_YAML, {**ENV, "CALENDLY_ACCESS_TOKEN": "pat-" + os.fsdecode(b"\xff")})
+    assert any("environment variable CALENDLY_ACCESS_TOKEN contains an unpaired UTF-16 surrogate" in x for x in lines)

@@ -12,7 +12,7 @@ import base64
 import html
 import re
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
@@ -555,3 +555,14 @@ def test_admin_pages_never_show_a_full_secret(staff, staff_client):
     # social-auth's internal models are not in the admin at all (issue #14): no page shows extra_data.
     for url in ("/admin/social_django/usersocialauth/", f"/admin/social_django/usersocialauth/{social.pk}/change/"):
         assert staff_client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("params", [{"code": "ab\x00c"}, {"state": "\x00"}, {"error": "access_denied\x00"}])
+def test_a_callback_query_holding_nul_comes_back_with_a_message(oauth_env, staff_client, params):
+    """A guard (no fix needed): social-auth stores nothing from the query, on PostgreSQL too."""
+    start = staff_client.get("/connect/calendly/start/")
+    authorize = staff_client.get(start["Location"])["Location"]
+    state = parse_qs(urlsplit(authorize).query)["state"][0]
+    resp = staff_client.get(f"/oauth/complete/calendly/?{urlencode({'code': 'abc', 'state': state, **params})}")
+    assert resp.status_code == 302 and resp["Location"] == CHANGELIST
+    assert texts(resp) and not Connection.objects.exists()

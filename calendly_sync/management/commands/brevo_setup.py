@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from calendly_sync.brevo.errors import BrevoError
 from calendly_sync.credentials.clients import MissingCredentials, brevo_client_for
+from calendly_sync.management.base import TextCommand
 from calendly_sync.models import Connection
 from calendly_sync.push.attributes import ensure_attributes
 from calendly_sync.sync.projection import Rules
 
 
-class Command(BaseCommand):
+class Command(TextCommand):
     help = "Create the custom Brevo attributes named by each connection's field mapping, and report what exists."
 
     def add_arguments(self, parser: CommandParser) -> None:

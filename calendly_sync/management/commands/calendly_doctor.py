@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from calendly_sync.doctor import FAIL, endpoint_checks, run_checks
+from calendly_sync.management.base import TextCommand
 from calendly_sync.models import Connection
 
 
-class Command(BaseCommand):
+class Command(TextCommand):
     help = "Check tokens, scopes, webhook subscriptions, signatures, clock skew, Brevo key, lists and attributes."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from calendly_sync.calendly.errors import CalendlyError
 from calendly_sync.inbox.subscriptions import (
@@ -13,11 +13,12 @@ from calendly_sync.inbox.subscriptions import (
     ensure_subscription,
     list_subscriptions,
 )
+from calendly_sync.management.base import TextCommand
 from calendly_sync.management.commands.sync_calendly import describe_runs, pick_connection
 from calendly_sync.tasks import jobs_in_foreground
 
 
-class Command(BaseCommand):
+class Command(TextCommand):
     help = "List, create (idempotently) or delete Calendly webhook subscriptions for a connection."
 
     def add_arguments(self, parser: CommandParser) -> None:

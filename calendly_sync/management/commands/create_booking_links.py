@@ -9,14 +9,15 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
 from calendly_sync.booking_links import DEFAULT_ATTRIBUTE, LinksError, create_booking_links
+from calendly_sync.management.base import TextCommand
 from calendly_sync.management.commands.sync_calendly import pick_connection
 
 
-class Command(BaseCommand):
+class Command(TextCommand):
     help = (
         "Write a single-use, prefilled Calendly booking link into a Brevo attribute of every contact of a "
         "Brevo list. Contacts holding an unused link keep it; a link used for a booking is cleared."

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from calendly_sync.config.export import export_config
+from calendly_sync.management.base import TextCommand
 from calendly_sync.models import Connection
 
 
-class Command(BaseCommand):
+class Command(TextCommand):
+    paths = ("output",)
     help = "Export the connector configuration as YAML (secrets as ${VAR} placeholders)."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from calendly_sync.management.base import TextCommand
 from calendly_sync.models import Connection
 from calendly_sync.privacy.erasure import NotAnEmail, forget_invitee
 
 
-class Command(BaseCommand):
+class Command(TextCommand):
     help = (
         "Erase one invitee: delete their bookings, contact, deliveries, sync logs and automation events, "
         "keep a suppression so no backfill or late webhook of an earlier booking brings them back, delete "

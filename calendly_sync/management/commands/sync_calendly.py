@@ -13,7 +13,7 @@ from contextlib import nullcontext
 from datetime import UTC, datetime, time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
@@ -26,6 +26,7 @@ from calendly_sync.backfill import (
     start_run,
     summary_line,
 )
+from calendly_sync.management.base import TextCommand
 from calendly_sync.models import Connection, SyncRun
 from calendly_sync.runtime.jobs import BUSY, GONE, heartbeat, recover_stale, run_queued, runner_name
 
@@ -82,7 +83,7 @@ def describe_runs(ran: list[tuple[int, str]]) -> list[str]:
     return lines
 
 
-class Command(BaseCommand):
+class Command(TextCommand):
     help = "Backfill Calendly bookings into Brevo contacts, lists and (optionally) automation events."
 
     def add_arguments(self, parser: CommandParser) -> None:
