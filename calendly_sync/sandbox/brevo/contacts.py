@@ -61,22 +61,13 @@ class Contacts(BrevoRecords):
 
     # -- lookups -------------------------------------------------------------------------------
     def _by_email(self, email: str) -> dict[str, Any] | None:
-        for c in self.contacts.values():
-            if c["email"] is not None and c["email"] == email:
-                return c
-        return None
+        return self.contacts.find("email", email)
 
     def _by_ext_id(self, ext_id: str) -> dict[str, Any] | None:
-        for c in self.contacts.values():
-            if c["ext_id"] is not None and c["ext_id"] == ext_id:
-                return c
-        return None
+        return self.contacts.find("ext_id", ext_id)
 
     def _by_phone(self, key: str) -> dict[str, Any] | None:
-        for c in self.contacts.values():
-            if c["_sms"] is not None and c["_sms"] == key:
-                return c
-        return None
+        return self.contacts.find("_sms", key)
 
     def _by_identifier(self, identifier: str, id_type: str | None, *, allow_phone: bool) -> dict[str, Any] | None:
         if id_type is not None and id_type not in IDENTIFIER_TYPES:
@@ -250,18 +241,19 @@ class Contacts(BrevoRecords):
                 "_sms": None,
             }
             self.contacts[contact["id"]] = contact
-        elif changes.get("email") and changes["email"] != contact["email"]:
-            contact["email"] = changes["email"]
-            contact["emailBlacklisted"] = False  # documented: changing the address lifts the block
-        if "ext_id" in changes:
-            contact["ext_id"] = changes["ext_id"]
-        if "sms" in changes:
-            raw, key = changes["sms"]
-            if raw is None:
-                contact["attributes"].pop("SMS", None)
-            else:
-                contact["attributes"]["SMS"] = raw
-            contact["_sms"] = key
+        with self.contacts.changing(contact):  # the identifiers' indexes follow the changes
+            if changes.get("email") and changes["email"] != contact["email"]:
+                contact["email"] = changes["email"]
+                contact["emailBlacklisted"] = False  # documented: changing the address lifts the block
+            if "ext_id" in changes:
+                contact["ext_id"] = changes["ext_id"]
+            if "sms" in changes:
+                raw, key = changes["sms"]
+                if raw is None:
+                    contact["attributes"].pop("SMS", None)
+                else:
+                    contact["attributes"]["SMS"] = raw
+                contact["_sms"] = key
         for name, value in changes["attributes"].items():
             if value is None:
                 contact["attributes"].pop(name, None)
