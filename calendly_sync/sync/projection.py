@@ -225,28 +225,13 @@ class Writes:
         # Bookings, then events: IntegrityError if another worker created one meanwhile.
         for insert in self.inserts or []:
             insert.execute()
-        created = self.bookings_created
-        if any(booking.pk is None for booking in created):  # no ids back: a warning's contact needs them later
-            ids = dict(
-                Booking.objects.filter(
-                    connection_id=created[0].connection_id, invitee_uri__in=[b.invitee_uri for b in created]
-                ).values_list("invitee_uri", "pk")
-            )
-            for booking in created:
-                booking.pk = ids[booking.invitee_uri]
+        _fill_ids(Booking, self.bookings_created, "invitee_uri")  # a warning's contact needs them later
         for statement in self.updates or []:  # bookings, then links, then the contacts that existed
             statement.execute()
         new = self.contacts_created
         if new:
             Contact.objects.bulk_create(new)  # IntegrityError if another worker created one meanwhile
-        if any(contact.pk is None for contact in new):  # a database that returns no ids from a bulk insert
-            ids = dict(
-                Contact.objects.filter(
-                    connection_id=new[0].connection_id, email__in=[c.email for c in new]
-                ).values_list("email", "pk")
-            )
-            for contact in new:
-                contact.pk = ids[contact.email]
+        _fill_ids(Contact, new, "email")
         if self.warned:
             ContactSyncLog.objects.bulk_create(
                 [
@@ -393,6 +378,19 @@ def _queue_events(
     for event in new_events:
         outbox[event.key][1].events_queued.append(event.event_name)
     return new_events
+
+
+def _fill_ids(model: type[Booking] | type[Contact], created: Sequence[Booking] | Sequence[Contact], key: str) -> None:
+    """Give inserted rows their ids where the database returned none from a bulk insert (read back
+    by their connection and natural key); SQLite and PostgreSQL return them."""
+    if not any(obj.pk is None for obj in created):
+        return
+    values = [getattr(obj, key) for obj in created]
+    ids = dict(
+        model.objects.filter(connection_id=created[0].connection_id, **{f"{key}__in": values}).values_list(key, "pk")
+    )
+    for obj in created:
+        obj.pk = ids[getattr(obj, key)]
 
 
 def refresh_contacts(
